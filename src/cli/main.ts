@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { registerSimulate } from './simulate.js';
+import { registerProfile } from './profile.js';
+import { registerValidate } from './validate.js';
+import { registerPolicies } from './policies.js';
+
+const program = new Command();
+program
+  .name('router')
+  .description('Route requests across fleets of LLM inference servers: simulate routing policies on real traces, then serve them')
+  .version('0.1.0')
+  .exitOverride();
+
+registerSimulate(program);
+registerProfile(program);
+registerValidate(program);
+registerPolicies(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Usage mistakes exit 2 like every other user error; --help and --version exit 0.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    throw err;
+  }
+}

@@ -1,0 +1,94 @@
+import { join, isAbsolute } from 'node:path';
+import type { Command } from 'commander';
+import { DEFAULTS } from '../defaults.js';
+import { PACKAGE_ROOT } from '../profiles/catalog.js';
+import { parseFleet } from '../profiles/fleet.js';
+import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
+import { Simulation, type SimulationResult } from '../sim/simulator.js';
+import { parseSlo } from '../metrics/slo.js';
+import { openTrace } from '../workload/trace.js';
+import { formatSummary, summaryJson } from '../report/text.js';
+import { writeReports } from '../report/write.js';
+import { collect, parseNumberFlag, runAction } from './errors.js';
+
+export interface SimulateFlags {
+  trace?: string;
+  format?: string;
+  fleet: string;
+  policy: string;
+  policyOpt: string[];
+  seed: string;
+  scrapeInterval: string;
+  slo?: string;
+  limit?: string;
+  json?: boolean;
+  out?: string;
+}
+
+/** The shipped default trace, resolved against the package so `npx router simulate` works anywhere. */
+export function defaultTracePath(): string {
+  return join(PACKAGE_ROOT, DEFAULTS.trace);
+}
+
+/** Builds and runs one simulation from CLI flags (shared by `simulate` and `compare`). */
+export async function simulateFromFlags(f: SimulateFlags, onBatch?: (sim: Simulation) => void | Promise<void>): Promise<SimulationResult> {
+  const seed = parseNumberFlag('--seed', f.seed, { integer: true });
+  const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
+  const limit = f.limit === undefined ? undefined : parseNumberFlag('--limit', f.limit, { integer: true, min: 1 });
+  const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
+  const fleet = parseFleet(f.fleet);
+  const policy = createPolicy(f.policy, parsePolicyOptions(f.policyOpt));
+  const tracePath = f.trace ?? defaultTracePath();
+  const requests = openTrace(isAbsolute(tracePath) ? tracePath : tracePath, { format: f.format, limit });
+  const sim = new Simulation({
+    fleet,
+    policy,
+    requests,
+    seed,
+    scrapeIntervalS,
+    timeseriesIntervalS: DEFAULTS.timeseriesIntervalS,
+    slo,
+    onBatch,
+  });
+  const started = process.hrtime.bigint();
+  const result = await sim.run();
+  result.summary.wall_s = Number(process.hrtime.bigint() - started) / 1e9;
+  return result;
+}
+
+export function registerSimulate(program: Command): void {
+  program
+    .command('simulate')
+    .description('Replay a trace against simulated GPU workers under a routing policy and report latency, goodput, cache hits, balance and cost')
+    .option('--trace <file>', `trace file (default: the shipped ${DEFAULTS.trace})`)
+    .option('--format <name>', 'trace format (default: detected from the content)')
+    .option('--fleet <spec>', 'workers: GPU[:COUNT],... (model llama-3.1-8b unless a profile name like qwen3-32b@h100-sxm-tp2 is given) or a fleet file (.json/.yaml)', DEFAULTS.fleet)
+    .option('--policy <name>', 'routing policy (see `router policies`)', DEFAULTS.policy)
+    .option('--policy-opt <k=v>', 'policy option, repeatable', collect, [])
+    .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
+    .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
+    .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000,percentile=99')
+    .option('--limit <n>', 'simulate only the first N requests')
+    .option('--json', 'print the summary as JSON on stdout')
+    .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
+    .action((flags: SimulateFlags) =>
+      runAction(async () => {
+        let lastLine = Date.now();
+        const progress = (sim: Simulation): Promise<void> => {
+          const now = Date.now();
+          if (now - lastLine >= 5000) {
+            lastLine = now;
+            const p = sim.progress();
+            process.stderr.write(`simulated ${p.simTimeS.toFixed(1)} s: ${p.arrived} arrived, ${p.completed} completed, ${p.inFlight} in flight\n`);
+          }
+          return new Promise((r) => setImmediate(r));
+        };
+        const result = await simulateFromFlags(flags, progress);
+        if (flags.out) {
+          const files = writeReports(flags.out, result);
+          process.stderr.write(`wrote ${files.join(', ')}\n`);
+        }
+        process.stdout.write(flags.json ? `${summaryJson(result.summary)}\n` : `${formatSummary(result.summary)}\n`);
+      }),
+    );
+}

@@ -1,0 +1,442 @@
+import type { Request } from '../workload/request.js';
+import { cachedPromptHashes, uniqueBlockHash } from '../workload/block-hash.js';
+import type { EngineConfig } from '../profiles/types.js';
+import { BlockPool } from './block-pool.js';
+import type { StepCost, StepShape } from './step-cost.js';
+
+/** One request inside an engine. Times are engine-clock seconds; NaN until they happen. */
+export interface Sequence {
+  readonly req: Request;
+  /** Distinguishes this sequence's private blocks (output, prompts without identity). */
+  readonly salt: number;
+  readonly enqueuedAt: number;
+  numComputed: number;
+  numOutput: number;
+  blocks: number[];
+  /** Leading blocks already registered in the prefix cache. */
+  registered: number;
+  firstScheduledAt: number;
+  firstTokenAt: number;
+  finishedAt: number;
+  /** Prompt tokens served from the prefix cache at first admission. */
+  cachedTokens: number;
+  preemptions: number;
+}
+
+export interface EngineListener {
+  firstToken(seq: Sequence, t: number): void;
+  finished(seq: Sequence, t: number): void;
+}
+
+/** What `/metrics` of a vLLM engine would say right now. */
+export interface EngineSnapshot {
+  running: number;
+  waiting: number;
+  kvUsage: number;
+  prefixHits: number;
+  prefixQueries: number;
+  preemptions: number;
+  promptTokens: number;
+  generationTokens: number;
+  finished: number;
+}
+
+interface Scheduled {
+  seq: Sequence;
+  tokens: number;
+}
+
+/**
+ * The step in flight. `extraDecodeSteps` further pure-decode steps with the same batch follow the
+ * first one back to back; they are priced and applied in one go (see `planStretch`), which is
+ * exact because nothing can change a pure-decode batch until a sequence finishes, blocks run out
+ * or a request arrives (an arrival cuts the stretch, see `cut`).
+ */
+interface InFlight {
+  start: number;
+  end: number;
+  batch: Scheduled[];
+  shape: StepShape;
+  extraDecodeSteps: number;
+  /** Σ decode context at the first extra step; each later step adds one token per sequence. */
+  extraKv0: number;
+}
+
+/**
+ * A vLLM-v1-like continuous-batching engine: FCFS waiting queue, running set, chunked prefill
+ * under a token budget, KV blocks with a prefix cache, preemption by recompute.
+ * It is driven from outside: `add` a request, then call `advance(t)` when `nextEventTime` comes.
+ */
+export class Engine {
+  readonly pool: BlockPool;
+  private readonly waiting: Sequence[] = [];
+  private running: Sequence[] = [];
+  private inFlight: InFlight | null = null;
+  private nextSalt = 1;
+  /** A schedule that preempted skips admission, so the following step may admit: no stretch then. */
+  private preemptedLastSchedule = false;
+  readonly counters = { prefixHits: 0, prefixQueries: 0, preemptions: 0, promptTokens: 0, generationTokens: 0, finished: 0, steps: 0 };
+
+  constructor(
+    readonly config: EngineConfig,
+    private readonly cost: StepCost,
+    private readonly listener: EngineListener,
+    /** Stretches of pure decode are advanced in one computation; off only to test that it is exact. */
+    private readonly fastDecode = true,
+  ) {
+    this.pool = new BlockPool(config.numGpuBlocks, config.enablePrefixCaching);
+  }
+
+  /** End of the step in flight, or NaN when idle. */
+  get nextEventTime(): number {
+    return this.inFlight ? this.inFlight.end : NaN;
+  }
+
+  get numRunning(): number {
+    return this.running.length;
+  }
+
+  get numWaiting(): number {
+    return this.waiting.length;
+  }
+
+  /** Whether a request can ever run here: its prompt and output must fit in the KV cache. */
+  fits(req: Request): boolean {
+    return Math.ceil((req.inputTokens + req.outputTokens) / this.config.blockSize) <= this.pool.total;
+  }
+
+  /**
+   * Queues a request at time `now` (check `fits` first). The next step boundary admits it; a
+   * decode stretch in flight is cut for it.
+   */
+  add(req: Request, now: number): Sequence {
+    const seq: Sequence = {
+      req,
+      salt: this.nextSalt++,
+      enqueuedAt: now,
+      numComputed: 0,
+      numOutput: 0,
+      blocks: [],
+      registered: 0,
+      firstScheduledAt: NaN,
+      firstTokenAt: NaN,
+      finishedAt: NaN,
+      cachedTokens: 0,
+      preemptions: 0,
+    };
+    this.waiting.push(seq);
+    if (this.inFlight) this.cut(now);
+    else this.startStep(now);
+    return seq;
+  }
+
+  /** Finishes the step in flight (it must end at `now`) and starts the next one if there is work. */
+  advance(now: number): void {
+    const f = this.inFlight;
+    if (!f || f.end !== now) throw new Error(`Engine.advance(${now}) but the step in flight ends at ${f?.end}`);
+    this.inFlight = null;
+    this.applyBatch(f.batch);
+    if (f.extraDecodeSteps > 0) this.applyDecodeSteps(f.extraDecodeSteps);
+    this.finishCompleted(now);
+    this.startStep(now);
+  }
+
+  /** Applies the decode steps of a stretch that have ended by `now`, so a scrape sees exact state. */
+  materialize(now: number): void {
+    const f = this.inFlight;
+    if (!f || f.extraDecodeSteps === 0 || now >= f.end) return;
+    let t = f.start + this.cost.seconds(f.shape);
+    if (t > now) return;
+    // Step 1 (the scheduled batch) has ended; find how many extra steps have too.
+    const b = f.batch.length;
+    let done = 0;
+    let kv = f.extraKv0;
+    for (;;) {
+      if (done === f.extraDecodeSteps - 1) break;
+      const next = t + this.cost.decodeSeconds(b, kv);
+      if (next > now) break;
+      t = next;
+      kv += b;
+      done++;
+    }
+    this.applyBatch(f.batch);
+    if (done > 0) this.applyDecodeSteps(done);
+    // The step in flight at `now` becomes step 1 of the rest of the stretch; its blocks were due at t.
+    const rest = f.extraDecodeSteps - done - 1;
+    const batch = f.batch;
+    this.allocateDecode(1);
+    const shape = this.decodeShape(batch);
+    this.inFlight = { start: t, end: f.end, batch, shape, extraDecodeSteps: rest, extraKv0: shape.decodeKvTokens + b };
+  }
+
+  snapshot(): EngineSnapshot {
+    const c = this.counters;
+    return {
+      running: this.running.length,
+      waiting: this.waiting.length,
+      kvUsage: this.pool.total > 0 ? this.pool.used / this.pool.total : 0,
+      prefixHits: c.prefixHits,
+      prefixQueries: c.prefixQueries,
+      preemptions: c.preemptions,
+      promptTokens: c.promptTokens,
+      generationTokens: c.generationTokens,
+      finished: c.finished,
+    };
+  }
+
+  /** Shortens a decode stretch to the step in flight at `now`, so a new arrival joins the next step. */
+  private cut(now: number): void {
+    const f = this.inFlight;
+    if (!f || f.extraDecodeSteps === 0) return;
+    this.materialize(now);
+    const g = this.inFlight as InFlight;
+    if (g.extraDecodeSteps === 0) return;
+    g.extraDecodeSteps = 0;
+    g.end = g.start + this.cost.seconds(g.shape);
+  }
+
+  private startStep(now: number): void {
+    const batch = this.schedule(now);
+    if (batch.length === 0) return;
+    const shape = this.shapeOf(batch);
+    const first = now + this.cost.seconds(shape);
+    const f: InFlight = { start: now, end: first, batch, shape, extraDecodeSteps: 0, extraKv0: 0 };
+    const pureDecode = shape.prefillKvTokens === 0 && batch.length === this.running.length && !this.preemptedLastSchedule;
+    if (this.fastDecode && pureDecode) this.planStretch(f);
+    this.inFlight = f;
+    this.counters.steps++;
+  }
+
+  /**
+   * Extends a pure-decode step by the further identical decode steps that must follow it: up to
+   * the step before the first sequence finishes, and only while the blocks those steps allocate
+   * fit. Waiting requests cannot be admitted in between: the batch size, the token budget and the
+   * free blocks only stay equal or shrink until something finishes.
+   */
+  private planStretch(f: InFlight): void {
+    const b = f.batch.length;
+    let minLeft = Infinity;
+    for (const s of f.batch) minLeft = Math.min(minLeft, s.seq.req.outputTokens - s.seq.numOutput - 1);
+    // After step 1 each sequence still needs `left` tokens; the last of them must go through the
+    // general path so its completion is reported.
+    let m = minLeft - 1;
+    if (m <= 0) return;
+    const free = this.pool.free;
+    if (this.blocksForDecode(f.batch, m) > free) {
+      let lo = 0;
+      let hi = m;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (this.blocksForDecode(f.batch, mid) <= free) lo = mid;
+        else hi = mid - 1;
+      }
+      m = lo;
+    }
+    if (m <= 0) return;
+    let t = f.end;
+    let kv = f.shape.decodeKvTokens + b;
+    const kv0 = kv;
+    for (let i = 0; i < m; i++) {
+      t += this.cost.decodeSeconds(b, kv);
+      kv += b;
+    }
+    f.extraDecodeSteps = m;
+    f.extraKv0 = kv0;
+    f.end = t;
+  }
+
+  /** Blocks the batch must allocate for `m` decode steps after the step in flight. */
+  private blocksForDecode(batch: Scheduled[], m: number): number {
+    const bs = this.config.blockSize;
+    let need = 0;
+    for (const { seq } of batch) {
+      // After step 1 the sequence holds numComputed+1 computed tokens; step i computes token numComputed+1+i.
+      const tokens = seq.numComputed + 1 + m;
+      const extra = Math.ceil(tokens / bs) - seq.blocks.length;
+      if (extra > 0) need += extra;
+    }
+    return need;
+  }
+
+  private schedule(now: number): Scheduled[] {
+    const cfg = this.config;
+    const batch: Scheduled[] = [];
+    let budget = cfg.maxNumBatchedTokens;
+    let preempted = false;
+    let i = 0;
+    while (i < this.running.length && budget > 0) {
+      const seq = this.running[i];
+      const n = Math.min(this.numTokens(seq) - seq.numComputed, budget);
+      let scheduledSelf = true;
+      for (;;) {
+        const need = Math.ceil((seq.numComputed + n) / cfg.blockSize) - seq.blocks.length;
+        if (need <= this.pool.free) {
+          for (let k = 0; k < need; k++) seq.blocks.push(this.pool.allocate());
+          break;
+        }
+        const victim = this.running.pop() as Sequence;
+        this.preempt(victim);
+        preempted = true;
+        if (victim === seq) {
+          scheduledSelf = false;
+          break;
+        }
+      }
+      if (!scheduledSelf) break;
+      batch.push({ seq, tokens: n });
+      budget -= n;
+      i++;
+    }
+    this.preemptedLastSchedule = preempted;
+    if (preempted) return batch;
+    while (this.waiting.length > 0 && budget > 0 && this.running.length < cfg.maxNumSeqs) {
+      const seq = this.waiting[0];
+      const total = this.numTokens(seq);
+      const hits = this.prefixHits(seq, total);
+      const hitTokens = hits.length * cfg.blockSize;
+      const n = Math.min(total - hitTokens, budget);
+      const reserveTo = cfg.reserveFullPrompt ? total : hitTokens + n;
+      const newBlocks = Math.ceil(reserveTo / cfg.blockSize) - hits.length;
+      let idleHits = 0;
+      // A hit on a block nobody references takes it off the free queue, so it counts against `free`.
+      for (const b of hits) if (this.pool.refCount(b) === 0) idleHits++;
+      if (newBlocks + idleHits > this.pool.free) break;
+      for (const b of hits) this.pool.touch(b);
+      seq.blocks = hits;
+      for (let k = 0; k < newBlocks; k++) seq.blocks.push(this.pool.allocate());
+      seq.registered = hits.length;
+      seq.numComputed = hitTokens;
+      this.counters.prefixQueries += total;
+      this.counters.prefixHits += hitTokens;
+      if (Number.isNaN(seq.firstScheduledAt)) {
+        seq.firstScheduledAt = now;
+        seq.cachedTokens = hitTokens;
+      }
+      this.waiting.shift();
+      this.running.push(seq);
+      batch.push({ seq, tokens: n });
+      budget -= n;
+    }
+    return batch;
+  }
+
+  /** Longest run of cached leading blocks, leaving at least one token to compute (as vLLM does). */
+  private prefixHits(seq: Sequence, total: number): number[] {
+    const hits: number[] = [];
+    if (!this.config.enablePrefixCaching) return hits;
+    const maxBlocks = Math.floor((total - 1) / this.config.blockSize);
+    for (let i = 0; i < maxBlocks; i++) {
+      const b = this.pool.lookup(this.blockHash(seq, i));
+      if (b < 0) break;
+      hits.push(b);
+    }
+    return hits;
+  }
+
+  private blockHash(seq: Sequence, i: number): number {
+    const prompt = cachedPromptHashes(seq.req, this.config.blockSize);
+    if (prompt && i < prompt.length) return prompt[i];
+    return uniqueBlockHash(seq.salt, i);
+  }
+
+  private numTokens(seq: Sequence): number {
+    return seq.req.inputTokens + seq.numOutput;
+  }
+
+  private preempt(seq: Sequence): void {
+    this.pool.release(seq.blocks);
+    seq.blocks = [];
+    seq.registered = 0;
+    seq.numComputed = 0;
+    seq.preemptions++;
+    this.counters.preemptions++;
+    this.waiting.unshift(seq);
+  }
+
+  private shapeOf(batch: Scheduled[]): StepShape {
+    let tokens = 0;
+    let pairs = 0;
+    let pfKv = 0;
+    let dcKv = 0;
+    for (const { seq, tokens: n } of batch) {
+      tokens += n;
+      const c = seq.numComputed;
+      if (n === 1 && seq.numOutput > 0 && c + 1 === this.numTokens(seq)) {
+        dcKv += c + 1;
+      } else {
+        pairs += n * (c + n / 2);
+        pfKv += c + n;
+      }
+    }
+    return { tokens, seqs: batch.length, prefillAttnPairs: pairs, prefillKvTokens: pfKv, decodeKvTokens: dcKv };
+  }
+
+  private decodeShape(batch: Scheduled[]): StepShape {
+    let kv = 0;
+    for (const { seq } of batch) kv += seq.numComputed + 1;
+    return { tokens: batch.length, seqs: batch.length, prefillAttnPairs: 0, prefillKvTokens: 0, decodeKvTokens: kv };
+  }
+
+  /** Applies one scheduled step: computed tokens, newly full blocks into the cache, sampled tokens. */
+  private applyBatch(batch: Scheduled[]): void {
+    for (const { seq, tokens } of batch) {
+      const decode = tokens === 1 && seq.numOutput > 0 && seq.numComputed + 1 === this.numTokens(seq);
+      if (!decode) this.counters.promptTokens += tokens;
+      seq.numComputed += tokens;
+      this.registerFull(seq);
+      if (seq.numComputed === this.numTokens(seq)) {
+        seq.numOutput++;
+        this.counters.generationTokens++;
+      }
+    }
+  }
+
+  /** Applies `m` decode steps to the whole running batch at once (each sequence gains m tokens). */
+  private applyDecodeSteps(m: number): void {
+    this.allocateDecode(m);
+    for (const seq of this.running) {
+      seq.numComputed += m;
+      seq.numOutput += m;
+      this.registerFull(seq);
+    }
+    this.counters.generationTokens += m * this.running.length;
+  }
+
+  /** Allocates the blocks `m` more decode steps of the running batch will fill. */
+  private allocateDecode(m: number): void {
+    const bs = this.config.blockSize;
+    for (const seq of this.running) {
+      const need = Math.ceil((seq.numComputed + m) / bs) - seq.blocks.length;
+      for (let k = 0; k < need; k++) seq.blocks.push(this.pool.allocate());
+    }
+  }
+
+  private registerFull(seq: Sequence): void {
+    if (!this.config.enablePrefixCaching) return;
+    const full = Math.floor(seq.numComputed / this.config.blockSize);
+    for (let i = seq.registered; i < full; i++) this.pool.register(seq.blocks[i], this.blockHash(seq, i));
+    if (full > seq.registered) seq.registered = full;
+  }
+
+  private finishCompleted(now: number): void {
+    let w = 0;
+    const running = this.running;
+    for (let r = 0; r < running.length; r++) {
+      const seq = running[r];
+      if (seq.numOutput === 1 && Number.isNaN(seq.firstTokenAt)) {
+        seq.firstTokenAt = now;
+        this.listener.firstToken(seq, now);
+      }
+      if (seq.numOutput >= seq.req.outputTokens) {
+        seq.finishedAt = now;
+        this.pool.release(seq.blocks);
+        seq.blocks = [];
+        this.counters.finished++;
+        this.listener.finished(seq, now);
+      } else {
+        running[w++] = seq;
+      }
+    }
+    running.length = w;
+  }
+}

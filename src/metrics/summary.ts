@@ -1,0 +1,93 @@
+import { percentiles, type Percentiles } from '../util/stats.js';
+import type { RequestLog } from './request-log.js';
+
+export interface WorkerSummary {
+  name: string;
+  gpu: string;
+  model: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  prefix_hit_rate: number;
+  preemptions: number;
+  cost_usd: number;
+}
+
+/** The summary schema shared by simulate, compare, replay and serve (snake_case, units in names). */
+export interface Summary {
+  policy: string;
+  requests: number;
+  completed: number;
+  rejected: number;
+  duration_s: number;
+  wall_s: number;
+  ttft_ms: Percentiles;
+  tpot_ms: Percentiles;
+  e2e_ms: Percentiles;
+  queue_ms: Percentiles;
+  throughput_rps: number;
+  output_tokens_per_s: number;
+  goodput_rps: number | null;
+  slo_attainment: number | null;
+  prefix_hit_rate: number;
+  imbalance: number;
+  cost_usd: number;
+  cost_per_1m_tokens_usd: number;
+  workers: WorkerSummary[];
+}
+
+export interface SummaryInput {
+  policy: string;
+  log: RequestLog;
+  durationS: number;
+  wallS: number;
+  /** Engine prefix-cache counters summed over the fleet (tokens). */
+  prefixHits: number;
+  prefixQueries: number;
+  workers: WorkerSummary[];
+  sloGiven: boolean;
+}
+
+export function summarize(s: SummaryInput): Summary {
+  const log = s.log;
+  let outTokens = 0;
+  let inTokens = 0;
+  let met = 0;
+  let judged = 0;
+  for (let i = 0; i < log.length; i++) {
+    if (log.statuses[i] === 'ok') {
+      outTokens += log.outputTokens.get(i);
+      inTokens += log.inputTokens.get(i);
+    }
+    const m = log.sloMet.get(i);
+    if (!Number.isNaN(m)) {
+      judged++;
+      if (m === 1) met++;
+    }
+  }
+  const dur = s.durationS > 0 ? s.durationS : NaN;
+  const served = s.workers.map((w) => w.requests);
+  const mean = served.reduce((a, b) => a + b, 0) / Math.max(1, served.length);
+  const cost = s.workers.reduce((a, w) => a + w.cost_usd, 0);
+  return {
+    policy: s.policy,
+    requests: log.length,
+    completed: log.completed,
+    rejected: log.rejected,
+    duration_s: s.durationS,
+    wall_s: s.wallS,
+    ttft_ms: percentiles(log.completedValues(log.ttftMs)),
+    tpot_ms: percentiles(log.completedValues(log.tpotMs)),
+    e2e_ms: percentiles(log.completedValues(log.e2eMs)),
+    queue_ms: percentiles(log.completedValues(log.queueMs)),
+    throughput_rps: log.completed / dur,
+    output_tokens_per_s: outTokens / dur,
+    goodput_rps: s.sloGiven ? met / dur : null,
+    slo_attainment: s.sloGiven ? (judged > 0 ? met / log.length : 0) : null,
+    prefix_hit_rate: s.prefixQueries > 0 ? s.prefixHits / s.prefixQueries : 0,
+    imbalance: mean > 0 ? Math.max(...served) / mean : 1,
+    cost_usd: cost,
+    cost_per_1m_tokens_usd: inTokens + outTokens > 0 ? (cost / (inTokens + outTokens)) * 1e6 : NaN,
+    workers: s.workers,
+  };
+}

@@ -1,0 +1,225 @@
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { DEFAULTS } from '../defaults.js';
+import { UserError } from '../util/errors.js';
+import type { Coefficients, Deployment, EngineConfig, Gpu, Model } from './types.js';
+
+/** The package root (where `profiles/` and `traces/` live), from the compiled file's location. */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const PROFILES_DIR = join(PACKAGE_ROOT, 'profiles');
+
+function readJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UserError(`${path}: cannot read JSON (${(err as Error).message})`);
+  }
+}
+
+let gpus: Map<string, Gpu> | undefined;
+let models: Map<string, Model> | undefined;
+let calibrated: Coefficients | undefined;
+
+export function gpuCatalog(): Map<string, Gpu> {
+  gpus ??= new Map((readJson(join(PROFILES_DIR, 'hardware.json')) as { gpus: Gpu[] }).gpus.map((g) => [g.id, g]));
+  return gpus;
+}
+
+export function modelCatalog(): Map<string, Model> {
+  models ??= new Map((readJson(join(PROFILES_DIR, 'models.json')) as { models: Model[] }).models.map((m) => [m.id, m]));
+  return models;
+}
+
+/** The coefficients fitted on the RTX 4090 ground truth, used by every deployment without its own. */
+export function calibratedCoefficients(): Coefficients {
+  calibrated ??= (readJson(join(PROFILES_DIR, 'coefficients.json')) as { coefficients: Coefficients }).coefficients;
+  return calibrated;
+}
+
+export function getGpu(id: string, where = 'gpu'): Gpu {
+  const g = gpuCatalog().get(id);
+  if (!g) throw new UserError(`${where}: unknown GPU "${id}" (known: ${[...gpuCatalog().keys()].join(', ')})`);
+  return g;
+}
+
+export function getModel(id: string, where = 'model'): Model {
+  const m = modelCatalog().get(id);
+  if (!m) throw new UserError(`${where}: unknown model "${id}" (known: ${[...modelCatalog().keys()].join(', ')})`);
+  return m;
+}
+
+/** Engine settings as written in files and flags (vLLM's snake_case names). */
+export interface EngineOverrides {
+  max_num_seqs?: number;
+  max_num_batched_tokens?: number;
+  block_size?: number;
+  num_gpu_blocks?: number;
+  gpu_memory_utilization?: number;
+  enable_prefix_caching?: boolean;
+  reserve_full_prompt?: boolean;
+}
+
+const ENGINE_KEYS: Record<keyof EngineOverrides, 'int' | 'fraction' | 'bool'> = {
+  max_num_seqs: 'int',
+  max_num_batched_tokens: 'int',
+  block_size: 'int',
+  num_gpu_blocks: 'int',
+  gpu_memory_utilization: 'fraction',
+  enable_prefix_caching: 'bool',
+  reserve_full_prompt: 'bool',
+};
+
+/** Checks an `engine` object from a file or flag; `where` names it in errors. */
+export function parseEngineOverrides(v: unknown, where: string): EngineOverrides {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError(`${where}: expected an object`);
+  const out: Record<string, number | boolean> = {};
+  for (const [k, val] of Object.entries(v)) {
+    const kind = ENGINE_KEYS[k as keyof EngineOverrides];
+    if (!kind) throw new UserError(`${where}.${k}: unknown engine setting (known: ${Object.keys(ENGINE_KEYS).join(', ')})`);
+    if (kind === 'bool') {
+      if (typeof val !== 'boolean') throw new UserError(`${where}.${k}: expected true or false, got ${JSON.stringify(val)}`);
+    } else if (kind === 'int') {
+      if (typeof val !== 'number' || !Number.isInteger(val) || val < 1) throw new UserError(`${where}.${k}: expected a positive integer, got ${JSON.stringify(val)}`);
+    } else if (typeof val !== 'number' || !(val > 0 && val <= 1)) {
+      throw new UserError(`${where}.${k}: expected a number in (0, 1], got ${JSON.stringify(val)}`);
+    }
+    out[k] = val as number | boolean;
+  }
+  return out as EngineOverrides;
+}
+
+/** A deployment profile file (profiles/deployments/*.json, or one written by `profile measure`). */
+export interface DeploymentFile {
+  name?: string;
+  gpu: string;
+  model?: string;
+  tp?: number;
+  cost_usd_per_hour?: number;
+  engine?: EngineOverrides;
+  coefficients?: Partial<Coefficients>;
+  source?: string;
+}
+
+let shipped: Map<string, { file: DeploymentFile; path: string }> | undefined;
+
+export function deploymentName(model: string, gpu: string, tp: number): string {
+  return `${model}@${gpu}${tp > 1 ? `-tp${tp}` : ''}`;
+}
+
+/** Deployment profiles shipped in profiles/deployments, by name. */
+export function shippedDeployments(): Map<string, { file: DeploymentFile; path: string }> {
+  if (!shipped) {
+    shipped = new Map();
+    const dir = join(PROFILES_DIR, 'deployments');
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+      const path = join(dir, f);
+      const file = readJson(path) as DeploymentFile;
+      const name = file.name ?? deploymentName(file.model ?? DEFAULTS.model, file.gpu, file.tp ?? 1);
+      shipped.set(name, { file, path });
+    }
+  }
+  return shipped;
+}
+
+/**
+ * KV blocks vLLM would allocate: (memory·utilisation − weights/TP − reserve) per GPU divided by
+ * the per-GPU bytes of one block. The reserve (activations, CUDA graphs) is a fitted coefficient.
+ */
+export function deriveNumGpuBlocks(gpu: Gpu, model: Model, tp: number, util: number, blockSize: number, c: Coefficients): number {
+  const perGpu = gpu.memory_gib * 2 ** 30 * util - (model.params_b * 1e9 * 2) / tp - c.activation_reserve_gib * 2 ** 30;
+  const blockBytes = (model.kv_cache_bytes_per_token_bf16 / tp) * blockSize;
+  return Math.max(0, Math.floor(perGpu / blockBytes));
+}
+
+export interface DeploymentSpec {
+  gpu?: string;
+  model?: string;
+  tp?: number;
+  cost_usd_per_hour?: number;
+  engine?: EngineOverrides;
+  /** Name of a shipped deployment or path of a profile file to start from. */
+  profile?: string;
+  /** Where the spec came from, for error messages. */
+  where?: string;
+}
+
+/** Loads a profile by shipped name or file path. */
+export function loadDeploymentFile(nameOrPath: string): { file: DeploymentFile; path: string } {
+  const s = shippedDeployments().get(nameOrPath);
+  if (s) return s;
+  if (existsSync(nameOrPath)) {
+    const file = readJson(nameOrPath) as DeploymentFile;
+    if (typeof file !== 'object' || file === null || typeof file.gpu !== 'string') {
+      throw new UserError(`${nameOrPath}: a deployment profile needs a "gpu" field`);
+    }
+    return { file, path: nameOrPath };
+  }
+  throw new UserError(`profile "${nameOrPath}": no shipped profile by that name and no such file (shipped: ${[...shippedDeployments().keys()].join(', ')})`);
+}
+
+/**
+ * Resolves a worker's deployment: shipped profile for (model, GPU, TP) if there is one, else the
+ * hardware and model facts with the calibrated coefficients; then the spec's own overrides.
+ */
+export function resolveDeployment(spec: DeploymentSpec): Deployment {
+  const where = spec.where ?? 'fleet';
+  let base: DeploymentFile | undefined;
+  let source: string;
+  if (spec.profile) {
+    const loaded = loadDeploymentFile(spec.profile);
+    base = loaded.file;
+    source = loaded.path;
+  } else {
+    const name = deploymentName(spec.model ?? DEFAULTS.model, spec.gpu ?? '', spec.tp ?? 1);
+    const s = shippedDeployments().get(name);
+    base = s?.file;
+    source = s ? s.path : 'derived from hardware and model facts with the calibrated coefficients';
+  }
+  const gpuId = spec.gpu ?? base?.gpu;
+  if (!gpuId) throw new UserError(`${where}: gpu: required`);
+  const gpu = getGpu(gpuId, `${where}: gpu`);
+  const model = getModel(spec.model ?? base?.model ?? DEFAULTS.model, `${where}: model`);
+  const tp = spec.tp ?? base?.tp ?? 1;
+  if (!Number.isInteger(tp) || tp < 1) throw new UserError(`${where}: tp: expected a positive integer, got ${tp}`);
+  const coefficients: Coefficients = { ...calibratedCoefficients(), ...(base?.coefficients ?? {}) };
+  const e: EngineOverrides = { ...(base?.engine ?? {}), ...(spec.engine ?? {}) };
+  const d = DEFAULTS.engine;
+  const blockSize = e.block_size ?? d.blockSize;
+  const util = e.gpu_memory_utilization ?? d.gpuMemoryUtilization;
+  let kvBlocksSource: Deployment['kvBlocksSource'] = 'derived';
+  let numGpuBlocks: number;
+  if (spec.engine?.num_gpu_blocks !== undefined) {
+    numGpuBlocks = spec.engine.num_gpu_blocks;
+    kvBlocksSource = 'override';
+  } else if (base?.engine?.num_gpu_blocks !== undefined && (base.engine.block_size ?? d.blockSize) === blockSize && spec.engine?.gpu_memory_utilization === undefined) {
+    numGpuBlocks = base.engine.num_gpu_blocks;
+    kvBlocksSource = 'profile';
+  } else {
+    numGpuBlocks = deriveNumGpuBlocks(gpu, model, tp, util, blockSize, coefficients);
+  }
+  if (numGpuBlocks <= 0) {
+    throw new UserError(`${where}: ${model.id} on ${tp}x ${gpu.id} leaves no memory for the KV cache (weights ${(model.params_b * 2 / tp).toFixed(1)} GB per GPU, ${gpu.memory_gib} GiB GPU); use more TP or a larger GPU`);
+  }
+  const engine: EngineConfig = {
+    maxNumSeqs: e.max_num_seqs ?? d.maxNumSeqs,
+    maxNumBatchedTokens: e.max_num_batched_tokens ?? (gpu.memory_gib >= d.largeGpuGib ? d.maxNumBatchedTokensLargeGpu : d.maxNumBatchedTokensSmallGpu),
+    blockSize,
+    numGpuBlocks,
+    gpuMemoryUtilization: util,
+    enablePrefixCaching: e.enable_prefix_caching ?? d.enablePrefixCaching,
+    reserveFullPrompt: e.reserve_full_prompt ?? d.reserveFullPrompt,
+  };
+  return {
+    name: base?.name ?? deploymentName(model.id, gpu.id, tp),
+    gpu,
+    model,
+    tp,
+    costUsdPerHour: spec.cost_usd_per_hour ?? base?.cost_usd_per_hour ?? gpu.cost_usd_per_hour * tp,
+    coefficients,
+    engine,
+    source,
+    kvBlocksSource,
+  };
+}

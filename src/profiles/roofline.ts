@@ -1,0 +1,69 @@
+import type { StepCost, StepShape } from '../engine/step-cost.js';
+import type { Coefficients, Gpu, Model } from './types.js';
+
+/**
+ * Step time of one forward pass (see docs/architecture.md):
+ *   linear  = max(2·N_gemm·tokens / (P·η_gemm), weight_bytes / (BW·μ))      one GEMM pass over all tokens
+ *   attn_pf = max(4·L·d_attn·pairs / (P·η_attn), kv_bytes·kv_read / (BW·μ))   causal prefill attention
+ *   attn_dc = kv_bytes·Σ context / (BW·μ)                                      decode attention (memory-bound)
+ *   comm    = 2·L·(κ_ar + all-reduce bytes / link)                            only with TP > 1
+ *   t       = linear + attn_pf + attn_dc + comm + κ_0 + κ_seq·seqs
+ * A prefix-cache hit lowers `tokens` but the cached context is still read by attention.
+ */
+export class RooflineStepCost implements StepCost {
+  private readonly gemmFlopsPerToken: number;
+  private readonly lmHeadFlopsPerSeq: number;
+  private readonly flopsRate: number;
+  private readonly attnFlopsPerPair: number;
+  private readonly attnRate: number;
+  private readonly weightTime: number;
+  private readonly kvTimePerToken: number;
+  private readonly overhead: number;
+  private readonly perSeq: number;
+  private readonly commPerStep: number;
+  private readonly commPerToken: number;
+
+  constructor(gpu: Gpu, model: Model, tp: number, c: Coefficients) {
+    const n = model.active_params_b * 1e9;
+    const vocabRows = model.vocab_size * model.hidden_size;
+    // The embedding table is gathered, not multiplied; the LM head runs once per sequence.
+    const lmHead = vocabRows;
+    const gemmParams = n - vocabRows - (model.tie_word_embeddings ? 0 : lmHead);
+    this.gemmFlopsPerToken = 2 * gemmParams;
+    this.lmHeadFlopsPerSeq = 2 * lmHead;
+    const peak = gpu.bf16_dense_tflops * 1e12 * tp;
+    const bw = gpu.memory_bandwidth_gbps * 1e9 * tp;
+    this.flopsRate = peak * c.gemm_efficiency;
+    this.attnFlopsPerPair = 4 * model.num_layers * model.num_attention_heads * model.head_dim;
+    this.attnRate = peak * c.attn_efficiency;
+    const streamedBytes = (n - (model.tie_word_embeddings ? 0 : vocabRows)) * 2;
+    this.weightTime = streamedBytes / (bw * c.bandwidth_efficiency);
+    this.kvTimePerToken = model.kv_cache_bytes_per_token_bf16 / (bw * c.bandwidth_efficiency);
+    this.overhead = c.step_overhead_ms / 1e3;
+    this.perSeq = c.per_seq_overhead_us / 1e6;
+    if (tp > 1) {
+      // Ring all-reduce moves 2·(tp−1)/tp of the activations; the link figure is bidirectional.
+      const linkBytesPerS = (gpu.interconnect_gbps * 1e9) / 2;
+      this.commPerStep = 2 * model.num_layers * (c.allreduce_latency_us / 1e6);
+      this.commPerToken = (2 * model.num_layers * model.hidden_size * 2 * (2 * (tp - 1)) / tp) / linkBytesPerS;
+    } else {
+      this.commPerStep = 0;
+      this.commPerToken = 0;
+    }
+  }
+
+  seconds(s: StepShape): number {
+    const linear = Math.max((this.gemmFlopsPerToken * s.tokens + this.lmHeadFlopsPerSeq * s.seqs) / this.flopsRate, this.weightTime);
+    const attnPf = Math.max((this.attnFlopsPerPair * s.prefillAttnPairs) / this.attnRate, this.kvTimePerToken * s.prefillKvTokens);
+    return linear + attnPf + this.kvTimePerToken * s.decodeKvTokens + this.fixed(s.tokens, s.seqs);
+  }
+
+  decodeSeconds(seqs: number, decodeKvTokens: number): number {
+    const linear = Math.max((this.gemmFlopsPerToken * seqs + this.lmHeadFlopsPerSeq * seqs) / this.flopsRate, this.weightTime);
+    return linear + 0 + this.kvTimePerToken * decodeKvTokens + this.fixed(seqs, seqs);
+  }
+
+  private fixed(tokens: number, seqs: number): number {
+    return this.commPerStep + this.commPerToken * tokens + this.overhead + this.perSeq * seqs;
+  }
+}

@@ -1,0 +1,86 @@
+import { stringify } from 'csv-stringify/sync';
+import type { RequestLog } from '../metrics/request-log.js';
+import type { Summary } from '../metrics/summary.js';
+import type { TimeseriesRow } from '../sim/simulator.js';
+
+/** Numbers as CSV cells: fixed precision so reports are byte-stable; NaN → empty. */
+export function cell(v: number, digits = 3): string {
+  if (!Number.isFinite(v)) return '';
+  return Number.isInteger(v) ? String(v) : v.toFixed(digits);
+}
+
+export const REQUEST_COLUMNS = [
+  'request_id',
+  'arrival_s',
+  'worker',
+  'queue_ms',
+  'ttft_ms',
+  'tpot_ms',
+  'e2e_ms',
+  'input_tokens',
+  'cached_tokens',
+  'output_tokens',
+  'preemptions',
+  'slo_met',
+  'status',
+] as const;
+
+export function requestsCsv(log: RequestLog): string {
+  const rows: string[][] = [];
+  for (let i = 0; i < log.length; i++) {
+    const slo = log.sloMet.get(i);
+    rows.push([
+      log.ids[i],
+      cell(log.arrivalS.get(i), 6),
+      log.workers[i],
+      cell(log.queueMs.get(i)),
+      cell(log.ttftMs.get(i)),
+      cell(log.tpotMs.get(i)),
+      cell(log.e2eMs.get(i)),
+      cell(log.inputTokens.get(i)),
+      cell(log.cachedTokens.get(i)),
+      cell(log.outputTokens.get(i)),
+      cell(log.preemptions.get(i)),
+      Number.isNaN(slo) ? '' : slo === 1 ? 'true' : 'false',
+      log.statuses[i],
+    ]);
+  }
+  return stringify(rows, { header: true, columns: [...REQUEST_COLUMNS] });
+}
+
+/** summary.csv: one row per run, flattened (`ttft_ms_p99`), the same columns for every command. */
+export function summaryRow(s: Summary): Record<string, string> {
+  const row: Record<string, string> = {
+    policy: s.policy,
+    requests: cell(s.requests),
+    completed: cell(s.completed),
+    rejected: cell(s.rejected),
+    duration_s: cell(s.duration_s),
+    wall_s: cell(s.wall_s),
+  };
+  for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms'] as const) {
+    for (const p of ['mean', 'p50', 'p90', 'p99'] as const) row[`${k}_${p}`] = cell(s[k][p]);
+  }
+  row.throughput_rps = cell(s.throughput_rps, 4);
+  row.output_tokens_per_s = cell(s.output_tokens_per_s, 2);
+  row.goodput_rps = s.goodput_rps === null ? '' : cell(s.goodput_rps, 4);
+  row.slo_attainment = s.slo_attainment === null ? '' : cell(s.slo_attainment, 4);
+  row.prefix_hit_rate = cell(s.prefix_hit_rate, 4);
+  row.imbalance = cell(s.imbalance, 4);
+  row.cost_usd = cell(s.cost_usd, 4);
+  row.cost_per_1m_tokens_usd = cell(s.cost_per_1m_tokens_usd, 4);
+  return row;
+}
+
+export function summaryCsv(summaries: Summary[]): string {
+  const rows = summaries.map(summaryRow);
+  return stringify(rows, { header: true, columns: Object.keys(rows[0]) });
+}
+
+export function timeseriesCsv(rows: TimeseriesRow[]): string {
+  const cols = ['t_s', 'worker', 'running', 'waiting', 'kv_usage', 'in_flight', 'completed', 'prefix_hit_rate', 'prompt_tokens_per_s', 'generation_tokens_per_s'] as const;
+  return stringify(
+    rows.map((r) => cols.map((c) => (typeof r[c] === 'number' ? cell(r[c] as number, 4) : String(r[c])))),
+    { header: true, columns: [...cols] },
+  );
+}

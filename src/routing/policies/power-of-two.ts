@@ -1,0 +1,20 @@
+import type { PolicyFactory } from '../types.js';
+
+export const powerOfTwoPolicy: PolicyFactory = {
+  name: 'power-of-two',
+  description: 'Two distinct random workers; the one with fewer in-flight requests (first on a tie).',
+  options: [],
+  create: () => ({
+    name: 'power-of-two',
+    pick: (_req, candidates, ctx) => {
+      const n = candidates.length;
+      if (n === 1) return { worker: candidates[0].index };
+      const a = ctx.rng.int(n);
+      let b = ctx.rng.int(n - 1);
+      if (b >= a) b++;
+      const wa = candidates[a];
+      const wb = candidates[b];
+      return { worker: (wb.inFlight < wa.inFlight ? wb : wa).index };
+    },
+  }),
+};

@@ -1,0 +1,88 @@
+import type { Clock } from '../util/clock.js';
+import type { Rng } from '../util/rng.js';
+import type { RouteRequest } from '../workload/request.js';
+
+/** Engine metrics as last scraped (vLLM `/metrics` or the simulator's equivalent). */
+export interface ScrapedMetrics {
+  running: number;
+  waiting: number;
+  /** Fraction of KV blocks in use, 0..1. */
+  kvUsage: number;
+  /** Prefix-cache hit rate over the last scrape interval, 0..1, when the engine reports it. */
+  prefixHitRate?: number;
+  /** When these were scraped (router clock, seconds). */
+  atS: number;
+}
+
+/**
+ * What the router knows about one worker: its own in-flight bookkeeping (always current) and the
+ * engine's scraped metrics (as stale as the scrape interval makes them).
+ */
+export interface WorkerView {
+  /** Index in the router's worker list; stable for the worker's life. */
+  readonly index: number;
+  readonly name: string;
+  readonly gpu: string;
+  readonly model: string;
+  readonly profile: string;
+  readonly costUsdPerHour: number;
+  /** KV capacity in tokens (blocks × block size), when known. */
+  readonly kvCapacityTokens?: number;
+  readonly blockSize?: number;
+  healthy: boolean;
+  /** Requests dispatched and not yet completed. */
+  inFlight: number;
+  /** Prompt tokens of in-flight requests. */
+  inFlightPromptTokens: number;
+  /** Requests dispatched whose first token has not arrived (still in prefill/queue). */
+  inPrefill: number;
+  scraped?: ScrapedMetrics;
+}
+
+export interface PolicyContext {
+  readonly clock: Clock;
+  readonly rng: Rng;
+}
+
+/** How a routing decision ended; `branch` labels it for metrics (e.g. "cache-hit", "imbalanced"). */
+export interface Decision {
+  worker: number;
+  branch?: string;
+}
+
+/**
+ * A routing policy. `pick` chooses among `candidates` (healthy workers, never empty); returning
+ * null means "none now": in pull mode the request waits, in push mode it is rejected.
+ * Hooks let stateful policies (prefix indexes, load estimates) follow the request's life.
+ */
+export interface Policy {
+  readonly name: string;
+  pick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null;
+  onDispatch?(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void;
+  onFirstToken?(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void;
+  onComplete?(req: RouteRequest, worker: WorkerView, outcome: Outcome, ctx: PolicyContext): void;
+  onWorkerRemoved?(worker: WorkerView): void;
+}
+
+export interface Outcome {
+  ok: boolean;
+  outputTokens: number;
+  /** Seconds from dispatch to first token / to completion, when known. */
+  ttftS?: number;
+  e2eS?: number;
+}
+
+/** An option a policy accepts, for `router policies` and `--policy-opt` parsing. */
+export interface PolicyOption {
+  name: string;
+  type: 'number' | 'integer' | 'boolean' | 'string';
+  default: number | boolean | string;
+  description: string;
+}
+
+export interface PolicyFactory {
+  readonly name: string;
+  readonly description: string;
+  readonly options: readonly PolicyOption[];
+  create(options: Record<string, number | boolean | string>): Policy;
+}

@@ -1,0 +1,408 @@
+import { Engine, type Sequence } from '../engine/engine.js';
+import { RooflineStepCost } from '../profiles/roofline.js';
+import type { FleetWorker } from '../profiles/fleet.js';
+import { Router } from '../routing/router.js';
+import type { Policy, WorkerView } from '../routing/types.js';
+import { VirtualClock } from '../util/clock.js';
+import { EventHeap } from '../util/heap.js';
+import { childRng } from '../util/rng.js';
+import type { Request } from '../workload/request.js';
+import { RequestLog } from '../metrics/request-log.js';
+import { effectiveSlo, meetsSlo, type SloSpec } from '../metrics/slo.js';
+import { summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
+
+export interface SimulationOptions {
+  fleet: FleetWorker[];
+  policy: Policy;
+  requests: AsyncIterable<Request> | Iterable<Request>;
+  seed: number;
+  /** Seconds between the router's scrapes of engine metrics; 0 = the router sees live state. */
+  scrapeIntervalS: number;
+  timeseriesIntervalS: number;
+  slo?: SloSpec;
+  /** Advance pure-decode stretches in one computation (exact; off only to prove it). */
+  fastDecode?: boolean;
+  /**
+   * Called every few thousand events with the simulator itself; may return a promise (the CLI
+   * uses it to yield to the TUI and to honour a stop request). Keeps wall time out of the core.
+   */
+  onBatch?: (sim: Simulation) => void | Promise<void>;
+}
+
+/** One row of timeseries.csv: a worker's state at the end of an interval. */
+export interface TimeseriesRow {
+  t_s: number;
+  worker: string;
+  running: number;
+  waiting: number;
+  kv_usage: number;
+  in_flight: number;
+  completed: number;
+  prefix_hit_rate: number;
+  prompt_tokens_per_s: number;
+  generation_tokens_per_s: number;
+}
+
+export interface SimulationResult {
+  summary: Summary;
+  log: RequestLog;
+  timeseries: TimeseriesRow[];
+  /** True when the run was stopped before the trace ended (reports cover what was simulated). */
+  stopped: boolean;
+}
+
+interface StepEvent {
+  time: number;
+  seq: number;
+  kind: 'step' | 'scrape' | 'series';
+  worker: number;
+  version: number;
+}
+
+interface Pending {
+  req: Request;
+  worker: number;
+}
+
+/** Live figures for progress lines and the dashboard. */
+export interface SimProgress {
+  simTimeS: number;
+  arrived: number;
+  completed: number;
+  rejected: number;
+  inFlight: number;
+  events: number;
+}
+
+/**
+ * The discrete-event simulator: trace arrivals and engine step ends on one heap keyed by
+ * (time, sequence); the Router routes on a virtual clock with a seeded rng; each worker is an
+ * `Engine` priced by its deployment's roofline.
+ */
+export class Simulation {
+  readonly clock = new VirtualClock();
+  readonly router: Router;
+  readonly engines: Engine[];
+  readonly views: WorkerView[];
+  readonly log = new RequestLog();
+  readonly timeseries: TimeseriesRow[] = [];
+  private readonly heap = new EventHeap<StepEvent>();
+  private seqNo = 0;
+  private readonly versions: number[];
+  private readonly scheduledAt: number[];
+  private readonly meta = new Map<Request, Pending>();
+  private readonly finishedBuf: { seq: Sequence; worker: number; first: boolean }[] = [];
+  private readonly lastScrape: { hits: number; queries: number }[];
+  private readonly lastSeries: { hits: number; queries: number; prompt: number; gen: number; finished: number }[];
+  private readonly served: { requests: number; input: number; output: number }[];
+  private arrived = 0;
+  private firstArrival = NaN;
+  private lastEnd = 0;
+  private sourceDone = false;
+  private stopRequested = false;
+  events = 0;
+
+  constructor(private readonly o: SimulationOptions) {
+    this.views = o.fleet.map((w, i) => ({
+      index: i,
+      name: w.name,
+      gpu: w.deployment.gpu.id,
+      model: w.deployment.model.id,
+      profile: w.deployment.name,
+      costUsdPerHour: w.deployment.costUsdPerHour,
+      kvCapacityTokens: w.deployment.engine.numGpuBlocks * w.deployment.engine.blockSize,
+      blockSize: w.deployment.engine.blockSize,
+      healthy: true,
+      inFlight: 0,
+      inFlightPromptTokens: 0,
+      inPrefill: 0,
+    }));
+    this.engines = o.fleet.map((w, i) => {
+      const cost = new RooflineStepCost(w.deployment.gpu, w.deployment.model, w.deployment.tp, w.deployment.coefficients);
+      return new Engine(w.deployment.engine, cost, {
+        firstToken: (seq) => this.finishedBuf.push({ seq, worker: i, first: true }),
+        finished: (seq) => this.finishedBuf.push({ seq, worker: i, first: false }),
+      }, o.fastDecode ?? true);
+    });
+    this.versions = o.fleet.map(() => 0);
+    this.scheduledAt = o.fleet.map(() => NaN);
+    this.lastScrape = o.fleet.map(() => ({ hits: 0, queries: 0 }));
+    this.lastSeries = o.fleet.map(() => ({ hits: 0, queries: 0, prompt: 0, gen: 0, finished: 0 }));
+    this.served = o.fleet.map(() => ({ requests: 0, input: 0, output: 0 }));
+    this.router = new Router({
+      policy: o.policy,
+      workers: this.views,
+      clock: this.clock,
+      rng: childRng(o.seed, 'router'),
+      sink: {
+        dispatch: (req, w) => this.dispatch(req, w),
+        reject: (req, reason) => this.recordRejected(req, '', reason),
+      },
+    });
+  }
+
+  /** Ends the run at the next batch boundary; what was simulated is still reported. */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  progress(): SimProgress {
+    return {
+      simTimeS: this.clock.now(),
+      arrived: this.arrived,
+      completed: this.log.completed,
+      rejected: this.log.rejected,
+      inFlight: this.router.inFlightTotal,
+      events: this.events,
+    };
+  }
+
+  async run(): Promise<SimulationResult> {
+    const it = toAsyncIterator(this.o.requests);
+    let buf: Request[] = [];
+    let bi = 0;
+    const refill = async (): Promise<void> => {
+      buf = [];
+      bi = 0;
+      while (buf.length < 4096) {
+        const r = await it.next();
+        if (r.done) {
+          this.sourceDone = true;
+          break;
+        }
+        buf.push(r.value);
+      }
+    };
+    await refill();
+    if (this.o.scrapeIntervalS > 0) this.push(0, 'scrape', -1, 0);
+    this.push(this.o.timeseriesIntervalS, 'series', -1, 0);
+    let sinceBatch = 0;
+    for (;;) {
+      if (bi >= buf.length && !this.sourceDone) await refill();
+      const nextArrival = bi < buf.length ? buf[bi].arrivalS : Infinity;
+      const top = this.heap.peek();
+      if (!top && nextArrival === Infinity) break;
+      if (!top || nextArrival <= top.time) {
+        this.arrive(buf[bi++]);
+      } else {
+        this.heap.pop();
+        this.handle(top);
+      }
+      this.events++;
+      if (++sinceBatch >= 8192) {
+        sinceBatch = 0;
+        if (this.o.onBatch) await this.o.onBatch(this);
+        if (this.stopRequested) break;
+      }
+    }
+    if (this.o.onBatch && !this.stopRequested) await this.o.onBatch(this);
+    return this.result();
+  }
+
+  private get idle(): boolean {
+    return this.sourceDone && this.router.inFlightTotal === 0;
+  }
+
+  private push(time: number, kind: StepEvent['kind'], worker: number, version: number): void {
+    this.heap.push({ time, seq: this.seqNo++, kind, worker, version });
+  }
+
+  private arrive(req: Request): void {
+    this.clock.set(Math.max(this.clock.now(), req.arrivalS));
+    if (this.arrived === 0) this.firstArrival = req.arrivalS;
+    this.arrived++;
+    if (this.o.scrapeIntervalS === 0) this.scrapeAll();
+    this.router.submit(req);
+  }
+
+  private dispatch(req: Request, w: WorkerView): void {
+    const engine = this.engines[w.index];
+    const now = this.clock.now();
+    if (!engine.fits(req)) {
+      this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
+      this.recordRejected(req, w.name, `prompt + output (${req.inputTokens + req.outputTokens} tokens) exceed the worker's KV cache`);
+      return;
+    }
+    this.meta.set(req, { req, worker: w.index });
+    engine.add(req, now);
+    this.sync(w.index);
+  }
+
+  private sync(w: number): void {
+    const t = this.engines[w].nextEventTime;
+    if (t === this.scheduledAt[w] || (Number.isNaN(t) && Number.isNaN(this.scheduledAt[w]))) return;
+    this.versions[w]++;
+    this.scheduledAt[w] = t;
+    if (!Number.isNaN(t)) this.push(t, 'step', w, this.versions[w]);
+  }
+
+  private handle(ev: StepEvent): void {
+    this.clock.set(ev.time);
+    if (ev.kind === 'step') {
+      if (ev.version !== this.versions[ev.worker]) return;
+      this.scheduledAt[ev.worker] = NaN;
+      this.engines[ev.worker].advance(ev.time);
+      this.drainFinished(ev.time);
+      this.sync(ev.worker);
+    } else if (ev.kind === 'scrape') {
+      this.scrapeAll();
+      if (!this.idle) this.push(ev.time + this.o.scrapeIntervalS, 'scrape', -1, 0);
+    } else {
+      this.sampleSeries(ev.time);
+      if (!this.idle) this.push(ev.time + this.o.timeseriesIntervalS, 'series', -1, 0);
+    }
+  }
+
+  private drainFinished(now: number): void {
+    const buf = this.finishedBuf;
+    for (let i = 0; i < buf.length; i++) {
+      const { seq, worker, first } = buf[i];
+      if (first) this.router.onFirstToken(seq.req);
+      else this.complete(seq, worker, now);
+    }
+    buf.length = 0;
+  }
+
+  private complete(seq: Sequence, worker: number, now: number): void {
+    const req = seq.req;
+    this.meta.delete(req);
+    const arrival = req.arrivalS;
+    const ttft = (seq.firstTokenAt - arrival) * 1e3;
+    const e2e = (now - arrival) * 1e3;
+    const out = req.outputTokens;
+    const tpot = out > 1 ? ((now - seq.firstTokenAt) * 1e3) / (out - 1) : NaN;
+    const slo = effectiveSlo(this.o.slo, req.slo);
+    const sloMet = slo
+      ? meetsSlo(slo, { ttftMs: ttft, tpotMs: Number.isNaN(tpot) ? 0 : tpot, e2eMs: e2e, tpatMs: e2e / (req.inputTokens + out) })
+        ? 1
+        : 0
+      : NaN;
+    const s = this.served[worker];
+    s.requests++;
+    s.input += req.inputTokens;
+    s.output += out;
+    this.lastEnd = Math.max(this.lastEnd, now);
+    this.log.add({
+      requestId: req.id,
+      arrivalS: arrival,
+      worker: this.views[worker].name,
+      queueMs: (seq.firstScheduledAt - arrival) * 1e3,
+      ttftMs: ttft,
+      tpotMs: tpot,
+      e2eMs: e2e,
+      inputTokens: req.inputTokens,
+      cachedTokens: seq.cachedTokens,
+      outputTokens: out,
+      preemptions: seq.preemptions,
+      sloMet,
+      status: 'ok',
+    });
+    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttft / 1e3, e2eS: e2e / 1e3 }, true);
+  }
+
+  private recordRejected(req: Request, worker: string, reason: string): void {
+    this.lastEnd = Math.max(this.lastEnd, this.clock.now());
+    this.log.add({
+      requestId: req.id,
+      arrivalS: req.arrivalS,
+      worker,
+      queueMs: NaN,
+      ttftMs: NaN,
+      tpotMs: NaN,
+      e2eMs: NaN,
+      inputTokens: req.inputTokens,
+      cachedTokens: 0,
+      outputTokens: 0,
+      preemptions: 0,
+      sloMet: effectiveSlo(this.o.slo, req.slo) ? 0 : NaN,
+      status: 'rejected',
+      reason,
+    });
+  }
+
+  private scrapeAll(): void {
+    const now = this.clock.now();
+    for (let i = 0; i < this.engines.length; i++) {
+      const e = this.engines[i];
+      e.materialize(now);
+      const s = e.snapshot();
+      const last = this.lastScrape[i];
+      const dq = s.prefixQueries - last.queries;
+      this.router.onScrape(i, {
+        running: s.running,
+        waiting: s.waiting,
+        kvUsage: s.kvUsage,
+        prefixHitRate: dq > 0 ? (s.prefixHits - last.hits) / dq : undefined,
+        atS: now,
+      });
+      last.hits = s.prefixHits;
+      last.queries = s.prefixQueries;
+    }
+  }
+
+  private sampleSeries(now: number): void {
+    const dt = this.o.timeseriesIntervalS;
+    for (let i = 0; i < this.engines.length; i++) {
+      const e = this.engines[i];
+      e.materialize(now);
+      const s = e.snapshot();
+      const last = this.lastSeries[i];
+      const dq = s.prefixQueries - last.queries;
+      this.timeseries.push({
+        t_s: now,
+        worker: this.views[i].name,
+        running: s.running,
+        waiting: s.waiting,
+        kv_usage: s.kvUsage,
+        in_flight: this.views[i].inFlight,
+        completed: s.finished - last.finished,
+        prefix_hit_rate: dq > 0 ? (s.prefixHits - last.hits) / dq : 0,
+        prompt_tokens_per_s: (s.promptTokens - last.prompt) / dt,
+        generation_tokens_per_s: (s.generationTokens - last.gen) / dt,
+      });
+      last.hits = s.prefixHits;
+      last.queries = s.prefixQueries;
+      last.prompt = s.promptTokens;
+      last.gen = s.generationTokens;
+      last.finished = s.finished;
+    }
+  }
+
+  private result(): SimulationResult {
+    const durationS = this.arrived > 0 ? Math.max(0, this.lastEnd - this.firstArrival) : 0;
+    let hits = 0;
+    let queries = 0;
+    const workers: WorkerSummary[] = this.engines.map((e, i) => {
+      const c = e.counters;
+      hits += c.prefixHits;
+      queries += c.prefixQueries;
+      const s = this.served[i];
+      return {
+        name: this.views[i].name,
+        gpu: this.views[i].gpu,
+        model: this.views[i].model,
+        requests: s.requests,
+        input_tokens: s.input,
+        output_tokens: s.output,
+        prefix_hit_rate: c.prefixQueries > 0 ? c.prefixHits / c.prefixQueries : 0,
+        preemptions: c.preemptions,
+        cost_usd: (this.views[i].costUsdPerHour * durationS) / 3600,
+      };
+    });
+    const summary = summarize({
+      policy: this.router.policyName,
+      log: this.log,
+      durationS,
+      wallS: 0,
+      prefixHits: hits,
+      prefixQueries: queries,
+      workers,
+      sloGiven: this.o.slo !== undefined,
+    });
+    return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };
+  }
+}
+
+function toAsyncIterator<T>(src: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> | Iterator<T> {
+  return Symbol.asyncIterator in src ? (src as AsyncIterable<T>)[Symbol.asyncIterator]() : (src as Iterable<T>)[Symbol.iterator]();
+}

@@ -1,0 +1,98 @@
+import type { PrefixIdentity } from './request.js';
+
+/**
+ * Chained block hashes: hash(block i) depends on every token before it, so two prompts share a
+ * block hash exactly when they share the whole prefix up to the end of that block (as in vLLM's
+ * prefix cache). Hashes are 53-bit integers (two 32-bit lanes), collision-free in practice for
+ * the hundreds of millions of blocks a long simulation touches, and usable as Map keys.
+ */
+const LANE = 4294967296;
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Hashes `values[start..end)` chained onto `prev` (0 for the first block). */
+export function chainHash(prev: number, values: ArrayLike<number>, start: number, end: number): number {
+  let a = (prev % LANE) ^ 0x9e3779b9;
+  let b = Math.floor(prev / LANE) ^ 0x7f4a7c15;
+  for (let i = start; i < end; i++) {
+    const v = values[i] >>> 0;
+    a = Math.imul(a ^ v, 0x01000193);
+    b = Math.imul(b ^ ((v + 0x632be5ab) >>> 0), 0x27d4eb2f);
+    a = (a << 13) | (a >>> 19);
+  }
+  a = fmix(a ^ (end - start));
+  b = fmix(b ^ a);
+  return (b & 0x1fffff) * LANE + a;
+}
+
+/** Hash of a block that only one request can own (output tokens, prompts without identity). */
+export function uniqueBlockHash(salt: number, index: number): number {
+  const a = fmix(Math.imul(salt >>> 0, 0x9e3779b1) ^ index ^ 0x5bd1e995);
+  const b = fmix((Math.floor(salt / LANE) + Math.imul(index, 0x27d4eb2f)) ^ 0x1b873593 ^ a);
+  return (b & 0x1fffff) * LANE + a;
+}
+
+/**
+ * Hashes of the full `blockSize`-token blocks of a prompt. For `blocks` identities whose block
+ * size differs from the engine's, an engine block takes the ids of the source blocks it overlaps
+ * plus its offset, so equal source prefixes still give equal engine prefixes.
+ */
+export function promptBlockHashes(prefix: PrefixIdentity, inputTokens: number, blockSize: number): number[] {
+  const full = Math.floor(inputTokens / blockSize);
+  const out = new Array<number>(full);
+  let prev = 0;
+  if (prefix.kind === 'tokens') {
+    const ids = prefix.ids;
+    const n = Math.min(full, Math.floor(ids.length / blockSize));
+    for (let i = 0; i < n; i++) {
+      prev = chainHash(prev, ids, i * blockSize, (i + 1) * blockSize);
+      out[i] = prev;
+    }
+    out.length = n;
+    return out;
+  }
+  const src = prefix.blockTokens;
+  const ids = prefix.hashIds;
+  const key = [0, 0, 0];
+  let n = 0;
+  for (let i = 0; i < full; i++) {
+    const first = Math.floor((i * blockSize) / src);
+    const last = Math.floor(((i + 1) * blockSize - 1) / src);
+    if (last >= ids.length) break;
+    key[0] = ids[first];
+    key[1] = ids[last];
+    key[2] = (i * blockSize) % src;
+    prev = chainHash(prev, key, 0, 3);
+    out[n++] = prev;
+  }
+  out.length = n;
+  return out;
+}
+
+const cache = new WeakMap<object, Map<number, number[]>>();
+
+/** Block hashes of a prompt, computed once per (request, block size). */
+export function cachedPromptHashes(
+  req: { prefix?: PrefixIdentity; inputTokens: number },
+  blockSize: number,
+): number[] | undefined {
+  if (!req.prefix) return undefined;
+  let perSize = cache.get(req);
+  if (!perSize) {
+    perSize = new Map();
+    cache.set(req, perSize);
+  }
+  let hashes = perSize.get(blockSize);
+  if (!hashes) {
+    hashes = promptBlockHashes(req.prefix, req.inputTokens, blockSize);
+    perSize.set(blockSize, hashes);
+  }
+  return hashes;
+}

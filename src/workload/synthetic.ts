@@ -1,0 +1,75 @@
+import type { Request } from './request.js';
+import { createRng, exponential, type Rng } from '../util/rng.js';
+
+export interface LengthDist {
+  /** `fixed` always gives `mean`; `exponential` and `lognormal` are clamped to [min, max]. */
+  kind: 'fixed' | 'exponential' | 'lognormal';
+  mean: number;
+  /** Shape of the lognormal (standard deviation of the underlying normal). */
+  sigma?: number;
+  min?: number;
+  max?: number;
+}
+
+export interface SyntheticOptions {
+  seed: number;
+  /** Mean arrival rate, requests per second (Poisson process). */
+  rate: number;
+  count: number;
+  input: LengthDist;
+  output: LengthDist;
+  /**
+   * Shared-prefix groups: each request belongs to one of `groups` groups (uniformly) and starts
+   * with that group's `prefixTokens`-token prefix. Prefix identity is carried as block ids of
+   * `blockTokens` tokens.
+   */
+  sharedPrefix?: { groups: number; prefixTokens: number; blockTokens?: number };
+}
+
+function gaussian(rng: Rng): number {
+  const u = Math.max(rng.next(), Number.MIN_VALUE);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
+}
+
+export function sampleLength(rng: Rng, d: LengthDist): number {
+  let v: number;
+  switch (d.kind) {
+    case 'fixed':
+      v = d.mean;
+      break;
+    case 'exponential':
+      v = exponential(rng, 1 / d.mean);
+      break;
+    case 'lognormal': {
+      const sigma = d.sigma ?? 1;
+      v = Math.exp(Math.log(d.mean) - (sigma * sigma) / 2 + sigma * gaussian(rng));
+      break;
+    }
+  }
+  return Math.round(Math.min(d.max ?? Infinity, Math.max(d.min ?? 1, v)));
+}
+
+/** A seeded Poisson workload; the same options always give the same requests. */
+export function* syntheticRequests(o: SyntheticOptions): Generator<Request> {
+  const rng = createRng(o.seed);
+  const blockTokens = o.sharedPrefix?.blockTokens ?? 16;
+  let t = 0;
+  // Block ids: group prefixes use small ids; unique tails count up from 2^40 so they never collide.
+  let nextUnique = 2 ** 40;
+  for (let i = 0; i < o.count; i++) {
+    t += exponential(rng, o.rate);
+    const out = sampleLength(rng, o.output);
+    let input = sampleLength(rng, o.input);
+    let prefix: Request['prefix'];
+    if (o.sharedPrefix) {
+      const g = rng.int(o.sharedPrefix.groups);
+      input += o.sharedPrefix.prefixTokens;
+      const shared = Math.floor(o.sharedPrefix.prefixTokens / blockTokens);
+      const total = Math.ceil(input / blockTokens);
+      const ids = new Array<number>(total);
+      for (let b = 0; b < total; b++) ids[b] = b < shared ? g * 1_000_000 + b : nextUnique++;
+      prefix = { kind: 'blocks', blockTokens, hashIds: ids };
+    }
+    yield { id: `syn-${i}`, arrivalS: t, inputTokens: input, outputTokens: out, prefix };
+  }
+}

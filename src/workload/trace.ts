@@ -1,0 +1,110 @@
+import { openSync, readSync, closeSync } from 'node:fs';
+import type { Request } from './request.js';
+import { readLines } from './lines.js';
+import { parseNativeLine } from './native-jsonl.js';
+import { parseVllmBenchLine } from './vllm-bench-jsonl.js';
+import { UserError, located } from '../util/errors.js';
+
+/** A trace reader: recognises its format from the start of a file and streams `Request`s. */
+export interface TraceFormat {
+  readonly name: string;
+  readonly description: string;
+  /** `head` is the file's first bytes (up to 256 KiB) as text. */
+  detect(head: string, path: string): boolean;
+  read(path: string): AsyncIterable<Request>;
+}
+
+async function* jsonlRequests(
+  path: string,
+  parse: (file: string, n: number, text: string, index: number) => Request,
+): AsyncGenerator<Request> {
+  let index = 0;
+  for await (const { line, n } of readLines(path)) {
+    if (line.trim() === '') continue;
+    yield parse(path, n, line, index++);
+  }
+}
+
+const formats: TraceFormat[] = [
+  {
+    name: 'jsonl',
+    description: "the project's own JSONL (arrival_s, input_tokens, output_tokens, ...)",
+    detect: (head) => /"arrival_s"\s*:/.test(firstLine(head)),
+    read: (path) => jsonlRequests(path, parseNativeLine),
+  },
+  {
+    name: 'vllm-bench',
+    description: 'vLLM-benchmark JSONL (input_toks, output_toks, arrival_time_ns, input_tok_ids)',
+    detect: (head) => /"arrival_time_ns"\s*:/.test(firstLine(head)) && /"input_toks"\s*:/.test(firstLine(head)),
+    read: (path) => jsonlRequests(path, parseVllmBenchLine),
+  },
+];
+
+/** Adds a reader; later formats are tried after earlier ones. */
+export function registerTraceFormat(format: TraceFormat): void {
+  const at = formats.findIndex((f) => f.name === format.name);
+  if (at >= 0) formats[at] = format;
+  else formats.push(format);
+}
+
+export function traceFormats(): readonly TraceFormat[] {
+  return formats;
+}
+
+function firstLine(head: string): string {
+  const trimmed = head.replace(/^\s+/, '');
+  const nl = trimmed.indexOf('\n');
+  return nl < 0 ? trimmed : trimmed.slice(0, nl);
+}
+
+function readHead(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new UserError(`${path}: cannot open trace (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  try {
+    const buf = Buffer.alloc(256 * 1024);
+    const got = readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, got).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function detectFormat(path: string, explicit?: string): TraceFormat {
+  if (explicit) {
+    const f = formats.find((x) => x.name === explicit);
+    if (!f) throw new UserError(`--format ${explicit}: unknown trace format (known: ${formats.map((x) => x.name).join(', ')})`);
+    return f;
+  }
+  const head = readHead(path);
+  if (head.trim() === '') throw new UserError(`${path}: the trace is empty`);
+  const f = formats.find((x) => x.detect(head, path));
+  if (!f) {
+    throw new UserError(`${path}: unrecognised trace format (known: ${formats.map((x) => x.name).join(', ')}; pass --format)`);
+  }
+  return f;
+}
+
+export interface OpenTraceOptions {
+  format?: string;
+  limit?: number;
+}
+
+/** Streams a trace's requests in arrival order; an out-of-order arrival is an error naming the request. */
+export async function* openTrace(path: string, opts: OpenTraceOptions = {}): AsyncGenerator<Request> {
+  const format = detectFormat(path, opts.format);
+  let count = 0;
+  let last = -Infinity;
+  for await (const r of format.read(path)) {
+    if (opts.limit !== undefined && count >= opts.limit) return;
+    if (r.arrivalS < last) {
+      throw located(path, undefined, `request ${r.id} arrives at ${r.arrivalS}s, before the previous request (${last}s); traces must be sorted by arrival time`);
+    }
+    last = r.arrivalS;
+    count++;
+    yield r;
+  }
+}
