@@ -302,9 +302,9 @@ export class Engine {
       for (const b of hits) if (this.pool.refCount(b) === 0) idleHits++;
       if (newBlocks + idleHits > this.pool.free) break;
       for (const b of hits) this.pool.touch(b);
+      seq.registered = hits.length;
       seq.blocks = hits;
       for (let k = 0; k < newBlocks; k++) seq.blocks.push(this.pool.allocate());
-      seq.registered = hits.length;
       seq.numComputed = hitTokens;
       this.counters.prefixQueries += total;
       this.counters.prefixHits += hitTokens;
