@@ -7,6 +7,8 @@ export class BlockPool {
   readonly total: number;
   private readonly ref: Int32Array;
   private readonly hash: Float64Array;
+  /** Bumped each time a block is handed out, so a holder of (block, generation) knows if it was reused. */
+  private readonly gen: Int32Array;
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
   private head = -1;
@@ -20,6 +22,7 @@ export class BlockPool {
     this.total = total;
     this.ref = new Int32Array(total);
     this.hash = new Float64Array(total).fill(NaN);
+    this.gen = new Int32Array(total);
     this.prev = new Int32Array(total);
     this.next = new Int32Array(total);
     for (let i = 0; i < total; i++) {
@@ -43,6 +46,19 @@ export class BlockPool {
 
   refCount(b: number): number {
     return this.ref[b];
+  }
+
+  generation(b: number): number {
+    return this.gen[b];
+  }
+
+  /**
+   * Whether block `b` still holds what it held at generation `g` (nobody allocated it since).
+   * Private content (generated tokens, prompts without identity) is found this way after a
+   * preemption, without a hash-map entry per block.
+   */
+  holds(b: number, g: number): boolean {
+    return this.cachingEnabled && this.gen[b] === g;
   }
 
   /** The cached block with this hash, or -1. */
@@ -72,6 +88,7 @@ export class BlockPool {
       this.hash[b] = NaN;
     }
     this.ref[b] = 1;
+    this.gen[b]++;
     this.used++;
     return b;
   }

@@ -1,5 +1,5 @@
 import type { Request } from '../workload/request.js';
-import { cachedPromptHashes, uniqueBlockHash } from '../workload/block-hash.js';
+import { cachedPromptHashes } from '../workload/block-hash.js';
 import type { EngineConfig } from '../profiles/types.js';
 import { BlockPool } from './block-pool.js';
 import type { StepCost, StepShape } from './step-cost.js';
@@ -7,14 +7,15 @@ import type { StepCost, StepShape } from './step-cost.js';
 /** One request inside an engine. Times are engine-clock seconds; NaN until they happen. */
 export interface Sequence {
   readonly req: Request;
-  /** Distinguishes this sequence's private blocks (output, prompts without identity). */
-  readonly salt: number;
   readonly enqueuedAt: number;
   numComputed: number;
   numOutput: number;
   blocks: number[];
   /** Leading blocks already registered in the prefix cache. */
   registered: number;
+  /** Blocks and their generations when last preempted: private content that may still be cached. */
+  leftBlocks?: number[];
+  leftGens?: number[];
   firstScheduledAt: number;
   firstTokenAt: number;
   finishedAt: number;
@@ -72,7 +73,6 @@ export class Engine {
   private readonly waiting: Sequence[] = [];
   private running: Sequence[] = [];
   private inFlight: InFlight | null = null;
-  private nextSalt = 1;
   /** A schedule that preempted skips admission, so the following step may admit: no stretch then. */
   private preemptedLastSchedule = false;
   readonly counters = { prefixHits: 0, prefixQueries: 0, preemptions: 0, promptTokens: 0, generationTokens: 0, finished: 0, steps: 0 };
@@ -112,7 +112,6 @@ export class Engine {
   add(req: Request, now: number): Sequence {
     const seq: Sequence = {
       req,
-      salt: this.nextSalt++,
       enqueuedAt: now,
       numComputed: 0,
       numOutput: 0,
@@ -325,25 +324,34 @@ export class Engine {
     const hits: number[] = [];
     if (!this.config.enablePrefixCaching) return hits;
     const maxBlocks = Math.floor((total - 1) / this.config.blockSize);
-    for (let i = 0; i < maxBlocks; i++) {
-      const b = this.pool.lookup(this.blockHash(seq, i));
-      if (b < 0) break;
+    const shared = cachedPromptHashes(seq.req, this.config.blockSize);
+    const nShared = shared ? Math.min(shared.length, maxBlocks) : 0;
+    for (let i = 0; i < nShared; i++) {
+      const b = this.pool.lookup((shared as number[])[i]);
+      if (b < 0) return hits;
       hits.push(b);
+    }
+    const left = seq.leftBlocks;
+    const gens = seq.leftGens as number[];
+    if (left) {
+      for (let i = nShared; i < Math.min(maxBlocks, left.length); i++) {
+        if (!this.pool.holds(left[i], gens[i])) break;
+        hits.push(left[i]);
+      }
     }
     return hits;
   }
 
-  private blockHash(seq: Sequence, i: number): number {
-    const prompt = cachedPromptHashes(seq.req, this.config.blockSize);
-    if (prompt && i < prompt.length) return prompt[i];
-    return uniqueBlockHash(seq.salt, i);
-  }
 
   private numTokens(seq: Sequence): number {
     return seq.req.inputTokens + seq.numOutput;
   }
 
   private preempt(seq: Sequence): void {
+    if (this.config.enablePrefixCaching) {
+      seq.leftBlocks = seq.blocks;
+      seq.leftGens = seq.blocks.map((b) => this.pool.generation(b));
+    }
     this.pool.release(seq.blocks);
     seq.blocks = [];
     seq.registered = 0;
@@ -411,10 +419,13 @@ export class Engine {
     }
   }
 
+  /** Puts newly full blocks with shareable content (the prompt's identity) into the prefix cache. */
   private registerFull(seq: Sequence): void {
     if (!this.config.enablePrefixCaching) return;
-    const full = Math.floor(seq.numComputed / this.config.blockSize);
-    for (let i = seq.registered; i < full; i++) this.pool.register(seq.blocks[i], this.blockHash(seq, i));
+    const shared = cachedPromptHashes(seq.req, this.config.blockSize);
+    if (!shared) return;
+    const full = Math.min(Math.floor(seq.numComputed / this.config.blockSize), shared.length);
+    for (let i = seq.registered; i < full; i++) this.pool.register(seq.blocks[i], shared[i]);
     if (full > seq.registered) seq.registered = full;
   }
 

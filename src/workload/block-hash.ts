@@ -32,13 +32,6 @@ export function chainHash(prev: number, values: ArrayLike<number>, start: number
   return (b & 0x1fffff) * LANE + a;
 }
 
-/** Hash of a block that only one request can own (output tokens, prompts without identity). */
-export function uniqueBlockHash(salt: number, index: number): number {
-  const a = fmix(Math.imul(salt >>> 0, 0x9e3779b1) ^ index ^ 0x5bd1e995);
-  const b = fmix((Math.floor(salt / LANE) + Math.imul(index, 0x27d4eb2f)) ^ 0x1b873593 ^ a);
-  return (b & 0x1fffff) * LANE + a;
-}
-
 /**
  * Hashes of the full `blockSize`-token blocks of a prompt. For `blocks` identities whose block
  * size differs from the engine's, an engine block takes the ids of the source blocks it overlaps

@@ -1,0 +1,62 @@
+/**
+ * Simulator speed and memory (npm run bench:sim). Prints figures; asserts nothing.
+ *  (a) the RTX 4090 ground-truth workload (300 requests, KV-bound)
+ *  (b) a one-hour Poisson trace at 20 req/s on 8 workers
+ *  (c) 1,000,000 synthetic requests on 32 workers (streamed: the trace is never held in memory)
+ */
+import { existsSync } from 'node:fs';
+import { defaultGroundTruthDir, groundTruthDeployment, loadGroundTruth } from '../src/calibration/ground-truth.js';
+import { parseFleet } from '../src/profiles/fleet.js';
+import { createPolicy } from '../src/routing/registry.js';
+import { Simulation } from '../src/sim/simulator.js';
+import { syntheticRequests } from '../src/workload/synthetic.js';
+import type { Request } from '../src/workload/request.js';
+import type { FleetWorker } from '../src/profiles/fleet.js';
+
+interface Row {
+  name: string;
+  requests: number;
+  simS: number;
+  wallS: number;
+  rssMiB: number;
+}
+
+let peakRss = 0;
+function sampleRss(): void {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}
+
+async function bench(name: string, fleet: FleetWorker[], requests: Iterable<Request>, policy = 'least-request'): Promise<Row> {
+  peakRss = 0;
+  const sim = new Simulation({ fleet, policy: createPolicy(policy), requests, seed: 1, scrapeIntervalS: 1, timeseriesIntervalS: 10, onBatch: sampleRss });
+  const t0 = process.hrtime.bigint();
+  const r = await sim.run();
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  sampleRss();
+  return { name, requests: r.summary.requests, simS: r.summary.duration_s, wallS, rssMiB: peakRss / 2 ** 20 };
+}
+
+const shareGptLike = { input: { kind: 'lognormal' as const, mean: 300, sigma: 1.0, min: 4, max: 4000 }, output: { kind: 'lognormal' as const, mean: 200, sigma: 0.8, min: 1, max: 1500 } };
+const rows: Row[] = [];
+const only = process.argv[2];
+
+if (!only || only === 'a') {
+  const dir = defaultGroundTruthDir();
+  if (existsSync(dir)) {
+    const gt = await loadGroundTruth(dir);
+    rows.push(await bench('(a) RTX 4090 ground truth, 1 worker', [{ name: 'rtx-4090-0', deployment: groundTruthDeployment(gt) }], gt.requests, 'round-robin'));
+  } else process.stdout.write(`(a) skipped: ${dir} not found\n`);
+}
+if (!only || only === 'b') {
+  rows.push(await bench('(b) 1 h Poisson 20 req/s, 8 x L20', parseFleet('l20:8'), syntheticRequests({ seed: 1, rate: 20, count: 72_000, ...shareGptLike })));
+}
+if (!only || only === 'c') {
+  rows.push(await bench('(c) 1M requests, 32 x H100', parseFleet('h100-sxm:32'), syntheticRequests({ seed: 2, rate: 400, count: 1_000_000, ...shareGptLike })));
+}
+
+process.stdout.write('benchmark                               requests   sim time    wall    sim/wall   req/s wall   peak RSS\n');
+for (const r of rows) {
+  process.stdout.write(
+    `${r.name.padEnd(38)} ${String(r.requests).padStart(9)} ${r.simS.toFixed(0).padStart(8)} s ${r.wallS.toFixed(2).padStart(6)} s ${(r.simS / r.wallS).toFixed(0).padStart(8)}x ${(r.requests / r.wallS).toFixed(0).padStart(11)} ${r.rssMiB.toFixed(0).padStart(7)} MiB\n`,
+  );
+}
