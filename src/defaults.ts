@@ -15,6 +15,14 @@ export const DEFAULTS = {
   scrapeIntervalS: 1,
   /** Interval of timeseries.csv rows, simulated seconds. */
   timeseriesIntervalS: 1,
+  workload: {
+    /** Requests (or sessions) per second imposed on traces without timestamps (ShareGPT, BIRD) when no --rate is given. */
+    untimedRateRps: 10,
+    /** Mean think time between the turns of a multi-turn session, seconds (exponential). */
+    thinkTimeS: 20,
+    /** Block size for `trace stats` prefix reuse: the engine's default block. */
+    statsBlockTokens: 16,
+  },
   engine: {
     maxNumSeqs: 256,
     /** vLLM's online-serving default: 8192 on GPUs with ≥ 70 GiB, else 2048. */

@@ -4,6 +4,7 @@ import { registerSimulate } from './simulate.js';
 import { registerProfile } from './profile.js';
 import { registerValidate } from './validate.js';
 import { registerPolicies } from './policies.js';
+import { registerTrace } from './trace.js';
 
 const program = new Command();
 program
@@ -16,6 +17,7 @@ registerSimulate(program);
 registerProfile(program);
 registerValidate(program);
 registerPolicies(program);
+registerTrace(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,4 @@
-import { join, isAbsolute } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
 import { PACKAGE_ROOT } from '../profiles/catalog.js';
@@ -6,21 +6,19 @@ import { parseFleet } from '../profiles/fleet.js';
 import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
 import { Simulation, type SimulationResult } from '../sim/simulator.js';
 import { parseSlo } from '../metrics/slo.js';
-import { openTrace } from '../workload/trace.js';
+import { buildWorkload, type WorkloadFlags } from '../workload/workload.js';
+import { addWorkloadOptions } from './workload-options.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
 
-export interface SimulateFlags {
-  trace?: string;
-  format?: string;
+export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
   policy: string;
   policyOpt: string[];
   seed: string;
   scrapeInterval: string;
   slo?: string;
-  limit?: string;
   json?: boolean;
   out?: string;
 }
@@ -34,12 +32,10 @@ export function defaultTracePath(): string {
 export async function simulateFromFlags(f: SimulateFlags, onBatch?: (sim: Simulation) => void | Promise<void>): Promise<SimulationResult> {
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
-  const limit = f.limit === undefined ? undefined : parseNumberFlag('--limit', f.limit, { integer: true, min: 1 });
   const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
   const fleet = parseFleet(f.fleet);
   const policy = createPolicy(f.policy, parsePolicyOptions(f.policyOpt));
-  const tracePath = f.trace ?? defaultTracePath();
-  const requests = openTrace(isAbsolute(tracePath) ? tracePath : tracePath, { format: f.format, limit });
+  const { requests } = buildWorkload(f, defaultTracePath());
   const sim = new Simulation({
     fleet,
     policy,
@@ -57,20 +53,19 @@ export async function simulateFromFlags(f: SimulateFlags, onBatch?: (sim: Simula
 }
 
 export function registerSimulate(program: Command): void {
-  program
+  const cmd = program
     .command('simulate')
     .description('Replay a trace against simulated GPU workers under a routing policy and report latency, goodput, cache hits, balance and cost')
     .option('--trace <file>', `trace file (default: the shipped ${DEFAULTS.trace})`)
-    .option('--format <name>', 'trace format (default: detected from the content)')
     .option('--fleet <spec>', 'workers: GPU[:COUNT],... (model llama-3.1-8b unless a profile name like qwen3-32b@h100-sxm-tp2 is given) or a fleet file (.json/.yaml)', DEFAULTS.fleet)
     .option('--policy <name>', 'routing policy (see `router policies`)', DEFAULTS.policy)
     .option('--policy-opt <k=v>', 'policy option, repeatable', collect, [])
     .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
     .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
     .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000,percentile=99')
-    .option('--limit <n>', 'simulate only the first N requests')
     .option('--json', 'print the summary as JSON on stdout')
-    .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
+    .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR');
+  addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {
         let lastLine = Date.now();
