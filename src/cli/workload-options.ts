@@ -9,7 +9,7 @@ export function addWorkloadOptions(cmd: Command, opts: { mix: boolean }): Comman
     .option('--arrival <process>', 'poisson or gamma (with --rate; default poisson)')
     .option('--burstiness <b>', 'gamma shape: 1 = Poisson, < 1 burstier, > 1 smoother (implies --arrival gamma)')
     .option('--time-scale <x>', 'multiply every arrival time by X (0.5 replays twice as fast)')
-    .option('--duration <s>', 'stop at the first request arriving after S seconds')
+    .option('--duration <s>', 'stop at the first request arriving after S seconds (traces given a --rate or a mix rate repeat until then)')
     .option('--limit <n>', 'only the first N requests')
     .option('--multi-turn', 'ShareGPT: replay whole conversations as sessions (each turn re-sends the history)')
     .option('--think-time <s>', `mean think time between a session's turns, seconds (default ${DEFAULTS.workload.thinkTimeS})`);

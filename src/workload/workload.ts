@@ -65,7 +65,8 @@ export function describeSource(s: WorkloadSource): string {
  * Turns the workload flags into one sorted request stream: one trace or a `--mix` of traces, each
  * keeping its timestamps or given its own arrival process (`--rate`, `--arrival`, `--burstiness`;
  * traces without timestamps default to Poisson at `DEFAULTS.workload.untimedRateRps`), then
- * `--time-scale`, `--duration` and `--limit` on the merged stream.
+ * `--time-scale`, `--duration` and `--limit` on the merged stream. With `--duration` and an imposed
+ * rate, a trace shorter than the duration is replayed from its start until the duration is filled.
  */
 export function buildWorkload(f: WorkloadFlags, defaultTrace?: string): Workload {
   const seed = num('--seed', f.seed, { integer: true });
@@ -107,13 +108,26 @@ export function buildWorkload(f: WorkloadFlags, defaultTrace?: string): Workload
   }
 
   const streams = sources.map((s) => {
-    const raw = s.format.read(s.path);
+    // With a duration to fill and an imposed rate, a trace that runs out starts over.
+    const raw = s.arrivals && durationS !== undefined ? repeat(() => s.format.read(s.path)) : s.format.read(s.path);
     const timed = s.arrivals ? imposeArrivals(raw, s.arrivals) : raw;
     const ordered = inArrivalOrder(s.path, timed);
     return s.label === undefined ? ordered : relabel(ordered, s.label);
   });
   const merged = streams.length === 1 ? streams[0] : mergeByArrival(streams);
   return { sources, timeScale, durationS, limit, requests: take(scaleAndCut(merged, timeScale, durationS), limit) };
+}
+
+/** Replays a source from the start whenever it ends; pass k > 1 marks ids and sessions `~k`. */
+async function* repeat(open: () => AsyncIterable<Request>): AsyncGenerator<Request> {
+  for (let pass = 1; ; pass++) {
+    let any = false;
+    for await (const r of open()) {
+      any = true;
+      yield pass === 1 ? r : { ...r, id: `${r.id}~${pass}`, sessionId: r.sessionId === undefined ? undefined : `${r.sessionId}~${pass}` };
+    }
+    if (!any) return;
+  }
 }
 
 async function* relabel(source: AsyncIterable<Request>, label: string): AsyncGenerator<Request> {
