@@ -1,11 +1,20 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from '../profiles/catalog.js';
 
-/** The real traces beside the checkout (`../shared/data`), or undefined when they are absent. */
+/**
+ * The real traces in `shared/data` beside the checkout (or beside one of its parents, so a git
+ * worktree nested under the project finds them too), or undefined when they are absent.
+ */
 export function sharedDataDir(): string | undefined {
-  const candidates = [resolve('..', 'shared', 'data'), join(PACKAGE_ROOT, '..', 'shared', 'data')];
-  return candidates.find((c) => existsSync(join(c, 'README.md')));
+  for (const start of [PACKAGE_ROOT, resolve('.')]) {
+    for (let dir = start; ; dir = dirname(dir)) {
+      const candidate = join(dir, '..', 'shared', 'data');
+      if (existsSync(join(candidate, 'README.md'))) return resolve(candidate);
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return undefined;
 }
 
 /** The shared data files the workload readers are tested on, relative to `sharedDataDir()`. */
