@@ -22,6 +22,16 @@ export const DEFAULTS = {
     thinkTimeS: 20,
     /** Block size for `trace stats` prefix reuse: the engine's default block. */
     statsBlockTokens: 16,
+    /** `router trace synth`; the shared-prefix group sizes are SGLang's generated-shared-prefix defaults. */
+    synth: {
+      count: 1000,
+      rateRps: 10,
+      inputLen: 'lognormal:512:1:8192',
+      outputLen: 'lognormal:256:0.8:4096',
+      promptsPerGroup: 16,
+      systemPromptTokens: 2048,
+      questionTokens: 128,
+    },
   },
   engine: {
     maxNumSeqs: 256,

@@ -1,4 +1,5 @@
-import llama3Tokenizer from 'llama3-tokenizer-js';
+import { createRequire } from 'node:module';
+import type { Llama3Tokenizer } from 'llama3-tokenizer-js';
 
 /**
  * Text → token ids with the Llama 3 / 3.1 BPE (llama3-tokenizer-js: the 128k-vocabulary tiktoken
@@ -9,10 +10,32 @@ import llama3Tokenizer from 'llama3-tokenizer-js';
  */
 export const TOKENIZER_NAME = 'llama3-tokenizer-js (Llama 3 / 3.1 BPE, 128k vocabulary)';
 
-const BOS = llama3Tokenizer.getSpecialTokenId('<|begin_of_text|>');
-const START_HEADER = llama3Tokenizer.getSpecialTokenId('<|start_header_id|>');
-const END_HEADER = llama3Tokenizer.getSpecialTokenId('<|end_header_id|>');
-const EOT = llama3Tokenizer.getSpecialTokenId('<|eot_id|>');
+/** Llama 3 special tokens (fixed by the vocabulary). */
+const BOS = 128000;
+const START_HEADER = 128006;
+const END_HEADER = 128007;
+const EOT = 128009;
+
+/**
+ * Loaded on first use: its vocabulary costs ~115 MiB of memory, which traces carrying only token
+ * counts or block ids (Mooncake, Azure, native JSONL) never need.
+ */
+let loaded: Llama3Tokenizer | undefined;
+function tokenizer(): Llama3Tokenizer {
+  if (!loaded) {
+    const require = createRequire(import.meta.url);
+    const mod = require('llama3-tokenizer-js/bundle/commonjs-llama3-tokenizer-with-baked-data.cjs') as { llama3Tokenizer: Llama3Tokenizer };
+    loaded = mod.llama3Tokenizer;
+    const special = (name: string, id: number): void => {
+      if (loaded?.getSpecialTokenId(name) !== id) throw new Error(`llama3-tokenizer-js: ${name} is not token ${id}`);
+    };
+    special('<|begin_of_text|>', BOS);
+    special('<|start_header_id|>', START_HEADER);
+    special('<|end_header_id|>', END_HEADER);
+    special('<|eot_id|>', EOT);
+  }
+  return loaded;
+}
 
 /**
  * Repeated strings (a BIRD schema, a system prompt, a conversation's earlier turns) are encoded
@@ -27,7 +50,7 @@ let cachedChars = 0;
 export function encodeText(text: string): Uint32Array {
   const hit = cache.get(text);
   if (hit) return hit;
-  const ids = Uint32Array.from(llama3Tokenizer.encode(text, { bos: false, eos: false }));
+  const ids = Uint32Array.from(tokenizer().encode(text, { bos: false, eos: false }));
   if (text.length <= CACHE_MAX_CHARS / 8) {
     if (cachedChars + text.length > CACHE_MAX_CHARS) {
       cache.clear();
