@@ -1,17 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/profiles/catalog.js';
+import { runCli } from '../helpers/cli.js';
 
-const cli = join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
 const dir = mkdtempSync(join(tmpdir(), 'router-trace-cli-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: dir });
+  const r = runCli(args, { cwd: dir });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
