@@ -13,11 +13,14 @@ interface Turn {
   content: string;
 }
 
+/** Speaker names seen in ShareGPT dumps (answers also come as chatgpt, bing or bard). */
 const ROLES: Record<string, ChatRole> = {
   human: 'user',
   user: 'user',
   gpt: 'assistant',
   chatgpt: 'assistant',
+  bing: 'assistant',
+  bard: 'assistant',
   assistant: 'assistant',
   system: 'system',
 };

@@ -66,6 +66,8 @@ test('ShareGPT multi-turn: each turn re-sends the history, so it starts with the
 test('ShareGPT: a malformed record names the file, line, record index and field', async () => {
   const p = file('bad-sg.json', '[\n{"id":"a","conversations":[{"from":"human","value":"q"},{"from":"gpt","value":"a"}]},\n{"id":"b","conversations":[{"from":"human","value":7}]}\n]');
   await rejects(p, 'sharegpt', /bad-sg\.json:3: record 1, field "conversations\[0\]\.value": expected a string, got 7/);
+  const role = file('role-sg.json', '[{"id":"a","conversations":[{"from":"robot","value":"q"}]}]');
+  await rejects(role, 'sharegpt', /role-sg\.json:1: record 0, field "conversations\[0\]\.from": expected one of human\/user\/gpt/);
   const q = file('trunc-sg.json', '[{"id":"a","conversations":[{"from":"human","value":"q"}');
   await rejects(q, 'sharegpt', /trunc-sg\.json:1: record 0: the file ends inside the top-level array/);
 });
