@@ -1,5 +1,4 @@
 import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
@@ -14,28 +13,56 @@ import { parseNumberFlag, runAction } from './errors.js';
 
 type TraceFlags = Omit<WorkloadFlags, 'trace'>;
 
-/** Writes lines to FILE through a temporary sibling renamed at the end (or to stdout), with backpressure. */
+/** Resolves when the stream can take more, or has failed or closed (the loop then checks why). */
+function writable(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      stream.off('error', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}
+
+/**
+ * Writes lines to FILE through a temporary sibling renamed at the end, or to stdout, with
+ * backpressure. A reader that goes away (`| head`) ends the output quietly, as for `cat`.
+ */
 async function writeLines(out: string | undefined, lines: AsyncIterable<string> | Iterable<string>): Promise<number> {
   const tmp = out === undefined ? undefined : join(dirname(out), `.router-tmp-${process.pid}-${basename(out)}`);
   if (out !== undefined) mkdirSync(dirname(out), { recursive: true });
   const stream = tmp === undefined ? process.stdout : createWriteStream(tmp);
+  let failure: NodeJS.ErrnoException | undefined;
+  const onError = (err: NodeJS.ErrnoException): void => {
+    failure ??= err;
+  };
+  stream.on('error', onError);
   let n = 0;
   try {
     for await (const line of lines) {
-      if (!stream.write(`${line}\n`)) await once(stream, 'drain');
+      if (!stream.write(`${line}\n`)) await writable(stream);
+      if (failure) break;
       n++;
     }
+    if (failure && !(tmp === undefined && failure.code === 'EPIPE')) {
+      throw new UserError(`${out ?? 'stdout'}: cannot write (${failure.code ?? failure.message})`);
+    }
     if (tmp !== undefined && out !== undefined) {
-      await new Promise<void>((resolve, reject) => (stream as NodeJS.WritableStream).end((err?: Error | null) => (err ? reject(err) : resolve())));
+      await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
       renameSync(tmp, out);
     }
   } catch (err) {
     if (tmp !== undefined) {
-      (stream as NodeJS.WritableStream & { destroy(): void }).destroy();
+      stream.destroy();
       rmSync(tmp, { force: true });
     }
     throw err;
   }
+  // The error listener stays on stdout: writes still buffered may fail after we return.
   return n;
 }
 
