@@ -48,20 +48,27 @@ async function* conversations(path: string): AsyncGenerator<{ id: string; turns:
  * length = the gpt answer's token count as vLLM counts it (the tokenizer's ids, which include the
  * begin token: the same number as the answer's tokens plus end-of-turn).
  */
-async function* singleTurn(path: string): AsyncGenerator<Request> {
+async function* singleTurn(path: string, lengthFilter = false): AsyncGenerator<Request> {
   for await (const c of conversations(path)) {
     const [q, a] = c.turns;
     if (!q || !a || q.role !== 'user' || a.role !== 'assistant') continue;
     const ids = encodePrompt(q.content);
+    const outputTokens = answerTokens(a.content);
+    if (lengthFilter && !vllmValidLengths(ids.length, outputTokens)) continue;
     yield {
       id: c.id,
       arrivalS: 0,
       inputTokens: ids.length,
-      outputTokens: answerTokens(a.content),
+      outputTokens,
       prefix: { kind: 'tokens', ids },
       text: q.content,
     };
   }
+}
+
+/** vLLM's `is_valid_sequence` defaults: both at least 4 tokens, prompt ≤ 1024, prompt + output ≤ 2048. */
+export function vllmValidLengths(prompt: number, output: number): boolean {
+  return prompt >= 4 && output >= 4 && prompt <= 1024 && prompt + output <= 2048;
 }
 
 /**
@@ -104,6 +111,14 @@ export const shareGptFormat: TraceFormat = {
   untimed: true,
   detect: looksLikeShareGpt,
   read: singleTurn,
+};
+
+export const shareGptVllmFormat: TraceFormat = {
+  name: 'sharegpt-vllm',
+  description: "ShareGPT JSON single-turn with vLLM's length filter too (prompt and output >= 4 tokens, prompt <= 1024, total <= 2048)",
+  untimed: true,
+  detect: () => false,
+  read: (path) => singleTurn(path, true),
 };
 
 export const shareGptMultiFormat: TraceFormat = {

@@ -6,7 +6,7 @@ import { parseVllmBenchLine } from './vllm-bench-jsonl.js';
 import { UserError, located } from '../util/errors.js';
 import { DEFAULTS } from '../defaults.js';
 import { defaultArrivalSpec, imposeArrivals } from './arrivals.js';
-import { shareGptFormat, shareGptMultiFormat } from './sharegpt.js';
+import { shareGptFormat, shareGptMultiFormat, shareGptVllmFormat } from './sharegpt.js';
 import { birdFormat } from './bird.js';
 import { mooncakeFormat } from './mooncake.js';
 import { aibrixFormat } from './aibrix-jsonl.js';
@@ -132,4 +132,4 @@ export async function* inArrivalOrder(path: string, source: AsyncIterable<Reques
 }
 
 // Readers of the public trace formats (issue 3); detection tries them in this order.
-for (const f of [mooncakeFormat, aibrixFormat, shareGptFormat, shareGptMultiFormat, birdFormat, azureFormat, burstGptFormat]) registerTraceFormat(f);
+for (const f of [mooncakeFormat, aibrixFormat, shareGptFormat, shareGptVllmFormat, shareGptMultiFormat, birdFormat, azureFormat, burstGptFormat]) registerTraceFormat(f);

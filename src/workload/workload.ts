@@ -49,7 +49,7 @@ function num(flag: string, raw: string, opts: { min?: number; above?: number; in
 
 function pickFormat(path: string, explicit: string | undefined, multiTurn: boolean): TraceFormat {
   const f = detectFormat(path, explicit);
-  return multiTurn && f.name === 'sharegpt' ? detectFormat(path, 'sharegpt-multi') : f;
+  return multiTurn && f.name.startsWith('sharegpt') ? detectFormat(path, 'sharegpt-multi') : f;
 }
 
 /** One line saying where arrivals come from, for progress and `trace stats`. */

@@ -23,6 +23,8 @@ test('trace stats: record counts and token statistics of the shared traces', { s
   const sg = stats(SHARED_TRACES.sharegpt);
   // 1,000 records: 661 start human → gpt (the rest start with gpt or a system turn, or have one turn).
   assert.equal(sg.requests, 661);
+  // vLLM's length filter on top keeps 592 of them.
+  assert.equal(stats(SHARED_TRACES.sharegpt, '--format', 'sharegpt-vllm').requests, 592);
   assert.ok(sg.input_tokens.p50 > 10 && sg.input_tokens.p50 < 200 && sg.input_tokens.p99 > 1000, JSON.stringify(sg.input_tokens));
   assert.ok(sg.output_tokens.mean > 150 && sg.output_tokens.mean < 400, JSON.stringify(sg.output_tokens));
 
