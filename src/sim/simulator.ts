@@ -3,6 +3,8 @@ import { RooflineStepCost } from '../profiles/roofline.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import { Router } from '../routing/router.js';
 import type { Policy, WorkerView } from '../routing/types.js';
+import { ProfileTable } from '../routing/slo/profile.js';
+import { attachSloProfiles } from '../routing/slo/attach.js';
 import { VirtualClock } from '../util/clock.js';
 import { EventHeap } from '../util/heap.js';
 import { childRng } from '../util/rng.js';
@@ -20,6 +22,11 @@ export interface SimulationOptions {
   scrapeIntervalS: number;
   timeseriesIntervalS: number;
   slo?: SloSpec;
+  /**
+   * AIBrix SLO tables for the slo* policies, matched to workers by deployment name (else GPU id);
+   * they override tables a deployment carries from `profile import-aibrix`.
+   */
+  sloProfiles?: readonly ProfileTable[];
   /** Advance pure-decode stretches in one computation (exact; off only to prove it). */
   fastDecode?: boolean;
   /**
@@ -71,6 +78,8 @@ export interface SimProgress {
   completed: number;
   rejected: number;
   inFlight: number;
+  /** Requests waiting in the router's pull-mode queue. */
+  queued: number;
   events: number;
 }
 
@@ -116,7 +125,9 @@ export class Simulation {
       inFlight: 0,
       inFlightPromptTokens: 0,
       inPrefill: 0,
+      ...(w.deployment.aibrix ? { sloProfile: new ProfileTable(w.deployment.aibrix) } : {}),
     }));
+    if (o.sloProfiles) attachSloProfiles(this.views, o.sloProfiles);
     this.engines = o.fleet.map((w, i) => {
       const cost = new RooflineStepCost(w.deployment.gpu, w.deployment.model, w.deployment.tp, w.deployment.coefficients);
       return new Engine(w.deployment.engine, cost, {
@@ -153,6 +164,7 @@ export class Simulation {
       completed: this.log.completed,
       rejected: this.log.rejected,
       inFlight: this.router.inFlightTotal,
+      queued: this.router.queuedTotal,
       events: this.events,
     };
   }
@@ -181,8 +193,13 @@ export class Simulation {
       if (bi >= buf.length && !this.sourceDone) await refill();
       const nextArrival = bi < buf.length ? buf[bi].arrivalS : Infinity;
       const top = this.heap.peek();
-      if (!top && nextArrival === Infinity) break;
-      if (!top || nextArrival <= top.time) {
+      // Pull mode only: the router's queue timeouts on the virtual clock (Infinity in push mode).
+      const deadline = this.router.nextDeadline();
+      if (!top && nextArrival === Infinity && deadline === Infinity) break;
+      if (deadline < nextArrival && deadline < (top?.time ?? Infinity)) {
+        this.clock.set(Math.max(this.clock.now(), deadline));
+        this.router.onTimer(this.clock.now());
+      } else if (!top || nextArrival <= top.time) {
         this.arrive(buf[bi++]);
       } else {
         this.heap.pop();
@@ -195,12 +212,14 @@ export class Simulation {
         if (this.stopRequested) break;
       }
     }
+    // Nothing left that could free capacity: whatever still waits is ended, never silently lost.
+    if (!this.stopRequested) this.router.rejectWaiting('still waiting in the router queue when the simulation ran out of events');
     if (this.o.onBatch && !this.stopRequested) await this.o.onBatch(this);
     return this.result();
   }
 
   private get idle(): boolean {
-    return this.sourceDone && this.router.inFlightTotal === 0;
+    return this.sourceDone && this.router.inFlightTotal === 0 && this.router.queuedTotal === 0;
   }
 
   private push(time: number, kind: StepEvent['kind'], worker: number, version: number): void {
