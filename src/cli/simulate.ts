@@ -11,6 +11,7 @@ import { addWorkloadOptions } from './workload-options.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
+import { loadSloProfiles } from './profile-aibrix.js';
 
 export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
@@ -19,6 +20,8 @@ export interface SimulateFlags extends WorkloadFlags {
   seed: string;
   scrapeInterval: string;
   slo?: string;
+  /** AIBrix profile files/directories for the slo* policies. */
+  sloProfile?: string[];
   json?: boolean;
   out?: string;
 }
@@ -44,8 +47,12 @@ export async function simulateFromFlags(f: SimulateFlags, onBatch?: (sim: Simula
     scrapeIntervalS,
     timeseriesIntervalS: DEFAULTS.timeseriesIntervalS,
     slo,
+    sloProfiles: f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : undefined,
     onBatch,
   });
+  if (policy.name.startsWith('slo') && !sim.views.some((v) => v.sloProfile?.hasLoadModel)) {
+    process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${policy.name} routes everything through its fallback\n`);
+  }
   const started = process.hrtime.bigint();
   const result = await sim.run();
   result.summary.wall_s = Number(process.hrtime.bigint() - started) / 1e9;
@@ -63,6 +70,7 @@ export function registerSimulate(program: Command): void {
     .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
     .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
     .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000,percentile=99')
+    .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory of them for the slo* policies, matched to workers by deployment name (else GPU id); repeatable', collect, [])
     .option('--json', 'print the summary as JSON on stdout')
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR');
   addWorkloadOptions(cmd, { mix: true })

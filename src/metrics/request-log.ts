@@ -32,6 +32,8 @@ export class RequestLog {
   readonly workers: string[] = [];
   readonly statuses: RequestStatus[] = [];
   readonly reasons: (string | undefined)[] = [];
+  /** The SLO class each request was judged in (`sloClassName`), undefined when no SLO applied. */
+  readonly sloClasses: (string | undefined)[] = [];
   readonly arrivalS = new Column();
   readonly queueMs = new Column();
   readonly ttftMs = new Column();
@@ -54,6 +56,7 @@ export class RequestLog {
     this.workers.push(r.worker);
     this.statuses.push(r.status);
     this.reasons.push(r.reason);
+    this.sloClasses.push(r.sloClass);
     this.arrivalS.push(r.arrivalS);
     this.queueMs.push(r.queueMs);
     this.ttftMs.push(r.ttftMs);

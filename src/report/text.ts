@@ -35,6 +35,13 @@ export function formatSummary(s: Summary): string {
   ];
   const w = Math.max(...kv.map(([k]) => k.length));
   for (const [k, v] of kv) lines.push(`${k.padEnd(w)}  ${v}`);
+  if (s.slo_classes && s.slo_classes.length > 1) {
+    lines.push('');
+    lines.push(table([
+      ['SLO class', 'requests', 'met', 'rejected', 'attainment', 'goodput req/s'],
+      ...s.slo_classes.map((c) => [c.slo_class, String(c.requests), String(c.met), String(c.rejected), `${fmt(c.slo_attainment * 100, 1)}%`, fmt(c.goodput_rps, 2)]),
+    ]));
+  }
   lines.push('');
   lines.push(table([
     ['worker', 'gpu', 'requests', 'hit rate', 'preempt', 'cost $'],

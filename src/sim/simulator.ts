@@ -10,7 +10,7 @@ import { EventHeap } from '../util/heap.js';
 import { childRng } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
 import { RequestLog } from '../metrics/request-log.js';
-import { effectiveSlo, meetsSlo, type SloSpec } from '../metrics/slo.js';
+import { effectiveSlo, meetsSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
 import { summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
 
 export interface SimulationOptions {
@@ -315,12 +315,14 @@ export class Simulation {
       preemptions: seq.preemptions,
       sloMet,
       status: 'ok',
+      sloClass: slo ? sloClassName(slo) : undefined,
     });
     this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttft / 1e3, e2eS: e2e / 1e3 }, true);
   }
 
   private recordRejected(req: Request, worker: string, reason: string): void {
     this.lastEnd = Math.max(this.lastEnd, this.clock.now());
+    const slo = effectiveSlo(this.o.slo, req.slo);
     this.log.add({
       requestId: req.id,
       arrivalS: req.arrivalS,
@@ -333,9 +335,10 @@ export class Simulation {
       cachedTokens: 0,
       outputTokens: 0,
       preemptions: 0,
-      sloMet: effectiveSlo(this.o.slo, req.slo) ? 0 : NaN,
+      sloMet: slo ? 0 : NaN,
       status: 'rejected',
       reason,
+      sloClass: slo ? sloClassName(slo) : undefined,
     });
   }
 
