@@ -144,16 +144,16 @@ test('queue bound and timeout end requests with 429; nextDeadline/onTimer drive 
 test('histogram predictor: samples the prompt bucket row by count, 240 s window, cold prediction', () => {
   const p = new HistogramPredictor();
   const fixed = (x: number): Rng => ({ next: () => x, int: (n) => Math.floor(x * n) });
-  assert.equal(p.predict(req('q', 300, 0), 0, fixed(0.5)), 1, 'cold: AIBrix OptimisticColdPrediction');
+  assert.equal(p.predict(req('q', 300, 0), 0, fixed(0.5)), undefined, 'cold: the policy applies its cold prediction');
   for (let i = 0; i < 3; i++) p.observe(300, 16, 10);
   p.observe(280, 100, 20); // same input bucket (round(log2 280) = 8); output bucket round(6.64) = 7
   assert.deepEqual([...p.row(300, 20)].map((c, b) => [b, c]).filter(([, c]) => c > 0), [[4, 3], [7, 1]]);
   assert.equal(p.predict(req('q', 300, 0), 20, fixed(0.5)), 16); // 0.5·4 = 2 < 3
   assert.equal(p.predict(req('q', 300, 0), 20, fixed(0.9)), 128); // 3.6 ≥ 3
-  assert.equal(p.predict(req('q', 5000, 0), 20, fixed(0.5)), 1, 'another input bucket is still cold');
+  assert.equal(p.predict(req('q', 5000, 0), 20, fixed(0.5)), undefined, 'another input bucket is still cold');
   // Slot of t=10 (epoch 1) expires once epoch 1 + 24 is reached; t=20 (epoch 2) one slot later.
   assert.equal(p.predict(req('q', 300, 0), 250, fixed(0.1)), 128);
-  assert.equal(p.predict(req('q', 300, 0), 260, fixed(0.1)), 1);
+  assert.equal(p.predict(req('q', 300, 0), 260, fixed(0.1)), undefined);
   assert.equal(new OraclePredictor().predict(req('q', 300, 77)), 77);
   assert.throws(() => new OraclePredictor().predict({ id: 'live', arrivalS: 0, inputTokens: 3 }), /simulation only/);
 });

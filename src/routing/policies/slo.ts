@@ -55,7 +55,8 @@ function profiledGroups(candidates: readonly WorkerView[]): Group[] {
  *
  * Differences from AIBrix, on purpose: a GPU type whose cell met the SLO at no rate is skipped
  * (AIBrix rejects when it is the most relaxed) and the request is rejected only when every type
- * fails; an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold
+ * fails, and never on a cold prediction (it goes through the fallback instead, so the predictor
+ * gets to learn that prompt size); an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold
  * it forever); the queue is bounded in length and wait (AIBrix is not); requests dispatched to a
  * profiled worker by the fallback count towards its load too.
  */
@@ -71,6 +72,7 @@ export class SloPolicy implements Policy {
     readonly name: string,
     private readonly backend: SloBackend,
     private readonly predictor: OutputPredictor,
+    private readonly coldPrediction: number,
     private readonly fallback: Policy,
     readonly queueLimits: QueueLimits,
   ) {}
@@ -80,8 +82,13 @@ export class SloPolicy implements Policy {
     return this.load.utilisation(worker);
   }
 
+  private predicted(entry: QueuedRequest, ctx: PolicyContext): SloEntry {
+    const p = this.predictor.predict(entry.req, ctx.clock.now(), ctx.rng);
+    return { entry, predictedOut: p ?? this.coldPrediction, cold: p === undefined };
+  }
+
   onEnqueue(entry: QueuedRequest, ctx: PolicyContext): void {
-    this.subs.add({ entry, predictedOut: this.predictor.predict(entry.req, ctx.clock.now(), ctx.rng) });
+    this.subs.add(this.predicted(entry, ctx));
   }
 
   onDequeue(entry: QueuedRequest): void {
@@ -102,8 +109,7 @@ export class SloPolicy implements Policy {
   pick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null {
     const groups = profiledGroups(candidates);
     if (groups.length === 0) return this.viaFallbackPick(req, candidates, ctx);
-    const now = ctx.clock.now();
-    const d = this.decide([{ entry: { req, enqueuedS: now }, predictedOut: this.predictor.predict(req, now, ctx.rng) }], groups, candidates, ctx);
+    const d = this.decide([this.predicted({ req, enqueuedS: ctx.clock.now() }, ctx)], groups, candidates, ctx);
     return d && 'decision' in d ? d.decision : null;
   }
 
@@ -150,7 +156,12 @@ export class SloPolicy implements Policy {
           return { entry: head.entry, decision: { worker: w.index, branch: 'slo' } };
         }
       }
-      if (usable === 0) {
+      if (usable === 0 && head.cold) {
+        // A guess is no ground to refuse: serve it best-effort so the predictor learns this prompt
+        // size (rejecting cold requests starves their input bucket of completions forever).
+        const d = this.viaFallbackPick(head.entry.req, candidates, ctx);
+        if (d) return { entry: head.entry, decision: d };
+      } else if (usable === 0) {
         const req = head.entry.req;
         return {
           entry: head.entry,
@@ -240,7 +251,7 @@ export function sloPolicyFactories(createFallback: (name: string) => Policy): Po
       const cold = Number(o.cold_prediction);
       if (cold < 1) throw new UserError(`--policy-opt cold_prediction (policy ${v.name}): expected at least 1, got ${cold}`);
       let predictor: OutputPredictor;
-      if (o.predictor === 'histogram') predictor = new HistogramPredictor(cold);
+      if (o.predictor === 'histogram') predictor = new HistogramPredictor();
       else if (o.predictor === 'oracle') predictor = new OraclePredictor();
       else throw new UserError(`--policy-opt predictor (policy ${v.name}): expected histogram or oracle, got "${String(o.predictor)}"`);
       const max = Number(o.queue_max);
@@ -248,7 +259,7 @@ export function sloPolicyFactories(createFallback: (name: string) => Policy): Po
       if (max < 0) throw new UserError(`--policy-opt queue_max (policy ${v.name}): expected 0 (unbounded) or more, got ${max}`);
       if (timeout < 0) throw new UserError(`--policy-opt queue_timeout_s (policy ${v.name}): expected 0 (no timeout) or more, got ${timeout}`);
       const limits: QueueLimits = { maxLength: max === 0 ? Infinity : max, timeoutS: timeout === 0 ? Infinity : timeout };
-      return new SloPolicy(v.name, v.backend, predictor, fallback, limits);
+      return new SloPolicy(v.name, v.backend, predictor, cold, fallback, limits);
     },
   }));
 }

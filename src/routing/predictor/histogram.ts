@@ -17,7 +17,8 @@ export function log2Bucket(tokens: number, buckets: number): number {
  * (bucket = round(log2 tokens), ceil(log2(1M+1)) = 21 buckets) over a moving 240 s window kept in
  * 10 s slots, fed by every completion. `predict` draws an output bucket with probability
  * proportional to its count in the prompt's input-bucket row and returns 2^bucket; an empty row
- * gives the cold prediction (AIBrix `OptimisticColdPrediction`: 1 token).
+ * is reported as cold (undefined), and the caller applies its cold prediction (AIBrix
+ * `OptimisticColdPrediction`: 1 token).
  */
 export class HistogramPredictor implements OutputPredictor {
   readonly name = 'histogram';
@@ -28,7 +29,6 @@ export class HistogramPredictor implements OutputPredictor {
   private readonly slotEpoch: number[];
 
   constructor(
-    private readonly coldPrediction = 1,
     private readonly windowS = HISTOGRAM_WINDOW_S,
     private readonly slotS = HISTOGRAM_SLOT_S,
   ) {
@@ -80,17 +80,17 @@ export class HistogramPredictor implements OutputPredictor {
     return this.total.subarray(r, r + this.buckets);
   }
 
-  predict(req: RouteRequest, nowS: number, rng: Rng): number {
+  predict(req: RouteRequest, nowS: number, rng: Rng): number | undefined {
     const row = this.row(req.inputTokens, nowS);
     let sum = 0;
     for (let b = 0; b < row.length; b++) sum += row[b];
-    if (sum <= 0) return this.coldPrediction;
+    if (sum <= 0) return undefined;
     let x = rng.next() * sum;
     for (let b = 0; b < row.length; b++) {
       x -= row[b];
       if (x < 0 && row[b] > 0) return 2 ** b;
     }
     for (let b = row.length - 1; b >= 0; b--) if (row[b] > 0) return 2 ** b;
-    return this.coldPrediction;
+    return undefined;
   }
 }

@@ -4,6 +4,8 @@ import type { QueuedRequest } from '../types.js';
 export interface SloEntry {
   readonly entry: QueuedRequest;
   readonly predictedOut: number;
+  /** The predictor had no data for this prompt size; `predictedOut` is the cold prediction. */
+  readonly cold: boolean;
 }
 
 /** AIBrix sub-queue key: `[round(log2(predicted output)), round(log2(prompt))]`. */
