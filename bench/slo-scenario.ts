@@ -30,7 +30,7 @@ const { values: flags } = parseArgs({
     out: { type: 'string', default: join(tmpdir(), 'router-slo-scenario') },
     samples: { type: 'string' },
     rates: { type: 'string' },
-    policies: { type: 'string', default: 'slo,slo-pack-load,least-request,random,slo:predictor=oracle' },
+    policies: { type: 'string', default: 'slo,slo-pack-load,least-request,random,slo:predictor=oracle,slo:unattainable=fallback' },
     seed: { type: 'string', default: '42' },
   },
 });

@@ -91,6 +91,11 @@ test('a cell that met the SLO at no rate on every GPU type is rejected with 429;
   assert.equal(h.rejected.length, 1);
   assert.equal(h.rejected[0].status, 429);
   assert.match(h.rejected[0].reason, /SLO unattainable: the profile cell for ~256 output and 2048 input tokens met the SLO at no rate on zero/);
+  // With unattainable=fallback it is served best-effort by the fallback policy instead.
+  const h3 = new Harness([view(0, 'zero', zero)], 'slo', { ...oracle, unattainable: 'fallback' });
+  h3.router.submit(req('z', 2048, 256));
+  assert.deepEqual([h3.dispatched.length, h3.rejected.length], [1, 0]);
+  assert.equal(h3.router.branches.get('slo-fallback'), 1);
   // Beside a type that can serve it, the request goes there even though "zero" ranks better.
   const other = handProfile('other', { e2e: [[0.5, 2], [4, 9]], tputs: [[10, 1], [1, 1 / 9]] });
   const h2 = new Harness([view(0, 'zero', zero), view(1, 'other', other)], 'slo', oracle);
@@ -156,4 +161,17 @@ test('histogram predictor: samples the prompt bucket row by count, 240 s window,
   assert.equal(p.predict(req('q', 300, 0), 260, fixed(0.1)), undefined);
   assert.equal(new OraclePredictor().predict(req('q', 300, 77)), 77);
   assert.throws(() => new OraclePredictor().predict({ id: 'live', arrivalS: 0, inputTokens: 3 }), /simulation only/);
+});
+
+test('a cold prediction never rejects: it is served through the fallback until the predictor knows the prompt size', () => {
+  const zero = handProfile('gpu', { tputs: [[0, 1], [1, 1]] }); // (16,128) met the SLO at no rate
+  const h = new Harness([view(0, 'gpu', zero)], 'slo'); // histogram predictor, cold prediction 1 -> row 16
+  const a = req('a', 128, 16);
+  h.router.submit(a);
+  assert.deepEqual([h.order(), h.rejected.length], [['a'], 0]);
+  assert.equal(h.router.branches.get('slo-fallback'), 1);
+  h.at(1).complete(a); // the histogram now predicts 16 for 128-token prompts
+  h.router.submit(req('b', 128, 16));
+  assert.equal(h.rejected.length, 1);
+  assert.match(h.rejected[0].reason, /SLO unattainable/);
 });

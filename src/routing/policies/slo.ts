@@ -75,6 +75,8 @@ export class SloPolicy implements Policy {
     private readonly coldPrediction: number,
     private readonly fallback: Policy,
     readonly queueLimits: QueueLimits,
+    /** 'reject' (AIBrix) or 'fallback': serve SLO-unattainable requests best-effort instead. */
+    private readonly unattainable: 'reject' | 'fallback' = 'reject',
   ) {}
 
   /** Normalised pending load of a worker (AIBrix `realtime_normalized_pendings`). */
@@ -156,7 +158,7 @@ export class SloPolicy implements Policy {
           return { entry: head.entry, decision: { worker: w.index, branch: 'slo' } };
         }
       }
-      if (usable === 0 && head.cold) {
+      if (usable === 0 && (head.cold || this.unattainable === 'fallback')) {
         // A guess is no ground to refuse: serve it best-effort so the predictor learns this prompt
         // size (rejecting cold requests starves their input bucket of completions forever).
         const d = this.viaFallbackPick(head.entry.req, candidates, ctx);
@@ -220,6 +222,7 @@ const OPTIONS: readonly PolicyOption[] = [
   { name: 'fallback', type: 'string', default: 'least-request', description: 'policy for requests no profile or SLO applies to (AIBrix: least-request)' },
   { name: 'predictor', type: 'string', default: 'histogram', description: "output-length predictor: 'histogram' (AIBrix's windowed log2 histogram) or 'oracle' (true lengths; simulation studies only)" },
   { name: 'cold_prediction', type: 'integer', default: 1, description: 'predicted output tokens before the histogram has seen the prompt size (AIBrix OptimisticColdPrediction: 1)' },
+  { name: 'unattainable', type: 'string', default: 'reject', description: "a request whose profile cell met the SLO at no rate on any GPU type: 'reject' (429, as AIBrix) or 'fallback' (serve it best-effort through the fallback policy)" },
   { name: 'queue_max', type: 'integer', default: 10000, description: 'most requests waiting in the router; more are rejected (429); 0 = unbounded as in AIBrix' },
   { name: 'queue_timeout_s', type: 'number', default: 60, description: 'seconds a request may wait in the router before it is rejected (429); 0 = forever as in AIBrix' },
 ];
@@ -254,12 +257,14 @@ export function sloPolicyFactories(createFallback: (name: string) => Policy): Po
       if (o.predictor === 'histogram') predictor = new HistogramPredictor();
       else if (o.predictor === 'oracle') predictor = new OraclePredictor();
       else throw new UserError(`--policy-opt predictor (policy ${v.name}): expected histogram or oracle, got "${String(o.predictor)}"`);
+      const unattainable = String(o.unattainable);
+      if (unattainable !== 'reject' && unattainable !== 'fallback') throw new UserError(`--policy-opt unattainable (policy ${v.name}): expected reject or fallback, got "${unattainable}"`);
       const max = Number(o.queue_max);
       const timeout = Number(o.queue_timeout_s);
       if (max < 0) throw new UserError(`--policy-opt queue_max (policy ${v.name}): expected 0 (unbounded) or more, got ${max}`);
       if (timeout < 0) throw new UserError(`--policy-opt queue_timeout_s (policy ${v.name}): expected 0 (no timeout) or more, got ${timeout}`);
       const limits: QueueLimits = { maxLength: max === 0 ? Infinity : max, timeoutS: timeout === 0 ? Infinity : timeout };
-      return new SloPolicy(v.name, v.backend, predictor, cold, fallback, limits);
+      return new SloPolicy(v.name, v.backend, predictor, cold, fallback, limits, unattainable);
     },
   }));
 }
