@@ -7,7 +7,9 @@
  * Prints figures; asserts nothing. AIBrix's published figures (real A10+L20): slo 0.032 s,
  * slo-pack-load 0.044 s, least-request ~0.12 s P99 latency per token.
  *
- *   npm run bench:slo -- [--data DIR] [--duration S] [--out DIR] [--samples N] [--rates LIST] [--policies a,b]
+ *   npm run bench:slo -- [--data DIR] [--duration S] [--out DIR] [--samples N] [--rates LIST]
+ *                        [--policies a,b:opt=v] [--sharegpt-rps R] [--bird-rps R]
+ * `--samples`/`--rates` go to the table sweep (AIBrix: 100 requests, 1..64 in powers of two).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -32,6 +34,8 @@ const { values: flags } = parseArgs({
     rates: { type: 'string' },
     policies: { type: 'string', default: 'slo,slo-pack-load,least-request,random,slo:predictor=oracle,slo:unattainable=fallback' },
     seed: { type: 'string', default: '42' },
+    'sharegpt-rps': { type: 'string', default: '7' },
+    'bird-rps': { type: 'string', default: '4' },
   },
 });
 
@@ -75,7 +79,7 @@ interface Row {
   costPerM: number;
 }
 
-const mix = `${sharegpt}:7,${bird}:4`;
+const mix = `${sharegpt}:${flags['sharegpt-rps']},${bird}:${flags['bird-rps']}`;
 const rows: Row[] = [];
 for (const spec of flags.policies.split(',')) {
   const [policy, ...opts] = spec.split(':');
@@ -105,6 +109,6 @@ const head = ['policy', 'completed', 'rejected', 'TPOT p99 ms', 'E2E/token p99 m
 const body = rows.map((r) => [r.label, String(r.completed), String(r.rejected), r.tpotP99.toFixed(1), r.perTokenP99.toFixed(1), r.ttftP99.toFixed(0), `${(r.attainment * 100).toFixed(1)}%`, r.goodput.toFixed(2), r.cost.toFixed(3), r.costPerM.toFixed(3)]);
 const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
 const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-process.stdout.write(`AIBrix SLO scenario: --mix sharegpt:7,bird:4 --duration ${flags.duration} --fleet ${FLEET} --slo ${SLO} (tables: ${profiles})\n`);
+process.stdout.write(`AIBrix SLO scenario: --mix sharegpt:${flags['sharegpt-rps']},bird:${flags['bird-rps']} --duration ${flags.duration} --fleet ${FLEET} --slo ${SLO} (tables: ${profiles})\n`);
 process.stdout.write(`${line(head)}\n${body.map(line).join('\n')}\n`);
 process.stdout.write('AIBrix (real A10+L20): P99 latency per token slo 32 ms, slo-pack-load 44 ms, least-request ~120 ms\n');

@@ -113,7 +113,7 @@ export function summarize(s: SummaryInput): Summary {
     throughput_rps: log.completed / dur,
     output_tokens_per_s: outTokens / dur,
     goodput_rps: sloGiven ? met / dur : null,
-    slo_attainment: sloGiven ? (judged > 0 ? met / log.length : 0) : null,
+    slo_attainment: sloGiven ? (judged > 0 ? met / judged : 0) : null,
     prefix_hit_rate: s.prefixQueries > 0 ? s.prefixHits / s.prefixQueries : 0,
     imbalance: mean > 0 ? Math.max(...served) / mean : 1,
     cost_usd: cost,

@@ -1,5 +1,5 @@
 import { UserError } from '../../util/errors.js';
-import type { RouteRequest, Slo } from '../../workload/request.js';
+import type { Slo } from '../../workload/request.js';
 import type { AibrixSlos, ProfileTable, Signature } from './profile.js';
 
 /** SLO targets in seconds (AIBrix's unit). */
@@ -67,9 +67,4 @@ export function parseSloHeaders(headers: Readonly<Record<string, string | string
     out[key] = n;
   }
   return out;
-}
-
-/** The SLO a queued request is ranked with, for callers that only hold a RouteRequest. */
-export function requestTargets(req: RouteRequest, t: ProfileTable | undefined): SloTargets {
-  return targetsFor(req.slo, t?.json.slos);
 }
