@@ -21,6 +21,8 @@ export interface RequestRecord {
   /** Why a rejected request was rejected. */
   reason?: string;
   sloClass?: string;
+  /** 429 when the router's pull-mode queue turned the request away (full, timeout, SLO unattainable). */
+  httpStatus?: 429;
 }
 
 /**
@@ -46,6 +48,8 @@ export class RequestLog {
   readonly sloMet = new Column();
   completed = 0;
   rejected = 0;
+  /** Rejections by the router's queue (429-equivalent), a subset of `rejected`. */
+  rejected429 = 0;
 
   get length(): number {
     return this.ids.length;
@@ -69,6 +73,7 @@ export class RequestLog {
     this.sloMet.push(r.sloMet);
     if (r.status === 'ok') this.completed++;
     else this.rejected++;
+    if (r.httpStatus === 429) this.rejected429++;
   }
 
   /** Values of a column for completed requests only (finite values), e.g. for percentiles. */

@@ -44,6 +44,8 @@ export interface Summary {
   cost_usd: number;
   cost_per_1m_tokens_usd: number;
   workers: WorkerSummary[];
+  /** Rejections by the router's pull-mode queue (429: full, timed out, SLO unattainable); present when any. */
+  rejected_429?: number;
   /** Per SLO class, present when any request was judged against an SLO. */
   slo_classes?: SloClassSummary[];
 }
@@ -119,6 +121,7 @@ export function summarize(s: SummaryInput): Summary {
     cost_usd: cost,
     cost_per_1m_tokens_usd: inTokens + outTokens > 0 ? (cost / (inTokens + outTokens)) * 1e6 : NaN,
     workers: s.workers,
+    ...(log.rejected429 > 0 ? { rejected_429: log.rejected429 } : {}),
     ...(classes.size > 0 ? { slo_classes: [...classes.values()].sort((a, b) => (a.slo_class < b.slo_class ? -1 : a.slo_class > b.slo_class ? 1 : 0)) } : {}),
   };
 }

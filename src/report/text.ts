@@ -15,7 +15,7 @@ function table(rows: string[][]): string {
 export function formatSummary(s: Summary): string {
   const lat = (name: string, p: Percentiles): string[] => [name, fmt(p.mean), fmt(p.p50), fmt(p.p90), fmt(p.p99)];
   const lines: string[] = [];
-  lines.push(`policy ${s.policy}: ${s.completed}/${s.requests} completed, ${s.rejected} rejected, ${fmt(s.duration_s, 1)} s simulated in ${fmt(s.wall_s, 2)} s`);
+  lines.push(`policy ${s.policy}: ${s.completed}/${s.requests} completed, ${s.rejected} rejected${s.rejected_429 ? ` (${s.rejected_429} by the router queue, 429)` : ''}, ${fmt(s.duration_s, 1)} s simulated in ${fmt(s.wall_s, 2)} s`);
   lines.push('');
   lines.push(table([
     ['latency (ms)', 'mean', 'p50', 'p90', 'p99'],

@@ -147,7 +147,7 @@ export class Simulation {
       rng: childRng(o.seed, 'router'),
       sink: {
         dispatch: (req, w) => this.dispatch(req, w),
-        reject: (req, reason) => this.recordRejected(req, '', reason),
+        reject: (req, reason, status) => this.recordRejected(req, '', reason, status),
       },
     });
   }
@@ -320,7 +320,7 @@ export class Simulation {
     this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttft / 1e3, e2eS: e2e / 1e3 }, true);
   }
 
-  private recordRejected(req: Request, worker: string, reason: string): void {
+  private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429): void {
     this.lastEnd = Math.max(this.lastEnd, this.clock.now());
     const slo = effectiveSlo(this.o.slo, req.slo);
     this.log.add({
@@ -339,6 +339,7 @@ export class Simulation {
       status: 'rejected',
       reason,
       sloClass: slo ? sloClassName(slo) : undefined,
+      httpStatus,
     });
   }
 

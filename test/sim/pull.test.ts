@@ -94,6 +94,7 @@ test('pull mode under overload: never above capacity, nothing lost or dispatched
   const reasons = r.result.log.reasons.filter((x): x is string => x !== undefined);
   assert.ok(reasons.some((x) => x.startsWith('router queue timeout')), 'the overload must produce queue timeouts');
   assert.ok(reasons.some((x) => x.startsWith('router queue full')), 'and a full queue');
+  assert.equal(r.result.summary.rejected_429, reasons.filter((x) => /^(router queue|SLO unattainable)/.test(x)).length);
   assert.ok(r.result.summary.completed > 500, `completed ${r.result.summary.completed}`);
   // Waiting happens in the router, so the engines' own queues stay short: queue_ms covers both.
   assert.ok(r.result.summary.queue_ms.p99 > 1000);
