@@ -62,10 +62,11 @@ function audited(name: string, opts: Record<string, string>) {
   return { policy: p, dispatches, overCapacity: () => overCapacity };
 }
 
-async function run(policyName: string, requests: Request[], opts: Record<string, string> = {}, seed = 1) {
+async function run(policyName: string, requests: Request[], opts: Record<string, string> = {}, seed = 1, edit?: (t: ProfileTable) => ProfileTable) {
   const fleet = parseFleet('a10:1,l20:3');
   const a = audited(policyName, opts);
-  const sim = new Simulation({ fleet, policy: a.policy, requests, seed, scrapeIntervalS: 1, timeseriesIntervalS: 5, sloProfiles: await fleetTables(fleet) });
+  const sloProfiles = (await fleetTables(fleet)).map(edit ?? ((t) => t));
+  const sim = new Simulation({ fleet, policy: a.policy, requests, seed, scrapeIntervalS: 1, timeseriesIntervalS: 5, sloProfiles });
   const result = await sim.run();
   return { ...a, sim, result };
 }
@@ -110,6 +111,20 @@ test('pull mode invariants hold for pack-load, with the oracle, and with unbound
     const r = await run(policy, requests, opts);
     assertEveryRequestEndsOnce(requests, r);
     assert.equal(r.overCapacity(), 0, `${policy} ${JSON.stringify(opts)}`);
+  }
+});
+
+test('requests routed through the fallback respect capacity too (no SLO to rank by; cold predictions on dead cells)', async () => {
+  // Without slos every request is unranked (AIBrix errNoSLO) and goes through least-request, booked
+  // with its 1-token cell; with the 16-token row zeroed every cold prediction lands on a dead cell.
+  const noSlo = (t: ProfileTable): ProfileTable => new ProfileTable({ ...t.json, slos: undefined });
+  const zeroFirstRow = (t: ProfileTable): ProfileTable => new ProfileTable({ ...t.json, tputs: t.json.tputs.map((r, i) => (i === 0 ? r.map(() => 0) : r)) });
+  const requests = workload(2500, 30, 17);
+  for (const [edit, opts] of [[noSlo, {}], [zeroFirstRow, {}], [zeroFirstRow, { unattainable: 'fallback' }]] as const) {
+    const r = await run('slo', requests, opts, 1, edit);
+    assertEveryRequestEndsOnce(requests, r);
+    assert.equal(r.overCapacity(), 0, JSON.stringify(opts));
+    assert.ok((r.sim.router.branches.get('slo-fallback') ?? 0) > 20, `fallback dispatches: ${r.sim.router.branches.get('slo-fallback')}`);
   }
 });
 

@@ -58,7 +58,8 @@ function profiledGroups(candidates: readonly WorkerView[]): Group[] {
  * fails, and never on a cold prediction (it goes through the fallback instead, so the predictor
  * gets to learn that prompt size); an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold
  * it forever); the queue is bounded in length and wait (AIBrix is not); requests dispatched to a
- * profiled worker by the fallback count towards its load too.
+ * profiled worker by the fallback count towards its load too, and in the pulling backends only go
+ * to workers with room for them.
  */
 export class SloPolicy implements Policy {
   readonly mode = 'pull';
@@ -115,18 +116,31 @@ export class SloPolicy implements Policy {
     return d && 'decision' in d ? d.decision : null;
   }
 
+  /**
+   * Routes through the fallback policy. A worker with a profile is booked with the consumption of
+   * the request's 1-token cell (its output is unknown here: the lightest honest guess), and in the
+   * pulling backends only workers with room for it are offered, so the fallback never pushes a
+   * worker past capacity either; null (wait) when none has room.
+   */
   private viaFallbackPick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null {
-    const d = this.fallback.pick(req, candidates, ctx);
-    if (!d) return null;
-    const w = candidates.find((x) => x.index === d.worker);
-    let c = 0;
-    if (w?.sloProfile?.hasLoadModel) {
-      // Outputs are unknown here; the cell of a 1-token answer is the lightest honest guess.
+    const cost = new Map<number, number>();
+    for (const w of candidates) {
+      if (!w.sloProfile?.hasLoadModel) continue;
       const x = consumption(w.sloProfile, w.sloProfile.signature(1, req.inputTokens));
-      if (x !== undefined && Number.isFinite(x)) c = x;
+      cost.set(w.index, x !== undefined && Number.isFinite(x) ? x : 0);
     }
-    this.chosen.set(req.id, { c, viaFallback: true });
+    const open = this.backend === 'least-load' ? candidates : candidates.filter((w) => this.hasRoom(w, cost.get(w.index) ?? 0));
+    if (open.length === 0) return null;
+    const d = this.fallback.pick(req, open, ctx);
+    if (!d) return null;
+    this.chosen.set(req.id, { c: cost.get(d.worker) ?? 0, viaFallback: true });
     return { worker: d.worker, branch: d.branch ?? 'slo-fallback' };
+  }
+
+  /** Capacity rule of the pulling backends; an idle worker always takes one request (or none ever could). */
+  private hasRoom(w: WorkerView, c: number): boolean {
+    const u = this.load.utilisation(w.index);
+    return u + c <= WORKER_CAPACITY + CAPACITY_EPS || u === 0;
   }
 
   private decide(heads: readonly SloEntry[], groups: readonly Group[], candidates: readonly WorkerView[], ctx: PolicyContext): PullDecision | null {
@@ -183,10 +197,7 @@ export class SloPolicy implements Policy {
   /** The backend: where in one GPU type's workers a request of consumption `c` goes, or null when all are full. */
   private placeOn(workers: readonly WorkerView[], c: number, rng: Rng): WorkerView | null {
     if (this.backend === 'least-load') return argminRandomTie(workers, (w) => this.load.utilisation(w.index), rng);
-    const fits = workers.filter((w) => {
-      const u = this.load.utilisation(w.index);
-      return u + c <= WORKER_CAPACITY + CAPACITY_EPS || u === 0;
-    });
+    const fits = workers.filter((w) => this.hasRoom(w, c));
     if (fits.length === 0) return null;
     const sign = this.backend === 'pack-load' ? -1 : 1;
     return argminRandomTie(fits, (w) => sign * (this.load.utilisation(w.index) + c), rng);
