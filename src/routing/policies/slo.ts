@@ -53,13 +53,16 @@ function profiledGroups(candidates: readonly WorkerView[]): Group[] {
  * only while their rank ≤ 0), and the backend places it by Little's-law load. With no usable
  * profile, or no SLO for the request, the fallback policy routes it.
  *
- * Differences from AIBrix, on purpose: a GPU type whose cell met the SLO at no rate is skipped
- * (AIBrix rejects when it is the most relaxed) and the request is rejected only when every type
- * fails, and never on a cold prediction (it goes through the fallback instead, so the predictor
- * gets to learn that prompt size); an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold
- * it forever); the queue is bounded in length and wait (AIBrix is not); requests dispatched to a
- * profiled worker by the fallback count towards its load too, and in the pulling backends only go
- * to workers with room for them.
+ * Differences from AIBrix, on purpose:
+ * - a GPU type whose cell met the SLO at no rate is skipped (AIBrix rejects when it is the most
+ *   relaxed); the request is rejected only when every type fails (`unattainable=fallback` serves
+ *   it best-effort instead), and never on a cold prediction: it goes through the fallback, so the
+ *   predictor gets to learn that prompt size;
+ * - an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold it
+ *   forever);
+ * - the queue is bounded in length and wait (AIBrix's is not);
+ * - requests the fallback dispatches to a profiled worker count towards its load, and in the
+ *   pulling backends only go to workers with room for them.
  */
 export class SloPolicy implements Policy {
   readonly mode = 'pull';
