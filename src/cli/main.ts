@@ -6,6 +6,7 @@ import { registerProfileAibrix } from './profile-aibrix.js';
 import { registerValidate } from './validate.js';
 import { registerPolicies } from './policies.js';
 import { registerTrace } from './trace.js';
+import { registerServe } from './serve.js';
 
 const program = new Command();
 program
@@ -20,6 +21,7 @@ registerProfileAibrix(program);
 registerValidate(program);
 registerPolicies(program);
 registerTrace(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);
