@@ -185,6 +185,7 @@ export class Job {
     }
     const status = resp.statusCode;
     if (isRetryableStatus(status) && this.canRetry()) {
+      resp.body.on('error', () => undefined);
       resp.body.destroy();
       this.ac = undefined;
       this.status = status;
