@@ -42,18 +42,6 @@ function classify(err: unknown): string {
   return 'upstream_io';
 }
 
-function waitDrain(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
 /**
  * One client request through serve: routed, sent upstream, retried on another worker while
  * nothing has reached the client, then streamed back byte for byte with backpressure.
@@ -75,8 +63,8 @@ export class Job {
   dispatchS?: number;
   endS?: number;
   outputTokens?: number;
-  private headersSent = false;
-  private ac?: AbortController;
+  headersSent = false;
+  private attempt?: Attempt;
   private backoffTimer?: NodeJS.Timeout;
   private timeoutTimer?: NodeJS.Timeout;
   private sseEvents = 0;
@@ -110,7 +98,7 @@ export class Job {
     this.clientGone = true;
     this.error ??= 'client_abort';
     // Upstream in progress: abort it (its handler finishes the job); otherwise finish now.
-    if (this.ac) this.ac.abort();
+    if (this.attempt) this.attempt.abort();
     else this.finish();
   }
 
@@ -119,8 +107,8 @@ export class Job {
     if (this.done) return;
     this.timedOut = true;
     this.error = 'timeout';
-    if (this.ac) {
-      this.ac.abort();
+    if (this.attempt) {
+      this.attempt.abort();
       return;
     }
     // Still queued in the Router or waiting to retry: answer now; a later dispatch is released at once.
@@ -157,7 +145,7 @@ export class Job {
     this.dispatchS ??= this.host.nowS();
     w.breaker.onSend();
     w.refresh();
-    void this.send(w);
+    this.send(w);
   }
 
   private releaseLoad(outcome: Outcome, firstTokenSeen: boolean): void {
@@ -166,96 +154,84 @@ export class Job {
     this.host.release(this, outcome, firstTokenSeen);
   }
 
-  private async send(w: ServeWorker): Promise<void> {
-    const ac = new AbortController();
-    this.ac = ac;
-    let resp: Dispatcher.ResponseData;
-    try {
-      resp = await w.pool.request({
+  /**
+   * One upstream attempt through undici's dispatch API: chunks go straight from the upstream
+   * parser to the client socket, backpressure pauses the upstream, with no intermediate stream.
+   */
+  private send(w: ServeWorker): void {
+    const attempt = new Attempt(this, w);
+    this.attempt = attempt;
+    w.pool.dispatch(
+      {
         method: this.method as Dispatcher.HttpMethod,
         path: w.basePath + this.path,
         headers: w.spec.apiKey ? { ...this.upstreamHeaders, authorization: `Bearer ${w.spec.apiKey}` } : this.upstreamHeaders,
         body: this.body,
-        signal: ac.signal,
-      });
-    } catch (err) {
-      this.ac = undefined;
-      this.attemptFailed(w, this.clientGone || this.timedOut ? 'aborted' : classify(err), false);
-      return;
-    }
-    const status = resp.statusCode;
-    if (isRetryableStatus(status) && this.canRetry()) {
-      resp.body.on('error', () => undefined);
-      resp.body.destroy();
-      this.ac = undefined;
-      this.status = status;
-      this.attemptFailed(w, `upstream_status_${status}`, false);
-      return;
-    }
+      },
+      attempt,
+    );
+  }
+
+  /** Called by the attempt when the upstream answered with headers; returns false to discard. */
+  accept(status: number): boolean {
+    if (isRetryableStatus(status) && this.canRetry()) return false;
     this.status = status;
-    const isSse = String(resp.headers['content-type'] ?? '').startsWith('text/event-stream');
-    let firstTokenSeen = false;
-    try {
-      for await (const chunk of resp.body as AsyncIterable<Buffer>) {
-        if (!this.headersSent) {
-          this.res.writeHead(status, responseHeaders(resp.headers, this.host.draining));
-          this.headersSent = true;
-          this.firstByteS = this.host.nowS();
-          firstTokenSeen = true;
-          this.host.onFirstToken(this);
-        }
-        this.observe(chunk, isSse);
-        if (!this.res.write(chunk)) {
-          await waitDrain(this.res);
-          if (this.clientGone) throw new Error('client went away');
-        }
+    return true;
+  }
+
+  /** Sends the held response headers (with the first body bytes). */
+  sendHead(status: number, headers: IncomingHttpHeaders): void {
+    this.res.writeHead(status, responseHeaders(headers, this.host.draining));
+    this.headersSent = true;
+    this.firstByteS = this.host.nowS();
+    this.host.onFirstToken(this);
+  }
+
+  /** The attempt failed before anything reached the client. */
+  attemptError(w: ServeWorker, err: Error | undefined, status?: number): void {
+    this.attempt = undefined;
+    if (status !== undefined) this.status = status;
+    const why = status !== undefined ? `upstream_status_${status}` : this.clientGone || this.timedOut ? 'aborted' : classify(err);
+    this.attemptFailed(w, why, false);
+  }
+
+  /** The upstream failed after bytes reached the client: no retry; end the stream cleanly or cut the body. */
+  midstreamError(w: ServeWorker, err: Error, isSse: boolean): void {
+    this.attempt = undefined;
+    const why = this.clientGone ? 'client_abort' : this.timedOut ? 'timeout' : 'midstream';
+    this.error ??= why;
+    if (why === 'midstream') w.breaker.failure();
+    else w.breaker.neutral();
+    w.refresh();
+    this.releaseLoad({ ok: false, outputTokens: this.countedTokens() ?? 0 }, true);
+    if (!this.clientGone) {
+      if (isSse) {
+        const msg = this.timedOut ? 'request timed out' : `upstream ${w.name} failed mid-stream: ${err.message}`;
+        this.res.end(sseErrorTail(msg, why));
+      } else {
+        this.res.destroy();
       }
-    } catch (err) {
-      this.ac = undefined;
-      if (!this.headersSent) {
-        this.attemptFailed(w, this.clientGone || this.timedOut ? 'aborted' : classify(err), false);
-        return;
-      }
-      // Bytes already reached the client: no retry. Close the stream cleanly or cut the body.
-      const why = this.clientGone ? 'client_abort' : this.timedOut ? 'timeout' : 'midstream';
-      this.error ??= why;
-      if (this.clientGone) w.breaker.neutral();
-      else if (!this.timedOut) w.breaker.failure();
-      else w.breaker.neutral();
-      w.refresh();
-      this.releaseLoad({ ok: false, outputTokens: this.countedTokens() ?? 0 }, firstTokenSeen);
-      if (!this.clientGone) {
-        if (isSse) {
-          const msg = this.timedOut ? 'request timed out' : `upstream ${w.name} failed mid-stream: ${(err as Error).message}`;
-          this.res.end(sseErrorTail(msg, why));
-        } else {
-          this.res.destroy();
-        }
-      }
-      this.finish();
-      return;
     }
-    this.ac = undefined;
-    if (!this.headersSent) {
-      this.res.writeHead(status, responseHeaders(resp.headers, this.host.draining));
-      this.headersSent = true;
-      this.firstByteS = this.host.nowS();
-    }
-    this.res.end();
+    this.finish();
+  }
+
+  /** The upstream response is complete and forwarded. */
+  completed(w: ServeWorker, status: number): void {
+    this.attempt = undefined;
     const ok = status < 400;
     if (status >= 500 || status === 429) w.breaker.failure();
     else w.breaker.success();
     w.refresh();
     if (!ok) this.error ??= `upstream_status_${status}`;
     this.outputTokens = this.countedTokens();
-    const ttftS = this.firstByteS !== undefined && this.dispatchS !== undefined ? this.firstByteS - this.dispatchS : undefined;
     this.endS = this.host.nowS();
-    this.releaseLoad({ ok, outputTokens: this.outputTokens ?? 0, ttftS, e2eS: this.dispatchS !== undefined ? this.endS - this.dispatchS : undefined }, firstTokenSeen);
+    const ttftS = this.firstByteS !== undefined && this.dispatchS !== undefined ? this.firstByteS - this.dispatchS : undefined;
+    this.releaseLoad({ ok, outputTokens: this.outputTokens ?? 0, ttftS, e2eS: this.dispatchS !== undefined ? this.endS - this.dispatchS : undefined }, true);
     this.finish();
   }
 
   /** Counts SSE events and keeps the tail where a usage object would be. */
-  private observe(chunk: Buffer, isSse: boolean): void {
+  observe(chunk: Buffer, isSse: boolean): void {
     if (isSse) {
       let i = chunk.indexOf(DATA);
       while (i >= 0) {
@@ -331,11 +307,107 @@ export class Job {
     if (this.done) return;
     this.error ??= 'shutdown';
     this.timedOut = true;
-    if (this.ac) this.ac.abort();
+    if (this.attempt) this.attempt.abort();
     else this.fail(new HttpError(503, 'server is shutting down', 'shutting_down'));
   }
+}
 
-  get headersWereSent(): boolean {
-    return this.headersSent;
+const ABORTED = new Error('request aborted by serve');
+/** Bodies up to this size are forwarded in one write (headers and body in one syscall). */
+const COALESCE_LIMIT = 256 * 1024;
+
+/**
+ * One upstream attempt as an undici dispatch handler. Headers are held until the first body
+ * byte; JSON bodies of known small size are held whole and written in one go; SSE chunks are
+ * written as they come, corked per event-loop turn so chunks parsed together leave together.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  private ctl?: Dispatcher.DispatchController;
+  private abortWanted = false;
+  private status = 0;
+  private headers: IncomingHttpHeaders = {};
+  private discard = false;
+  private isSse = false;
+  private held?: Buffer[];
+  private corked = false;
+  private waitingDrain = false;
+
+  constructor(
+    private readonly job: Job,
+    private readonly w: ServeWorker,
+  ) {}
+
+  abort(): void {
+    this.abortWanted = true;
+    this.ctl?.abort(ABORTED);
+  }
+
+  onRequestStart(ctl: Dispatcher.DispatchController): void {
+    this.ctl = ctl;
+    if (this.abortWanted) ctl.abort(ABORTED);
+  }
+
+  onResponseStart(_ctl: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (status < 200) return;
+    this.status = status;
+    if (!this.job.accept(status)) {
+      this.discard = true;
+      return;
+    }
+    this.headers = headers;
+    this.isSse = String(headers['content-type'] ?? '').startsWith('text/event-stream');
+    const len = Number(headers['content-length']);
+    if (!this.isSse && Number.isFinite(len) && len <= COALESCE_LIMIT) this.held = [];
+  }
+
+  onResponseData(ctl: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.discard) return;
+    const job = this.job;
+    job.observe(chunk, this.isSse);
+    if (this.held) {
+      this.held.push(chunk);
+      return;
+    }
+    const res = job.res;
+    if (!job.headersSent) job.sendHead(this.status, this.headers);
+    if (!this.corked) {
+      this.corked = true;
+      res.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        res.uncork();
+      });
+    }
+    if (!res.write(chunk) && !this.waitingDrain) {
+      this.waitingDrain = true;
+      ctl.pause();
+      res.once('drain', () => {
+        this.waitingDrain = false;
+        ctl.resume();
+      });
+    }
+  }
+
+  onResponseEnd(): void {
+    const job = this.job;
+    if (this.discard) {
+      job.attemptError(this.w, undefined, this.status);
+      return;
+    }
+    if (this.held) {
+      job.sendHead(this.status, this.headers);
+      job.res.end(this.held.length === 1 ? this.held[0] : Buffer.concat(this.held));
+    } else {
+      if (!job.headersSent) job.sendHead(this.status, this.headers);
+      job.res.end();
+    }
+    job.completed(this.w, this.status);
+  }
+
+  onResponseError(_ctl: Dispatcher.DispatchController, err: Error): void {
+    const job = this.job;
+    if (job.done) return;
+    if (!job.headersSent) job.attemptError(this.w, err);
+    else job.midstreamError(this.w, err, this.isSse);
   }
 }

@@ -346,7 +346,8 @@ export class ServeApp implements RouterSink, JobHost {
     if (this.apiKey && !this.apiKey.accepts(req)) {
       throw new HttpError(401, 'missing or invalid API key (expected "Authorization: Bearer <key>")', 'invalid_api_key', null, { 'www-authenticate': 'Bearer' });
     }
-    if (this.draining) throw new HttpError(503, 'server is shutting down', 'shutting_down');
+    // While draining, requests already on an open connection are served (the response closes
+    // the connection); new connections are refused by the closed listener.
     const ct = req.headers['content-type'];
     if (method === 'POST' && ct !== undefined && !/^application\/json\b/i.test(ct)) {
       throw new HttpError(415, `content-type must be application/json, got "${ct.slice(0, 100)}"`, 'unsupported_media_type');

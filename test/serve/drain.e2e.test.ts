@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CLI, call, chatBody, control, startServe, startUpstream, stop, type Proc } from './helpers.js';
+import { CLI, call, chatBody, control, startServe, startUpstream, stats, stop, until, type Proc } from './helpers.js';
 
 let up: Proc | undefined;
 let dir: string;
@@ -22,10 +22,11 @@ test('SIGTERM stops accepting, drains in-flight requests to completion, records 
   const trace = join(dir, 'live.jsonl');
   const serve = await startServe(['--workers', `http://127.0.0.1:${up!.port}`, '--health-interval', '0', '--record', trace, '--log', 'off']);
   try {
-    await control(up!, { firstChunkDelayMs: 300, chunkDelayMs: 10, headerDelayMs: 100 });
+    await control(up!, { firstChunkDelayMs: 500, chunkDelayMs: 10, headerDelayMs: 300 });
     const prompts = Array.from({ length: 10 }, (_, i) => `drain request number ${i} `.repeat(1 + i * 3));
     const pending = prompts.map((p, i) => call(serve.port, 'POST', '/v1/chat/completions', chatBody(p, { stream: i % 2 === 0, max_tokens: 5 + i })));
-    await new Promise((r) => setTimeout(r, 60));
+    // SIGTERM once all ten are in flight upstream (each takes 800 ms there).
+    assert.ok(await until(async () => (await stats(up!)).active === 10, 3000));
     serve.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 60));
     await assert.rejects(call(serve.port, 'GET', '/health', undefined, {}, 1000), 'a closed listener refuses new connections');
