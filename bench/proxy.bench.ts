@@ -7,7 +7,7 @@
  *   node dist/bench/proxy.bench.js [--requests N] [--seconds S] [--backends K]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +30,7 @@ const WARMUP = 500;
 const WARMUP_ROUND = 3000;
 
 const children: ChildProcess[] = [];
+/** A process the harness started: the whole child list, for cleanup. */
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -41,10 +42,13 @@ function freePort(): Promise<number> {
   });
 }
 
+let lastPid = 0;
+
 /** Starts a process and resolves with the first match of `ready` in its output. */
 function start(cmd: string, args: string[], ready: RegExp): Promise<RegExpExecArray> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
+  lastPid = child.pid ?? 0;
   let seen = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${cmd} did not start: ${seen}`)), 10_000);
@@ -107,6 +111,30 @@ ${backends.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 `;
 }
 
+/** CPU seconds (user + system) used so far by a process and its direct children (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  const read = (p: number): number => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  let total = read(pid);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]) === pid) total += read(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
 interface Result {
   target: string;
   stream: boolean;
@@ -116,14 +144,17 @@ interface Result {
   rps: number;
   p50: number;
   p99: number;
+  /** Proxy CPU milliseconds per request (undefined for direct). */
+  cpuMs?: number;
 }
 
 /** Closed-loop load: `concurrency` clients, each sending its next request when the last ends. */
-async function load(target: string, ports: number[], stream: boolean, concurrency: number, requests = REQUESTS): Promise<Result> {
+async function load(target: string, ports: number[], stream: boolean, concurrency: number, requests = REQUESTS, proxyPid?: number): Promise<Result> {
   const pools = ports.map((p) => new Pool(`http://127.0.0.1:${p}`, { connections: Math.ceil(concurrency / ports.length) + 1, pipelining: 1 }));
   const lat: number[] = [];
   let sent = 0;
   let errors = 0;
+  let cpu0 = 0;
   let measuring = false;
   const total = WARMUP + requests;
   let t0 = 0;
@@ -146,6 +177,7 @@ async function load(target: string, ports: number[], stream: boolean, concurrenc
       if (i === WARMUP) {
         measuring = true;
         t0 = performance.now();
+        if (proxyPid) cpu0 = cpuSeconds(proxyPid);
         deadline = t0 + SECONDS * 1000;
       }
       await one(i);
@@ -153,9 +185,10 @@ async function load(target: string, ports: number[], stream: boolean, concurrenc
   };
   await Promise.all(Array.from({ length: concurrency }, client));
   const wall = (performance.now() - t0) / 1000;
+  const cpuMs = proxyPid ? ((cpuSeconds(proxyPid) - cpu0) * 1000) / lat.length : undefined;
   await Promise.all(pools.map((p) => p.close()));
   const sorted = Float64Array.from(lat).sort();
-  return { target, stream, concurrency, requests: lat.length, errors, rps: lat.length / wall, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
+  return { target, stream, concurrency, requests: lat.length, errors, rps: lat.length / wall, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), cpuMs };
 }
 
 async function main(): Promise<void> {
@@ -164,24 +197,26 @@ async function main(): Promise<void> {
     const port = Number((await start(process.execPath, [UPSTREAM, '0'], /port (\d+)/))[1]);
     backendPorts.push(port);
   }
-  const targets: { name: string; ports: number[] }[] = [{ name: 'direct', ports: backendPorts }];
+  const targets: { name: string; ports: number[]; pid?: number }[] = [{ name: 'direct', ports: backendPorts }];
   const servePort = await freePort();
   await start(
     process.execPath,
     [CLI, 'serve', '--port', String(servePort), '--workers', backendPorts.map((p) => `http://127.0.0.1:${p}`).join(','), '--policy', 'least-request', '--log', 'off'],
     /listening on/,
   );
+  const servePid = lastPid;
   await waitHttp(servePort);
-  targets.push({ name: 'serve', ports: [servePort] });
+  targets.push({ name: 'serve', ports: [servePort], pid: servePid });
   let tmp: string | undefined;
   const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
   if (nginx.status === 0) {
     tmp = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
     const port = await freePort();
     writeFileSync(join(tmp, 'nginx.conf'), nginxConfig(tmp, port, backendPorts));
-    children.push(spawn('nginx', ['-c', join(tmp, 'nginx.conf'), '-p', tmp], { stdio: 'ignore' }));
+    const master = spawn('nginx', ['-c', join(tmp, 'nginx.conf'), '-p', tmp], { stdio: 'ignore' });
+    children.push(master);
     await waitHttp(port, '/health');
-    targets.push({ name: 'nginx', ports: [port] });
+    targets.push({ name: 'nginx', ports: [port], pid: master.pid });
   } else {
     process.stderr.write('nginx not installed: comparing direct and serve only (apt-get install -y nginx)\n');
   }
@@ -193,9 +228,9 @@ async function main(): Promise<void> {
   for (const stream of [false, true]) {
     for (const concurrency of [32, 128]) {
       for (const t of targets) {
-        const r = await load(t.name, t.ports, stream, concurrency);
+        const r = await load(t.name, t.ports, stream, concurrency, REQUESTS, t.pid);
         results.push(r);
-        process.stderr.write(`${t.name.padEnd(6)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms\n`);
+        process.stderr.write(`${t.name.padEnd(6)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms${r.cpuMs !== undefined ? ` cpu ${r.cpuMs.toFixed(3)} ms/req` : ''}\n`);
       }
     }
   }
@@ -203,12 +238,12 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   rows.push(`backends: ${BACKENDS} fixture upstreams on loopback (16 output tokens; SSE chunks back to back); ${REQUESTS} requests or ${SECONDS} s per cell after ${WARMUP} warm-up (and ${WARMUP_ROUND} per target and mode before the first cell)`);
   rows.push('');
-  rows.push('| mode | conc | target | req/s | p50 ms | p99 ms | added p50 ms | errors |');
-  rows.push('|---|---|---|---|---|---|---|---|');
+  rows.push('| mode | conc | target | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU ms/req | errors |');
+  rows.push('|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const direct = results.find((d) => d.target === 'direct' && d.stream === r.stream && d.concurrency === r.concurrency)!;
     const added = r.target === 'direct' ? '' : (r.p50 - direct.p50).toFixed(2);
-    rows.push(`| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.errors} |`);
+    rows.push(`| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? r.cpuMs.toFixed(3) : ''} | ${r.errors} |`);
   }
   if (targets.some((t) => t.name === 'nginx')) {
     rows.push('');

@@ -8,6 +8,10 @@ export class AccessLog {
 
   constructor(private readonly write: ((chunk: string) => void) | undefined) {}
 
+  get enabled(): boolean {
+    return this.write !== undefined;
+  }
+
   log(entry: Record<string, unknown>): void {
     if (!this.write) return;
     this.buf.push(JSON.stringify(entry));

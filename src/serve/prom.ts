@@ -31,6 +31,24 @@ export class ServeMetrics {
   readonly decisionTime: Histogram;
   readonly dispatches: Counter<'worker'>;
 
+  private readonly children = new Map<string, { inc(): void }>();
+
+  /** Hot-path counters: label children looked up once, not hashed on every request. */
+  countRequest(route: string, status: number): void {
+    this.child('r', route, String(status), this.requests).inc();
+  }
+
+  countDispatch(worker: string): void {
+    this.child('d', worker, '', this.dispatches).inc();
+  }
+
+  private child(kind: string, a: string, b: string, c: Counter<string>): { inc(): void } {
+    const key = `${kind}\u0000${a}\u0000${b}`;
+    let ch = this.children.get(key);
+    if (!ch) this.children.set(key, (ch = kind === 'r' ? c.labels(a, b) : c.labels(a)));
+    return ch;
+  }
+
   constructor(src: LiveSource) {
     const registers = [this.registry];
     this.requests = new Counter({ name: 'router_requests_total', help: 'Requests answered, by route and HTTP status', labelNames: ['route', 'status'], registers });

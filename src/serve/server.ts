@@ -177,7 +177,7 @@ export class ServeApp implements RouterSink, JobHost {
       return;
     }
     job.placed = true;
-    this.metrics.dispatches.inc({ worker: w.name });
+    this.metrics.countDispatch(w.name);
     // Deferred: the Router may dispatch from inside onComplete of another request.
     queueMicrotask(() => job.start(w));
   }
@@ -219,7 +219,7 @@ export class ServeApp implements RouterSink, JobHost {
       const w = live[(start + i) % live.length];
       if (w.view.inFlight < best.view.inFlight) best = w;
     }
-    this.metrics.dispatches.inc({ worker: best.name });
+    this.metrics.countDispatch(best.name);
     queueMicrotask(() => job.start(best));
   }
 
@@ -245,7 +245,7 @@ export class ServeApp implements RouterSink, JobHost {
     this.policy.excluded.delete(job.id);
     const now = this.clock.now();
     const status = job.status || (job.clientGone ? 499 : 0);
-    this.metrics.requests.inc({ route: job.path, status: String(status) });
+    this.metrics.countRequest(job.path, status);
     const ttftS = job.firstByteS !== undefined ? job.firstByteS - job.arrivalS : undefined;
     const e2eS = (job.endS ?? now) - job.arrivalS;
     const out = job.outputTokens;
@@ -263,6 +263,9 @@ export class ServeApp implements RouterSink, JobHost {
         this.rolling.tpot.add(now, tpotS * 1000);
       }
     }
+    this.record(job, out);
+    if (this.draining && this.jobs.size === 0) this.drained?.();
+    if (!this.log.enabled) return;
     const entry: Record<string, unknown> = {
       ts: new Date().toISOString(),
       id: job.upstreamHeaders['x-request-id'],
@@ -285,14 +288,17 @@ export class ServeApp implements RouterSink, JobHost {
     }
     if (job.error) entry.error = job.error;
     this.log.log(entry);
+  }
+
+  /** `--record`: the request as a trace line, prefix as block hashes, output as produced. */
+  private record(job: Job, outputTokens: number | undefined): void {
     const seq = this.recordSeq.get(job.id);
-    if (seq !== undefined && this.recorder) {
-      this.recordSeq.delete(job.id);
-      const r = job.request;
-      const recorded: Request = { ...r, outputTokens: Math.max(1, out ?? r.outputTokens), prefix: r.prefix?.kind === 'tokens' ? { kind: 'blocks', blockTokens: this.o.record!.blockTokens, hashIds: promptBlockHashes(r.prefix, r.inputTokens, this.o.record!.blockTokens) } : r.prefix };
-      this.recorder.finish(seq, recorded);
-    }
-    if (this.draining && this.jobs.size === 0) this.drained?.();
+    if (seq === undefined || !this.recorder || !this.o.record) return;
+    this.recordSeq.delete(job.id);
+    const r = job.request;
+    const bt = this.o.record.blockTokens;
+    const prefix = r.prefix?.kind === 'tokens' ? { kind: 'blocks' as const, blockTokens: bt, hashIds: promptBlockHashes(r.prefix, r.inputTokens, bt) } : r.prefix;
+    this.recorder.finish(seq, { ...r, outputTokens: Math.max(1, outputTokens ?? r.outputTokens), prefix });
   }
 
   // ---- HTTP ------------------------------------------------------------------------------
@@ -313,7 +319,7 @@ export class ServeApp implements RouterSink, JobHost {
     if (e.status >= 500 && !(err instanceof HttpError)) process.stderr.write(`router serve: ${(err as Error).stack ?? String(err)}\n`);
     if (e.status === 413 || this.draining) res.setHeader('connection', 'close');
     sendError(res, e);
-    this.metrics.requests.inc({ route: path.length > 64 ? 'other' : INFERENCE[path] || PASS_THROUGH[path] ? path : 'other', status: String(e.status) });
+    this.metrics.countRequest(INFERENCE[path] || PASS_THROUGH[path] ? path : 'other', e.status);
     this.metrics.errors.inc({ kind: e.status < 500 ? 'invalid' : 'internal' });
     this.log.log({ ts: new Date().toISOString(), method: req.method, path: path.slice(0, 200), status: e.status, error: e.code ?? e.message });
   }
@@ -374,7 +380,7 @@ export class ServeApp implements RouterSink, JobHost {
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
       stream = parsed.stream;
-      const ids = parsed.tokenIds ?? Array.from(tokenize(parsed.text ?? ''));
+      const ids: ArrayLike<number> = parsed.tokenIds ?? tokenize(parsed.text ?? '');
       request = {
         id,
         arrivalS,
