@@ -87,6 +87,8 @@ export const DEFAULTS = {
     upstreamConnections: 256,
     /** `output_tokens` a request gets when it names no max_tokens (the router never sees it). */
     defaultMaxTokens: 256,
+    /** Prompt tokenizer on the request path (src/serve/tokenize.ts): fast or llama3. */
+    tokenizer: 'fast',
     /** Block size of the prefix hashes `--record` writes (`hash_ids`). */
     recordBlockTokens: 16,
     /** Seconds suggested in Retry-After when the router's queue is full. */

@@ -6,6 +6,8 @@ export interface InferenceBody {
   text?: string;
   /** Prompt token ids when the client sent ids instead of text (`/v1/completions`). */
   tokenIds?: number[];
+  /** Chat messages with their text content (for tokenizers that apply a chat template). */
+  messages?: { role: string; content: string }[];
   stream: boolean;
   maxTokens?: number;
   model?: string;
@@ -78,14 +80,15 @@ export function readInferenceBody(kind: InferenceKind, o: Record<string, unknown
     const msgs = o.messages;
     if (!Array.isArray(msgs)) throw bad(`"messages" must be an array, got ${describe(msgs)}`, 'messages', msgs === undefined ? 'missing_required_parameter' : 'invalid_type');
     if (msgs.length === 0) throw bad('"messages" must not be empty', 'messages');
-    const texts: string[] = [];
+    const messages: { role: string; content: string }[] = [];
     msgs.forEach((m, i) => {
       if (typeof m !== 'object' || m === null || Array.isArray(m)) throw bad(`messages[${i}] must be an object, got ${describe(m)}`, `messages[${i}]`, 'invalid_type');
       const msg = m as { role?: unknown; content?: unknown };
       if (typeof msg.role !== 'string') throw bad(`messages[${i}].role must be a string, got ${describe(msg.role)}`, `messages[${i}].role`, 'invalid_type');
-      texts.push(contentText(msg.content, `messages[${i}].content`));
+      messages.push({ role: msg.role, content: contentText(msg.content, `messages[${i}].content`) });
     });
-    out.text = texts.join(' ');
+    out.messages = messages;
+    out.text = messages.map((m) => m.content).join(' ');
     return out;
   }
   const p = o.prompt;

@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.js';
 import { WallClock } from './wall-clock.js';
 import { HttpError, sendError } from './openai-error.js';
 import { parseJsonObject, readInferenceBody, type InferenceKind } from './parse-body.js';
-import { tokenize } from './tokenize.js';
+import { promptTokenizer, type PromptTokenizer, type TokenizerName } from './tokenize.js';
 import { ServeWorker, type WorkerRuntimeOptions } from './worker.js';
 import { workerFromObject, type WorkerSpec } from './worker-spec.js';
 import type { BreakerOptions } from './circuit-breaker.js';
@@ -44,6 +44,7 @@ export interface ServeOptions {
   drainTimeoutMs: number;
   connections: number;
   defaultMaxTokens: number;
+  tokenizer: TokenizerName;
   record?: { path: string; withText: boolean; blockTokens: number };
   slo?: Slo;
   rollingWindowS: number;
@@ -81,10 +82,12 @@ export class ServeApp implements RouterSink, JobHost {
   private readonly rolling: { ttft: RollingWindow; tpot: RollingWindow; e2e: RollingWindow };
   readonly totals = { requests: 0, errors: 0, retries: 0, rejected: 0 };
   private directTurn = 0;
+  private readonly tokenize: PromptTokenizer;
 
   constructor(readonly o: ServeOptions) {
     if (o.workers.length === 0) throw new UserError('serve: no workers (give --workers or --config)');
     this.maxAttempts = Math.max(1, o.maxAttempts);
+    this.tokenize = promptTokenizer(o.tokenizer);
     this.policy = new ExcludingPolicy(o.policy);
     this.retryRng = childRng(o.seed, 'serve-retry');
     this.router = new Router({ policy: this.policy, workers: [], clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
@@ -146,6 +149,8 @@ export class ServeApp implements RouterSink, JobHost {
   }
 
   async listen(): Promise<AddressInfo> {
+    // Load the tokenizer now rather than on the first request.
+    this.tokenize({ text: 'warm up', stream: false });
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (err: NodeJS.ErrnoException) =>
         reject(new UserError(`serve: cannot listen on ${this.o.host}:${this.o.port} (${err.code ?? err.message})`)),
@@ -380,7 +385,7 @@ export class ServeApp implements RouterSink, JobHost {
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
       stream = parsed.stream;
-      const ids: ArrayLike<number> = parsed.tokenIds ?? tokenize(parsed.text ?? '');
+      const ids = this.tokenize(parsed);
       request = {
         id,
         arrivalS,
