@@ -194,7 +194,7 @@ async function load(target: string, ports: number[], stream: boolean, concurrenc
 async function main(): Promise<void> {
   const backendPorts: number[] = [];
   for (let i = 0; i < BACKENDS; i++) {
-    const port = Number((await start(process.execPath, [UPSTREAM, '0'], /port (\d+)/))[1]);
+    const port = Number((await start(process.execPath, [UPSTREAM, '--listen', '0'], /port (\d+)/))[1]);
     backendPorts.push(port);
   }
   const targets: { name: string; ports: number[]; pid?: number }[] = [{ name: 'direct', ports: backendPorts }];

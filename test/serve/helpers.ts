@@ -49,7 +49,7 @@ function spawnUntil(args: string[], ready: RegExp, timeoutMs = 10_000): Promise<
 }
 
 export function startUpstream(): Promise<Proc> {
-  return spawnUntil([UPSTREAM_MAIN, '0'], /^port (\d+)$/m);
+  return spawnUntil([UPSTREAM_MAIN, '--listen', '0'], /^port (\d+)$/m);
 }
 
 export function startServe(args: string[]): Promise<Proc> {
