@@ -127,9 +127,10 @@ export class ServeApp implements RouterSink, JobHost {
   addWorker(spec: WorkerSpec): ServeWorker {
     const dup = this.workers.find((w) => !w.removed && (w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name)));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
-    const w = new ServeWorker(spec, this.workers.length, this.runtime(), (sw, m) => this.scraped(sw, m));
+    const w = new ServeWorker(spec, this.workers.length, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
     this.workers.push(w);
     this.router.workers.push(w.view);
+    this.router.dispatchWaiting();
     if (this.server?.listening) w.start();
     return w;
   }
@@ -161,10 +162,9 @@ export class ServeApp implements RouterSink, JobHost {
     return this.server.address() as AddressInfo;
   }
 
+  /** Requests waiting in the Router's queue (pull mode; always 0 in push mode). */
   queueLength(): number {
-    let n = 0;
-    for (const j of this.jobs.values()) if (j.queued) n++;
-    return n;
+    return this.router.queuedTotal;
   }
 
   snapshot(): LiveSnapshot {
@@ -187,13 +187,30 @@ export class ServeApp implements RouterSink, JobHost {
     queueMicrotask(() => job.start(w));
   }
 
-  reject(req: Request, reason: string): void {
+  reject(req: Request, reason: string, status?: 429): void {
     const job = this.jobs.get(req.id);
     if (!job || job.done) return;
     this.totals.rejected++;
-    const full = /full|limit|capacity|overload|too many/i.test(reason);
     const retryAfter = { 'retry-after': String(this.o.retryAfterS) };
-    job.rejected(full ? new HttpError(429, `router queue is full: ${reason}`, 'queue_full', null, retryAfter) : new HttpError(503, `no worker can take the request: ${reason}`, 'no_worker_available', null, retryAfter));
+    // 429: the pull-mode queue turned it away (full, timed out, SLO unattainable); else no worker.
+    job.rejected(status === 429 ? new HttpError(429, reason, 'router_queue', null, retryAfter) : new HttpError(503, `no worker can take the request: ${reason}`, 'no_worker_available', null, retryAfter));
+  }
+
+  /** Pull mode: one wall-clock timer for the Router's next queue deadline. */
+  private queueTimer?: NodeJS.Timeout;
+  private queueTimerAt = Infinity;
+
+  private armQueueTimer(): void {
+    const at = this.router.nextDeadline();
+    if (at === Infinity || at >= this.queueTimerAt) return;
+    if (this.queueTimer) clearTimeout(this.queueTimer);
+    this.queueTimerAt = at;
+    this.queueTimer = setTimeout(() => {
+      this.queueTimer = undefined;
+      this.queueTimerAt = Infinity;
+      this.router.onTimer(this.clock.now());
+      this.armQueueTimer();
+    }, Math.max(0, (at - this.clock.now()) * 1000) + 1);
   }
 
   // ---- JobHost ----------------------------------------------------------------------------
@@ -207,6 +224,7 @@ export class ServeApp implements RouterSink, JobHost {
       const t0 = process.hrtime.bigint();
       this.router.submit(job.request);
       this.metrics.decisionTime.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+      if (this.router.pullMode) this.armQueueTimer();
       return;
     }
     // Pass-through endpoints bypass the policy: least in-flight healthy worker, rotating on ties.
@@ -229,7 +247,10 @@ export class ServeApp implements RouterSink, JobHost {
   }
 
   release(job: Job, outcome: Outcome, firstTokenSeen: boolean): void {
-    if (job.route === 'inference') this.router.onComplete(job.request, outcome, firstTokenSeen);
+    if (job.route === 'inference') {
+      this.router.onComplete(job.request, outcome, firstTokenSeen);
+      if (this.router.pullMode) this.armQueueTimer();
+    }
   }
 
   onFirstToken(job: Job): void {
@@ -470,6 +491,7 @@ export class ServeApp implements RouterSink, JobHost {
       if (!(await done)) {
         cut = this.jobs.size;
         for (const j of [...this.jobs.values()]) j.forceEnd();
+        this.router.rejectWaiting('server is shutting down');
       }
     }
     this.log.flush();
@@ -478,6 +500,7 @@ export class ServeApp implements RouterSink, JobHost {
     this.server.closeAllConnections();
     await closed;
     for (const w of this.workers) w.stop();
+    if (this.queueTimer) clearTimeout(this.queueTimer);
     await Promise.all(this.workers.map((w) => w.pool.close().catch(() => undefined)));
     this.recorder?.close();
     this.log.flush();

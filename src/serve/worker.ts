@@ -46,6 +46,8 @@ export class ServeWorker {
     index: number,
     private readonly o: WorkerRuntimeOptions,
     private readonly onScrape: (w: ServeWorker, m: ScrapedMetrics) => void,
+    /** Called when the worker starts taking requests again (pull mode retries its queue). */
+    private readonly onAvailable: () => void = () => undefined,
   ) {
     const u = new URL(spec.url);
     this.basePath = u.pathname === '/' ? '' : u.pathname;
@@ -78,7 +80,9 @@ export class ServeWorker {
 
   /** Recomputes `view.healthy`; an open breaker schedules the moment it may probe again. */
   refresh(): void {
+    const was = this.view.healthy;
     this.view.healthy = !this.removed && this.healthOk && this.breaker.allows();
+    if (this.view.healthy && !was) this.onAvailable();
     if (this.breaker.state === 'open' && !this.reopenTimer && !this.removed) {
       this.reopenTimer = setTimeout(() => {
         this.reopenTimer = undefined;

@@ -2,18 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServeApp, type ServeOptions } from '../../src/serve/server.js';
 import { createPolicy } from '../../src/routing/registry.js';
+import type { Policy } from '../../src/routing/types.js';
 import { Upstream } from './fixtures/upstream.js';
 import { call, chatBody } from './helpers.js';
 
-test('in-process ServeApp: live snapshot for the dashboard, SLO verdict in the request log', async () => {
-  const ups = [new Upstream(), new Upstream()];
-  const ports = await Promise.all(ups.map((u) => u.listen()));
-  const lines: string[] = [];
-  const o: ServeOptions = {
+function options(ports: number[], policy: Policy, extra: Partial<ServeOptions> = {}): ServeOptions {
+  return {
     host: '127.0.0.1',
     port: 0,
     workers: ports.map((p, i) => ({ url: `http://127.0.0.1:${p}`, name: `w${i}`, gpu: 'l20' })),
-    policy: createPolicy('round-robin'),
+    policy,
     seed: 1,
     maxAttempts: 3,
     backoff: { initialMs: 1, maxMs: 10, multiplier: 1.5, jitter: 0.2 },
@@ -28,11 +26,17 @@ test('in-process ServeApp: live snapshot for the dashboard, SLO verdict in the r
     connections: 4,
     defaultMaxTokens: 16,
     tokenizer: 'fast',
-    slo: { ttftMs: 60_000, e2eMs: 0.001 },
     rollingWindowS: 60,
     retryAfterS: 1,
-    logWrite: (s) => lines.push(...s.trim().split('\n')),
+    ...extra,
   };
+}
+
+test('in-process ServeApp: live snapshot for the dashboard, SLO verdict in the request log', async () => {
+  const ups = [new Upstream(), new Upstream()];
+  const ports = await Promise.all(ups.map((u) => u.listen()));
+  const lines: string[] = [];
+  const o = options(ports, createPolicy('round-robin'), { slo: { ttftMs: 60_000, e2eMs: 0.001 }, logWrite: (s) => lines.push(...s.trim().split('\n')) });
   const app = new ServeApp(o);
   const addr = await app.listen();
   try {
@@ -57,4 +61,48 @@ test('in-process ServeApp: live snapshot for the dashboard, SLO verdict in the r
     await app.shutdown();
     await Promise.all(ups.map((u) => u.close()));
   }
+});
+
+/** A pull-mode policy: one request per worker at a time; the rest wait in the Router's queue. */
+function onePerWorker(maxLength: number, timeoutS: number): Policy {
+  return {
+    name: 'one-per-worker',
+    mode: 'pull',
+    queueLimits: { maxLength, timeoutS },
+    pick: (_req, candidates) => {
+      const free = candidates.find((w) => w.inFlight === 0);
+      return free ? { worker: free.index } : null;
+    },
+  };
+}
+
+test('pull mode: dispatch happens later than submit; a full queue and a queue timeout answer 429 with Retry-After', async () => {
+  const up = new Upstream();
+  const port = await up.listen();
+  up.behaviour = { ...up.behaviour, headerDelayMs: 200 };
+  for (const [timeoutS, expect] of [
+    [30, [200, 200, 200, 429, 429]],
+    [0.1, [200, 429, 429, 429, 429]],
+  ] as const) {
+    const app = new ServeApp(options([port], onePerWorker(2, timeoutS)));
+    const addr = await app.listen();
+    try {
+      const pending: Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }>[] = [];
+      for (let i = 0; i < 5; i++) {
+        pending.push(call(addr.port, 'POST', '/v1/chat/completions', chatBody(`pull ${i}`)));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const rs = await Promise.all(pending);
+      assert.deepEqual(rs.map((r) => r.status), [...expect], `timeout ${timeoutS}`);
+      for (const r of rs.filter((x) => x.status === 429)) {
+        assert.equal(r.headers['retry-after'], '1');
+        assert.match(JSON.parse(r.body.toString()).error.message, /router queue (full|timeout)/);
+      }
+      assert.equal(app.queueLength(), 0);
+      assert.equal(app.router.inFlightTotal, 0);
+    } finally {
+      await app.shutdown();
+    }
+  }
+  await up.close();
 });
