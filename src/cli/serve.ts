@@ -62,7 +62,14 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   const policy = createPolicy(policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) });
   const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
   let logWrite: ((s: string) => void) | undefined;
-  if (f.log === '-') logWrite = (s) => process.stdout.write(s);
+  if (f.log === '-') {
+    // A log reader that goes away must not take the proxy down: logging just stops.
+    let open = true;
+    process.stdout.on('error', () => (open = false));
+    logWrite = (s) => {
+      if (open) process.stdout.write(s);
+    };
+  }
   else if (f.log !== 'off') {
     const stream = createWriteStream(f.log, { flags: 'a' });
     stream.on('error', (err) => process.stderr.write(`router serve: --log ${f.log}: ${err.message}\n`));
