@@ -34,6 +34,7 @@ function responseHeaders(h: IncomingHttpHeaders, draining: boolean): IncomingHtt
 const DATA = Buffer.from('data:');
 const DONE = Buffer.from('data: [DONE]');
 const USAGE = /"completion_tokens"\s*:\s*(\d+)/g;
+const TAIL = 4096;
 
 function classify(err: unknown): string {
   const code = (err as { code?: string }).code ?? '';
@@ -69,7 +70,9 @@ export class Job {
   private timeoutTimer?: NodeJS.Timeout;
   private sseEvents = 0;
   private sawDone = false;
-  private tail = '';
+  /** The last chunks (≥ TAIL bytes in all), where a usage object would be; decoded only at the end. */
+  private tail: Buffer[] = [];
+  private tailBytes = 0;
 
   constructor(
     readonly host: JobHost,
@@ -240,14 +243,17 @@ export class Job {
         i = chunk.indexOf(DATA, i + DATA.length);
       }
     }
-    const s = chunk.length > 4096 ? chunk.subarray(chunk.length - 4096).toString('latin1') : chunk.toString('latin1');
-    this.tail = (this.tail + s).slice(-4096);
+    this.tail.push(chunk);
+    this.tailBytes += chunk.length;
+    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= TAIL) this.tailBytes -= this.tail.shift()!.length;
   }
 
   /** Output tokens: the usage the engine reported, else one per SSE content event. */
   private countedTokens(): number | undefined {
+    const buf = this.tail.length === 1 ? this.tail[0] : Buffer.concat(this.tail);
+    const text = buf.subarray(Math.max(0, buf.length - TAIL)).toString('latin1');
     let last: string | undefined;
-    for (const m of this.tail.matchAll(USAGE)) last = m[1];
+    for (const m of text.matchAll(USAGE)) last = m[1];
     if (last !== undefined) return Number(last);
     if (this.sseEvents > 0) return Math.max(0, this.sseEvents - (this.sawDone ? 1 : 0));
     return undefined;
