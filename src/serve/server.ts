@@ -527,6 +527,7 @@ function workerJson(w: ServeWorker): Record<string, unknown> {
     breaker: w.breaker.state,
     in_flight: v.inFlight,
     in_prefill: v.inPrefill,
+    kv_capacity_tokens: v.kvCapacityTokens ?? null,
     scraped: v.scraped ?? null,
     scrape_error: w.lastScrapeError ?? null,
   };
