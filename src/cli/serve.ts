@@ -8,6 +8,7 @@ import { ServeApp, type ServeOptions } from '../serve/server.js';
 import { parseServeConfig, parseWorkersFlag, type WorkerSpec } from '../serve/worker-spec.js';
 import { TOKENIZERS, type TokenizerName } from '../serve/tokenize.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
+import { loadSloProfiles } from './profile-aibrix.js';
 
 export interface ServeFlags {
   workers?: string;
@@ -42,6 +43,7 @@ export interface ServeFlags {
   record?: string;
   recordText?: boolean;
   slo?: string;
+  sloProfile: string[];
   log: string;
 }
 
@@ -117,6 +119,7 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
     tokenizer: tokenizerFlag(f.tokenizer),
     record: f.record ? { path: f.record, withText: f.recordText === true, blockTokens: S.recordBlockTokens } : undefined,
     slo: slo ? { ttftMs: slo.ttftMs, tpotMs: slo.tpotMs, e2eMs: slo.e2eMs, tpatMs: slo.tpatMs } : undefined,
+    sloProfiles: f.sloProfile.length > 0 ? loadSloProfiles(f.sloProfile) : undefined,
     rollingWindowS: S.rollingWindowS,
     retryAfterS: S.retryAfterS,
     logWrite,
@@ -159,10 +162,14 @@ export function registerServe(program: Command): void {
     .option('--record <file>', 'write live traffic as a native JSONL trace (replay with `router simulate --trace FILE`)')
     .option('--record-text', 'include prompt text in the recorded trace')
     .option('--slo <spec>', 'SLO carried by every request and checked per request, e.g. ttft_ms=2000,tpot_ms=50')
+    .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory for the slo* policies, matched to workers by their profile label, else gpu; repeatable', collect, [])
     .option('--log <dest>', 'JSON request log: - (stdout), a file, or off', '-')
     .action((flags: ServeFlags) =>
       runAction(async () => {
         const app = new ServeApp(serveOptionsFromFlags(flags));
+        if (app.router.policyName.startsWith('slo') && !app.router.workers.some((v) => v.sloProfile?.hasLoadModel)) {
+          process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${app.router.policyName} routes everything through its fallback\n`);
+        }
         const addr = await app.listen();
         process.stderr.write(`router serve: listening on http://${addr.address}:${addr.port} (${app.workers.length} workers, policy ${app.router.policyName})\n`);
         await new Promise<void>((resolve) => {

@@ -5,6 +5,8 @@ import type { Outcome, Policy, ScrapedMetrics } from '../routing/types.js';
 import type { Request, Slo } from '../workload/request.js';
 import { promptBlockHashes } from '../workload/block-hash.js';
 import { meetsSlo } from '../metrics/slo.js';
+import { attachSloProfiles } from '../routing/slo/attach.js';
+import type { ProfileTable } from '../routing/slo/profile.js';
 import { childRng, type Rng } from '../util/rng.js';
 import { UserError } from '../util/errors.js';
 import { WallClock } from './wall-clock.js';
@@ -47,6 +49,8 @@ export interface ServeOptions {
   tokenizer: TokenizerName;
   record?: { path: string; withText: boolean; blockTokens: number };
   slo?: Slo;
+  /** AIBrix SLO tables for the slo* policies, matched to workers by `profile` label, else `gpu`. */
+  sloProfiles?: readonly ProfileTable[];
   rollingWindowS: number;
   retryAfterS: number;
   /** Where the JSON request log goes; undefined = off. */
@@ -92,6 +96,7 @@ export class ServeApp implements RouterSink, JobHost {
     this.retryRng = childRng(o.seed, 'serve-retry');
     this.router = new Router({ policy: this.policy, workers: [], clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
     for (const spec of o.workers) this.addWorker(spec);
+    if (o.sloProfiles) attachSloProfiles(this.router.workers, o.sloProfiles);
     this.metrics = new ServeMetrics({
       workers: () => this.workers.filter((w) => !w.removed),
       queueLength: () => this.queueLength(),
@@ -128,6 +133,8 @@ export class ServeApp implements RouterSink, JobHost {
     const dup = this.workers.find((w) => !w.removed && (w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name)));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
     const w = new ServeWorker(spec, this.workers.length, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
+    const table = this.o.sloProfiles?.find((t) => t.deployment === w.view.profile) ?? this.o.sloProfiles?.find((t) => t.deployment === w.view.gpu);
+    if (table) w.view.sloProfile = table;
     this.workers.push(w);
     this.router.workers.push(w.view);
     this.router.dispatchWaiting();
