@@ -1,0 +1,97 @@
+import type { Rng } from '../util/rng.js';
+import type { WorkerView } from './types.js';
+
+/**
+ * Membership test for the candidates of one decision, by worker index; reused across decisions so
+ * a pick allocates nothing. Prefix indexes hold every worker ever routed to, and must only answer
+ * with the healthy candidates of this decision.
+ */
+export class CandidateSet {
+  private mark = new Uint32Array(16);
+  private gen = 0;
+  readonly has = (w: number): boolean => w < this.mark.length && this.mark[w] === this.gen;
+
+  reset(candidates: readonly WorkerView[]): void {
+    if (++this.gen === 0xffffffff) {
+      this.mark.fill(0);
+      this.gen = 1;
+    }
+    for (const c of candidates) {
+      if (c.index >= this.mark.length) {
+        const grown = new Uint32Array(Math.max(c.index + 1, this.mark.length * 2));
+        grown.set(this.mark);
+        this.mark = grown;
+      }
+      this.mark[c.index] = this.gen;
+    }
+  }
+}
+
+/** Minimum and maximum of a per-worker load over the candidates. */
+export function loadRange(candidates: readonly WorkerView[], load: (w: WorkerView) => number): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const c of candidates) {
+    const l = load(c);
+    if (l < min) min = l;
+    if (l > max) max = l;
+  }
+  return { min, max };
+}
+
+export const inFlight = (w: WorkerView): number => w.inFlight;
+
+/** Index → view for the candidates of one decision, rebuilt only when the list object changes. */
+export class ViewLookup {
+  private list: readonly WorkerView[] | null = null;
+  private byIndex: WorkerView[] = [];
+  readonly get = (w: number): WorkerView | undefined => this.byIndex[w];
+  reset(candidates: readonly WorkerView[]): void {
+    if (candidates === this.list) return;
+    this.list = candidates;
+    this.byIndex = [];
+    for (const c of candidates) this.byIndex[c.index] = c;
+  }
+}
+
+/** The candidate with the lowest `load` among `workers` (indexes), ties random; undefined if none is a candidate. */
+export function argminOfIndexes(
+  workers: Iterable<number>,
+  has: (w: number) => boolean,
+  view: (w: number) => WorkerView | undefined,
+  load: (w: WorkerView) => number,
+  rng: Rng,
+): WorkerView | undefined {
+  let best: WorkerView | undefined;
+  let bestLoad = Infinity;
+  let ties = 0;
+  for (const t of workers) {
+    if (!has(t)) continue;
+    const w = view(t);
+    if (!w) continue;
+    const l = load(w);
+    if (l < bestLoad) {
+      best = w;
+      bestLoad = l;
+      ties = 1;
+    } else if (l === bestLoad && rng.int(++ties) === 0) {
+      best = w;
+    }
+  }
+  return best;
+}
+
+/** Position of the lowest of `values[0..n)`, ties uniformly at random. */
+export function argminPosition(values: ArrayLike<number>, n: number, rng: Rng): number {
+  let best = 0;
+  let ties = 1;
+  for (let i = 1; i < n; i++) {
+    if (values[i] < values[best]) {
+      best = i;
+      ties = 1;
+    } else if (values[i] === values[best] && rng.int(++ties) === 0) {
+      best = i;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,142 @@
+/**
+ * kv-cost: NVIDIA Dynamo KV router cost (docs/components/router/router-concepts.md):
+ *   cost = prefill_load_scale · max(active_prefill_blocks + prompt_blocks − overlap_blocks, 0)
+ *          + active_decode_blocks + prompt_blocks
+ * lowest cost wins, ties random (Dynamo PR #6253); with `temperature` > 0 the worker is sampled
+ * from softmax(−cost / max cost / temperature) instead (Dynamo `--router-temperature`).
+ *
+ * State, all router-side as Dynamo keeps it (AddRequest / MarkPrefillCompleted / Free):
+ * - active_prefill_blocks: uncached blocks (prompt − overlap at dispatch) of requests on the
+ *   worker that have not produced a first token;
+ * - active_decode_blocks: prompt blocks of every request on the worker;
+ * - overlap_blocks: the worker's contiguous prefix match in an approximate block index written
+ *   at routing time (Dynamo's `--no-router-kv-events` approximate indexer; our router gets no KV
+ *   events), with a per-worker LRU sized from its KV capacity (device credit 1.0).
+ * Deviation: Dynamo grows a request's active blocks as output tokens stream; the Router does not
+ * see tokens one by one, so a request's decode blocks stay at its prompt blocks until it ends.
+ */
+import type { Policy, PolicyFactory, WorkerView } from '../types.js';
+import type { RouteRequest } from '../../workload/request.js';
+import { numberOpt } from '../options.js';
+import { argminPosition, CandidateSet } from '../candidates.js';
+import { BlockIndex } from '../prefix/block-index.js';
+import { requestBlockHashes } from '../prefix/request-blocks.js';
+import { lruCapacity } from './prefix-cache.js';
+
+const NAME = 'kv-cost';
+
+interface Active {
+  prefill: number;
+  blocks: number;
+  prefilling: boolean;
+}
+
+export interface KvCostPolicy extends Policy {
+  readonly index: BlockIndex;
+  /** The cost each candidate would have for `req` (for tests and debugging). */
+  costs(req: RouteRequest, candidates: readonly WorkerView[]): number[];
+}
+
+export const kvCostPolicy: PolicyFactory = {
+  name: NAME,
+  description: 'Dynamo KV router: prefill_load_scale · max(active prefill + prompt − overlap blocks, 0) + decode blocks; lowest cost (or softmax sampling).',
+  options: [
+    { name: 'block_size', type: 'integer', default: 16, description: 'tokens per KV block' },
+    { name: 'prefill_load_scale', type: 'number', default: 1, description: 'weight of the prefill term' },
+    { name: 'temperature', type: 'number', default: 0, description: '0 = lowest cost; > 0 = sample softmax over normalized costs' },
+    { name: 'lru_blocks', type: 'integer', default: 0, description: 'overlap index capacity per worker in blocks (0 = KV capacity / block_size)' },
+  ],
+  create: (o): KvCostPolicy => {
+    const bs = numberOpt(o, NAME, 'block_size', 1);
+    const scale = numberOpt(o, NAME, 'prefill_load_scale', 0);
+    const temperature = numberOpt(o, NAME, 'temperature', 0);
+    const lru = numberOpt(o, NAME, 'lru_blocks', 0);
+    const index = new BlockIndex();
+    const cands = new CandidateSet();
+    const prefillBlocks: number[] = [];
+    const decodeBlocks: number[] = [];
+    const active = new Map<string, Active>();
+    const overlap: number[] = [];
+    const cost = new Float64Array(4096);
+    let lastOverlap = 0;
+
+    const fillCosts = (req: RouteRequest, candidates: readonly WorkerView[], out: { [i: number]: number }): void => {
+      const hashes = requestBlockHashes(req, bs);
+      const promptBlocks = Math.ceil(req.inputTokens / bs);
+      for (const c of candidates) overlap[c.index] = 0;
+      if (hashes.length > 0) {
+        cands.reset(candidates);
+        const n = index.match(hashes, cands.has);
+        for (let i = 0; i < n; i++) overlap[index.matchWorkers[i]] = index.matchBlocks[i];
+      }
+      for (let i = 0; i < candidates.length; i++) {
+        const w = candidates[i].index;
+        const prefill = Math.max((prefillBlocks[w] ?? 0) + promptBlocks - overlap[w], 0);
+        out[i] = scale * prefill + (decodeBlocks[w] ?? 0) + promptBlocks;
+      }
+    };
+
+    return {
+      name: NAME,
+      index,
+      costs(req, candidates) {
+        const out: number[] = [];
+        fillCosts(req, candidates, out);
+        return out;
+      },
+      pick(req, candidates, ctx) {
+        const c = candidates.length <= cost.length ? cost : new Float64Array(candidates.length);
+        fillCosts(req, candidates, c);
+        let chosen: WorkerView;
+        if (temperature > 0) {
+          let maxCost = 0;
+          for (let i = 0; i < candidates.length; i++) maxCost = Math.max(maxCost, c[i]);
+          const norm = maxCost > 0 ? maxCost : 1;
+          let total = 0;
+          // softmax(−cost/norm/T), shifted by the best logit for stability
+          let best = Infinity;
+          for (let i = 0; i < candidates.length; i++) best = Math.min(best, c[i]);
+          for (let i = 0; i < candidates.length; i++) {
+            c[i] = Math.exp(-(c[i] - best) / norm / temperature);
+            total += c[i];
+          }
+          let u = ctx.rng.next() * total;
+          let k = 0;
+          while (k < candidates.length - 1 && u >= c[k]) u -= c[k++];
+          chosen = candidates[k];
+        } else {
+          chosen = candidates[argminPosition(c, candidates.length, ctx.rng)];
+        }
+        lastOverlap = overlap[chosen.index] ?? 0;
+        return { worker: chosen.index, branch: lastOverlap > 0 ? 'overlap' : 'no-overlap' };
+      },
+      onDispatch(req, w) {
+        const promptBlocks = Math.ceil(req.inputTokens / bs);
+        const prefill = Math.max(0, promptBlocks - lastOverlap);
+        lastOverlap = 0;
+        prefillBlocks[w.index] = (prefillBlocks[w.index] ?? 0) + prefill;
+        decodeBlocks[w.index] = (decodeBlocks[w.index] ?? 0) + promptBlocks;
+        active.set(req.id, { prefill, blocks: promptBlocks, prefilling: true });
+        index.record(requestBlockHashes(req, bs), w.index, lruCapacity(w, bs, lru));
+      },
+      onFirstToken(req, w) {
+        const a = active.get(req.id);
+        if (!a || !a.prefilling) return;
+        a.prefilling = false;
+        prefillBlocks[w.index] -= a.prefill;
+      },
+      onComplete(req, w) {
+        const a = active.get(req.id);
+        if (!a) return;
+        active.delete(req.id);
+        if (a.prefilling) prefillBlocks[w.index] -= a.prefill;
+        decodeBlocks[w.index] -= a.blocks;
+      },
+      onWorkerRemoved(w) {
+        index.removeWorker(w.index);
+        prefillBlocks[w.index] = 0;
+        decodeBlocks[w.index] = 0;
+      },
+    };
+  },
+};
