@@ -8,7 +8,10 @@
  * State, all router-side as Dynamo keeps it (AddRequest / MarkPrefillCompleted / Free):
  * - active_prefill_blocks: uncached blocks (prompt − overlap at dispatch) of requests on the
  *   worker that have not produced a first token;
- * - active_decode_blocks: prompt blocks of every request on the worker;
+ * - active_decode_blocks: distinct KV blocks held by the requests on the worker: a prefix block
+ *   shared by several in-flight requests counts once (reference-counted per worker, as Dynamo's
+ *   active-sequence tracker and the engine's block pool share them), plus each request's
+ *   unhashed tail block;
  * - overlap_blocks: the worker's contiguous prefix match in an approximate block index written
  *   at routing time (Dynamo's `--no-router-kv-events` approximate indexer; our router gets no KV
  *   events), with a per-worker LRU sized from its KV capacity (device credit 1.0).
@@ -18,7 +21,7 @@
 import type { Policy, PolicyFactory, WorkerView } from '../types.js';
 import type { RouteRequest } from '../../workload/request.js';
 import { numberOpt } from '../options.js';
-import { argminPosition, CandidateSet } from '../candidates.js';
+import { argminPosition } from '../candidates.js';
 import { BlockIndex } from '../prefix/block-index.js';
 import { requestBlockHashes } from '../prefix/request-blocks.js';
 import { lruCapacity } from './prefix-cache.js';
@@ -27,7 +30,9 @@ const NAME = 'kv-cost';
 
 interface Active {
   prefill: number;
-  blocks: number;
+  /** Blocks of this request no other request shares (its unhashed tail). */
+  own: number;
+  hashes: readonly number[];
   prefilling: boolean;
 }
 
@@ -52,9 +57,9 @@ export const kvCostPolicy: PolicyFactory = {
     const temperature = numberOpt(o, NAME, 'temperature', 0);
     const lru = numberOpt(o, NAME, 'lru_blocks', 0);
     const index = new BlockIndex();
-    const cands = new CandidateSet();
     const prefillBlocks: number[] = [];
     const decodeBlocks: number[] = [];
+    const refs: Map<number, number>[] = [];
     const active = new Map<string, Active>();
     const overlap: number[] = [];
     const cost = new Float64Array(4096);
@@ -63,15 +68,10 @@ export const kvCostPolicy: PolicyFactory = {
     const fillCosts = (req: RouteRequest, candidates: readonly WorkerView[], out: { [i: number]: number }): void => {
       const hashes = requestBlockHashes(req, bs);
       const promptBlocks = Math.ceil(req.inputTokens / bs);
-      for (const c of candidates) overlap[c.index] = 0;
-      if (hashes.length > 0) {
-        cands.reset(candidates);
-        const n = index.match(hashes, cands.has);
-        for (let i = 0; i < n; i++) overlap[index.matchWorkers[i]] = index.matchBlocks[i];
-      }
+      index.match(hashes, candidates, overlap);
       for (let i = 0; i < candidates.length; i++) {
         const w = candidates[i].index;
-        const prefill = Math.max((prefillBlocks[w] ?? 0) + promptBlocks - overlap[w], 0);
+        const prefill = Math.max((prefillBlocks[w] ?? 0) + promptBlocks - overlap[i], 0);
         out[i] = scale * prefill + (decodeBlocks[w] ?? 0) + promptBlocks;
       }
     };
@@ -87,7 +87,7 @@ export const kvCostPolicy: PolicyFactory = {
       pick(req, candidates, ctx) {
         const c = candidates.length <= cost.length ? cost : new Float64Array(candidates.length);
         fillCosts(req, candidates, c);
-        let chosen: WorkerView;
+        let at: number;
         if (temperature > 0) {
           let maxCost = 0;
           for (let i = 0; i < candidates.length; i++) maxCost = Math.max(maxCost, c[i]);
@@ -103,21 +103,34 @@ export const kvCostPolicy: PolicyFactory = {
           let u = ctx.rng.next() * total;
           let k = 0;
           while (k < candidates.length - 1 && u >= c[k]) u -= c[k++];
-          chosen = candidates[k];
+          at = k;
         } else {
-          chosen = candidates[argminPosition(c, candidates.length, ctx.rng)];
+          at = argminPosition(c, candidates.length, ctx.rng);
         }
-        lastOverlap = overlap[chosen.index] ?? 0;
-        return { worker: chosen.index, branch: lastOverlap > 0 ? 'overlap' : 'no-overlap' };
+        lastOverlap = overlap[at];
+        return { worker: candidates[at].index, branch: lastOverlap > 0 ? 'overlap' : 'no-overlap' };
       },
       onDispatch(req, w) {
         const promptBlocks = Math.ceil(req.inputTokens / bs);
         const prefill = Math.max(0, promptBlocks - lastOverlap);
         lastOverlap = 0;
         prefillBlocks[w.index] = (prefillBlocks[w.index] ?? 0) + prefill;
-        decodeBlocks[w.index] = (decodeBlocks[w.index] ?? 0) + promptBlocks;
-        active.set(req.id, { prefill, blocks: promptBlocks, prefilling: true });
-        index.record(requestBlockHashes(req, bs), w.index, lruCapacity(w, bs, lru));
+        const hashes = requestBlockHashes(req, bs);
+        const own = promptBlocks - hashes.length;
+        let m = refs[w.index];
+        if (!m) {
+          m = new Map();
+          refs[w.index] = m;
+        }
+        let added = own;
+        for (const h of hashes) {
+          const c = m.get(h) ?? 0;
+          if (c === 0) added++;
+          m.set(h, c + 1);
+        }
+        decodeBlocks[w.index] = (decodeBlocks[w.index] ?? 0) + added;
+        active.set(req.id, { prefill, own, hashes, prefilling: true });
+        index.record(hashes, w.index, lruCapacity(w, bs, lru));
       },
       onFirstToken(req, w) {
         const a = active.get(req.id);
@@ -130,12 +143,22 @@ export const kvCostPolicy: PolicyFactory = {
         if (!a) return;
         active.delete(req.id);
         if (a.prefilling) prefillBlocks[w.index] -= a.prefill;
-        decodeBlocks[w.index] -= a.blocks;
+        const m = refs[w.index];
+        let removed = a.own;
+        for (const h of a.hashes) {
+          const c = (m.get(h) ?? 1) - 1;
+          if (c === 0) {
+            m.delete(h);
+            removed++;
+          } else m.set(h, c);
+        }
+        decodeBlocks[w.index] -= removed;
       },
       onWorkerRemoved(w) {
         index.removeWorker(w.index);
         prefillBlocks[w.index] = 0;
         decodeBlocks[w.index] = 0;
+        refs[w.index]?.clear();
       },
     };
   },

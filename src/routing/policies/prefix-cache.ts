@@ -24,7 +24,7 @@
 import type { Policy, PolicyFactory, WorkerView } from '../types.js';
 import { argminRandomTie } from '../pick.js';
 import { numberOpt } from '../options.js';
-import { CandidateSet, inFlight, loadRange } from '../candidates.js';
+import { inFlight, loadRange } from '../candidates.js';
 import { BlockIndex } from '../prefix/block-index.js';
 import { requestBlockHashes } from '../prefix/request-blocks.js';
 
@@ -58,8 +58,7 @@ export const prefixCachePolicy: PolicyFactory = {
     const k = numberOpt(o, NAME, 'stddev_factor', 0);
     const lru = numberOpt(o, NAME, 'lru_blocks', 0);
     const index = new BlockIndex();
-    const cands = new CandidateSet();
-    const byIndex: WorkerView[] = [];
+    const matched: number[] = [];
     // Scratch for sorting matched workers.
     const order: number[] = [];
     const pct: number[] = [];
@@ -75,7 +74,6 @@ export const prefixCachePolicy: PolicyFactory = {
         for (const c of candidates) {
           sum += c.inFlight;
           sq += c.inFlight * c.inFlight;
-          byIndex[c.index] = c;
         }
         const n = candidates.length;
         const mean = sum / n;
@@ -84,21 +82,19 @@ export const prefixCachePolicy: PolicyFactory = {
         let pool = candidates;
         if (max - min > imbalance) pool = candidates.filter((c) => c.inFlight === min);
         if (hashes.length === 0) return { worker: argminRandomTie(pool, inFlight, ctx.rng).index, branch: 'no-prefix' };
-        cands.reset(pool);
-        const found = index.match(hashes, cands.has);
+        const found = index.match(hashes, pool, matched);
         if (found === 0) return { worker: argminRandomTie(pool, inFlight, ctx.rng).index, branch: 'prefix-miss' };
         order.length = 0;
-        for (let i = 0; i < found; i++) {
+        for (let i = 0; i < pool.length; i++) {
+          if (matched[i] === 0) continue;
           order.push(i);
-          pct[i] = Math.floor((index.matchBlocks[i] * 100) / hashes.length);
+          pct[i] = Math.floor((matched[i] * 100) / hashes.length);
           tie[i] = ctx.rng.next();
         }
-        const ws = index.matchWorkers;
-        order.sort((a, b) => pct[b] - pct[a] || byIndex[ws[a]].inFlight - byIndex[ws[b]].inFlight || tie[a] - tie[b]);
+        order.sort((a, b) => pct[b] - pct[a] || pool[a].inFlight - pool[b].inFlight || tie[a] - tie[b]);
         const cap = mean + k * sigma;
         for (const i of order) {
-          const w = byIndex[ws[i]];
-          if (w.inFlight <= cap) return { worker: w.index, branch: 'prefix-hit' };
+          if (pool[i].inFlight <= cap) return { worker: pool[i].index, branch: 'prefix-hit' };
         }
         return { worker: argminRandomTie(pool, inFlight, ctx.rng).index, branch: 'overloaded' };
       },

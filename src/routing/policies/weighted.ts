@@ -24,7 +24,6 @@ import { UserError } from '../../util/errors.js';
 import type { PolicyFactory, WorkerView } from '../types.js';
 import type { RouteRequest } from '../../workload/request.js';
 import { numberOpt, stringOpt } from '../options.js';
-import { CandidateSet } from '../candidates.js';
 import { BlockIndex } from '../prefix/block-index.js';
 import { requestBlockHashes } from '../prefix/request-blocks.js';
 import { lruCapacity } from './prefix-cache.js';
@@ -76,11 +75,9 @@ export const weightedPolicy: PolicyFactory = {
     const usesPrefix = scorers.some((s) => s.name === 'prefix');
     const usesSession = scorers.some((s) => s.name === 'session');
     const index = new BlockIndex();
-    const cands = new CandidateSet();
     const sessions = new Map<string, number>();
     let total = new Float64Array(64);
     let part = new Float64Array(64);
-    const pos: number[] = [];
 
     const score = (name: ScorerName, req: RouteRequest, eps: readonly WorkerView[], out: Float64Array): void => {
       const n = eps.length;
@@ -110,13 +107,9 @@ export const weightedPolicy: PolicyFactory = {
           return;
         }
         case 'prefix': {
-          out.fill(0, 0, n);
           const hashes = requestBlockHashes(req, bs);
-          if (hashes.length === 0) return;
-          cands.reset(eps);
-          const m = index.match(hashes, cands.has);
-          for (let i = 0; i < n; i++) pos[eps[i].index] = i;
-          for (let j = 0; j < m; j++) out[pos[index.matchWorkers[j]]] = index.matchBlocks[j] / hashes.length;
+          index.match(hashes, eps, out);
+          for (let i = 0; i < n; i++) out[i] = hashes.length > 0 ? out[i] / hashes.length : 0;
           return;
         }
         case 'session': {
