@@ -5,8 +5,8 @@
  * request's `sessionId` or `userId` field (`serve` fills them from the session/user headers, a
  * trace from its session_id/user fields).
  * Bounded load (Mirrokni et al., "consistent hashing with bounded loads", as in SGLang's
- * prefix_hash and #33791): a worker is skipped while its in-flight count exceeds
- * load_factor × (total in-flight + 1) / workers; the walk continues clockwise, so a hot key spills
+ * prefix_hash and #33791): a worker is skipped when taking the request would put it above
+ * ceil(load_factor × (total in-flight + 1) / workers); the walk continues clockwise, so a hot key spills
  * to the same next worker every time. load_factor 0 disables the bound.
  * Deviations: virtual-node positions use a 32-bit murmur-style hash of "name#i" rather than
  * blake3 (any well-mixed hash gives the same balance); a request without a key goes to the
@@ -123,7 +123,8 @@ export const consistentHashPolicy: PolicyFactory = {
           total += c.inFlight;
           byIndex[c.index] = c;
         }
-        const bound = factor > 0 ? (factor * (total + 1)) / candidates.length : Infinity;
+        // CHWBL capacity: ceil(c · (m + 1) / n), so an idle fleet always has room.
+        const bound = factor > 0 ? Math.ceil((factor * (total + 1)) / candidates.length) : Infinity;
         const home = ring.walk(k, cands.has);
         if (home < 0) return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'no-key' };
         if (byIndex[home].inFlight + 1 <= bound) return { worker: home, branch: 'home' };

@@ -6,7 +6,7 @@
  * and honours it while that pod is ready) and Dynamo's `X-Dynamo-Session-ID` with an idle TTL;
  * the key is the request's `sessionId` (or `userId`), which `serve` fills from those headers.
  * Bounded load: a session's worker is abandoned (and the session re-pinned to the least-loaded
- * worker) when its in-flight count exceeds load_factor × (total + 1) / workers; 0 = never.
+ * worker) when taking the request would put it above ceil(load_factor × (total + 1) / workers); 0 = never.
  * Deviations: AIBrix re-hashes an unknown session with rendezvous hashing and falls back to
  * random; we pin new sessions to the least-loaded worker (affinity + balance, like llm-d's
  * session scorer combined with a load scorer) and send keyless requests to the least loaded.
@@ -54,7 +54,7 @@ export const sessionAffinityPolicy: PolicyFactory = {
           if (w) {
             let total = 0;
             for (const c of candidates) total += c.inFlight;
-            if (factor === 0 || w.inFlight + 1 <= (factor * (total + 1)) / candidates.length) return { worker: w.index, branch: 'sticky' };
+            if (factor === 0 || w.inFlight + 1 <= Math.ceil((factor * (total + 1)) / candidates.length)) return { worker: w.index, branch: 'sticky' };
             return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'overloaded' };
           }
         }
