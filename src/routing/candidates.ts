@@ -62,26 +62,27 @@ export function argminOfIndexes(
   load: (w: WorkerView) => number,
   rng: Rng,
 ): WorkerView | undefined {
-  let best: WorkerView | undefined;
   let bestLoad = Infinity;
   let ties = 0;
   for (const t of workers) {
-    if (!has(t)) continue;
-    const w = view(t);
+    const w = has(t) ? view(t) : undefined;
     if (!w) continue;
     const l = load(w);
     if (l < bestLoad) {
-      best = w;
       bestLoad = l;
       ties = 1;
-    } else if (l === bestLoad && rng.int(++ties) === 0) {
-      best = w;
-    }
+    } else if (l === bestLoad) ties++;
   }
-  return best;
+  if (ties === 0) return undefined;
+  let k = ties > 1 ? rng.int(ties) : 0;
+  for (const t of workers) {
+    const w = has(t) ? view(t) : undefined;
+    if (w && load(w) === bestLoad && k-- === 0) return w;
+  }
+  return undefined;
 }
 
-/** Position of the lowest of `values[0..n)`, ties uniformly at random. */
+/** Position of the lowest of `values[0..n)`, ties uniformly at random (one draw). */
 export function argminPosition(values: ArrayLike<number>, n: number, rng: Rng): number {
   let best = 0;
   let ties = 1;
@@ -89,9 +90,10 @@ export function argminPosition(values: ArrayLike<number>, n: number, rng: Rng): 
     if (values[i] < values[best]) {
       best = i;
       ties = 1;
-    } else if (values[i] === values[best] && rng.int(++ties) === 0) {
-      best = i;
-    }
+    } else if (values[i] === values[best]) ties++;
   }
+  if (ties === 1) return best;
+  let k = rng.int(ties);
+  for (let i = best; i < n; i++) if (values[i] === values[best] && k-- === 0) return i;
   return best;
 }

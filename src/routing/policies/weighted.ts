@@ -27,6 +27,7 @@ import { numberOpt, stringOpt } from '../options.js';
 import { BlockIndex } from '../prefix/block-index.js';
 import { requestBlockHashes } from '../prefix/request-blocks.js';
 import { lruCapacity } from './prefix-cache.js';
+import { argminPosition } from '../candidates.js';
 
 const NAME = 'weighted';
 const SCORERS = ['queue', 'kv', 'kv-utilization', 'prefix', 'active-requests', 'active', 'running', 'session'] as const;
@@ -141,13 +142,8 @@ export const weightedPolicy: PolicyFactory = {
         }
         let best = 0;
         if (picker === 'max-score') {
-          let ties = 1;
-          for (let i = 1; i < n; i++) {
-            if (total[i] > total[best]) {
-              best = i;
-              ties = 1;
-            } else if (total[i] === total[best] && ctx.rng.int(++ties) === 0) best = i;
-          }
+          for (let i = 0; i < n; i++) total[i] = -total[i];
+          best = argminPosition(total, n, ctx.rng);
         } else {
           let bestKey = -1;
           let allZero = true;

@@ -72,5 +72,5 @@ export class BlockIndex {
  * approximate by design.
  */
 function smallKey(h: number): number {
-  return h % 1073741824;
+  return (h % 1073741824) | 0;
 }
