@@ -54,9 +54,9 @@ export class ViewLookup {
   }
 }
 
-/** The candidate with the lowest `load` among `workers` (indexes), ties random; undefined if none is a candidate. */
+/** The candidate with the lowest `load` among the keys of `workers` (indexes), ties random; undefined if none is a candidate. */
 export function argminOfIndexes(
-  workers: Iterable<number>,
+  workers: ReadonlyMap<number, unknown>,
   has: (w: number) => boolean,
   view: (w: number) => WorkerView | undefined,
   load: (w: WorkerView) => number,
@@ -64,7 +64,7 @@ export function argminOfIndexes(
 ): WorkerView | undefined {
   let bestLoad = Infinity;
   let ties = 0;
-  for (const t of workers) {
+  for (const t of workers.keys()) {
     const w = has(t) ? view(t) : undefined;
     if (!w) continue;
     const l = load(w);
@@ -75,7 +75,7 @@ export function argminOfIndexes(
   }
   if (ties === 0) return undefined;
   let k = ties > 1 ? rng.int(ties) : 0;
-  for (const t of workers) {
+  for (const t of workers.keys()) {
     const w = has(t) ? view(t) : undefined;
     if (w && load(w) === bestLoad && k-- === 0) return w;
   }

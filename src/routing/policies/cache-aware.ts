@@ -70,7 +70,7 @@ export const cacheAwarePolicy: PolicyFactory = {
           const m = tree.match(key, cands.has);
           if (m.node && m.matched / key.length > threshold) {
             views.reset(candidates);
-            const w = argminOfIndexes(m.node.tenants.keys(), cands.has, views.get, inFlight, ctx.rng);
+            const w = argminOfIndexes(m.node.tenants, cands.has, views.get, inFlight, ctx.rng);
             if (w) return { worker: w.index, branch: 'cache-hit' };
           }
         }

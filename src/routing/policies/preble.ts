@@ -90,7 +90,7 @@ export const preblePolicy: PolicyFactory = {
           const m = tree.match(key, cands.has);
           if (m.node && m.matched > len - m.matched) {
             views.reset(candidates);
-            const w = argminOfIndexes(m.node.tenants.keys(), cands.has, views.get, load, ctx.rng);
+            const w = argminOfIndexes(m.node.tenants, cands.has, views.get, load, ctx.rng);
             if (w) {
               lastUncached = req.inputTokens * (1 - m.matched / len);
               return { worker: w.index, branch: 'exploit' };
