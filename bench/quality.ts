@@ -8,13 +8,15 @@
  *   mooncake       the Mooncake FAST'25 synthetic trace (hash_ids = 512-token blocks);
  *   bird           BIRD text-to-SQL (shared schema prefixes);
  *   sharegpt       ShareGPT single-turn (little sharing: cache-aware must not lose here).
- * Real traces are read through `openTrace` from ../shared/data; a dataset whose file is absent or
- * whose format no reader recognises is printed as "skipped: <reason>".
+ * Real traces are read from ../shared/data by their registered readers (`openTrace`; traces
+ * without timestamps through `buildWorkload` with a Poisson rate); a dataset whose file is absent
+ * or whose format no reader recognises is printed as "skipped: <reason>".
  * Each simulation runs in a child process (`--jobs`, default 2 = the machine's cores).
  */
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { sharedDataDir } from '../src/workload/shared-data.js';
 import { fileURLToPath } from 'node:url';
 import { parseFleet } from '../src/profiles/fleet.js';
 import { createPolicy, policyFactories } from '../src/routing/registry.js';
@@ -22,14 +24,23 @@ import { Simulation } from '../src/sim/simulator.js';
 import { parseSlo } from '../src/metrics/slo.js';
 import { syntheticRequests } from '../src/workload/synthetic.js';
 import { detectFormat, openTrace } from '../src/workload/trace.js';
+import { buildWorkload } from '../src/workload/workload.js';
 import type { Request } from '../src/workload/request.js';
 import type { Summary } from '../src/metrics/summary.js';
 import { UserError } from '../src/util/errors.js';
 
 const SEED = 42;
 const here = fileURLToPath(import.meta.url);
-const repoRoot = resolve(join(here, '..', '..', '..'));
-const dataDir = process.env.ROUTER_SHARED_DATA ?? resolve(repoRoot, '..', 'shared', 'data');
+const dataDir = sharedDataDir() ?? resolve('..', 'shared', 'data');
+
+/** Arrival rates imposed on the traces without timestamps, chosen near least-request's saturation. */
+const BIRD_RATE = 20;
+const SHAREGPT_RATE = 28;
+
+/** A trace without timestamps, read by its registered reader, arriving as a seeded Poisson process. */
+function untimed(path: string, rate: number): AsyncIterable<Request> {
+  return buildWorkload({ trace: path, rate: String(rate), seed: String(SEED) }).requests;
+}
 
 interface Dataset {
   name: string;
@@ -71,20 +82,20 @@ const datasets: Dataset[] = [
     name: 'bird',
     fleet: 'l20:4',
     slo: 'ttft_ms=2000,tpot_ms=100',
-    what: 'BIRD dev (1,528 text-to-SQL prompts sharing per-database schemas), 4 × L20',
+    what: `BIRD dev (1,528 text-to-SQL prompts sharing 11 database schemas), Poisson ${BIRD_RATE} req/s, 4 × L20`,
     file: join(dataDir, 'bird', 'dev.json'),
     requests() {
-      return openTrace(this.file as string);
+      return untimed(this.file as string, BIRD_RATE);
     },
   },
   {
     name: 'sharegpt',
-    fleet: 'l20:4',
+    fleet: 'l20:2',
     slo: 'ttft_ms=2000,tpot_ms=100',
-    what: 'ShareGPT single-turn sample (1,000 conversations), 4 × L20',
+    what: `ShareGPT single-turn (first human turn of each conversation), Poisson ${SHAREGPT_RATE} req/s, 2 × L20`,
     file: join(dataDir, 'sharegpt', 'sharegpt_v3_sample1000.json'),
     requests() {
-      return openTrace(this.file as string);
+      return untimed(this.file as string, SHAREGPT_RATE);
     },
   },
 ];
@@ -125,7 +136,7 @@ async function runJob(job: Job): Promise<JobResult> {
 /** Why a dataset cannot run here, or undefined when it can. */
 function skipReason(ds: Dataset): string | undefined {
   if (!ds.file) return undefined;
-  if (!existsSync(ds.file)) return `${ds.file} not found (set ROUTER_SHARED_DATA)`;
+  if (!existsSync(ds.file)) return `${ds.file} not found (the shared data directory is absent)`;
   try {
     detectFormat(ds.file);
   } catch (err) {

@@ -8,7 +8,7 @@
  * prefix_hash and #33791): a worker is skipped when taking the request would put it above
  * ceil(load_factor × (total in-flight + 1) / workers); the walk continues clockwise, so a hot key spills
  * to the same next worker every time. load_factor 0 disables the bound.
- * Deviations: virtual-node positions use a 32-bit murmur-style hash of "name#i" rather than
+ * Deviations: virtual-node positions use a 32-bit hash (our chained block hash) of "name#i" rather than
  * blake3 (any well-mixed hash gives the same balance); a request without a key goes to the
  * least-loaded worker (SGLang: random).
  */
@@ -17,22 +17,15 @@ import type { RouteRequest } from '../../workload/request.js';
 import { argminRandomTie } from '../pick.js';
 import { numberOpt, stringOpt } from '../options.js';
 import { CandidateSet, inFlight } from '../candidates.js';
+import { chainHash } from '../../workload/block-hash.js';
 
 const NAME = 'consistent-hash';
 
-/** 32-bit FNV-1a of a string, finished with murmur3's fmix for avalanche. */
+/** A well-mixed 32-bit hash of a string (the chained block hash over its UTF-16 code units). */
 export function hashString32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  const codes = new Array<number>(s.length);
+  for (let i = 0; i < s.length; i++) codes[i] = s.charCodeAt(i);
+  return chainHash(0, codes, 0, codes.length) % 4294967296;
 }
 
 export type AffinityKey = 'session' | 'user';
