@@ -79,14 +79,33 @@ test('least-kv-cache: lowest scraped usage; an unscraped worker counts as empty'
   assert.equal(p.pick(textReq('a'), ws, ctx())!.worker, 2);
 });
 
-test('least-latency: unobserved workers first, then the lowest TTFT + decode estimate', () => {
+test('least-latency: queue + prefill + decode from router-observed latencies, hand-checked', () => {
   const ws = workers(2);
   const p = createPolicy('least-latency', { ewma: '1' });
   const c = ctx();
-  const r = textReq('x'.repeat(400)); // 100 tokens
+  // nothing observed: fewest requests waiting for a first token
+  ws[0].inPrefill = 1;
+  assert.equal(p.pick(textReq('a'), ws, c)!.worker, 1);
+  ws[0].inPrefill = 0;
+  const r = textReq('x'.repeat(400), { inputTokens: 100 });
+  ws[0].inPrefill = 1; // the Router counted r before onDispatch: nothing ahead of it
+  p.onDispatch!(r, ws[0], c);
+  ws[0].inPrefill = 0;
   p.onComplete!(r, ws[0], { ok: true, outputTokens: 101, ttftS: 0.5, e2eS: 2.5 }, c);
-  assert.equal(p.pick(r, ws, c)!.worker, 1); // worker 1 has no figures → 0
-  // worker 1: ttft 0.2 s, decode 4 s for 100 tokens → 0.2 + 4 = 4.2 > worker 0: 0.5 + 2 = 2.5
-  p.onComplete!(r, ws[1], { ok: true, outputTokens: 101, ttftS: 0.2, e2eS: 4.2 }, c);
+  // worker 0: prefill 0.005 s/token × 100 = 0.5, decode 0.02 × 100 = 2 → 2.5; worker 1 borrows
+  // the fleet mean (2.5) plus one request ahead (0.5) → 3
+  ws[1].inPrefill = 1;
   assert.equal(p.pick(r, ws, c)!.worker, 0);
+  // worker 1 learns prefill 0.2 s, decode 0.04 s/token: idle, 0.2 + 4 = 4.2
+  ws[1].inPrefill = 1;
+  const r1 = textReq('y'.repeat(400), { inputTokens: 100 });
+  p.onDispatch!(r1, ws[1], c);
+  ws[1].inPrefill = 0;
+  p.onComplete!(r1, ws[1], { ok: true, outputTokens: 101, ttftS: 0.2, e2eS: 4.2 }, c);
+  // guesses stay 100/100; worker 0 with 3 waiting: 3 × 0.5 + 0.5 + 2 = 4.0 < 4.2
+  ws[0].inPrefill = 3;
+  assert.equal(p.pick(r, ws, c)!.worker, 0);
+  // with 4 waiting: 2 + 0.5 + 2 = 4.5 > 4.2
+  ws[0].inPrefill = 4;
+  assert.equal(p.pick(r, ws, c)!.worker, 1);
 });
