@@ -44,13 +44,16 @@ export const inFlight = (w: WorkerView): number => w.inFlight;
 /** Index → view for the candidates of one decision, rebuilt only when the list object changes. */
 export class ViewLookup {
   private list: readonly WorkerView[] | null = null;
-  private byIndex: WorkerView[] = [];
+  private byIndex: (WorkerView | undefined)[] = [];
   readonly get = (w: number): WorkerView | undefined => this.byIndex[w];
   reset(candidates: readonly WorkerView[]): void {
     if (candidates === this.list) return;
     this.list = candidates;
     this.byIndex = [];
-    for (const c of candidates) this.byIndex[c.index] = c;
+    for (const c of candidates) {
+      ensureIndex(this.byIndex, c.index, undefined);
+      this.byIndex[c.index] = c;
+    }
   }
 }
 
@@ -96,4 +99,28 @@ export function argminPosition(values: ArrayLike<number>, n: number, rng: Rng): 
   let k = rng.int(ties);
   for (let i = best; i < n; i++) if (values[i] === values[best] && k-- === 0) return i;
   return best;
+}
+
+/**
+ * Per-worker state in a dense array grown in index order: assigning `arr[300]` to an empty JS
+ * array would switch it to slow dictionary elements, and every lookup after would pay for it.
+ */
+export class PerWorker<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly make: () => T) {}
+
+  at(i: number): T {
+    const a = this.items;
+    while (a.length <= i) a.push(this.make());
+    return a[i];
+  }
+
+  reset(i: number): void {
+    if (i < this.items.length) this.items[i] = this.make();
+  }
+}
+
+/** Grows `arr` in index order up to `i` with `fill`, keeping its elements fast. */
+export function ensureIndex<T>(arr: T[], i: number, fill: T): void {
+  while (arr.length <= i) arr.push(fill);
 }

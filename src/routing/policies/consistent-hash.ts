@@ -16,7 +16,7 @@ import type { PolicyFactory, WorkerView } from '../types.js';
 import type { RouteRequest } from '../../workload/request.js';
 import { argminRandomTie } from '../pick.js';
 import { numberOpt, stringOpt } from '../options.js';
-import { CandidateSet, inFlight } from '../candidates.js';
+import { CandidateSet, ensureIndex, inFlight } from '../candidates.js';
 import { chainHash } from '../../workload/block-hash.js';
 
 const NAME = 'consistent-hash';
@@ -114,6 +114,7 @@ export const consistentHashPolicy: PolicyFactory = {
         let total = 0;
         for (const c of candidates) {
           total += c.inFlight;
+          ensureIndex(byIndex, c.index, c);
           byIndex[c.index] = c;
         }
         // CHWBL capacity: ceil(c · (m + 1) / n), so an idle fleet always has room.

@@ -21,7 +21,7 @@
 import type { Policy, PolicyFactory, WorkerView } from '../types.js';
 import type { RouteRequest } from '../../workload/request.js';
 import { numberOpt } from '../options.js';
-import { argminPosition } from '../candidates.js';
+import { argminPosition, PerWorker } from '../candidates.js';
 import { BlockIndex } from '../prefix/block-index.js';
 import { requestBlockHashes } from '../prefix/request-blocks.js';
 import { lruCapacity } from './prefix-cache.js';
@@ -57,9 +57,8 @@ export const kvCostPolicy: PolicyFactory = {
     const temperature = numberOpt(o, NAME, 'temperature', 0);
     const lru = numberOpt(o, NAME, 'lru_blocks', 0);
     const index = new BlockIndex();
-    const prefillBlocks: number[] = [];
-    const decodeBlocks: number[] = [];
-    const refs: Map<number, number>[] = [];
+    // per worker: uncached blocks still in prefill, distinct active blocks, and their references
+    const load = new PerWorker(() => ({ prefill: 0, decode: 0, refs: new Map<number, number>() }));
     const active = new Map<string, Active>();
     const overlap: number[] = [];
     const cost = new Float64Array(4096);
@@ -70,9 +69,9 @@ export const kvCostPolicy: PolicyFactory = {
       const promptBlocks = Math.ceil(req.inputTokens / bs);
       index.match(hashes, candidates, overlap);
       for (let i = 0; i < candidates.length; i++) {
-        const w = candidates[i].index;
-        const prefill = Math.max((prefillBlocks[w] ?? 0) + promptBlocks - overlap[i], 0);
-        out[i] = scale * prefill + (decodeBlocks[w] ?? 0) + promptBlocks;
+        const l = load.at(candidates[i].index);
+        const prefill = Math.max(l.prefill + promptBlocks - overlap[i], 0);
+        out[i] = scale * prefill + l.decode + promptBlocks;
       }
     };
 
@@ -114,21 +113,18 @@ export const kvCostPolicy: PolicyFactory = {
         const promptBlocks = Math.ceil(req.inputTokens / bs);
         const prefill = Math.max(0, promptBlocks - lastOverlap);
         lastOverlap = 0;
-        prefillBlocks[w.index] = (prefillBlocks[w.index] ?? 0) + prefill;
+        const l = load.at(w.index);
+        l.prefill += prefill;
         const hashes = requestBlockHashes(req, bs);
         const own = promptBlocks - hashes.length;
-        let m = refs[w.index];
-        if (!m) {
-          m = new Map();
-          refs[w.index] = m;
-        }
+        const m = l.refs;
         let added = own;
         for (const h of hashes) {
           const c = m.get(h) ?? 0;
           if (c === 0) added++;
           m.set(h, c + 1);
         }
-        decodeBlocks[w.index] = (decodeBlocks[w.index] ?? 0) + added;
+        l.decode += added;
         active.set(req.id, { prefill, own, hashes, prefilling: true });
         index.record(hashes, w.index, lruCapacity(w, bs, lru));
       },
@@ -136,14 +132,15 @@ export const kvCostPolicy: PolicyFactory = {
         const a = active.get(req.id);
         if (!a || !a.prefilling) return;
         a.prefilling = false;
-        prefillBlocks[w.index] -= a.prefill;
+        load.at(w.index).prefill -= a.prefill;
       },
       onComplete(req, w) {
         const a = active.get(req.id);
         if (!a) return;
         active.delete(req.id);
-        if (a.prefilling) prefillBlocks[w.index] -= a.prefill;
-        const m = refs[w.index];
+        const l = load.at(w.index);
+        if (a.prefilling) l.prefill -= a.prefill;
+        const m = l.refs;
         let removed = a.own;
         for (const h of a.hashes) {
           const c = (m.get(h) ?? 1) - 1;
@@ -152,13 +149,11 @@ export const kvCostPolicy: PolicyFactory = {
             removed++;
           } else m.set(h, c);
         }
-        decodeBlocks[w.index] -= removed;
+        l.decode -= removed;
       },
       onWorkerRemoved(w) {
         index.removeWorker(w.index);
-        prefillBlocks[w.index] = 0;
-        decodeBlocks[w.index] = 0;
-        refs[w.index]?.clear();
+        load.reset(w.index);
       },
     };
   },

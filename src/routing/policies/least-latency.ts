@@ -14,11 +14,11 @@
  *   times the worker's prefill time of a typical prompt. It is current at every decision (a
  *   scraped queue time, as AIBrix uses, lags by the scrape interval and herds every request of
  *   the interval onto the worker that looked fastest).
- * A worker with no figures yet borrows the fleet's mean; with no figures anywhere the policy
+ * A worker with no figures yet borrows the mean over the workers that have some; with no figures anywhere the policy
  * reduces to the fewest requests waiting for a first token.
  */
 import type { PolicyFactory, WorkerView } from '../types.js';
-import { argminRandomTie } from '../pick.js';
+import { argminPosition, PerWorker } from '../candidates.js';
 import { numberOpt } from '../options.js';
 
 const NAME = 'least-latency';
@@ -46,48 +46,31 @@ export const leastLatencyPolicy: PolicyFactory = {
     const alpha = numberOpt(o, NAME, 'ewma', 0, 1);
     const defPrompt = numberOpt(o, NAME, 'default_prompt_tokens', 0);
     const defOutput = numberOpt(o, NAME, 'default_output_tokens', 0);
-    const stats: (Stats | undefined)[] = [];
+    const stats = new PerWorker<Stats>(() => ({ prefillN: 0, cleanN: 0, prefillPerToken: 0, decodeN: 0, decodePerToken: 0, prompt: 0, output: 0 }));
     const ahead = new Map<string, number>();
-    let guessPrompt = defPrompt;
-    let guessGen = defOutput;
-    let fleetPrefill = 0;
-    let fleetDecode = 0;
-    const estimate = (w: WorkerView): number => {
-      const s = stats[w.index];
-      const prefill = s && s.prefillN > 0 ? s.prefillPerToken : fleetPrefill;
-      const decode = s && s.decodeN > 0 ? s.decodePerToken : fleetDecode;
-      if (prefill === 0 && decode === 0) return w.inPrefill;
-      const typicalPrefill = prefill * guessPrompt;
-      return w.inPrefill * typicalPrefill + typicalPrefill + decode * guessGen;
-    };
+    // Fleet sums of the per-worker means, kept up to date at each completion so a decision is
+    // one pass over the candidates.
+    const fleet = { prompt: 0, output: 0, prefill: 0, nPrefill: 0, decode: 0, nDecode: 0 };
+    let est = new Float64Array(64);
     const ewma = (mean: number, n: number, x: number): number => mean + (n === 0 ? 1 : alpha) * (x - mean);
     return {
       name: NAME,
       pick: (_req, candidates, ctx) => {
-        let p = 0;
-        let g = 0;
-        let fp = 0;
-        let fd = 0;
-        let k = 0;
-        let kd = 0;
-        for (const c of candidates) {
-          const s = stats[c.index];
-          if (s && s.prefillN > 0) {
-            p += s.prompt;
-            g += s.output;
-            fp += s.prefillPerToken;
-            k++;
-          }
-          if (s && s.decodeN > 0) {
-            fd += s.decodePerToken;
-            kd++;
-          }
+        const k = fleet.nPrefill;
+        const guessPrompt = k > 0 ? fleet.prompt / k : defPrompt;
+        const guessGen = k > 0 ? fleet.output / k : defOutput;
+        const fleetPrefill = k > 0 ? fleet.prefill / k : 0;
+        const fleetDecode = fleet.nDecode > 0 ? fleet.decode / fleet.nDecode : 0;
+        if (est.length < candidates.length) est = new Float64Array(candidates.length * 2);
+        for (let i = 0; i < candidates.length; i++) {
+          const w = candidates[i];
+          const s = stats.at(w.index);
+          const prefill = s.prefillN > 0 ? s.prefillPerToken : fleetPrefill;
+          const decode = s.decodeN > 0 ? s.decodePerToken : fleetDecode;
+          const typicalPrefill = prefill * guessPrompt;
+          est[i] = prefill === 0 && decode === 0 ? w.inPrefill : (w.inPrefill + 1) * typicalPrefill + decode * guessGen;
         }
-        guessPrompt = k > 0 ? p / k : defPrompt;
-        guessGen = k > 0 ? g / k : defOutput;
-        fleetPrefill = k > 0 ? fp / k : 0;
-        fleetDecode = kd > 0 ? fd / kd : 0;
-        return { worker: argminRandomTie(candidates, estimate, ctx.rng).index };
+        return { worker: candidates[argminPosition(est, candidates.length, ctx.rng)].index };
       },
       onDispatch: (req, w) => {
         // The Router has already counted this request in inPrefill.
@@ -97,10 +80,16 @@ export const leastLatencyPolicy: PolicyFactory = {
         const before = ahead.get(req.id);
         ahead.delete(req.id);
         if (!outcome.ok || outcome.ttftS === undefined || outcome.e2eS === undefined) return;
-        let s = stats[w.index];
-        if (!s) {
-          s = { prefillN: 0, cleanN: 0, prefillPerToken: 0, decodeN: 0, decodePerToken: 0, prompt: 0, output: 0 };
-          stats[w.index] = s;
+        const s = stats.at(w.index);
+        if (s.prefillN > 0) {
+          fleet.prompt -= s.prompt;
+          fleet.output -= s.output;
+          fleet.prefill -= s.prefillPerToken;
+          fleet.nPrefill--;
+        }
+        if (s.decodeN > 0) {
+          fleet.decode -= s.decodePerToken;
+          fleet.nDecode--;
         }
         const perToken = outcome.ttftS / Math.max(1, req.inputTokens);
         if (before === 0) {
@@ -118,9 +107,28 @@ export const leastLatencyPolicy: PolicyFactory = {
           s.decodePerToken = ewma(s.decodePerToken, s.decodeN, (outcome.e2eS - outcome.ttftS) / (outcome.outputTokens - 1));
         }
         s.decodeN++;
+        if (s.prefillN > 0) {
+          fleet.prompt += s.prompt;
+          fleet.output += s.output;
+          fleet.prefill += s.prefillPerToken;
+          fleet.nPrefill++;
+        }
+        fleet.decode += s.decodePerToken;
+        fleet.nDecode++;
       },
       onWorkerRemoved: (w) => {
-        stats[w.index] = undefined;
+        const s = stats.at(w.index);
+        if (s.prefillN > 0) {
+          fleet.prompt -= s.prompt;
+          fleet.output -= s.output;
+          fleet.prefill -= s.prefillPerToken;
+          fleet.nPrefill--;
+        }
+        if (s.decodeN > 0) {
+          fleet.decode -= s.decodePerToken;
+          fleet.nDecode--;
+        }
+        stats.reset(w.index);
       },
     };
   },

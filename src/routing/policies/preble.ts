@@ -21,7 +21,7 @@
  */
 import type { Policy, PolicyFactory, WorkerView } from '../types.js';
 import { numberOpt } from '../options.js';
-import { argminOfIndexes, argminPosition, CandidateSet, ViewLookup } from '../candidates.js';
+import { argminOfIndexes, argminPosition, CandidateSet, ensureIndex, PerWorker, ViewLookup } from '../candidates.js';
 import { RadixTree } from '../prefix/radix-tree.js';
 import { prefixKey } from '../prefix/key.js';
 
@@ -54,25 +54,24 @@ export const preblePolicy: PolicyFactory = {
     const tree = new RadixTree(numberOpt(o, NAME, 'max_tree_size', 1));
     const cands = new CandidateSet();
     const views = new ViewLookup();
-    const history: Routed[][] = [];
-    const head: number[] = [];
-    const windowTokens: number[] = [];
+    // per worker: uncached prompt tokens routed within the window, oldest first from `head`
+    const win = new PerWorker(() => ({ history: [] as Routed[], head: 0, tokens: 0 }));
     const matched: number[] = [];
     let cost = new Float64Array(64);
     let lastUncached = 0;
 
     const expire = (w: number, now: number): void => {
-      const h = history[w];
-      if (!h) return;
-      let i = head[w];
-      while (i < h.length && h[i].t < now - window) windowTokens[w] -= h[i++].tokens;
+      const s = win.at(w);
+      const h = s.history;
+      let i = s.head;
+      while (i < h.length && h[i].t < now - window) s.tokens -= h[i++].tokens;
       if (i > 1024 && i * 2 > h.length) {
         h.splice(0, i);
         i = 0;
       }
-      head[w] = i;
+      s.head = i;
     };
-    const load = (w: WorkerView): number => (windowTokens[w.index] ?? 0) * prefillMs + w.inFlight * decodeTokens * tpot;
+    const load = (w: WorkerView): number => win.at(w.index).tokens * prefillMs + w.inFlight * decodeTokens * tpot;
 
     return {
       name: NAME,
@@ -81,6 +80,7 @@ export const preblePolicy: PolicyFactory = {
         const now = ctx.clock.now();
         for (const c of candidates) {
           expire(c.index, now);
+          ensureIndex(matched, c.index, 0);
           matched[c.index] = 0;
         }
         const key = prefixKey(req).key;
@@ -110,22 +110,14 @@ export const preblePolicy: PolicyFactory = {
       },
       onDispatch(req, w, ctx) {
         tree.insert(prefixKey(req).key, w.index);
-        let h = history[w.index];
-        if (!h) {
-          h = [];
-          history[w.index] = h;
-          head[w.index] = 0;
-          windowTokens[w.index] = 0;
-        }
-        h.push({ t: ctx.clock.now(), tokens: lastUncached });
-        windowTokens[w.index] += lastUncached;
+        const s = win.at(w.index);
+        s.history.push({ t: ctx.clock.now(), tokens: lastUncached });
+        s.tokens += lastUncached;
         lastUncached = 0;
       },
       onWorkerRemoved(w) {
         tree.removeTenant(w.index);
-        history[w.index] = [];
-        head[w.index] = 0;
-        windowTokens[w.index] = 0;
+        win.reset(w.index);
       },
     };
   },

@@ -1,4 +1,5 @@
 import { NumberLru } from './lru.js';
+import { ensureIndex } from '../candidates.js';
 
 /**
  * Approximate block-hash prefix index (AIBrix prefix-cache / llm-d approximate prefix scorer /
@@ -30,6 +31,7 @@ export class BlockIndex {
     let lru = this.lru[w];
     if (!lru) {
       lru = new NumberLru(cap);
+      ensureIndex(this.lru, w, undefined);
       this.lru[w] = lru;
     } else if (lru.capacity !== cap) {
       lru.capacity = cap;
