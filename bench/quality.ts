@@ -36,6 +36,7 @@ const dataDir = sharedDataDir() ?? resolve('..', 'shared', 'data');
 /** Arrival rates imposed on the traces without timestamps, chosen near least-request's saturation. */
 const BIRD_RATE = 20;
 const SHAREGPT_RATE = 28;
+const SHAREGPT_MULTI_RATE = 4;
 
 /** A trace without timestamps, read by its registered reader, arriving as a seeded Poisson process. */
 function untimed(path: string, rate: number): AsyncIterable<Request> {
@@ -96,6 +97,16 @@ const datasets: Dataset[] = [
     file: join(dataDir, 'sharegpt', 'sharegpt_v3_sample1000.json'),
     requests() {
       return untimed(this.file as string, SHAREGPT_RATE);
+    },
+  },
+  {
+    name: 'sharegpt-multi',
+    fleet: 'l20:4',
+    slo: 'ttft_ms=2000,tpot_ms=100',
+    what: `ShareGPT multi-turn sessions (each turn re-sends the history; session ids set), Poisson ${SHAREGPT_MULTI_RATE} sessions/s, 4 × L20`,
+    file: join(dataDir, 'sharegpt', 'sharegpt_v3_sample1000.json'),
+    requests() {
+      return buildWorkload({ trace: this.file as string, rate: String(SHAREGPT_MULTI_RATE), multiTurn: true, seed: String(SEED) }).requests;
     },
   },
 ];

@@ -51,6 +51,19 @@ export const leastLatencyPolicy: PolicyFactory = {
     // Fleet sums of the per-worker means, kept up to date at each completion so a decision is
     // one pass over the candidates.
     const fleet = { prompt: 0, output: 0, prefill: 0, nPrefill: 0, decode: 0, nDecode: 0 };
+    /** Adds (sign 1) or removes (sign −1) one worker's means from the fleet sums. */
+    const addToFleet = (s: Stats, sign: 1 | -1): void => {
+      if (s.prefillN > 0) {
+        fleet.prompt += sign * s.prompt;
+        fleet.output += sign * s.output;
+        fleet.prefill += sign * s.prefillPerToken;
+        fleet.nPrefill += sign;
+      }
+      if (s.decodeN > 0) {
+        fleet.decode += sign * s.decodePerToken;
+        fleet.nDecode += sign;
+      }
+    };
     let est = new Float64Array(64);
     const ewma = (mean: number, n: number, x: number): number => mean + (n === 0 ? 1 : alpha) * (x - mean);
     return {
@@ -81,16 +94,7 @@ export const leastLatencyPolicy: PolicyFactory = {
         ahead.delete(req.id);
         if (!outcome.ok || outcome.ttftS === undefined || outcome.e2eS === undefined) return;
         const s = stats.at(w.index);
-        if (s.prefillN > 0) {
-          fleet.prompt -= s.prompt;
-          fleet.output -= s.output;
-          fleet.prefill -= s.prefillPerToken;
-          fleet.nPrefill--;
-        }
-        if (s.decodeN > 0) {
-          fleet.decode -= s.decodePerToken;
-          fleet.nDecode--;
-        }
+        addToFleet(s, -1);
         const perToken = outcome.ttftS / Math.max(1, req.inputTokens);
         if (before === 0) {
           // A clean prefill sample replaces queue-polluted ones the first time it comes.
@@ -107,27 +111,11 @@ export const leastLatencyPolicy: PolicyFactory = {
           s.decodePerToken = ewma(s.decodePerToken, s.decodeN, (outcome.e2eS - outcome.ttftS) / (outcome.outputTokens - 1));
         }
         s.decodeN++;
-        if (s.prefillN > 0) {
-          fleet.prompt += s.prompt;
-          fleet.output += s.output;
-          fleet.prefill += s.prefillPerToken;
-          fleet.nPrefill++;
-        }
-        fleet.decode += s.decodePerToken;
-        fleet.nDecode++;
+        addToFleet(s, 1);
       },
       onWorkerRemoved: (w) => {
         const s = stats.at(w.index);
-        if (s.prefillN > 0) {
-          fleet.prompt -= s.prompt;
-          fleet.output -= s.output;
-          fleet.prefill -= s.prefillPerToken;
-          fleet.nPrefill--;
-        }
-        if (s.decodeN > 0) {
-          fleet.decode -= s.decodePerToken;
-          fleet.nDecode--;
-        }
+        addToFleet(s, -1);
         stats.reset(w.index);
       },
     };
