@@ -2,12 +2,14 @@
  * Routing quality: every registered policy on the same fleet, seed and trace, side by side.
  *   npm run bench:quality [-- --only shared-prefix,mooncake] [--policies a,b] [--jobs 2]
  * Datasets:
- *   shared-prefix  generated: 64 groups × 8k-token system prompts + short questions, 8 workers
- *                  near saturation (the working set, 512k tokens, exceeds one worker's KV cache
- *                  and fits the fleet's);
+ *   shared-prefix  generated: 96 groups × 8k-token system prompts + short questions, 8 L20s
+ *                  near least-request's saturation; the working set (786k tokens) is 3.6
+ *                  workers' KV caches and fits the fleet's (with 64 groups round-robin already
+ *                  hits ~40%, leaving no room to show a 3× gain);
  *   mooncake       the Mooncake FAST'25 synthetic trace (hash_ids = 512-token blocks);
  *   bird           BIRD text-to-SQL (shared schema prefixes);
- *   sharegpt       ShareGPT single-turn (little sharing: cache-aware must not lose here).
+ *   sharegpt       ShareGPT single-turn (little sharing: cache-aware must not lose here);
+ *   sharegpt-multi ShareGPT multi-turn sessions (history re-sent each turn; session ids set).
  * Real traces are read from ../shared/data by their registered readers (`openTrace`; traces
  * without timestamps through `buildWorkload` with a Poisson rate); a dataset whose file is absent
  * or whose format no reader recognises is printed as "skipped: <reason>".
