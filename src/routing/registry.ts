@@ -5,6 +5,17 @@ import { roundRobinPolicy } from './policies/round-robin.js';
 import { leastRequestPolicy } from './policies/least-request.js';
 import { powerOfTwoPolicy } from './policies/power-of-two.js';
 import { sloPolicyFactories } from './policies/slo.js';
+import { leastTokensPolicy } from './policies/least-tokens.js';
+import { leastKvCachePolicy } from './policies/least-kv-cache.js';
+import { leastLatencyPolicy } from './policies/least-latency.js';
+import { cacheAwarePolicy } from './policies/cache-aware.js';
+import { prefixCachePolicy } from './policies/prefix-cache.js';
+import { kvCostPolicy } from './policies/kv-cost.js';
+import { weightedPolicy } from './policies/weighted.js';
+import { consistentHashPolicy } from './policies/consistent-hash.js';
+import { sessionAffinityPolicy } from './policies/session-affinity.js';
+import { preblePolicy } from './policies/preble.js';
+import { vtcPolicy } from './policies/vtc.js';
 
 const factories = new Map<string, PolicyFactory>();
 
@@ -12,7 +23,25 @@ export function registerPolicy(f: PolicyFactory): void {
   factories.set(f.name, f);
 }
 
-for (const f of [randomPolicy, roundRobinPolicy, leastRequestPolicy, powerOfTwoPolicy]) registerPolicy(f);
+/** Every shipped policy, in the order `router policies` lists them (simple → cache-aware → affinity → fairness). */
+export const BUILTIN_POLICIES: readonly PolicyFactory[] = [
+  randomPolicy,
+  roundRobinPolicy,
+  leastRequestPolicy,
+  leastTokensPolicy,
+  powerOfTwoPolicy,
+  leastKvCachePolicy,
+  leastLatencyPolicy,
+  cacheAwarePolicy,
+  prefixCachePolicy,
+  kvCostPolicy,
+  weightedPolicy,
+  preblePolicy,
+  consistentHashPolicy,
+  sessionAffinityPolicy,
+  vtcPolicy,
+];
+for (const f of BUILTIN_POLICIES) registerPolicy(f);
 // AIBrix SLO family (slo, slo-least-load, slo-pack-load); the fallback is built through this registry.
 for (const f of sloPolicyFactories((name) => createPolicy(name))) registerPolicy(f);
 

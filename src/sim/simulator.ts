@@ -108,6 +108,7 @@ export class Simulation {
   private firstArrival = NaN;
   private lastEnd = 0;
   private sourceDone = false;
+  private bufferedArrivals = 0;
   private stopRequested = false;
   events = 0;
 
@@ -191,6 +192,7 @@ export class Simulation {
     let sinceBatch = 0;
     for (;;) {
       if (bi >= buf.length && !this.sourceDone) await refill();
+      this.bufferedArrivals = buf.length - bi;
       const nextArrival = bi < buf.length ? buf[bi].arrivalS : Infinity;
       const top = this.heap.peek();
       // Pull mode only: the router's queue timeouts on the virtual clock (Infinity in push mode).
@@ -218,8 +220,13 @@ export class Simulation {
     return this.result();
   }
 
+  /**
+   * No request in flight and none left to arrive. Arrivals already read into the buffer count:
+   * a trace shorter than one buffer sets `sourceDone` at once, and without them the first scrape
+   * would find the run "idle" and never schedule the next one.
+   */
   private get idle(): boolean {
-    return this.sourceDone && this.router.inFlightTotal === 0 && this.router.queuedTotal === 0;
+    return this.sourceDone && this.bufferedArrivals === 0 && this.router.inFlightTotal === 0 && this.router.queuedTotal === 0;
   }
 
   private push(time: number, kind: StepEvent['kind'], worker: number, version: number): void {

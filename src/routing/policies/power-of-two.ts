@@ -1,8 +1,15 @@
+/**
+ * power-of-two: two distinct random workers, the one with fewer in-flight requests.
+ * Semantics: SGLang `power_of_two` / AIBrix `power-of-two`: two distinct uniformly random
+ * candidates, lower router-side load wins, a tie goes to the first drawn (which is itself random,
+ * so the tie-break is unbiased). Deviation: SGLang prefers polled `/get_load` token counts when
+ * both workers report one; we always use the router's in-flight count (always current).
+ */
 import type { PolicyFactory } from '../types.js';
 
 export const powerOfTwoPolicy: PolicyFactory = {
   name: 'power-of-two',
-  description: 'Two distinct random workers; the one with fewer in-flight requests (first on a tie).',
+  description: 'Two distinct random workers; the one with fewer in-flight requests (first drawn on a tie).',
   options: [],
   create: () => ({
     name: 'power-of-two',

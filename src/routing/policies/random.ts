@@ -1,3 +1,8 @@
+/**
+ * random: a uniformly random healthy worker.
+ * Semantics: SGLang `random` and AIBrix `random` (also AIBrix's fallback): uniform over the
+ * healthy/ready workers. No deviation.
+ */
 import type { PolicyFactory } from '../types.js';
 
 export const randomPolicy: PolicyFactory = {

@@ -1,0 +1,74 @@
+/**
+ * session-affinity: sticky sessions. The first request of a session goes to the least-loaded
+ * worker; later requests of the session go to the same worker while it is healthy and not
+ * overloaded; a session idle for `idle_ttl_s` is forgotten.
+ * Semantics: AIBrix `session-affinity` (the gateway returns the chosen pod in `x-session-id`
+ * and honours it while that pod is ready) and Dynamo's `X-Dynamo-Session-ID` with an idle TTL;
+ * the key is the request's `sessionId` (or `userId`), which `serve` fills from those headers.
+ * Bounded load: a session's worker is abandoned (and the session re-pinned to the least-loaded
+ * worker) when taking the request would put it above ceil(load_factor × (total + 1) / workers); 0 = never.
+ * Deviations: AIBrix re-hashes an unknown session with rendezvous hashing and falls back to
+ * random; we pin new sessions to the least-loaded worker (affinity + balance, like llm-d's
+ * session scorer combined with a load scorer) and send keyless requests to the least loaded.
+ */
+import type { PolicyFactory } from '../types.js';
+import { argminRandomTie } from '../pick.js';
+import { numberOpt, stringOpt } from '../options.js';
+import { inFlight } from '../candidates.js';
+import { affinityKey } from './consistent-hash.js';
+
+const NAME = 'session-affinity';
+
+interface Pin {
+  worker: number;
+  lastS: number;
+}
+
+export const sessionAffinityPolicy: PolicyFactory = {
+  name: NAME,
+  description: 'Sticky sessions: a session stays on the worker its first request went to (least loaded), unless that worker is unhealthy or overloaded; idle sessions expire.',
+  options: [
+    { name: 'key', type: 'string', default: 'session', description: 'request field that names the session: session or user' },
+    { name: 'idle_ttl_s', type: 'number', default: 600, description: 'forget a session idle this long (seconds)' },
+    { name: 'load_factor', type: 'number', default: 2, description: 're-pin when the worker is above this × mean in-flight (0 = never)' },
+  ],
+  create: (o) => {
+    const key = stringOpt(o, NAME, 'key', ['session', 'user'] as const);
+    const ttl = numberOpt(o, NAME, 'idle_ttl_s', 0);
+    const factor = numberOpt(o, NAME, 'load_factor', 0);
+    // Insertion order = last-use order (entries are re-inserted on use), so expiry pops the front.
+    const pins = new Map<string, Pin>();
+    return {
+      name: NAME,
+      pick(req, candidates, ctx) {
+        const now = ctx.clock.now();
+        for (const [k, p] of pins) {
+          if (now - p.lastS <= ttl) break;
+          pins.delete(k);
+        }
+        const k = affinityKey(req, key);
+        if (k === undefined) return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'no-key' };
+        const pin = pins.get(k);
+        if (pin) {
+          const w = candidates.find((c) => c.index === pin.worker);
+          if (w) {
+            let total = 0;
+            for (const c of candidates) total += c.inFlight;
+            if (factor === 0 || w.inFlight + 1 <= Math.ceil((factor * (total + 1)) / candidates.length)) return { worker: w.index, branch: 'sticky' };
+            return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'overloaded' };
+          }
+        }
+        return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: pin ? 'repin' : 'new' };
+      },
+      onDispatch(req, w, ctx) {
+        const k = affinityKey(req, key);
+        if (k === undefined) return;
+        pins.delete(k);
+        pins.set(k, { worker: w.index, lastS: ctx.clock.now() });
+      },
+      onWorkerRemoved(w) {
+        for (const [k, p] of pins) if (p.worker === w.index) pins.delete(k);
+      },
+    };
+  },
+};
