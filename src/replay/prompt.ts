@@ -1,0 +1,54 @@
+import type { Request } from '../workload/request.js';
+
+/**
+ * Prompt text for a trace request that carries none: `inputTokens` words of three lowercase
+ * letters separated by single spaces. Each such word is one token to the mock worker's tokenizer
+ * (and about one to a BPE vocabulary), so the prompt has the trace's length. Words come from the
+ * request's prefix identity (token ids, or block ids plus the offset in the block), so requests
+ * that share a prefix in the trace share the same leading text and hit a real prefix cache;
+ * the rest is unique to the request.
+ */
+export function synthesizePrompt(req: Request): string {
+  const n = req.inputTokens;
+  const words = new Array<string>(n);
+  const own = hashString(req.id);
+  const p = req.prefix;
+  for (let i = 0; i < n; i++) {
+    let h: number;
+    if (p?.kind === 'tokens' && i < p.ids.length) h = mix(p.ids[i], 0x2545f491);
+    else if (p?.kind === 'blocks' && Math.floor(i / p.blockTokens) < p.hashIds.length) {
+      const id = p.hashIds[Math.floor(i / p.blockTokens)];
+      h = mix(mix(id % 4294967296, Math.floor(id / 4294967296)), i % p.blockTokens);
+    } else h = mix(own, i + 0x51ed27);
+    words[i] = word(h);
+  }
+  return words.join(' ');
+}
+
+/** The text a request is sent with: its own when the trace has it, else a synthetic one. */
+export function promptText(req: Request): string {
+  return req.text ?? synthesizePrompt(req);
+}
+
+const A = 97;
+
+function word(h: number): string {
+  const v = h % 17576;
+  return String.fromCharCode(A + (v % 26), A + (Math.floor(v / 26) % 26), A + Math.floor(v / 676));
+}
+
+function mix(a: number, b: number): number {
+  let h = Math.imul((a >>> 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b >>> 0, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x846ca68b);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
