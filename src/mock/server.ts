@@ -177,7 +177,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
         const piece = fillerToken(k);
         metrics.generationTokens++;
         if (k === 1) {
-          metrics.ttft.observe(t - r.arrivalS);
+          metrics.ttft.observe(t - (seq as Sequence).enqueuedAt);
           metrics.promptTokens += r.inputTokens;
         } else metrics.itl.observe(t - lastT);
         lastT = t;
@@ -200,7 +200,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
       finished: (s, t) => {
         if (finished) return;
         finished = true;
-        metrics.e2e.observe(t - r.arrivalS);
+        metrics.e2e.observe(t - s.enqueuedAt);
         metrics.success.length++;
         const u = usage(r.inputTokens, s.numOutput, s.cachedTokens);
         if (!call.stream) {
