@@ -134,6 +134,22 @@ export class ResponseShapes {
     return { id: this.id, object: this.chunkObject, created: this.created, model: this.model, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] };
   }
 
+  private tokenPrefix?: string;
+
+  /**
+   * The serialised token chunk, byte-identical to `JSON.stringify(tokenChunk(...))` but built
+   * from a cached prefix: at a few hundred streams × hundreds of steps per second, serialising
+   * whole objects is most of the mock's CPU.
+   */
+  tokenChunkJson(text: string, finishReason: string | null): string {
+    this.tokenPrefix ??= JSON.stringify(this.tokenChunk('\u0000', null)).split('"\\u0000"')[0];
+    const fr = finishReason === null ? 'null' : JSON.stringify(finishReason);
+    const t = JSON.stringify(text);
+    return this.endpoint === 'chat'
+      ? `${this.tokenPrefix}${t}},"logprobs":null,"finish_reason":${fr},"stop_reason":null}]}`
+      : `${this.tokenPrefix}${t},"logprobs":null,"finish_reason":${fr},"stop_reason":null}]}`;
+  }
+
   tokenChunk(text: string, finishReason: string | null): object {
     const choice =
       this.endpoint === 'chat'

@@ -186,7 +186,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
           return;
         }
         if (k === 1 && shapes.endpoint === 'chat') write(shapes.roleChunk());
-        write(shapes.tokenChunk(piece, k === r.outputTokens ? 'length' : null));
+        write(shapes.tokenChunkJson(piece, k === r.outputTokens ? 'length' : null));
         if (k === 1 && stall) {
           held = [];
           setTimeout(() => {
