@@ -1,4 +1,5 @@
 import type { StepShape } from '../engine/step-cost.js';
+import { RooflineStepCost } from './roofline.js';
 import type { Coefficients, Gpu, Model } from './types.js';
 
 /**
@@ -48,56 +49,33 @@ const N_PARAMS = 7;
 /** Residuals beyond this many expected errors get weight k/|z| (Huber). */
 const HUBER_K = 2;
 
-/** The roofline's fixed quantities for one GPU × model × TP (the fit's design matrix entries). */
+/**
+ * The roofline's terms for one GPU × model × TP, taken from `RooflineStepCost` itself built with
+ * unit efficiencies and no overheads, so the fit prices steps exactly as the engine does.
+ */
 class Roofline {
-  readonly gemmFlopsPerToken: number;
-  readonly lmHeadFlopsPerSeq: number;
-  readonly peak: number;
-  readonly bw: number;
-  readonly attnFlopsPerPair: number;
-  readonly weightBytes: number;
-  readonly kvBytesPerToken: number;
-  readonly commPerStep: number;
-  readonly commPerToken: number;
+  private readonly unit: RooflineStepCost;
 
-  constructor(gpu: Gpu, model: Model, tp: number, allreduceUs: number) {
-    // Mirrors RooflineStepCost's constants; the fit must price steps exactly as the engine does.
-    const n = model.active_params_b * 1e9;
-    const vocabRows = model.vocab_size * model.hidden_size;
-    const gemmParams = n - vocabRows - (model.tie_word_embeddings ? 0 : vocabRows);
-    this.gemmFlopsPerToken = 2 * gemmParams;
-    this.lmHeadFlopsPerSeq = 2 * vocabRows;
-    this.peak = gpu.bf16_dense_tflops * 1e12 * tp;
-    this.bw = gpu.memory_bandwidth_gbps * 1e9 * tp;
-    this.attnFlopsPerPair = 4 * model.num_layers * model.num_attention_heads * model.head_dim;
-    this.weightBytes = (n - (model.tie_word_embeddings ? 0 : vocabRows)) * 2;
-    this.kvBytesPerToken = model.kv_cache_bytes_per_token_bf16;
-    if (tp > 1) {
-      const linkBytesPerS = (gpu.interconnect_gbps * 1e9) / 2;
-      this.commPerStep = 2 * model.num_layers * (allreduceUs / 1e6);
-      this.commPerToken = (2 * model.num_layers * model.hidden_size * 2 * (2 * (tp - 1))) / tp / linkBytesPerS;
-    } else {
-      this.commPerStep = 0;
-      this.commPerToken = 0;
-    }
+  constructor(gpu: Gpu, model: Model, tp: number, prior: Coefficients) {
+    this.unit = new RooflineStepCost(gpu, model, tp, { ...prior, gemm_efficiency: 1, attn_efficiency: 1, bandwidth_efficiency: 1, step_overhead_ms: 0, per_seq_overhead_us: 0 });
   }
 
   /** Adds one step's design row (coefficients of x) to `row`; returns its known constant part. */
   addStep(s: StepShape, x: number[], row: number[]): number {
-    const gemm = (this.gemmFlopsPerToken * s.tokens + this.lmHeadFlopsPerSeq * s.seqs) / this.peak;
-    const weights = this.weightBytes / this.bw;
-    if (gemm * x[0] >= weights * x[2]) row[0] += gemm;
-    else row[2] += weights;
+    const u = this.unit;
+    const gemm = (u.gemmFlopsPerToken * s.tokens + u.lmHeadFlopsPerSeq * s.seqs) / u.flopsRate;
+    if (gemm * x[0] >= u.weightTime * x[2]) row[0] += gemm;
+    else row[2] += u.weightTime;
     if (s.prefillKvTokens > 0) {
-      const attn = (this.attnFlopsPerPair * s.prefillAttnPairs) / this.peak;
-      const kv = (this.kvBytesPerToken * s.prefillKvTokens) / this.bw;
+      const attn = (u.attnFlopsPerPair * s.prefillAttnPairs) / u.attnRate;
+      const kv = u.kvTimePerToken * s.prefillKvTokens;
       if (attn * x[1] >= kv * x[2]) row[1] += attn;
       else row[2] += kv;
     }
-    row[2] += (this.kvBytesPerToken * s.decodeKvTokens) / this.bw;
+    row[2] += u.kvTimePerToken * s.decodeKvTokens;
     row[3] += 1;
     row[4] += s.seqs;
-    return this.commPerStep + this.commPerToken * s.tokens;
+    return u.commPerStep + u.commPerToken * s.tokens;
   }
 }
 
@@ -151,7 +129,7 @@ export interface FitInput {
 }
 
 export function fitCoefficients(inp: FitInput): FitResult {
-  const rl = new Roofline(inp.gpu, inp.model, inp.tp, inp.prior.allreduce_latency_us);
+  const rl = new Roofline(inp.gpu, inp.model, inp.tp, inp.prior);
   const prior = toX(inp.prior);
   let x = prior.slice();
   const rowsFor = (xv: number[]): { rows: number[][]; obs: number[]; known: number[]; sigma: number[] } => {
