@@ -4,8 +4,11 @@
  * and p90 side by side. The mock workers time themselves with the simulator's engine, so what
  * differs is what a simulation leaves out: HTTP, the proxy, the event loops, timer jitter.
  *
- *   npm run parity -- [--requests 200] [--workers 4] [--gpu l20] [--speedup 2] [--policy least-request]
+ *   npm run parity -- [--requests 200] [--workers 4] [--gpu l20] [--speedup 1] [--policy least-request]
  *                     [--router-cli PATH]   (a build whose `serve` to use, e.g. another worktree's dist)
+ *
+ * The default speedup is 1: the 200-request trace then takes about 50 s, and every millisecond of
+ * real HTTP and scheduling delay counts once, not K times. On a quiet machine 2–4 is fine.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +31,7 @@ const { values: a } = parseArgs({
     requests: { type: 'string', default: '200' },
     workers: { type: 'string', default: '4' },
     gpu: { type: 'string', default: 'l20' },
-    speedup: { type: 'string', default: '2' },
+    speedup: { type: 'string', default: '1' },
     policy: { type: 'string', default: 'least-request' },
     trace: { type: 'string', default: join(ROOT, DEFAULTS.trace) },
     'router-cli': { type: 'string', default: process.env.PARITY_ROUTER_CLI ?? OWN_CLI },
