@@ -74,7 +74,7 @@ function freshPrompt(n: number): string {
  * Extracts the pure-decode stretch of a batch sent together: from the step in which the last
  * request got its first token to the step in which the first request got its last token, every
  * step decodes all of them. The step time is a median of lagged slopes (t[k+h] − t[k]) / h with
- * h half the stretch, pooled over the requests: a stall of the client or the server delays a
+ * h a third of the stretch, pooled over the requests: a stall of the client or the server delays a
  * burst of timestamps, and a median over many spans that mostly miss the burst ignores it.
  */
 export function decodeWindow(results: StreamResult[], promptTokens: number[]): (DecodeObservation & { consistent: boolean }) | undefined {
@@ -94,7 +94,7 @@ export function decodeWindow(results: StreamResult[], promptTokens: number[]): (
     const n = k1 - k0;
     if (n < 16) continue;
     steps = Math.max(steps, n);
-    const h = Math.floor(n / 2);
+    const h = Math.floor(n / 3);
     for (let k = k0; k + h <= k1; k++) {
       const s = (t[k + h] - t[k]) / h;
       slopes.push(s);
@@ -147,20 +147,32 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     const lengths = [256, 1024, 2048, 4096, 8192, 16384].filter((n) => n <= limit);
     log(`prefill: ${lengths.length} lengths up to ${lengths[lengths.length - 1]} tokens, fresh and cached`);
     // Client-side delays only ever add time, so the fastest of a few tries is the cleanest.
-    const fastest = async (n: number, reps: number, fresh: boolean): Promise<PrefillObservation> => {
-      const prompt = freshPrompt(n);
-      if (!fresh) await send(prompt, 1, false);
+    const timed = async (prompt: string, n: number): Promise<PrefillObservation> => {
+      const r = await send(prompt, 1, false);
+      return { inputTokens: r.promptTokens ?? n, cachedTokens: r.cachedTokens ?? 0, ttftS: r.firstTokenAt - r.sentAt };
+    };
+    const fastest = async (tries: number, make: () => string, n: number): Promise<PrefillObservation> => {
       let best: PrefillObservation | undefined;
-      for (let rep = 0; rep < reps; rep++) {
-        const r = await send(fresh && rep > 0 ? freshPrompt(n) : prompt, 1, false);
-        const p = { inputTokens: r.promptTokens ?? n, cachedTokens: r.cachedTokens ?? 0, ttftS: r.firstTokenAt - r.sentAt };
+      for (let i = 0; i < tries; i++) {
+        const p = await timed(make(), n);
         if (!best || p.ttftS < best.ttftS) best = p;
       }
       return best as PrefillObservation;
     };
+    const chunk = o.maxNumBatchedTokens;
     for (const n of lengths) {
-      prefill.push(await fastest(n, n >= 8192 ? 2 : 3, true));
-      prefill.push(await fastest(n, 3, false));
+      let last = '';
+      // Fresh prompts: the whole prefill, chunk by chunk (the costliest, so fewer tries when long).
+      prefill.push(await fastest(n >= 16384 ? 1 : n >= 8192 ? 2 : 3, () => (last = freshPrompt(n)), n));
+      // The same prompt again: all but the last block from the cache (transport and fixed costs).
+      const cachedPrompt = last;
+      prefill.push(await fastest(5, () => cachedPrompt, n));
+      // A cached prefix plus one new chunk: attention over a long context at the price of one
+      // step, which pins the attention efficiency (cheap, so the most tries).
+      if (n >= 2 * chunk) {
+        const prefix = cachedPrompt.split(' ').slice(0, n - chunk).join(' ');
+        prefill.push(await fastest(6, () => `${prefix} ${freshPrompt(chunk)}`, n));
+      }
     }
     const decode: DecodeObservation[] = [];
     const budget = o.maxNumBatchedTokens;

@@ -145,7 +145,7 @@ test('timing is the engine model: an idle prefill takes exactly the roofline pri
     const t0 = performance.now();
     await postJson(`${w.url}/v1/completions`, { prompt: words(n, 'other'), max_tokens: 3 }).then((r) => r.text());
     const wallS = (performance.now() - t0) / 1e3;
-    assert.ok(wallS * 5 >= e2e * 0.99 && wallS * 5 < e2e + 0.25, `wall ${wallS} × 5 vs engine ${e2e}`);
+    assert.ok(wallS * 5 >= e2e * 0.99 && wallS * 5 < e2e + 1, `wall ${wallS} × 5 vs engine ${e2e}`);
   } finally {
     await w.close();
   }
