@@ -3,6 +3,7 @@ import { DEFAULTS } from '../defaults.js';
 import { parseEngineOverrides, resolveDeployment } from '../profiles/catalog.js';
 import { METRICS_STYLES, type MetricsStyle } from '../mock/metrics.js';
 import { startMockWorker, type MockFaults } from '../mock/server.js';
+import { MOCK_TOKENIZERS, type MockTokenizer } from '../mock/tokenizer.js';
 import { UserError } from '../util/errors.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
 
@@ -17,6 +18,7 @@ interface MockWorkerFlags {
   servedModelName?: string;
   speedup: string;
   metricsStyle: string;
+  tokenizer: string;
   defaultMaxTokens: string;
   errorRate: string;
   stallMs: string;
@@ -61,6 +63,7 @@ export function registerMockWorker(program: Command): void {
     .option('--served-model-name <name>', "model name clients send (default: the model's Hugging Face name; its catalog id is accepted too)")
     .option('--speedup <k>', 'run the engine clock K times faster than real time', String(d.speedup))
     .option('--metrics-style <style>', `/metrics names: ${METRICS_STYLES.join(' or ')}`, 'vllm')
+    .option('--tokenizer <kind>', 'how prompts are counted: mock (fast stand-in: words and punctuation runs, long words in 4-character pieces; chat contents joined by newlines) or llama3 (the Llama 3 BPE with BOS and chat template, exact for Llama 3 models, slower)', 'mock')
     .option('--default-max-tokens <n>', 'output length of a request that gives neither max_tokens nor max_completion_tokens (the mock never stops early: every request generates exactly its max tokens)', String(d.mockDefaultMaxTokens))
     .option('--error-rate <p>', 'fault: fraction of completion requests answered with HTTP 500', '0')
     .option('--stall-ms <ms>', 'fault: a stalled request holds its tokens this many wall ms after its first token', '0')
@@ -73,6 +76,9 @@ export function registerMockWorker(program: Command): void {
         if (!f.gpu && !f.profile) throw new UserError('mock-worker: give --gpu (e.g. --gpu l20) or --profile');
         if (!(METRICS_STYLES as readonly string[]).includes(f.metricsStyle)) {
           throw new UserError(`--metrics-style: expected ${METRICS_STYLES.join(' or ')}, got "${f.metricsStyle}"`);
+        }
+        if (!(MOCK_TOKENIZERS as readonly string[]).includes(f.tokenizer)) {
+          throw new UserError(`--tokenizer: expected ${MOCK_TOKENIZERS.join(' or ')}, got "${f.tokenizer}"`);
         }
         const deployment = resolveDeployment({
           gpu: f.gpu,
@@ -98,6 +104,7 @@ export function registerMockWorker(program: Command): void {
           port: parseNumberFlag('--port', f.port, { integer: true, min: 0 }),
           speedup,
           metricsStyle: f.metricsStyle as MetricsStyle,
+          tokenizer: f.tokenizer as MockTokenizer,
           defaultMaxTokens: parseNumberFlag('--default-max-tokens', f.defaultMaxTokens, { integer: true, min: 1 }),
           faults,
           seed: parseNumberFlag('--seed', f.seed, { integer: true }),

@@ -26,8 +26,10 @@ export const badRequest = (message: string, param: string | null = null): ApiErr
 export interface CompletionCall {
   endpoint: Endpoint;
   model?: string;
-  /** Prompt text to tokenize, or token ids given directly (`/v1/completions` with `prompt: [ids]`). */
+  /** Prompt text to tokenize (chat: the contents joined by newlines), or token ids given directly. */
   prompt: string | number[];
+  /** Chat messages as sent (for tokenizers that apply a chat template). */
+  messages?: { role: string; content: string }[];
   maxTokens?: number;
   stream: boolean;
   includeUsage: boolean;
@@ -64,15 +66,15 @@ function positiveInt(body: Record<string, unknown>, key: string): number | undef
 export function parseCompletionCall(endpoint: Endpoint, body: unknown): CompletionCall {
   if (!isObject(body)) throw badRequest('the request body must be a JSON object');
   let prompt: string | number[];
+  let messages: { role: string; content: string }[] | undefined;
   if (endpoint === 'chat') {
     const msgs = body.messages;
     if (!Array.isArray(msgs) || msgs.length === 0) throw badRequest('messages: expected a non-empty array', 'messages');
-    prompt = msgs
-      .map((m, i) => {
-        if (!isObject(m) || typeof m.role !== 'string') throw badRequest(`messages[${i}]: expected an object with a string "role"`, 'messages');
-        return contentText(m.content, i);
-      })
-      .join('\n');
+    messages = msgs.map((m, i) => {
+      if (!isObject(m) || typeof m.role !== 'string') throw badRequest(`messages[${i}]: expected an object with a string "role"`, 'messages');
+      return { role: m.role, content: contentText(m.content, i) };
+    });
+    prompt = messages.map((m) => m.content).join('\n');
   } else {
     let p = body.prompt;
     if (Array.isArray(p) && p.length === 1 && typeof p[0] === 'string') p = p[0];
@@ -95,7 +97,7 @@ export function parseCompletionCall(endpoint: Endpoint, body: unknown): Completi
     includeUsage = so.include_usage === true;
   }
   const maxTokens = positiveInt(body, 'max_completion_tokens') ?? positiveInt(body, 'max_tokens');
-  return { endpoint, model: body.model as string | undefined, prompt, maxTokens, stream, includeUsage };
+  return { endpoint, model: body.model as string | undefined, prompt, messages, maxTokens, stream, includeUsage };
 }
 
 /** Deterministic filler text: each piece is one token to the mock tokenizer (space + ≤3 letters). */

@@ -7,7 +7,7 @@ import type { Request } from '../workload/request.js';
 import { MockMetrics, metricsPage, type MetricsStyle } from './metrics.js';
 import { ApiError, badRequest, fillerToken, parseCompletionCall, ResponseShapes, usage, type CompletionCall, type Endpoint } from './openai.js';
 import { RealtimeEngine } from './realtime-engine.js';
-import { tokenize } from './tokenizer.js';
+import { promptIds, type MockTokenizer } from './tokenizer.js';
 
 /** Injected faults, for testing what sits in front of a worker. */
 export interface MockFaults {
@@ -36,6 +36,8 @@ export interface MockWorkerOptions {
   metricsStyle: MetricsStyle;
   /** Output length when a request gives neither max_tokens nor max_completion_tokens. */
   defaultMaxTokens: number;
+  /** How prompts are counted (default: the fast mock tokenizer). */
+  tokenizer?: MockTokenizer;
   faults: MockFaults;
   seed: number;
   /** What a crash does; the CLI exits the process, tests default to dropping every connection. */
@@ -130,7 +132,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
     if (call.model !== undefined && !aliases.has(call.model)) {
       throw new ApiError(404, `The model \`${call.model}\` does not exist.`, 'NotFoundError', 'model');
     }
-    const ids = typeof call.prompt === 'string' ? tokenize(call.prompt) : Uint32Array.from(call.prompt);
+    const ids = promptIds(call, o.tokenizer ?? 'mock');
     if (ids.length === 0) throw badRequest('the prompt is empty', endpoint === 'chat' ? 'messages' : 'prompt');
     const maxTokens = call.maxTokens ?? o.defaultMaxTokens;
     if (ids.length + maxTokens > maxModelLen) {

@@ -9,6 +9,9 @@
  * (see src/replay/prompt.ts): each such word is exactly one token here, so a synthetic prompt of
  * N words is N tokens.
  */
+import type { CompletionCall } from './openai.js';
+import { encodeChat, encodePrompt, type ChatRole } from '../workload/tokenizer.js';
+
 const PIECE = / ?[A-Za-z]+| ?\d| ?[^\sA-Za-z\d]+|\s+/gu;
 
 function fnv1a(s: string, start: number, end: number): number {
@@ -30,4 +33,21 @@ export function tokenize(text: string): Uint32Array {
     for (let i = start; i < end; i += 4) out.push(fnv1a(text, i, Math.min(end, i + 4)));
   }
   return Uint32Array.from(out);
+}
+
+/**
+ * How the mock counts prompt tokens: `mock` (the fast stand-in above; chat contents joined by
+ * newlines, no template) or `llama3` (the real Llama 3 BPE with vLLM's BOS and chat template:
+ * exact for Llama 3 models, ~115 MiB and a few ms per thousand tokens).
+ */
+export type MockTokenizer = 'mock' | 'llama3';
+export const MOCK_TOKENIZERS: readonly MockTokenizer[] = ['mock', 'llama3'];
+
+const ROLES = new Set<string>(['system', 'user', 'assistant']);
+
+export function promptIds(call: CompletionCall, kind: MockTokenizer): Uint32Array {
+  if (typeof call.prompt !== 'string') return Uint32Array.from(call.prompt);
+  if (kind === 'mock') return tokenize(call.prompt);
+  if (call.messages) return encodeChat(call.messages.map((m) => ({ role: (ROLES.has(m.role) ? m.role : 'user') as ChatRole, content: m.content })));
+  return encodePrompt(call.prompt);
 }

@@ -1,9 +1,11 @@
 import type { Request } from '../workload/request.js';
+import { PROMPT_WORDS } from './prompt-words.js';
 
 /**
- * Prompt text for a trace request that carries none: `inputTokens` words of three lowercase
- * letters separated by single spaces. Each such word is one token to the mock worker's tokenizer
- * (and about one to a BPE vocabulary), so the prompt has the trace's length. Words come from the
+ * Prompt text for a trace request that carries none: `inputTokens` words separated by single
+ * spaces, each one token to the mock worker's tokenizer and to the Llama 3 BPE (see
+ * prompt-words.ts), so the prompt has the trace's length (a real server adds its BOS / chat
+ * template tokens). Words come from the
  * request's prefix identity (token ids, or block ids plus the offset in the block), so requests
  * that share a prefix in the trace share the same leading text and hit a real prefix cache;
  * the rest is unique to the request.
@@ -30,11 +32,8 @@ export function promptText(req: Request): string {
   return req.text ?? synthesizePrompt(req);
 }
 
-const A = 97;
-
 function word(h: number): string {
-  const v = h % 17576;
-  return String.fromCharCode(A + (v % 26), A + (Math.floor(v / 26) % 26), A + Math.floor(v / 676));
+  return PROMPT_WORDS[h % PROMPT_WORDS.length];
 }
 
 function mix(a: number, b: number): number {

@@ -1,6 +1,7 @@
 import { resolveDeployment, type DeploymentSpec } from '../../src/profiles/catalog.js';
 import { startMockWorker, NO_FAULTS, type MockFaults, type MockWorker } from '../../src/mock/server.js';
 import type { MetricsStyle } from '../../src/mock/metrics.js';
+import type { MockTokenizer } from '../../src/mock/tokenizer.js';
 
 export interface TestMockOptions {
   spec?: DeploymentSpec;
@@ -8,6 +9,7 @@ export interface TestMockOptions {
   faults?: Partial<MockFaults>;
   metricsStyle?: MetricsStyle;
   crash?: () => void;
+  tokenizer?: MockTokenizer;
 }
 
 /** A mock worker on an ephemeral 127.0.0.1 port. */
@@ -22,6 +24,7 @@ export function testMock(o: TestMockOptions = {}): Promise<MockWorker> {
     faults: { ...NO_FAULTS, ...o.faults },
     seed: 1,
     crash: o.crash,
+    tokenizer: o.tokenizer,
   });
 }
 

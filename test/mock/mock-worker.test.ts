@@ -100,6 +100,19 @@ test('completions: stream without usage chunk, and non-streaming bodies for both
   }
 });
 
+test('--tokenizer llama3 counts prompts with the Llama 3 BPE, BOS and chat template', { timeout: 30_000 }, async () => {
+  const w = await testMock({ tokenizer: 'llama3' });
+  try {
+    const c = (await (await postJson(`${w.url}/v1/completions`, { prompt: 'Hello world', max_tokens: 1 })).json()) as Chunk;
+    assert.equal(c.usage?.prompt_tokens, 3); // <|begin_of_text|> Hello ␣world
+    const chat = (await (await postJson(`${w.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hello world' }], max_tokens: 1 })).json()) as Chunk;
+    // BOS, <|start_header_id|>user<|end_header_id|>\n\n, Hello world, <|eot_id|>, assistant header.
+    assert.equal(chat.usage?.prompt_tokens, 1 + 4 + 2 + 1 + 4);
+  } finally {
+    await w.close();
+  }
+});
+
 test('bad requests get OpenAI-shaped errors with the HTTP status as code', { timeout: 20_000 }, async () => {
   const w = await testMock();
   try {

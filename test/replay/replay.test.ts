@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { synthesizePrompt } from '../../src/replay/prompt.js';
 import { runReplay } from '../../src/replay/run.js';
 import { tokenize } from '../../src/mock/tokenizer.js';
+import { encodeText } from '../../src/workload/tokenizer.js';
 import { formatNativeLine } from '../../src/workload/native-jsonl.js';
 import { REQUEST_COLUMNS } from '../../src/report/csv.js';
 import type { Request } from '../../src/workload/request.js';
@@ -18,7 +19,12 @@ function blocksReq(id: string, ids: number[], input: number, output = 8, arrival
 }
 
 test('synthetic prompts have the trace length and keep shared prefixes', () => {
-  for (const n of [1, 15, 16, 100, 1000]) assert.equal(tokenize(synthesizePrompt(blocksReq(`r${n}`, [1, 2, 3], n))).length, n);
+  for (const n of [1, 15, 16, 100, 1000]) {
+    const text = synthesizePrompt(blocksReq(`r${n}`, [1, 2, 3], n));
+    assert.equal(tokenize(text).length, n);
+    // One Llama 3 token per word too, so a real Llama 3 server sees the trace's length.
+    assert.equal(encodeText(text).length, n);
+  }
   const a = synthesizePrompt(blocksReq('a', [7, 8, 9], 48)).split(' ');
   const b = synthesizePrompt(blocksReq('b', [7, 8, 10], 48)).split(' ');
   assert.deepEqual(a.slice(0, 32), b.slice(0, 32));
