@@ -115,7 +115,8 @@ export function registerReplay(program: Command): void {
         );
         if (r.errors.length > 0) process.stderr.write(`replay: ${r.summary.rejected} requests failed, e.g.: ${r.errors.join(' | ')}\n`);
         if (flags.out) process.stderr.write(`wrote ${writeReplayReports(flags.out, r).join(', ')}\n`);
-        process.stdout.write(flags.json ? `${summaryJson(r.summary)}\n` : `${formatSummary(r.summary)}\n`);
+        // The shared summary says "simulated"; a replay measured a live endpoint.
+        process.stdout.write(flags.json ? `${summaryJson(r.summary)}\n` : `${formatSummary(r.summary).replace(' simulated in ', ' measured live in ')}\n`);
         if (r.summary.completed === 0 && r.summary.requests > 0) process.exitCode = 1;
       }),
     );
