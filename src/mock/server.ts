@@ -187,8 +187,10 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
           text += piece;
           return;
         }
-        if (k === 1 && shapes.endpoint === 'chat') write(shapes.roleChunk());
-        write(shapes.tokenChunkJson(piece, k === r.outputTokens ? 'length' : null));
+        const chunk = shapes.tokenChunkJson(piece, k === r.outputTokens ? 'length' : null);
+        // The role chunk goes out with the first token in one write (one segment on the wire).
+        if (k === 1 && shapes.endpoint === 'chat') write(`${JSON.stringify(shapes.roleChunk())}\n\ndata: ${chunk}`);
+        else write(chunk);
         if (k === 1 && stall) {
           held = [];
           setTimeout(() => {
