@@ -1,8 +1,8 @@
 /**
  * Writes src/replay/prompt-words.ts: the three-letter lowercase words that are one token to the
  * Llama 3 BPE both at the start of a text and after a space, so `router replay`'s synthetic
- * prompts are exactly `input_tokens` long to a real Llama 3 server as well as to the mock
- * worker's tokenizer. Run: npm run build && node dist/scripts/make-prompt-words.js
+ * prompts are exactly `input_tokens` long to a real Llama 3 server as well as to the fast
+ * tokenizer of the mock worker and serve. Run: npm run build && node dist/scripts/make-prompt-words.js
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../src/util/atomic-write.js';

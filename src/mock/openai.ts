@@ -100,7 +100,7 @@ export function parseCompletionCall(endpoint: Endpoint, body: unknown): Completi
   return { endpoint, model: body.model as string | undefined, prompt, messages, maxTokens, stream, includeUsage };
 }
 
-/** Deterministic filler text: each piece is one token to the mock tokenizer (space + ≤3 letters). */
+/** Deterministic filler text: each piece is one token to the fast tokenizer (space + ≤3 letters). */
 const FILLER = [' the', ' cat', ' sat', ' on', ' a', ' mat', ' and', ' saw', ' it', ' was', ' red', ' so', ' we', ' ran', ' far', ' off'];
 
 export function fillerToken(index: number): string {

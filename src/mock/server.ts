@@ -36,7 +36,7 @@ export interface MockWorkerOptions {
   metricsStyle: MetricsStyle;
   /** Output length when a request gives neither max_tokens nor max_completion_tokens. */
   defaultMaxTokens: number;
-  /** How prompts are counted (default: the fast mock tokenizer). */
+  /** How prompts are counted (default: serve's fast tokenizer). */
   tokenizer?: MockTokenizer;
   faults: MockFaults;
   seed: number;
@@ -132,7 +132,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
     if (call.model !== undefined && !aliases.has(call.model)) {
       throw new ApiError(404, `The model \`${call.model}\` does not exist.`, 'NotFoundError', 'model');
     }
-    const ids = promptIds(call, o.tokenizer ?? 'mock');
+    const ids = promptIds(call, o.tokenizer ?? 'fast');
     if (ids.length === 0) throw badRequest('the prompt is empty', endpoint === 'chat' ? 'messages' : 'prompt');
     const maxTokens = call.maxTokens ?? o.defaultMaxTokens;
     if (ids.length + maxTokens > maxModelLen) {

@@ -1,9 +1,10 @@
 import type { Request } from '../workload/request.js';
 import { PROMPT_WORDS } from './prompt-words.js';
+import { chainHash } from '../workload/block-hash.js';
 
 /**
  * Prompt text for a trace request that carries none: `inputTokens` words separated by single
- * spaces, each one token to the mock worker's tokenizer and to the Llama 3 BPE (see
+ * spaces, each one token to the fast tokenizer (mock worker, serve) and to the Llama 3 BPE (see
  * prompt-words.ts), so the prompt has the trace's length (a real server adds its BOS / chat
  * template tokens). Words come from the
  * request's prefix identity (token ids, or block ids plus the offset in the block), so requests
@@ -36,14 +37,9 @@ function word(h: number): string {
   return PROMPT_WORDS[h % PROMPT_WORDS.length];
 }
 
+/** A well-mixed hash of two 32-bit values (the block hasher's chaining, reused). */
 function mix(a: number, b: number): number {
-  let h = Math.imul((a >>> 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b >>> 0, 0xc2b2ae35);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x846ca68b);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return chainHash(0, [a >>> 0, b >>> 0], 0, 2);
 }
 
 function hashString(s: string): number {

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { resolveDeployment } from '../../src/profiles/catalog.js';
 import { RooflineStepCost } from '../../src/profiles/roofline.js';
 import { parsePrometheusText, sampleSum, findSamples } from '../../src/util/prometheus-text.js';
-import { tokenize } from '../../src/mock/tokenizer.js';
+import { fastTokenIds as tokenize } from '../../src/serve/tokenize.js';
 import { testMock, sseData, postJson, words } from './helpers.js';
 
 interface Chunk {

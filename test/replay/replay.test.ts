@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { synthesizePrompt } from '../../src/replay/prompt.js';
 import { runReplay } from '../../src/replay/run.js';
-import { tokenize } from '../../src/mock/tokenizer.js';
+import { fastTokenIds as tokenize } from '../../src/serve/tokenize.js';
 import { encodeText } from '../../src/workload/tokenizer.js';
 import { formatNativeLine } from '../../src/workload/native-jsonl.js';
 import { REQUEST_COLUMNS } from '../../src/report/csv.js';
