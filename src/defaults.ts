@@ -96,4 +96,16 @@ export const DEFAULTS = {
     /** Window of the rolling TTFT/TPOT/E2E percentiles in the live snapshot. */
     rollingWindowS: 60,
   },
+  /** `router mock-worker` and `router replay` (the live side). */
+  live: {
+    host: '127.0.0.1',
+    port: 8000,
+    speedup: 1,
+    /** Output length of a mock request that gives neither max_tokens nor max_completion_tokens. */
+    mockDefaultMaxTokens: 256,
+    /** Seconds a replayed request may take before it is abandoned. */
+    requestTimeoutS: 600,
+    /** Seconds between replay progress lines on stderr. */
+    progressIntervalS: 5,
+  },
 } as const;

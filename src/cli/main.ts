@@ -7,6 +7,8 @@ import { registerValidate } from './validate.js';
 import { registerPolicies } from './policies.js';
 import { registerTrace } from './trace.js';
 import { registerServe } from './serve.js';
+import { registerMockWorker } from './mock-worker.js';
+import { registerReplay } from './replay.js';
 
 const program = new Command();
 program
@@ -22,6 +24,8 @@ registerValidate(program);
 registerPolicies(program);
 registerTrace(program);
 registerServe(program);
+registerMockWorker(program);
+registerReplay(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -22,6 +22,8 @@ export interface Sequence {
   /** Prompt tokens served from the prefix cache at first admission. */
   cachedTokens: number;
   preemptions: number;
+  /** Set by `abort`: the sequence leaves at the next step boundary, reported as finished. */
+  aborted?: boolean;
 }
 
 export interface EngineListener {
@@ -127,6 +129,24 @@ export class Engine {
     if (this.inFlight) this.cut(now);
     else this.startStep(now);
     return seq;
+  }
+
+  /**
+   * Drops a request whose client went away (the live mock uses this; the simulator never aborts).
+   * A waiting request leaves at once; a running one at the end of the step in flight (its work
+   * in that step is already spent), when the listener reports it finished with `aborted` set.
+   */
+  abort(seq: Sequence, now: number): void {
+    if (seq.aborted || !Number.isNaN(seq.finishedAt)) return;
+    seq.aborted = true;
+    const w = this.waiting.indexOf(seq);
+    if (w >= 0) {
+      this.waiting.splice(w, 1);
+      seq.finishedAt = now;
+      this.listener.finished(seq, now);
+      return;
+    }
+    if (this.inFlight) this.cut(now);
   }
 
   /** Finishes the step in flight (it must end at `now`) and starts the next one if there is work. */
@@ -438,7 +458,7 @@ export class Engine {
         seq.firstTokenAt = now;
         this.listener.firstToken(seq, now);
       }
-      if (seq.numOutput >= seq.req.outputTokens) {
+      if (seq.numOutput >= seq.req.outputTokens || seq.aborted) {
         seq.finishedAt = now;
         this.pool.release(seq.blocks);
         seq.blocks = [];

@@ -11,17 +11,18 @@ import type { Coefficients, Gpu, Model } from './types.js';
  * A prefix-cache hit lowers `tokens` but the cached context is still read by attention.
  */
 export class RooflineStepCost implements StepCost {
-  private readonly gemmFlopsPerToken: number;
-  private readonly lmHeadFlopsPerSeq: number;
-  private readonly flopsRate: number;
-  private readonly attnFlopsPerPair: number;
-  private readonly attnRate: number;
-  private readonly weightTime: number;
-  private readonly kvTimePerToken: number;
+  // Public (read-only) so `profile measure` can fit the coefficients against the very same terms.
+  readonly gemmFlopsPerToken: number;
+  readonly lmHeadFlopsPerSeq: number;
+  readonly flopsRate: number;
+  readonly attnFlopsPerPair: number;
+  readonly attnRate: number;
+  readonly weightTime: number;
+  readonly kvTimePerToken: number;
   private readonly overhead: number;
   private readonly perSeq: number;
-  private readonly commPerStep: number;
-  private readonly commPerToken: number;
+  readonly commPerStep: number;
+  readonly commPerToken: number;
 
   constructor(gpu: Gpu, model: Model, tp: number, c: Coefficients) {
     const n = model.active_params_b * 1e9;
