@@ -15,6 +15,10 @@ export const DEFAULTS = {
   scrapeIntervalS: 1,
   /** Interval of timeseries.csv rows, simulated seconds. */
   timeseriesIntervalS: 1,
+  /** Wall seconds between plain progress lines on stderr (no dashboard). */
+  progressIntervalS: 5,
+  /** Live dashboard refresh period, ms, and the range `+`/`-` move it in. */
+  dashboardRefreshMs: { initial: 250, min: 100, max: 4000 },
   engine: {
     maxNumSeqs: 256,
     /** vLLM's online-serving default: 8192 on GPUs with ≥ 70 GiB, else 2048. */

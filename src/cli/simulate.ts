@@ -11,6 +11,7 @@ import { formatSummary, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
 
+
 export interface SimulateFlags {
   trace?: string;
   format?: string;
@@ -23,6 +24,9 @@ export interface SimulateFlags {
   limit?: string;
   json?: boolean;
   out?: string;
+  /** commander's `--no-tui` sets this false. */
+  tui?: boolean;
+  pace?: string;
 }
 
 /** The shipped default trace, resolved against the package so `npx router simulate` works anywhere. */
@@ -31,7 +35,11 @@ export function defaultTracePath(): string {
 }
 
 /** Builds and runs one simulation from CLI flags (shared by `simulate` and `compare`). */
-export async function simulateFromFlags(f: SimulateFlags, onBatch?: (sim: Simulation) => void | Promise<void>): Promise<SimulationResult> {
+export async function simulateFromFlags(
+  f: SimulateFlags,
+  onBatch?: (sim: Simulation) => void | Promise<void>,
+  onStart?: (sim: Simulation) => void,
+): Promise<SimulationResult> {
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
   const limit = f.limit === undefined ? undefined : parseNumberFlag('--limit', f.limit, { integer: true, min: 1 });
@@ -50,6 +58,7 @@ export async function simulateFromFlags(f: SimulateFlags, onBatch?: (sim: Simula
     slo,
     onBatch,
   });
+  onStart?.(sim);
   const started = process.hrtime.bigint();
   const result = await sim.run();
   result.summary.wall_s = Number(process.hrtime.bigint() - started) / 1e9;
@@ -71,19 +80,49 @@ export function registerSimulate(program: Command): void {
     .option('--limit <n>', 'simulate only the first N requests')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
+    .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')
+    .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)')
     .action((flags: SimulateFlags) =>
       runAction(async () => {
-        let lastLine = Date.now();
-        const progress = (sim: Simulation): Promise<void> => {
-          const now = Date.now();
-          if (now - lastLine >= 5000) {
-            lastLine = now;
-            const p = sim.progress();
-            process.stderr.write(`simulated ${p.simTimeS.toFixed(1)} s: ${p.arrived} arrived, ${p.completed} completed, ${p.inFlight} in flight\n`);
+        const pace = flags.pace === undefined ? null : parseNumberFlag('--pace', flags.pace, { min: Number.MIN_VALUE });
+        const pacer = new Pacer(pace);
+        const useTui = process.stdout.isTTY === true && process.env.CI !== 'true' && !flags.json && flags.tui !== false;
+        let result: SimulationResult;
+        if (useTui) {
+          const limit = flags.limit === undefined ? undefined : parseNumberFlag('--limit', flags.limit, { integer: true, min: 1 });
+          // ink and react take most of a second to load: only a dashboard run pays for them.
+          const { startSimDashboard } = await import('../tui/sim-app.js');
+          const { scanTraceExtent } = await import('../tui/trace-scan.js');
+          const scan = scanTraceExtent(flags.trace ?? defaultTracePath(), flags.format, limit);
+          const dash = startSimDashboard({ stdout: process.stdout, stdin: process.stdin, color: colorWanted(), pace, traceExtent: scan.extent });
+          const c = dash.controller;
+          try {
+            result = await simulateFromFlags(
+              flags,
+              async (sim) => {
+                await c.onBatch(sim);
+                if (!c.quit) await pacer.wait(sim, () => c.wallS(), () => c.paused || c.quit);
+              },
+              (sim) => c.attach(sim),
+            );
+          } finally {
+            scan.cancel();
+            await dash.finish();
           }
-          return new Promise((r) => setImmediate(r));
-        };
-        const result = await simulateFromFlags(flags, progress);
+        } else {
+          const started = performance.now();
+          let lastLine = started;
+          result = await simulateFromFlags(flags, async (sim) => {
+            const now = performance.now();
+            if (now - lastLine >= DEFAULTS.progressIntervalS * 1e3) {
+              lastLine = now;
+              process.stderr.write(`${progressLine(sim, (now - started) / 1e3)}\n`);
+            }
+            await pacer.wait(sim, () => (performance.now() - started) / 1e3, () => false);
+            await new Promise((r) => setImmediate(r));
+          });
+        }
+        if (result.stopped) process.stderr.write(`stopped at ${result.summary.duration_s.toFixed(1)} s simulated; reports cover what was simulated\n`);
         if (flags.out) {
           const files = writeReports(flags.out, result);
           process.stderr.write(`wrote ${files.join(', ')}\n`);
@@ -91,4 +130,41 @@ export function registerSimulate(program: Command): void {
         process.stdout.write(flags.json ? `${summaryJson(result.summary)}\n` : `${formatSummary(result.summary)}\n`);
       }),
     );
+}
+
+/** NO_COLOR (https://no-color.org): set and non-empty turns colour off. */
+export function colorWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
+}
+
+function progressLine(sim: Simulation, wallS: number): string {
+  const p = sim.progress();
+  const speed = wallS > 0 ? p.simTimeS / wallS : 0;
+  return `simulated ${p.simTimeS.toFixed(1)} s in ${wallS.toFixed(1)} s wall (${speed.toFixed(1)}x): ${p.arrived} arrived, ${p.completed} completed, ${p.rejected} rejected, ${p.inFlight} in flight`;
+}
+
+/**
+ * `--pace X`: after each batch, sleeps until wall time catches up with simulated time / X. Simulated
+ * time is counted from the first arrival (estimated from the requests finished so far), so a trace
+ * that starts late in simulated time does not wait; wall time from the start of the run.
+ */
+class Pacer {
+  private simRef = NaN;
+  constructor(private readonly pace: number | null) {}
+
+  async wait(sim: Simulation, wallS: () => number, interrupted: () => boolean): Promise<void> {
+    if (this.pace === null) return;
+    const simS = sim.clock.now();
+    if (Number.isNaN(this.simRef)) {
+      let first = simS;
+      for (const a of sim.log.arrivalS.view()) first = Math.min(first, a);
+      this.simRef = first;
+    }
+    // Sleep in short slices so quit and pause stay responsive.
+    for (;;) {
+      const ahead = (simS - this.simRef) / this.pace - wallS();
+      if (ahead <= 0 || interrupted()) return;
+      await new Promise((r) => setTimeout(r, Math.min(100, ahead * 1e3)));
+    }
+  }
 }
