@@ -4,6 +4,8 @@ import { registerSimulate } from './simulate.js';
 import { registerProfile } from './profile.js';
 import { registerValidate } from './validate.js';
 import { registerPolicies } from './policies.js';
+import { registerCompare } from './compare.js';
+import { registerReport } from './report.js';
 
 const program = new Command();
 program
@@ -16,6 +18,8 @@ registerSimulate(program);
 registerProfile(program);
 registerValidate(program);
 registerPolicies(program);
+registerCompare(program);
+registerReport(program);
 
 try {
   await program.parseAsync(process.argv);
