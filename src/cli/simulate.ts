@@ -10,6 +10,7 @@ import { openTrace } from '../workload/trace.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
+import { colorWanted } from '../tui/format.js';
 
 
 export interface SimulateFlags {
@@ -130,11 +131,6 @@ export function registerSimulate(program: Command): void {
         process.stdout.write(flags.json ? `${summaryJson(result.summary)}\n` : `${formatSummary(result.summary)}\n`);
       }),
     );
-}
-
-/** NO_COLOR (https://no-color.org): set and non-empty turns colour off. */
-export function colorWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  return !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
 }
 
 function progressLine(sim: Simulation, wallS: number): string {

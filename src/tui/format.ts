@@ -26,8 +26,13 @@ export function bar(fraction: number, width: number): string {
   return '█'.repeat(full) + '░'.repeat(width - full);
 }
 
-/** Pads cells into aligned columns: the first left-aligned, the rest right-aligned. */
-export function alignRows(rows: string[][]): string[] {
+/** Pads cells into aligned columns: the first `textColumns` left-aligned (names), the rest right-aligned (numbers). */
+export function alignRows(rows: string[][], textColumns = 1): string[] {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((x, c) => (c === 0 ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  '));
+  return rows.map((r) => r.map((x, c) => (c < textColumns ? x.padEnd(widths[c]) : x.padStart(widths[c]))).join('  ').trimEnd());
+}
+
+/** NO_COLOR (https://no-color.org): set and non-empty turns colour off. */
+export function colorWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !(env.NO_COLOR !== undefined && env.NO_COLOR !== '');
 }

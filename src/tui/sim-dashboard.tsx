@@ -38,7 +38,7 @@ export function WorkerTable({ s, color }: { s: SimDashboardSnapshot; color: bool
   const rows = alignRows([
     ['worker', 'gpu', 'running', 'waiting', 'KV usage', '', 'hit rate', 'served'],
     ...s.workers.map((w) => [w.name, w.gpu, String(w.running), String(w.waiting), bar(w.kvUsage, 16), pct(w.kvUsage), pct(w.prefixHitRate), String(w.served)]),
-  ]);
+  ], 2);
   return (
     <Box flexDirection="column">
       <Text bold>{rows[0]}</Text>
@@ -51,7 +51,7 @@ export function WorkerTable({ s, color }: { s: SimDashboardSnapshot; color: bool
   );
 }
 
-export function LatencyTable({ rolling, sloAttainment }: { rolling: RollingLatency; sloAttainment: number | null }) {
+export function LatencyTable({ rolling, sloAttainment, showSlo = true }: { rolling: RollingLatency; sloAttainment: number | null; showSlo?: boolean }) {
   const rows = alignRows([
     [`latency ms (last ${rolling.count})`, 'p50', 'p99'],
     ['TTFT', num(rolling.ttftMs.p50), num(rolling.ttftMs.p99)],
@@ -65,7 +65,7 @@ export function LatencyTable({ rolling, sloAttainment }: { rolling: RollingLaten
           {r}
         </Text>
       ))}
-      <Text>SLO attainment {sloAttainment === null ? '- (no SLO given)' : pct(sloAttainment)}</Text>
+      {showSlo ? <Text>SLO attainment {sloAttainment === null ? '- (no SLO given)' : pct(sloAttainment)}</Text> : null}
     </Box>
   );
 }

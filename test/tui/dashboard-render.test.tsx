@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { render } from 'ink-testing-library';
+import { SimDashboard } from '../../src/tui/sim-dashboard.js';
+import { ServeDashboard, type ServeDashboardSnapshot } from '../../src/tui/serve-dashboard.js';
+import type { SimDashboardSnapshot } from '../../src/tui/sim-snapshot.js';
+
+const p = (p50: number, p99: number) => ({ p50, p99 });
+
+function simSnap(over: Partial<SimDashboardSnapshot> = {}): SimDashboardSnapshot {
+  return {
+    policy: 'least-request',
+    simTimeS: 50,
+    traceEndS: 100,
+    traceRequests: 400,
+    arrived: 200,
+    completed: 150,
+    rejected: 2,
+    inFlight: 48,
+    wallS: 5,
+    speed: 10,
+    etaS: 5,
+    workers: [
+      { name: 'l20-0', gpu: 'l20', running: 12, waiting: 3, kvUsage: 0.5, prefixHitRate: 0.25, served: 80 },
+      { name: 'h100-0', gpu: 'h100-sxm', running: 7, waiting: 0, kvUsage: 0.125, prefixHitRate: NaN, served: 70 },
+    ],
+    rolling: { count: 150, ttftMs: p(80, 500), tpotMs: p(38.5, 49), e2eMs: p(7000, 40000) },
+    sloAttainment: 0.975,
+    series: [
+      { t0S: 0, t1S: 10, completedPerS: 5, outputTokensPerS: 500, ttftMs: p(70, 300) },
+      { t0S: 10, t1S: 20, completedPerS: 8, outputTokensPerS: 800, ttftMs: p(90, 600) },
+      { t0S: 20, t1S: 30, completedPerS: 6, outputTokensPerS: 650, ttftMs: p(80, 450) },
+    ],
+    state: 'running',
+    refreshMs: 250,
+    pace: null,
+    ...over,
+  };
+}
+
+const lines = (frame: string | undefined): string[] => (frame ?? '').split('\n').map((l) => l.trimEnd());
+
+test('simulate dashboard: header, progress, worker rows, rolling latency and SLO from a fixed snapshot', () => {
+  const { lastFrame, unmount } = render(<SimDashboard s={simSnap()} color={false} size={{ columns: 120, rows: 60 }} />);
+  const f = lines(lastFrame());
+  unmount();
+  assert.equal(f[0], 'router simulate · policy least-request · running · refresh 250 ms');
+  assert.equal(f[2], 'progress ████████████░░░░░░░░░░░░ 50.0% · simulated 50.0 s (last arrival at 100.0 s)');
+  assert.equal(f[3], '         requests 200/400 arrived · 150 done · 2 rejected · 48 in flight');
+  assert.equal(f[4], '         wall 5.0s · speed 10.0× real time · ETA 5.0s');
+  assert.deepEqual(f.slice(6, 9), [
+    'worker  gpu       running  waiting          KV usage         hit rate  served',
+    'l20-0   l20            12        3  ████████░░░░░░░░  50.0%     25.0%      80',
+    'h100-0  h100-sxm        7        0  ██░░░░░░░░░░░░░░  12.5%         -      70',
+  ]);
+  assert.deepEqual(f.slice(10, 15), [
+    'latency ms (last 150)     p50      p99',
+    'TTFT                     80.0    500.0',
+    'TPOT                     38.5     49.0',
+    'E2E                    7000.0  40000.0',
+    'SLO attainment 97.5%',
+  ]);
+  assert.match(f[16], /^TTFT p99 \(ms\) · 0–30 s simulated$/);
+  // The chart's top label is the largest p99 of the series.
+  assert.match(f[17], /^\s+600\.0 ┤/);
+  assert.ok(f.some((l) => l === 'throughput (completed req/s)'));
+  assert.equal(f[f.length - 1], 'keys: q quit (reports are still written) · p pause/resume · + faster refresh · - slower refresh');
+  assert.ok(!(lastFrame() ?? '').includes('\u001b['), 'no colour codes with color=false');
+});
+
+test('simulate dashboard: charts drop out on a short terminal; unknown trace length and pause are shown', () => {
+  const { lastFrame, unmount } = render(
+    <SimDashboard s={simSnap({ traceEndS: null, traceRequests: null, etaS: null, state: 'paused', pace: 2 })} color={false} size={{ columns: 80, rows: 24 }} />,
+  );
+  const f = lines(lastFrame());
+  unmount();
+  assert.equal(f[0], 'router simulate · policy least-request · PAUSED · refresh 250 ms');
+  assert.equal(f[2], 'progress ░░░░░░░░░░░░░░░░░░░░░░░░ - · simulated 50.0 s (scanning trace…)');
+  assert.equal(f[3], '         requests 200 arrived · 150 done · 2 rejected · 48 in flight');
+  assert.equal(f[4], '         wall 5.0s · speed 10.0× real time (pace 2×) · ETA -');
+  assert.ok(!f.some((l) => l.startsWith('TTFT p99')), 'no chart on 24 rows');
+  assert.ok(f.length <= 24);
+});
+
+test('simulate dashboard: before any request completes the chart says so', () => {
+  const { lastFrame, unmount } = render(<SimDashboard s={simSnap({ series: [] })} color={false} size={{ columns: 120, rows: 60 }} />);
+  const f = lines(lastFrame());
+  unmount();
+  assert.ok(f.includes('TTFT p99 (ms): no completed requests yet'));
+});
+
+test('serve dashboard: per-worker in-flight, health, breaker, scraped metrics and rolling latencies', () => {
+  const s: ServeDashboardSnapshot = {
+    listen: 'http://127.0.0.1:8080',
+    policy: 'power-of-two',
+    uptimeS: 125,
+    inFlight: 9,
+    completed: 1200,
+    failed: 3,
+    rejected: 1,
+    requestsPerS: 12.5,
+    workers: [
+      { name: 'gpu-a', url: 'http://10.0.0.1:8000', healthy: true, breaker: 'closed', inFlight: 5, scraped: { running: 5, waiting: 1, kvUsage: 0.25, prefixHitRate: 0.5, ageS: 0.4 }, served: 700, errors: 0 },
+      { name: 'gpu-b', url: 'http://10.0.0.2:8000', healthy: false, breaker: 'open', inFlight: 0, scraped: null, served: 500, errors: 3 },
+      { name: 'gpu-c', url: 'http://10.0.0.3:8000', healthy: true, breaker: 'half-open', inFlight: 4, scraped: { running: 4, waiting: 0, kvUsage: 1, ageS: 2 }, served: 0, errors: 0 },
+    ],
+    rolling: { count: 1000, ttftMs: p(120, 900), tpotMs: p(30, 45), e2eMs: p(4000, 15000) },
+    status: 'draining',
+  };
+  const { lastFrame, unmount } = render(<ServeDashboard s={s} color={false} refreshMs={500} />);
+  const f = lines(lastFrame());
+  unmount();
+  assert.deepEqual(f, [
+    'router serve · http://127.0.0.1:8080 · policy power-of-two · up 2m05s · draining · refresh 500 ms',
+    'requests: 9 in flight · 1200 completed · 3 failed · 1 rejected · 12.5 req/s',
+    '',
+    'worker  health  breaker    in flight  run  wait  KV usage          hit rate    age  served  errors',
+    'gpu-a   up      closed             5    5     1  ██░░░░░░   25.0%     50.0%   0.4s     700       0',
+    'gpu-b   DOWN    open               0    -     -  ░░░░░░░░       -         -  never     500       3',
+    'gpu-c   up      half-open          4    4     0  ████████  100.0%         -   2.0s       0       0',
+    '',
+    'latency ms (last 1000)     p50      p99',
+    'TTFT                     120.0    900.0',
+    'TPOT                      30.0     45.0',
+    'E2E                     4000.0  15000.0',
+    'keys: q quit · p pause display · + faster refresh · - slower refresh',
+  ]);
+});
