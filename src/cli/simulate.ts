@@ -11,6 +11,7 @@ import { formatSummary, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
 import { colorWanted } from '../tui/format.js';
+import { UserError } from '../util/errors.js';
 
 
 export interface SimulateFlags {
@@ -39,7 +40,7 @@ export function defaultTracePath(): string {
 export async function simulateFromFlags(
   f: SimulateFlags,
   onBatch?: (sim: Simulation) => void | Promise<void>,
-  onStart?: (sim: Simulation) => void,
+  live: { onStart?: (sim: Simulation) => void; batchEvents?: number } = {},
 ): Promise<SimulationResult> {
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
@@ -58,8 +59,9 @@ export async function simulateFromFlags(
     timeseriesIntervalS: DEFAULTS.timeseriesIntervalS,
     slo,
     onBatch,
+    batchEvents: live.batchEvents,
   });
-  onStart?.(sim);
+  live.onStart?.(sim);
   const started = process.hrtime.bigint();
   const result = await sim.run();
   result.summary.wall_s = Number(process.hrtime.bigint() - started) / 1e9;
@@ -85,7 +87,7 @@ export function registerSimulate(program: Command): void {
     .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)')
     .action((flags: SimulateFlags) =>
       runAction(async () => {
-        const pace = flags.pace === undefined ? null : parseNumberFlag('--pace', flags.pace, { min: Number.MIN_VALUE });
+        const pace = flags.pace === undefined ? null : parsePace(flags.pace);
         const pacer = new Pacer(pace);
         const useTui = process.stdout.isTTY === true && process.env.CI !== 'true' && !flags.json && flags.tui !== false;
         let result: SimulationResult;
@@ -104,7 +106,7 @@ export function registerSimulate(program: Command): void {
                 await c.onBatch(sim);
                 if (!c.quit) await pacer.wait(sim, () => c.wallS(), () => c.paused || c.quit);
               },
-              (sim) => c.attach(sim),
+              { onStart: (sim) => c.attach(sim), batchEvents: pace === null ? LIVE_BATCH_EVENTS : PACED_BATCH_EVENTS },
             );
           } finally {
             scan.cancel();
@@ -121,7 +123,7 @@ export function registerSimulate(program: Command): void {
             }
             await pacer.wait(sim, () => (performance.now() - started) / 1e3, () => false);
             await new Promise((r) => setImmediate(r));
-          });
+          }, { batchEvents: pace === null ? undefined : PACED_BATCH_EVENTS });
         }
         if (result.stopped) process.stderr.write(`stopped at ${result.summary.duration_s.toFixed(1)} s simulated; reports cover what was simulated\n`);
         if (flags.out) {
@@ -132,6 +134,17 @@ export function registerSimulate(program: Command): void {
       }),
     );
 }
+
+function parsePace(raw: string): number {
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v) || v <= 0) throw new UserError(`--pace: expected a number > 0 (times real time), got "${raw}"`);
+  return v;
+}
+
+/** Events between yields to the dashboard's timers: small enough for a 100 ms refresh, large enough to cost nothing. */
+const LIVE_BATCH_EVENTS = 2048;
+/** With --pace each batch is a pacing step: small, so the picture moves smoothly. */
+const PACED_BATCH_EVENTS = 128;
 
 function progressLine(sim: Simulation, wallS: number): string {
   const p = sim.progress();

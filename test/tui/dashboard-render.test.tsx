@@ -62,7 +62,7 @@ test('simulate dashboard: header, progress, worker rows, rolling latency and SLO
   ]);
   assert.match(f[16], /^TTFT p99 \(ms\) · 0–30 s simulated$/);
   // The chart's top label is the largest p99 of the series.
-  assert.match(f[17], /^\s+600\.0 ┤/);
+  assert.match(f[17], /^\s+600 ┤/);
   assert.ok(f.some((l) => l === 'throughput (completed req/s)'));
   assert.equal(f[f.length - 1], 'keys: q quit (reports are still written) · p pause/resume · + faster refresh · - slower refresh');
   assert.ok(!(lastFrame() ?? '').includes('\u001b['), 'no colour codes with color=false');
