@@ -142,7 +142,7 @@ function parsePace(raw: string): number {
 }
 
 /** Events between yields to the dashboard's timers: small enough for a 100 ms refresh, large enough to cost nothing. */
-const LIVE_BATCH_EVENTS = 2048;
+export const LIVE_BATCH_EVENTS = 2048;
 /** With --pace each batch is a pacing step: small, so the picture moves smoothly. */
 const PACED_BATCH_EVENTS = 128;
 

@@ -1,0 +1,115 @@
+/**
+ * Dashboard overhead: the same simulation with and without the live dashboard. The dashboard run
+ * uses exactly what `router simulate` on a terminal uses (smaller batches, the controller's batch
+ * hook, ink rendering snapshots on a timer) into a discarding fake terminal.
+ *
+ * Figures are CPU seconds of this process (user + system), which a busy machine disturbs far less
+ * than wall time; wall time is printed too. Rounds alternate the variants; the minimum is the
+ * least-disturbed estimate.
+ *
+ *   npm run bench:tui [-- --requests 20000 --rounds 5]
+ */
+import { PassThrough, Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { Simulation } from '../src/sim/simulator.js';
+import { parseFleet } from '../src/profiles/fleet.js';
+import { createPolicy } from '../src/routing/registry.js';
+import { syntheticRequests } from '../src/workload/synthetic.js';
+import { startSimDashboard } from '../src/tui/sim-app.js';
+import { LIVE_BATCH_EVENTS } from '../src/cli/simulate.js';
+import { summaryJson } from '../src/report/text.js';
+
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } } });
+const requests = Number(values.requests);
+const rounds = Number(values.rounds);
+
+function sim(onBatch: (s: Simulation) => Promise<void>, batchEvents?: number): Simulation {
+  return new Simulation({
+    fleet: parseFleet('l20:8'),
+    policy: createPolicy('least-request'),
+    requests: syntheticRequests({
+      seed: 11,
+      rate: 60,
+      count: requests,
+      input: { kind: 'lognormal', mean: 1500, sigma: 0.8, min: 16, max: 12000 },
+      output: { kind: 'exponential', mean: 200, min: 1, max: 2000 },
+      sharedPrefix: { groups: 32, prefixTokens: 768 },
+    }),
+    seed: 42,
+    scrapeIntervalS: 1,
+    timeseriesIntervalS: 1,
+    onBatch,
+    batchEvents,
+  });
+}
+
+/** The plain CLI path: yield to the event loop every batch. */
+interface Measure {
+  wallS: number;
+  cpuS: number;
+  summary: string;
+}
+
+function cpuS(since: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+}
+
+async function plain(): Promise<Measure> {
+  const t = performance.now();
+  const c = process.cpuUsage();
+  const r = await sim(() => new Promise((res) => setImmediate(res))).run();
+  return { wallS: (performance.now() - t) / 1e3, cpuS: cpuS(c), summary: summaryJson({ ...r.summary, wall_s: 0 }) };
+}
+
+async function withDashboard(refreshMs: number): Promise<Measure & { bytes: number }> {
+  let bytes = 0;
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      cb();
+    },
+  }) as unknown as NodeJS.WriteStream;
+  Object.assign(out, { isTTY: true, columns: 120, rows: 50 });
+  const stdin = new PassThrough() as unknown as NodeJS.ReadStream;
+  const t = performance.now();
+  const c = process.cpuUsage();
+  const dash = startSimDashboard({ stdout: out, stdin, color: true, pace: null, refreshMs });
+  const s = sim((x) => dash.controller.onBatch(x), LIVE_BATCH_EVENTS);
+  dash.controller.attach(s);
+  const r = await s.run();
+  await dash.finish();
+  return { wallS: (performance.now() - t) / 1e3, cpuS: cpuS(c), summary: summaryJson({ ...r.summary, wall_s: 0 }), bytes };
+}
+
+const min = (xs: number[]): number => Math.min(...xs);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// Warm-up (JIT, ink's first layout) so the first measured round is not penalised.
+await plain();
+await withDashboard(250);
+const runs: Record<string, Measure[]> = { 'no dashboard': [], 'dashboard, refresh 250 ms': [], 'dashboard, refresh 100 ms': [] };
+let bytes = 0;
+for (let i = 0; i < rounds; i++) {
+  const a = await plain();
+  const b = await withDashboard(250);
+  const c = await withDashboard(100);
+  if (a.summary !== b.summary || a.summary !== c.summary) throw new Error('the dashboard changed the simulation result');
+  runs['no dashboard'].push(a);
+  runs['dashboard, refresh 250 ms'].push(b);
+  runs['dashboard, refresh 100 ms'].push(c);
+  bytes = b.bytes;
+}
+const base = runs['no dashboard'];
+const baseCpu = min(base.map((x) => x.cpuS));
+const baseWall = min(base.map((x) => x.wallS));
+console.log(`dashboard overhead: ${requests} requests on l20:8, ${rounds} rounds, identical results in every run`);
+for (const [name, xs] of Object.entries(runs)) {
+  const cpu = min(xs.map((x) => x.cpuS));
+  const wall = min(xs.map((x) => x.wallS));
+  const over = ((cpu - baseCpu) / baseCpu) * 100;
+  const overWall = ((wall - baseWall) / baseWall) * 100;
+  const vs = xs === base ? '' : `  overhead CPU ${over >= 0 ? '+' : ''}${over.toFixed(1)}%, wall ${overWall >= 0 ? '+' : ''}${overWall.toFixed(1)}%${over > 10 ? '  EXCEEDS 10%' : ''}`;
+  console.log(`${name.padEnd(26)} CPU min ${cpu.toFixed(3)} s (median ${median(xs.map((x) => x.cpuS)).toFixed(3)})  wall min ${wall.toFixed(3)} s${vs}`);
+}
+console.log(`terminal output of one 250 ms run: ${(bytes / 1024).toFixed(0)} KiB`);
