@@ -6,7 +6,7 @@ import { parseFleet } from '../profiles/fleet.js';
 import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
 import { Simulation, type SimulationResult } from '../sim/simulator.js';
 import { parseSlo } from '../metrics/slo.js';
-import { openTrace } from '../workload/trace.js';
+import { detectFormat, openTrace } from '../workload/trace.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
@@ -93,24 +93,35 @@ export function registerSimulate(program: Command): void {
         let result: SimulationResult;
         if (useTui) {
           const limit = flags.limit === undefined ? undefined : parseNumberFlag('--limit', flags.limit, { integer: true, min: 1 });
+          const tracePath = flags.trace ?? defaultTracePath();
+          // A bad trace fails here, before the dashboard takes the screen.
+          detectFormat(tracePath, flags.format);
           // ink and react take most of a second to load: only a dashboard run pays for them.
           const { startSimDashboard } = await import('../tui/sim-app.js');
           const { scanTraceExtent } = await import('../tui/trace-scan.js');
-          const scan = scanTraceExtent(flags.trace ?? defaultTracePath(), flags.format, limit);
-          const dash = startSimDashboard({ stdout: process.stdout, stdin: process.stdin, color: colorWanted(), pace, traceExtent: scan.extent });
-          const c = dash.controller;
+          let dash: ReturnType<typeof startSimDashboard> | null = null;
+          let scan: ReturnType<typeof scanTraceExtent> | null = null;
           try {
             result = await simulateFromFlags(
               flags,
               async (sim) => {
+                const c = (dash as ReturnType<typeof startSimDashboard>).controller;
                 await c.onBatch(sim);
                 if (!c.quit) await pacer.wait(sim, () => c.wallS(), () => c.paused || c.quit);
               },
-              { onStart: (sim) => c.attach(sim), batchEvents: pace === null ? LIVE_BATCH_EVENTS : PACED_BATCH_EVENTS },
+              {
+                // Mounted once the flags have parsed into a simulation, so a flag error never flashes a dashboard.
+                onStart: (sim) => {
+                  scan = scanTraceExtent(tracePath, flags.format, limit);
+                  dash = startSimDashboard({ stdout: process.stdout, stdin: process.stdin, color: colorWanted(), pace, traceExtent: scan.extent });
+                  dash.controller.attach(sim);
+                },
+                batchEvents: pace === null ? LIVE_BATCH_EVENTS : PACED_BATCH_EVENTS,
+              },
             );
           } finally {
-            scan.cancel();
-            await dash.finish();
+            (scan as ReturnType<typeof scanTraceExtent> | null)?.cancel();
+            await (dash as ReturnType<typeof startSimDashboard> | null)?.finish();
           }
         } else {
           const started = performance.now();

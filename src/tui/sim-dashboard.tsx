@@ -70,9 +70,11 @@ export function LatencyTable({ rolling, sloAttainment, showSlo = true }: { rolli
   );
 }
 
-/** asciichart needs finite numbers and at least two points. */
-function chartable(values: number[]): number[] {
-  const v = values.map((x) => (Number.isFinite(x) ? x : 0));
+/** asciichart needs finite numbers and at least two points: a gap repeats the value before it. */
+export function chartable(values: number[]): number[] {
+  const first = values.find((x) => Number.isFinite(x)) ?? 0;
+  let last = first;
+  const v = values.map((x) => (Number.isFinite(x) ? (last = x) : last));
   return v.length === 1 ? [v[0], v[0]] : v;
 }
 

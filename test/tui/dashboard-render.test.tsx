@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { render } from 'ink-testing-library';
-import { SimDashboard } from '../../src/tui/sim-dashboard.js';
+import { SimDashboard, chartable } from '../../src/tui/sim-dashboard.js';
 import { ServeDashboard, type ServeDashboardSnapshot } from '../../src/tui/serve-dashboard.js';
 import type { SimDashboardSnapshot } from '../../src/tui/sim-snapshot.js';
 
@@ -125,4 +125,10 @@ test('serve dashboard: per-worker in-flight, health, breaker, scraped metrics an
     'E2E                     4000.0  15000.0',
     'keys: q quit · p pause display · + faster refresh · - slower refresh',
   ]);
+});
+
+test('chart values: gaps repeat the previous value, a single point is doubled', () => {
+  assert.deepEqual(chartable([NaN, 3, NaN, NaN, 5]), [3, 3, 3, 3, 5]);
+  assert.deepEqual(chartable([7]), [7, 7]);
+  assert.deepEqual(chartable([NaN, NaN]), [0, 0]);
 });
