@@ -1,15 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { compareJobs, runParallel, runSequential, type CompareFlags } from '../../src/cli/compare.js';
+import { runCli } from '../helpers/cli.js';
 
-const root = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
-const cli = join(root, 'dist/src/cli/main.js');
-const run = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, GITHUB_STEP_SUMMARY: '', ...env } });
+const run = (args: string[], env: Record<string, string> = {}) => runCli(args, { env: { GITHUB_STEP_SUMMARY: '', ...env } });
 
 function flags(over: Partial<CompareFlags>): CompareFlags {
   return { fleet: [], policyOpt: [], seed: '42', scrapeInterval: '1', format: 'text', limit: '300', ...over };

@@ -3,11 +3,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
-const cli = join(root, 'dist/src/cli/main.js');
+import { join } from 'node:path';
+import { CLI as cli, REPO_ROOT as root } from '../helpers/fixtures.js';
+import { runCli } from '../helpers/cli.js';
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 const skipTmux = hasTmux ? false : 'tmux not installed (apt-get install -y tmux); skipping the pseudo-terminal tests';
 
@@ -89,11 +87,11 @@ test('CI=true on a terminal: no dashboard and no escape codes, summary on stdout
 });
 
 test('stdout not a terminal: no ink at all, progress on stderr only, summary on stdout; --json likewise', () => {
-  const r = spawnSync(process.execPath, [cli, 'simulate', '--limit', '200'], { encoding: 'utf8', env: { ...process.env, CI: '' } });
+  const r = runCli(['simulate', '--limit', '200'], { env: { CI: '' } });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^policy least-request: 200\/200 completed/);
   assert.ok(!r.stdout.includes('\u001b') && !r.stderr.includes('\u001b'));
-  const j = spawnSync(process.execPath, [cli, 'simulate', '--limit', '200', '--json'], { encoding: 'utf8' });
+  const j = runCli(['simulate', '--limit', '200', '--json'], { env: { CI: '' } });
   assert.equal(j.status, 0, j.stderr);
   assert.equal(JSON.parse(j.stdout).completed, 200);
 });
@@ -101,13 +99,13 @@ test('stdout not a terminal: no ink at all, progress on stderr only, summary on 
 test('--pace slows the run to the requested multiple of real time; a bad --pace is a user error', () => {
   // 200 requests span ~17 s of simulated time; at 20x that is ~0.85 s of wall time at least.
   const started = Date.now();
-  const r = spawnSync(process.execPath, [cli, 'simulate', '--limit', '200', '--pace', '20', '--json'], { encoding: 'utf8' });
+  const r = runCli(['simulate', '--limit', '200', '--pace', '20', '--json']);
   const wallS = (Date.now() - started) / 1e3;
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as { duration_s: number; wall_s: number };
   assert.ok(s.wall_s >= (s.duration_s / 20) * 0.9, `wall ${s.wall_s} s for ${s.duration_s} s simulated at 20x`);
   assert.ok(wallS < 30);
-  const bad = spawnSync(process.execPath, [cli, 'simulate', '--pace', 'fast'], { encoding: 'utf8' });
+  const bad = runCli(['simulate', '--pace', 'fast']);
   assert.equal(bad.status, 2);
   assert.equal(bad.stderr.trim(), 'router: --pace: expected a number > 0 (times real time), got "fast"');
 });

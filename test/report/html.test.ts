@@ -3,13 +3,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { cdfPoints, fleetHitRate, renderHtmlReport, type ReportRun } from '../../src/report/html.js';
 import { niceTicks } from '../../src/report/svg-chart.js';
-
-const root = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
-const cli = join(root, 'dist/src/cli/main.js');
+import { runCli } from '../helpers/cli.js';
 
 function findChromium(): string | null {
   for (const bin of ['chromium', 'chromium-browser', 'google-chrome']) {
@@ -61,11 +59,11 @@ test('router report --html: one file from two run dirs opens in headless Chromiu
   const dir = mkdtempSync(join(tmpdir(), 'router-report-'));
   try {
     for (const p of ['least-request', 'random']) {
-      const r = spawnSync(process.execPath, [cli, 'simulate', '--policy', p, '--limit', '400', '--out', join(dir, p)], { encoding: 'utf8' });
+      const r = runCli(['simulate', '--policy', p, '--limit', '400', '--out', join(dir, p)]);
       assert.equal(r.status, 0, r.stderr);
     }
     const out = join(dir, 'report.html');
-    const rep = spawnSync(process.execPath, [cli, 'report', join(dir, 'least-request'), join(dir, 'random'), '--html', '--out', out], { encoding: 'utf8' });
+    const rep = runCli(['report', join(dir, 'least-request'), join(dir, 'random'), '--html', '--out', out]);
     assert.equal(rep.status, 0, rep.stderr);
     assert.equal(rep.stderr.trim(), `wrote ${out}`);
     const html = readFileSync(out, 'utf8');
@@ -96,10 +94,10 @@ test('router report --html: one file from two run dirs opens in headless Chromiu
 test('router report: a directory without run files is a one-line user error; --html is required', () => {
   const dir = mkdtempSync(join(tmpdir(), 'router-report-'));
   try {
-    const r = spawnSync(process.execPath, [cli, 'report', dir, '--html'], { encoding: 'utf8' });
+    const r = runCli(['report', dir, '--html']);
     assert.equal(r.status, 2);
     assert.equal(r.stderr.trim(), `router: ${dir}: no requests.csv (expected a directory written by \`router simulate --out DIR\`)`);
-    const n = spawnSync(process.execPath, [cli, 'report', dir], { encoding: 'utf8' });
+    const n = runCli(['report', dir]);
     assert.equal(n.status, 2);
     assert.equal(n.stderr.trim(), 'router: report: pass --html (the only report format)');
   } finally {
