@@ -6,7 +6,8 @@ import { parseFleet } from '../profiles/fleet.js';
 import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
 import { Simulation, type SimulationResult } from '../sim/simulator.js';
 import { parseSlo } from '../metrics/slo.js';
-import { detectFormat, openTrace } from '../workload/trace.js';
+import { openTrace } from '../workload/trace.js';
+import type { Request } from '../workload/request.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
@@ -36,20 +37,25 @@ export function defaultTracePath(): string {
   return join(PACKAGE_ROOT, DEFAULTS.trace);
 }
 
+/** The request stream the flags describe (also read by the dashboard's trace-length scan). */
+export function requestsFromFlags(f: SimulateFlags): AsyncIterable<Request> {
+  const limit = f.limit === undefined ? undefined : parseNumberFlag('--limit', f.limit, { integer: true, min: 1 });
+  const tracePath = f.trace ?? defaultTracePath();
+  return openTrace(isAbsolute(tracePath) ? tracePath : tracePath, { format: f.format, limit });
+}
+
 /** Builds and runs one simulation from CLI flags (shared by `simulate` and `compare`). */
 export async function simulateFromFlags(
   f: SimulateFlags,
   onBatch?: (sim: Simulation) => void | Promise<void>,
-  live: { onStart?: (sim: Simulation) => void; batchEvents?: number } = {},
+  live: { batchEvents?: number } = {},
 ): Promise<SimulationResult> {
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
-  const limit = f.limit === undefined ? undefined : parseNumberFlag('--limit', f.limit, { integer: true, min: 1 });
   const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
   const fleet = parseFleet(f.fleet);
   const policy = createPolicy(f.policy, parsePolicyOptions(f.policyOpt));
-  const tracePath = f.trace ?? defaultTracePath();
-  const requests = openTrace(isAbsolute(tracePath) ? tracePath : tracePath, { format: f.format, limit });
+  const requests = requestsFromFlags(f);
   const sim = new Simulation({
     fleet,
     policy,
@@ -61,7 +67,6 @@ export async function simulateFromFlags(
     onBatch,
     batchEvents: live.batchEvents,
   });
-  live.onStart?.(sim);
   const started = process.hrtime.bigint();
   const result = await sim.run();
   result.summary.wall_s = Number(process.hrtime.bigint() - started) / 1e9;
@@ -89,42 +94,36 @@ export function registerSimulate(program: Command): void {
       runAction(async () => {
         const pace = flags.pace === undefined ? null : parsePace(flags.pace);
         const pacer = new Pacer(pace);
+        const started = performance.now();
         const useTui = process.stdout.isTTY === true && process.env.CI !== 'true' && !flags.json && flags.tui !== false;
         let result: SimulationResult;
         if (useTui) {
-          const limit = flags.limit === undefined ? undefined : parseNumberFlag('--limit', flags.limit, { integer: true, min: 1 });
-          const tracePath = flags.trace ?? defaultTracePath();
-          // A bad trace fails here, before the dashboard takes the screen.
-          detectFormat(tracePath, flags.format);
           // ink and react take most of a second to load: only a dashboard run pays for them.
           const { startSimDashboard } = await import('../tui/sim-app.js');
           const { scanTraceExtent } = await import('../tui/trace-scan.js');
-          let dash: ReturnType<typeof startSimDashboard> | null = null;
+          type Dashboard = ReturnType<typeof startSimDashboard>;
+          let dash: Dashboard | null = null;
           let scan: ReturnType<typeof scanTraceExtent> | null = null;
           try {
             result = await simulateFromFlags(
               flags,
               async (sim) => {
-                const c = (dash as ReturnType<typeof startSimDashboard>).controller;
+                // Mounted at the first batch: bad flags and unreadable traces fail before it takes the screen.
+                if (!dash) {
+                  scan = scanTraceExtent(flags);
+                  dash = startSimDashboard({ stdout: process.stdout, stdin: process.stdin, color: colorWanted(), pace, traceExtent: scan.extent });
+                }
+                const c = dash.controller;
                 await c.onBatch(sim);
                 if (!c.quit) await pacer.wait(sim, () => c.wallS(), () => c.paused || c.quit);
               },
-              {
-                // Mounted once the flags have parsed into a simulation, so a flag error never flashes a dashboard.
-                onStart: (sim) => {
-                  scan = scanTraceExtent(tracePath, flags.format, limit);
-                  dash = startSimDashboard({ stdout: process.stdout, stdin: process.stdin, color: colorWanted(), pace, traceExtent: scan.extent });
-                  dash.controller.attach(sim);
-                },
-                batchEvents: pace === null ? LIVE_BATCH_EVENTS : PACED_BATCH_EVENTS,
-              },
+              { batchEvents: pace === null ? LIVE_BATCH_EVENTS : PACED_BATCH_EVENTS },
             );
           } finally {
             (scan as ReturnType<typeof scanTraceExtent> | null)?.cancel();
-            await (dash as ReturnType<typeof startSimDashboard> | null)?.finish();
+            await (dash as Dashboard | null)?.finish();
           }
         } else {
-          const started = performance.now();
           let lastLine = started;
           result = await simulateFromFlags(flags, async (sim) => {
             const now = performance.now();

@@ -18,7 +18,10 @@ export interface ServeDashboardOptions {
   onQuit?: () => void;
 }
 
-function App({ o }: { o: Required<Pick<ServeDashboardOptions, 'snapshot' | 'color' | 'refreshMs'>> & ServeDashboardOptions }) {
+type AppOptions = Required<Pick<ServeDashboardOptions, 'snapshot' | 'color' | 'refreshMs'>> & ServeDashboardOptions & { keys: boolean };
+
+/** The live serve view with its keys and refresh timer (exported for tests; use `startServeDashboard`). */
+export function ServeDashboardApp({ o }: { o: AppOptions }) {
   const [refreshMs, setRefreshMs] = useState(o.refreshMs);
   const [paused, setPaused] = useState(false);
   const [snap, setSnap] = useState(() => o.snapshot());
@@ -29,7 +32,7 @@ function App({ o }: { o: Required<Pick<ServeDashboardOptions, 'snapshot' | 'colo
       else if (input === '+') setRefreshMs((r) => Math.max(REFRESH_MS.min, Math.round(r / 2)));
       else if (input === '-') setRefreshMs((r) => Math.min(REFRESH_MS.max, r * 2));
     },
-    { isActive: o.stdin?.isTTY === true },
+    { isActive: o.keys },
   );
   useEffect(() => {
     if (paused) return;
@@ -47,7 +50,7 @@ export function startServeDashboard(opts: ServeDashboardOptions): { stop: () => 
   const stdout = opts.stdout ?? process.stdout;
   const stdin = opts.stdin ?? process.stdin;
   const color = opts.color ?? colorWanted();
-  const ink = render(<App o={{ ...opts, stdin, color, refreshMs: opts.refreshMs ?? REFRESH_MS.initial }} />, { stdout, stdin, exitOnCtrlC: false, patchConsole: false });
+  const ink = render(<ServeDashboardApp o={{ ...opts, stdin, color, refreshMs: opts.refreshMs ?? REFRESH_MS.initial, keys: stdin.isTTY === true }} />, { stdout, stdin, exitOnCtrlC: false, patchConsole: false });
   return {
     stop: async () => {
       ink.unmount();

@@ -1,11 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { openTrace } from '../workload/trace.js';
+import { requestsFromFlags, type SimulateFlags } from '../cli/simulate.js';
 import type { TraceExtent } from './trace-scan.js';
 
-const { path, format, limit } = workerData as { path: string; format?: string; limit?: number };
 let requests = 0;
 let lastArrivalS = 0;
-for await (const r of openTrace(path, { format, limit })) {
+for await (const r of requestsFromFlags(workerData as SimulateFlags)) {
   requests++;
   lastArrivalS = r.arrivalS;
 }

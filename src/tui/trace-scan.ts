@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import type { SimulateFlags } from '../cli/simulate.js';
 
 /** How long a trace is: its request count and the arrival time of its last request. */
 export interface TraceExtent {
@@ -7,12 +8,12 @@ export interface TraceExtent {
 }
 
 /**
- * Reads a trace once on a worker thread to learn its length for the progress bar and ETA, while
- * the simulation reads it on the main thread. Resolves null when the scan fails (the simulation
+ * Reads the workload once on a worker thread, from the same flags and code the simulation uses, to
+ * learn its length for the progress bar and ETA while the simulation reads it on the main thread. Resolves null when the scan fails (the simulation
  * reports the trace's errors itself).
  */
-export function scanTraceExtent(path: string, format: string | undefined, limit: number | undefined): { extent: Promise<TraceExtent | null>; cancel: () => void } {
-  const worker = new Worker(new URL('./trace-scan-worker.js', import.meta.url), { workerData: { path, format, limit } });
+export function scanTraceExtent(flags: SimulateFlags): { extent: Promise<TraceExtent | null>; cancel: () => void } {
+  const worker = new Worker(new URL('./trace-scan-worker.js', import.meta.url), { workerData: flags });
   worker.unref();
   const extent = new Promise<TraceExtent | null>((resolve) => {
     worker.once('message', (m: TraceExtent) => resolve(m));

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { render } from 'ink-testing-library';
 import { SimDashboard, chartable } from '../../src/tui/sim-dashboard.js';
 import { ServeDashboard, type ServeDashboardSnapshot } from '../../src/tui/serve-dashboard.js';
+import { ServeDashboardApp } from '../../src/tui/serve-app.js';
 import type { SimDashboardSnapshot } from '../../src/tui/sim-snapshot.js';
 
 const p = (p50: number, p99: number) => ({ p50, p99 });
@@ -131,4 +132,43 @@ test('chart values: gaps repeat the previous value, a single point is doubled', 
   assert.deepEqual(chartable([NaN, 3, NaN, NaN, 5]), [3, 3, 3, 3, 5]);
   assert.deepEqual(chartable([7]), [7, 7]);
   assert.deepEqual(chartable([NaN, NaN]), [0, 0]);
+});
+
+test('serve dashboard app: refreshes from the snapshot function on a timer; q, p, + and - keys', async () => {
+  let n = 0;
+  const snapshot = (): ServeDashboardSnapshot => ({
+    listen: 'http://127.0.0.1:9000',
+    policy: 'least-request',
+    uptimeS: n++,
+    inFlight: 0,
+    completed: 0,
+    failed: 0,
+    rejected: 0,
+    requestsPerS: 0,
+    workers: [],
+    rolling: { count: 0, ttftMs: p(NaN, NaN), tpotMs: p(NaN, NaN), e2eMs: p(NaN, NaN) },
+  });
+  let quits = 0;
+  const { lastFrame, stdin, unmount } = render(<ServeDashboardApp o={{ snapshot, color: false, refreshMs: 100, keys: true, onQuit: () => quits++ }} />);
+  const header = () => lines(lastFrame())[0];
+  await new Promise((r) => setTimeout(r, 350));
+  assert.ok(n >= 3, `snapshot taken on the timer (${n} times)`);
+  assert.match(header(), /· refresh 100\b/);
+  stdin.write('-');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.match(header(), /· refresh 200\b/);
+  stdin.write('+');
+  stdin.write('+');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.match(header(), /· refresh 100\b/);
+  stdin.write('p');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.match(header(), /· display PAUSED · refresh 100\b/);
+  const frozen = n;
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(n, frozen, 'no snapshots while paused');
+  stdin.write('q');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(quits, 1);
+  unmount();
 });
