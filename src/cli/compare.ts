@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
+import { parseFleet } from '../profiles/fleet.js';
+import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
 import {
   COMPARE_FORMATS,
   evaluateFailOn,
@@ -71,7 +73,7 @@ export async function runParallel(jobs: CompareJob[], threads: number): Promise<
     while (next < jobs.length) {
       const k = next++;
       const reply = await runInWorker(jobs[k].flags);
-      if (!reply.ok) throw reply.userError ? new UserError(`${jobs[k].run}: ${reply.message}`) : new Error(`${jobs[k].run}: ${reply.message}`);
+      if (!reply.ok) throw reply.userError ? new UserError(reply.message) : new Error(`${jobs[k].run}: ${reply.message}`);
       rows[k] = rowFromCells(jobs[k].run, reply.cells);
     }
   };
@@ -119,6 +121,11 @@ export function registerCompare(program: Command): void {
         const simulate = flags.policies !== undefined || flags.fleet.length > 0 || files.length === 0;
         if (simulate) {
           const jobs = compareJobs(flags);
+          // Flag mistakes surface here, once, before any thread starts.
+          for (const j of jobs) {
+            createPolicy(j.flags.policy, parsePolicyOptions(j.flags.policyOpt));
+            parseFleet(j.flags.fleet);
+          }
           const threads = flags.jobs === undefined ? availableParallelism() : parseNumberFlag('--jobs', flags.jobs, { integer: true, min: 1 });
           rows.push(...(threads > 1 && jobs.length > 1 ? await runParallel(jobs, threads) : await runSequential(jobs)));
         }

@@ -54,6 +54,10 @@ test('router compare: markdown table on stdout and in $GITHUB_STEP_SUMMARY; --fa
     const unknown = run(['compare', '--fail-on', 'p99_latency>+1%']);
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /^router: --fail-on: rule "p99_latency>\+1%": unknown metric "p99_latency"/);
+    const policy = run(['compare', '--policies', 'random,nope', '--limit', '50']);
+    assert.equal(policy.status, 2);
+    assert.match(policy.stderr, /^router: --policy nope: unknown policy \(known: .*random/);
+    assert.equal(policy.stdout, '');
     const fmt = run(['compare', saved, '--format', 'html']);
     assert.equal(fmt.status, 2);
     assert.equal(fmt.stderr.trim(), 'router: --format: expected one of text, markdown, csv, json, got "html"');
