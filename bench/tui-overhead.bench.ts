@@ -19,6 +19,9 @@ import { startSimDashboard } from '../src/tui/sim-app.js';
 import { LIVE_BATCH_EVENTS } from '../src/cli/simulate.js';
 import { summaryJson } from '../src/report/text.js';
 
+// Every ink mount registers an exit hook; this process mounts a dozen dashboards one after another.
+process.setMaxListeners(64);
+
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } } });
 const requests = Number(values.requests);
 const rounds = Number(values.rounds);
