@@ -101,27 +101,25 @@ export function registerSimulate(program: Command): void {
           // ink and react take most of a second to load: only a dashboard run pays for them.
           const { startSimDashboard } = await import('../tui/sim-app.js');
           const { scanTraceExtent } = await import('../tui/trace-scan.js');
-          type Dashboard = ReturnType<typeof startSimDashboard>;
-          let dash: Dashboard | null = null;
-          let scan: ReturnType<typeof scanTraceExtent> | null = null;
+          const live: { dash?: ReturnType<typeof startSimDashboard>; scan?: ReturnType<typeof scanTraceExtent> } = {};
           try {
             result = await simulateFromFlags(
               flags,
               async (sim) => {
                 // Mounted at the first batch: bad flags and unreadable traces fail before it takes the screen.
-                if (!dash) {
-                  scan = scanTraceExtent(flags);
-                  dash = startSimDashboard({ stdout: process.stdout, stdin: process.stdin, color: colorWanted(), pace, traceExtent: scan.extent });
+                if (!live.dash) {
+                  live.scan = scanTraceExtent(flags);
+                  live.dash = startSimDashboard({ stdout: process.stdout, stdin: process.stdin, color: colorWanted(), pace, traceExtent: live.scan.extent });
                 }
-                const c = dash.controller;
+                const c = live.dash.controller;
                 await c.onBatch(sim);
                 if (!c.quit) await pacer.wait(sim, () => c.wallS(), () => c.paused || c.quit);
               },
               { batchEvents: pace === null ? LIVE_BATCH_EVENTS : PACED_BATCH_EVENTS },
             );
           } finally {
-            (scan as ReturnType<typeof scanTraceExtent> | null)?.cancel();
-            await (dash as Dashboard | null)?.finish();
+            live.scan?.cancel();
+            await live.dash?.finish();
           }
         } else {
           let lastLine = started;
