@@ -19,6 +19,24 @@ export const DEFAULTS = {
   progressIntervalS: 5,
   /** Live dashboard refresh period, ms, and the range `+`/`-` move it in. */
   dashboardRefreshMs: { initial: 250, min: 100, max: 4000 },
+  workload: {
+    /** Requests (or sessions) per second imposed on traces without timestamps (ShareGPT, BIRD) when no --rate is given. */
+    untimedRateRps: 10,
+    /** Mean think time between the turns of a multi-turn session, seconds (exponential). */
+    thinkTimeS: 20,
+    /** Block size for `trace stats` prefix reuse: the engine's default block. */
+    statsBlockTokens: 16,
+    /** `router trace synth`; the shared-prefix group sizes are SGLang's generated-shared-prefix defaults. */
+    synth: {
+      count: 1000,
+      rateRps: 10,
+      inputLen: 'lognormal:512:1:8192',
+      outputLen: 'lognormal:256:0.8:4096',
+      promptsPerGroup: 16,
+      systemPromptTokens: 2048,
+      questionTokens: 128,
+    },
+  },
   engine: {
     maxNumSeqs: 256,
     /** vLLM's online-serving default: 8192 on GPUs with ≥ 70 GiB, else 2048. */

@@ -20,6 +20,7 @@ import {
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
+import { addWorkloadOptions } from './workload-options.js';
 import { simulateFromFlags, type SimulateFlags } from './simulate.js';
 import type { CompareWorkerReply } from './compare-worker.js';
 
@@ -41,18 +42,17 @@ export interface CompareJob {
   flags: SimulateFlags;
 }
 
-/** Every policy on every fleet, same trace and seed; labels say policy, and fleet when there are several. */
+/** Every policy on every fleet, same workload and seed; labels say policy, and fleet when there are several. */
 export function compareJobs(f: CompareFlags): CompareJob[] {
   const policies = (f.policies ?? DEFAULTS.policy).split(',').map((p) => p.trim()).filter((p) => p !== '');
   if (policies.length === 0) throw new UserError(`--policies: expected a comma-separated list of policy names, got "${f.policies}"`);
   const fleets = f.fleet.length > 0 ? f.fleet : [DEFAULTS.fleet];
+  // Everything but compare's own flags describes the workload and the simulation, as for simulate.
+  const { policies: _policies, fleet: _fleet, format: _table, traceFormat, baseline: _baseline, failOn: _failOn, jobs: _jobs, out: _out, ...common } = f;
   const jobs: CompareJob[] = [];
   for (const fleet of fleets) {
     for (const policy of policies) {
-      jobs.push({
-        run: fleets.length > 1 ? `${policy}@${fleet}` : policy,
-        flags: { trace: f.trace, format: f.traceFormat, fleet, policy, policyOpt: f.policyOpt, seed: f.seed, scrapeInterval: f.scrapeInterval, slo: f.slo, limit: f.limit },
-      });
+      jobs.push({ run: fleets.length > 1 ? `${policy}@${fleet}` : policy, flags: { ...common, format: traceFormat, fleet, policy } });
     }
   }
   return jobs;
@@ -92,24 +92,23 @@ function runInWorker(flags: SimulateFlags): Promise<CompareWorkerReply> {
 }
 
 export function registerCompare(program: Command): void {
-  program
+  const cmd = program
     .command('compare')
     .description('Run several policies and/or fleets on the same trace and seed (or read saved summary.csv files) and print one table with the best value per column marked')
     .argument('[summaries...]', 'saved summary.csv (or summary JSON) files to include')
     .option('--policies <a,b,c>', `policies to run (default: ${DEFAULTS.policy} unless only files are given)`)
     .option('--fleet <spec>', 'fleet to run on, repeatable to compare fleets (default: ' + DEFAULTS.fleet + ')', collect, [])
     .option('--trace <file>', `trace file (default: the shipped ${DEFAULTS.trace})`)
-    .option('--trace-format <name>', 'trace format (default: detected from the content)')
     .option('--policy-opt <k=v>', 'policy option applied to every policy, repeatable', collect, [])
     .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
     .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
     .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,percentile=99')
-    .option('--limit <n>', 'simulate only the first N requests')
     .option('--format <format>', `table format: ${COMPARE_FORMATS.join(', ')}`, 'text')
     .option('--baseline <file>', 'summary.csv or JSON to compare against with --fail-on')
     .option('--fail-on <rules>', "exit 1 when a rule is violated, e.g. 'p99_ttft_ms>+10%,goodput_rps<-5%'")
     .option('--jobs <n>', 'worker threads for the simulations (default: available cores)')
-    .option('--out <dir>', 'write the comparison as DIR/compare.csv')
+    .option('--out <dir>', 'write the comparison as DIR/compare.csv');
+  addWorkloadOptions(cmd, { mix: true, formatFlag: '--trace-format' })
     .action((files: string[], flags: CompareFlags) =>
       runAction(async () => {
         const format = flags.format as CompareFormat;

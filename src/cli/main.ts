@@ -4,6 +4,7 @@ import { registerSimulate } from './simulate.js';
 import { registerProfile } from './profile.js';
 import { registerValidate } from './validate.js';
 import { registerPolicies } from './policies.js';
+import { registerTrace } from './trace.js';
 import { registerCompare } from './compare.js';
 import { registerReport } from './report.js';
 
@@ -18,6 +19,7 @@ registerSimulate(program);
 registerProfile(program);
 registerValidate(program);
 registerPolicies(program);
+registerTrace(program);
 registerCompare(program);
 registerReport(program);
 

@@ -1,4 +1,4 @@
-import { join, isAbsolute } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
 import { PACKAGE_ROOT } from '../profiles/catalog.js';
@@ -6,7 +6,8 @@ import { parseFleet } from '../profiles/fleet.js';
 import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
 import { Simulation, type SimulationResult } from '../sim/simulator.js';
 import { parseSlo } from '../metrics/slo.js';
-import { openTrace } from '../workload/trace.js';
+import { buildWorkload, type WorkloadFlags } from '../workload/workload.js';
+import { addWorkloadOptions } from './workload-options.js';
 import type { Request } from '../workload/request.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
@@ -14,17 +15,13 @@ import { collect, parseNumberFlag, runAction } from './errors.js';
 import { colorWanted } from '../tui/format.js';
 import { UserError } from '../util/errors.js';
 
-
-export interface SimulateFlags {
-  trace?: string;
-  format?: string;
+export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
   policy: string;
   policyOpt: string[];
   seed: string;
   scrapeInterval: string;
   slo?: string;
-  limit?: string;
   json?: boolean;
   out?: string;
   /** commander's `--no-tui` sets this false. */
@@ -39,9 +36,7 @@ export function defaultTracePath(): string {
 
 /** The request stream the flags describe (also read by the dashboard's trace-length scan). */
 export function requestsFromFlags(f: SimulateFlags): AsyncIterable<Request> {
-  const limit = f.limit === undefined ? undefined : parseNumberFlag('--limit', f.limit, { integer: true, min: 1 });
-  const tracePath = f.trace ?? defaultTracePath();
-  return openTrace(isAbsolute(tracePath) ? tracePath : tracePath, { format: f.format, limit });
+  return buildWorkload(f, defaultTracePath()).requests;
 }
 
 /** Builds and runs one simulation from CLI flags (shared by `simulate` and `compare`). */
@@ -74,22 +69,21 @@ export async function simulateFromFlags(
 }
 
 export function registerSimulate(program: Command): void {
-  program
+  const cmd = program
     .command('simulate')
     .description('Replay a trace against simulated GPU workers under a routing policy and report latency, goodput, cache hits, balance and cost')
     .option('--trace <file>', `trace file (default: the shipped ${DEFAULTS.trace})`)
-    .option('--format <name>', 'trace format (default: detected from the content)')
     .option('--fleet <spec>', 'workers: GPU[:COUNT],... (model llama-3.1-8b unless a profile name like qwen3-32b@h100-sxm-tp2 is given) or a fleet file (.json/.yaml)', DEFAULTS.fleet)
     .option('--policy <name>', 'routing policy (see `router policies`)', DEFAULTS.policy)
     .option('--policy-opt <k=v>', 'policy option, repeatable', collect, [])
     .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
     .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
     .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000,percentile=99')
-    .option('--limit <n>', 'simulate only the first N requests')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
     .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')
-    .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)')
+    .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)');
+  addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {
         const pace = flags.pace === undefined ? null : parsePace(flags.pace);

@@ -26,7 +26,8 @@ export interface SyntheticOptions {
   sharedPrefix?: { groups: number; prefixTokens: number; blockTokens?: number };
 }
 
-function gaussian(rng: Rng): number {
+/** Standard normal variate (Box–Muller). */
+export function gaussian(rng: Rng): number {
   const u = Math.max(rng.next(), Number.MIN_VALUE);
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.next());
 }

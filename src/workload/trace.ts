@@ -4,6 +4,13 @@ import { readLines } from './lines.js';
 import { parseNativeLine } from './native-jsonl.js';
 import { parseVllmBenchLine } from './vllm-bench-jsonl.js';
 import { UserError, located } from '../util/errors.js';
+import { DEFAULTS } from '../defaults.js';
+import { defaultArrivalSpec, imposeArrivals } from './arrivals.js';
+import { shareGptFormat, shareGptMultiFormat, shareGptVllmFormat } from './sharegpt.js';
+import { birdFormat } from './bird.js';
+import { mooncakeFormat } from './mooncake.js';
+import { aibrixFormat } from './aibrix-jsonl.js';
+import { azureFormat, burstGptFormat } from './azure-csv.js';
 
 /** A trace reader: recognises its format from the start of a file and streams `Request`s. */
 export interface TraceFormat {
@@ -12,6 +19,11 @@ export interface TraceFormat {
   /** `head` is the file's first bytes (up to 256 KiB) as text. */
   detect(head: string, path: string): boolean;
   read(path: string): AsyncIterable<Request>;
+  /**
+   * The format has no timestamps (ShareGPT, BIRD): `read` yields arrival 0 with a session's turns
+   * consecutive, and the workload imposes an arrival process (`src/workload/arrivals.ts`).
+   */
+  readonly untimed?: boolean;
 }
 
 async function* jsonlRequests(
@@ -93,13 +105,23 @@ export interface OpenTraceOptions {
   limit?: number;
 }
 
-/** Streams a trace's requests in arrival order; an out-of-order arrival is an error naming the request. */
+/**
+ * Streams a trace's requests in arrival order; an out-of-order arrival is an error naming the
+ * request. Formats without timestamps arrive as the default Poisson process
+ * (`DEFAULTS.workload`); `buildWorkload` (src/workload/workload.ts) offers every other choice.
+ */
 export async function* openTrace(path: string, opts: OpenTraceOptions = {}): AsyncGenerator<Request> {
   const format = detectFormat(path, opts.format);
+  const source = format.untimed ? imposeArrivals(format.read(path), defaultArrivalSpec(DEFAULTS.seed)) : format.read(path);
+  yield* inArrivalOrder(path, source, opts.limit);
+}
+
+/** Passes requests through, failing on the first that arrives before its predecessor. */
+export async function* inArrivalOrder(path: string, source: AsyncIterable<Request>, limit?: number): AsyncGenerator<Request> {
   let count = 0;
   let last = -Infinity;
-  for await (const r of format.read(path)) {
-    if (opts.limit !== undefined && count >= opts.limit) return;
+  for await (const r of source) {
+    if (limit !== undefined && count >= limit) return;
     if (r.arrivalS < last) {
       throw located(path, undefined, `request ${r.id} arrives at ${r.arrivalS}s, before the previous request (${last}s); traces must be sorted by arrival time`);
     }
@@ -108,3 +130,6 @@ export async function* openTrace(path: string, opts: OpenTraceOptions = {}): Asy
     yield r;
   }
 }
+
+// Readers of the public trace formats (issue 3); detection tries them in this order.
+for (const f of [mooncakeFormat, aibrixFormat, shareGptFormat, shareGptVllmFormat, shareGptMultiFormat, birdFormat, azureFormat, burstGptFormat]) registerTraceFormat(f);

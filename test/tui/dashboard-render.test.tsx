@@ -151,24 +151,28 @@ test('serve dashboard app: refreshes from the snapshot function on a timer; q, p
   let quits = 0;
   const { lastFrame, stdin, unmount } = render(<ServeDashboardApp o={{ snapshot, color: false, refreshMs: 100, keys: true, onQuit: () => quits++ }} />);
   const header = () => lines(lastFrame())[0];
-  await new Promise((r) => setTimeout(r, 350));
-  assert.ok(n >= 3, `snapshot taken on the timer (${n} times)`);
-  assert.match(header(), /· refresh 100\b/);
-  stdin.write('-');
-  await new Promise((r) => setTimeout(r, 20));
-  assert.match(header(), /· refresh 200\b/);
-  stdin.write('+');
-  stdin.write('+');
-  await new Promise((r) => setTimeout(r, 20));
-  assert.match(header(), /· refresh 100\b/);
-  stdin.write('p');
-  await new Promise((r) => setTimeout(r, 20));
-  assert.match(header(), /· display PAUSED · refresh 100\b/);
-  const frozen = n;
-  await new Promise((r) => setTimeout(r, 250));
-  assert.equal(n, frozen, 'no snapshots while paused');
-  stdin.write('q');
-  await new Promise((r) => setTimeout(r, 20));
-  assert.equal(quits, 1);
-  unmount();
+  // Polls instead of fixed sleeps: the machine may be busy.
+  const until = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 250 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(ok(), `timed out waiting for ${what}; header: ${header()}`);
+  };
+  try {
+    await until('three snapshots on the timer', () => n >= 3);
+    assert.match(header(), /· refresh 100\b/);
+    stdin.write('-');
+    await until('refresh 200 ms', () => /· refresh 200\b/.test(header()));
+    stdin.write('+');
+    stdin.write('+');
+    await until('refresh 100 ms', () => /· refresh 100\b/.test(header()));
+    stdin.write('p');
+    await until('the pause', () => /· display PAUSED · refresh 100\b/.test(header()));
+    await new Promise((r) => setTimeout(r, 100));
+    const frozen = n;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(n, frozen, 'no snapshots while paused');
+    stdin.write('q');
+    await until('onQuit', () => quits === 1);
+  } finally {
+    unmount();
+  }
 });
