@@ -9,6 +9,8 @@
  *
  *   npm run bench:tui [-- --requests 20000 --rounds 5]
  */
+import { createElement } from 'react';
+import { render } from 'ink';
 import { PassThrough, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Simulation } from '../src/sim/simulator.js';
@@ -16,6 +18,9 @@ import { parseFleet } from '../src/profiles/fleet.js';
 import { createPolicy } from '../src/routing/registry.js';
 import { syntheticRequests } from '../src/workload/synthetic.js';
 import { startSimDashboard } from '../src/tui/sim-app.js';
+import { SimDashboard } from '../src/tui/sim-dashboard.js';
+import { SimSnapshotBuilder } from '../src/tui/sim-snapshot.js';
+import { DEFAULTS } from '../src/defaults.js';
 import { LIVE_BATCH_EVENTS } from '../src/cli/simulate.js';
 import { summaryJson } from '../src/report/text.js';
 
@@ -65,16 +70,43 @@ async function plain(): Promise<Measure> {
   return { wallS: (performance.now() - t) / 1e3, cpuS: cpuS(c), summary: summaryJson({ ...r.summary, wall_s: 0 }) };
 }
 
-async function withDashboard(refreshMs: number): Promise<Measure & { bytes: number }> {
-  let bytes = 0;
+/** A 120×50 terminal that counts and discards what is written to it. */
+function fakeTerminal(count: (bytes: number) => void): { out: NodeJS.WriteStream; stdin: NodeJS.ReadStream } {
   const out = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
+      count(chunk.length);
       cb();
     },
   }) as unknown as NodeJS.WriteStream;
   Object.assign(out, { isTTY: true, columns: 120, rows: 50 });
-  const stdin = new PassThrough() as unknown as NodeJS.ReadStream;
+  return { out, stdin: new PassThrough() as unknown as NodeJS.ReadStream };
+}
+
+/** CPU milliseconds of one frame (snapshot + ink render) on a finished run's state: noise-free cost model. */
+async function frameCostMs(frames: number): Promise<{ snapshotMs: number; frameMs: number }> {
+  const s = sim(async () => undefined);
+  await s.run();
+  const b = new SimSnapshotBuilder(s);
+  const wall = { wallS: 5, state: 'running' as const, refreshMs: 500, pace: null, traceEndS: null, traceRequests: null };
+  let c = process.cpuUsage();
+  for (let i = 0; i < frames; i++) b.snapshot({ ...wall, wallS: 5 + i });
+  const snapshotMs = (cpuS(c) * 1e3) / frames;
+  const { out, stdin } = fakeTerminal(() => undefined);
+  const size = { columns: 120, rows: 50 };
+  const ink = render(createElement(SimDashboard, { s: b.snapshot(wall), color: true, size }), { stdout: out, stdin, patchConsole: false, maxFps: 10_000 });
+  c = process.cpuUsage();
+  for (let i = 0; i < frames; i++) {
+    ink.rerender(createElement(SimDashboard, { s: b.snapshot({ ...wall, wallS: 5 + i }), color: true, size }));
+    await new Promise((r) => setImmediate(r));
+  }
+  const frameMs = (cpuS(c) * 1e3) / frames;
+  ink.unmount();
+  return { snapshotMs, frameMs };
+}
+
+async function withDashboard(refreshMs: number): Promise<Measure & { bytes: number }> {
+  let bytes = 0;
+  const { out, stdin } = fakeTerminal((n) => (bytes += n));
   const t = performance.now();
   const c = process.cpuUsage();
   const dash = startSimDashboard({ stdout: out, stdin, color: true, pace: null, refreshMs });
@@ -88,19 +120,21 @@ async function withDashboard(refreshMs: number): Promise<Measure & { bytes: numb
 const min = (xs: number[]): number => Math.min(...xs);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+const R = DEFAULTS.dashboardRefreshMs;
 // Warm-up (JIT, ink's first layout) so the first measured round is not penalised.
 await plain();
-await withDashboard(250);
-const runs: Record<string, Measure[]> = { 'no dashboard': [], 'dashboard, refresh 250 ms': [], 'dashboard, refresh 100 ms': [] };
+await withDashboard(R.initial);
+const variants = [`dashboard, refresh ${R.initial} ms`, `dashboard, refresh ${R.min} ms`];
+const runs: Record<string, Measure[]> = { 'no dashboard': [], [variants[0]]: [], [variants[1]]: [] };
 let bytes = 0;
 for (let i = 0; i < rounds; i++) {
   const a = await plain();
-  const b = await withDashboard(250);
-  const c = await withDashboard(100);
+  const b = await withDashboard(R.initial);
+  const c = await withDashboard(R.min);
   if (a.summary !== b.summary || a.summary !== c.summary) throw new Error('the dashboard changed the simulation result');
   runs['no dashboard'].push(a);
-  runs['dashboard, refresh 250 ms'].push(b);
-  runs['dashboard, refresh 100 ms'].push(c);
+  runs[variants[0]].push(b);
+  runs[variants[1]].push(c);
   bytes = b.bytes;
 }
 const base = runs['no dashboard'];
@@ -115,4 +149,7 @@ for (const [name, xs] of Object.entries(runs)) {
   const vs = xs === base ? '' : `  overhead CPU ${over >= 0 ? '+' : ''}${over.toFixed(1)}%, wall ${overWall >= 0 ? '+' : ''}${overWall.toFixed(1)}%${over > 10 ? '  EXCEEDS 10%' : ''}`;
   console.log(`${name.padEnd(26)} CPU min ${cpu.toFixed(3)} s (median ${median(xs.map((x) => x.cpuS)).toFixed(3)})  wall min ${wall.toFixed(3)} s${vs}`);
 }
-console.log(`terminal output of one 250 ms run: ${(bytes / 1024).toFixed(0)} KiB`);
+console.log(`terminal output of one ${R.initial} ms run: ${(bytes / 1024).toFixed(0)} KiB`);
+const f = await frameCostMs(200);
+console.log(`one frame: snapshot ${f.snapshotMs.toFixed(2)} ms CPU, snapshot + ink render ${f.frameMs.toFixed(2)} ms CPU`);
+for (const ms of [R.initial, R.min]) console.log(`  => at ${ms} ms refresh the dashboard takes ${((f.frameMs / ms) * 100).toFixed(1)}% of one core`);

@@ -9,7 +9,4 @@ declare module 'asciichart' {
     format?: (x: number, i: number) => string;
   }
   export function plot(series: number[] | number[][], cfg?: PlotConfig): string;
-  export const cyan: string;
-  export const green: string;
-  export const yellow: string;
 }

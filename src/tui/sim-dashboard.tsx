@@ -80,15 +80,12 @@ export function chartable(values: number[]): number[] {
 
 export function Chart({ title, values, height, color, tone }: { title: string; values: number[]; height: number; color: boolean; tone: string }) {
   if (values.length === 0) return <Text dimColor>{title}: no completed requests yet</Text>;
-  const plot = asciichart.plot(chartable(values), {
-    height,
-    format: (x) => num(x, x >= 100 ? 0 : 1).padStart(8),
-    colors: color ? [tone] : undefined,
-  });
+  // One colour for the whole chart: asciichart's per-character colours multiply ink's per-frame work.
+  const plot = asciichart.plot(chartable(values), { height, format: (x) => num(x, x >= 100 ? 0 : 1).padStart(8) });
   return (
     <Box flexDirection="column">
       <Text bold>{title}</Text>
-      <Text>{plot}</Text>
+      <Text color={tint(color, tone)}>{plot}</Text>
     </Box>
   );
 }
@@ -126,8 +123,8 @@ export function SimDashboard({ s, color, size }: { s: SimDashboardSnapshot; colo
       {showCharts ? (
         <Box flexDirection="column">
           <Text> </Text>
-          <Chart title={`TTFT p99 (ms)${seriesSpan(s.series)}`} values={s.series.map((p) => p.ttftMs.p99)} height={chartHeight} color={color} tone={asciichart.yellow} />
-          <Chart title="throughput (completed req/s)" values={s.series.map((p) => p.completedPerS)} height={chartHeight} color={color} tone={asciichart.green} />
+          <Chart title={`TTFT p99 (ms)${seriesSpan(s.series)}`} values={s.series.map((p) => p.ttftMs.p99)} height={chartHeight} color={color} tone="yellow" />
+          <Chart title="throughput (completed req/s)" values={s.series.map((p) => p.completedPerS)} height={chartHeight} color={color} tone="green" />
         </Box>
       ) : null}
       <Text dimColor>keys: q quit (reports are still written) · p pause/resume · + faster refresh · - slower refresh</Text>

@@ -149,7 +149,7 @@ test('serve dashboard app: refreshes from the snapshot function on a timer; q, p
     rolling: { count: 0, ttftMs: p(NaN, NaN), tpotMs: p(NaN, NaN), e2eMs: p(NaN, NaN) },
   });
   let quits = 0;
-  const { lastFrame, stdin, unmount } = render(<ServeDashboardApp o={{ snapshot, color: false, refreshMs: 100, keys: true, onQuit: () => quits++ }} />);
+  const { lastFrame, stdin, unmount } = render(<ServeDashboardApp o={{ snapshot, color: false, refreshMs: 250, keys: true, onQuit: () => quits++ }} />);
   const header = () => lines(lastFrame())[0];
   // Polls instead of fixed sleeps: the machine may be busy.
   const until = async (what: string, ok: () => boolean) => {
@@ -158,17 +158,17 @@ test('serve dashboard app: refreshes from the snapshot function on a timer; q, p
   };
   try {
     await until('three snapshots on the timer', () => n >= 3);
-    assert.match(header(), /· refresh 100\b/);
+    assert.match(header(), /· refresh 250\b/);
     stdin.write('-');
-    await until('refresh 200 ms', () => /· refresh 200\b/.test(header()));
+    await until('refresh 500 ms', () => /· refresh 500\b/.test(header()));
     stdin.write('+');
     stdin.write('+');
-    await until('refresh 100 ms', () => /· refresh 100\b/.test(header()));
+    await until('refresh 250 ms (the floor)', () => /· refresh 250\b/.test(header()));
     stdin.write('p');
-    await until('the pause', () => /· display PAUSED · refresh 100\b/.test(header()));
+    await until('the pause', () => /· display PAUSED · refresh 250\b/.test(header()));
     await new Promise((r) => setTimeout(r, 100));
     const frozen = n;
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 600));
     assert.equal(n, frozen, 'no snapshots while paused');
     stdin.write('q');
     await until('onQuit', () => quits === 1);

@@ -108,12 +108,13 @@ test('controller: p pauses the simulation at the next batch, p resumes, q stops 
 });
 
 test('controller: + and - halve and double the refresh period within bounds', () => {
-  const c = new SimDashboardController({ stdout: process.stdout, stdin: process.stdin, color: false, pace: null, refreshMs: 250 });
+  const c = new SimDashboardController({ stdout: process.stdout, stdin: process.stdin, color: false, pace: null, refreshMs: 1000 });
   c.key('+', false);
-  assert.equal(c.refreshMs, 125);
+  assert.equal(c.refreshMs, 500);
   c.key('+', false);
   c.key('+', false);
-  assert.equal(c.refreshMs, 100);
+  assert.equal(c.refreshMs, 250);
   for (let i = 0; i < 10; i++) c.key('-', false);
   assert.equal(c.refreshMs, 4000);
+  assert.equal(new SimDashboardController({ stdout: process.stdout, stdin: process.stdin, color: false, pace: null }).refreshMs, 500);
 });
