@@ -37,6 +37,19 @@ export const DEFAULTS = {
       questionTokens: 128,
     },
   },
+  /**
+   * `profile export-aibrix` grid, like AIBrix's gpu_benchmark/gen_profile sweep (in/out 4–4096,
+   * 1–64 RPS in powers of two, 100 Poisson requests per point); outputs capped at 1024 and inputs
+   * at 8192 so a fleet of 8B-class GPUs sweeps in seconds.
+   */
+  aibrixSweep: {
+    outputs: [4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    inputs: [128, 256, 512, 1024, 2048, 4096, 8192],
+    rates: [1, 2, 4, 8, 16, 32, 64],
+    samples: 100,
+    /** gen_profile drops a rate whose measured throughput is below this fraction of it. */
+    minTputFraction: 0.9,
+  },
   engine: {
     maxNumSeqs: 256,
     /** vLLM's online-serving default: 8192 on GPUs with ≥ 70 GiB, else 2048. */

@@ -1,5 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { sharedDataDir } from '../workload/shared-data.js';
 import { PACKAGE_ROOT, resolveDeployment } from '../profiles/catalog.js';
 import type { Coefficients, Deployment } from '../profiles/types.js';
 import { UserError } from '../util/errors.js';
@@ -9,10 +10,9 @@ import type { Request } from '../workload/request.js';
 import { Simulation } from '../sim/simulator.js';
 import { createPolicy } from '../routing/registry.js';
 
-/** Default location of the RTX 4090 ground truth: shared/ beside the checkout. */
+/** Default location of the RTX 4090 ground truth: shared/data beside the checkout. */
 export function defaultGroundTruthDir(): string {
-  const candidates = [resolve('..', 'shared', 'data', 'vllm-ground-truth', 'rtx4090-llama-3.1-8b'), join(PACKAGE_ROOT, '..', 'shared', 'data', 'vllm-ground-truth', 'rtx4090-llama-3.1-8b')];
-  return candidates.find((c) => existsSync(c)) ?? candidates[1];
+  return join(sharedDataDir() ?? join(PACKAGE_ROOT, '..', 'shared', 'data'), 'vllm-ground-truth', 'rtx4090-llama-3.1-8b');
 }
 
 export interface LatencyStats {

@@ -103,6 +103,7 @@ export function registerCompare(program: Command): void {
     .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
     .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
     .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,percentile=99')
+    .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory for the slo* policies; repeatable', collect, [])
     .option('--format <format>', `table format: ${COMPARE_FORMATS.join(', ')}`, 'text')
     .option('--baseline <file>', 'summary.csv or JSON to compare against with --fail-on')
     .option('--fail-on <rules>', "exit 1 when a rule is violated, e.g. 'p99_ttft_ms>+10%,goodput_rps<-5%'")

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerSimulate } from './simulate.js';
 import { registerProfile } from './profile.js';
+import { registerProfileAibrix } from './profile-aibrix.js';
 import { registerValidate } from './validate.js';
 import { registerPolicies } from './policies.js';
 import { registerTrace } from './trace.js';
@@ -17,6 +18,7 @@ program
 
 registerSimulate(program);
 registerProfile(program);
+registerProfileAibrix(program);
 registerValidate(program);
 registerPolicies(program);
 registerTrace(program);

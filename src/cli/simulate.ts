@@ -14,6 +14,7 @@ import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
 import { colorWanted } from '../tui/format.js';
 import { UserError } from '../util/errors.js';
+import { loadSloProfiles } from './profile-aibrix.js';
 
 export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
@@ -22,6 +23,8 @@ export interface SimulateFlags extends WorkloadFlags {
   seed: string;
   scrapeInterval: string;
   slo?: string;
+  /** AIBrix profile files/directories for the slo* policies. */
+  sloProfile?: string[];
   json?: boolean;
   out?: string;
   /** commander's `--no-tui` sets this false. */
@@ -59,9 +62,13 @@ export async function simulateFromFlags(
     scrapeIntervalS,
     timeseriesIntervalS: DEFAULTS.timeseriesIntervalS,
     slo,
+    sloProfiles: f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : undefined,
     onBatch,
     batchEvents: live.batchEvents,
   });
+  if (policy.name.startsWith('slo') && !sim.views.some((v) => v.sloProfile?.hasLoadModel)) {
+    process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${policy.name} routes everything through its fallback\n`);
+  }
   const started = process.hrtime.bigint();
   const result = await sim.run();
   result.summary.wall_s = Number(process.hrtime.bigint() - started) / 1e9;
@@ -79,6 +86,7 @@ export function registerSimulate(program: Command): void {
     .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
     .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
     .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000,percentile=99')
+    .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory of them for the slo* policies, matched to workers by deployment name (else GPU id); repeatable', collect, [])
     .option('--json', 'print the summary as JSON on stdout')
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
     .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')

@@ -1,5 +1,5 @@
 import type { Request } from '../workload/request.js';
-import { cachedPromptHashes } from '../workload/block-hash.js';
+import { cachedContentHashes } from '../workload/block-hash.js';
 import type { EngineConfig } from '../profiles/types.js';
 import { BlockPool } from './block-pool.js';
 import type { StepCost, StepShape } from './step-cost.js';
@@ -324,7 +324,7 @@ export class Engine {
     const hits: number[] = [];
     if (!this.config.enablePrefixCaching) return hits;
     const maxBlocks = Math.floor((total - 1) / this.config.blockSize);
-    const shared = cachedPromptHashes(seq.req, this.config.blockSize);
+    const shared = cachedContentHashes(seq.req, this.config.blockSize);
     const nShared = shared ? Math.min(shared.length, maxBlocks) : 0;
     for (let i = 0; i < nShared; i++) {
       const b = this.pool.lookup((shared as number[])[i]);
@@ -419,10 +419,10 @@ export class Engine {
     }
   }
 
-  /** Puts newly full blocks with shareable content (the prompt's identity) into the prefix cache. */
+  /** Puts newly full blocks with shareable content (prompt identity, known answer ids) into the prefix cache. */
   private registerFull(seq: Sequence): void {
     if (!this.config.enablePrefixCaching) return;
-    const shared = cachedPromptHashes(seq.req, this.config.blockSize);
+    const shared = cachedContentHashes(seq.req, this.config.blockSize);
     if (!shared) return;
     const full = Math.min(Math.floor(seq.numComputed / this.config.blockSize), shared.length);
     for (let i = seq.registered; i < full; i++) this.pool.register(seq.blocks[i], shared[i]);

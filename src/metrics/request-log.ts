@@ -21,6 +21,8 @@ export interface RequestRecord {
   /** Why a rejected request was rejected. */
   reason?: string;
   sloClass?: string;
+  /** 429 when the router's pull-mode queue turned the request away (full, timeout, SLO unattainable). */
+  httpStatus?: 429;
 }
 
 /**
@@ -32,6 +34,8 @@ export class RequestLog {
   readonly workers: string[] = [];
   readonly statuses: RequestStatus[] = [];
   readonly reasons: (string | undefined)[] = [];
+  /** The SLO class each request was judged in (`sloClassName`), undefined when no SLO applied. */
+  readonly sloClasses: (string | undefined)[] = [];
   readonly arrivalS = new Column();
   readonly queueMs = new Column();
   readonly ttftMs = new Column();
@@ -44,6 +48,8 @@ export class RequestLog {
   readonly sloMet = new Column();
   completed = 0;
   rejected = 0;
+  /** Rejections by the router's queue (429-equivalent), a subset of `rejected`. */
+  rejected429 = 0;
 
   get length(): number {
     return this.ids.length;
@@ -54,6 +60,7 @@ export class RequestLog {
     this.workers.push(r.worker);
     this.statuses.push(r.status);
     this.reasons.push(r.reason);
+    this.sloClasses.push(r.sloClass);
     this.arrivalS.push(r.arrivalS);
     this.queueMs.push(r.queueMs);
     this.ttftMs.push(r.ttftMs);
@@ -66,6 +73,7 @@ export class RequestLog {
     this.sloMet.push(r.sloMet);
     if (r.status === 'ok') this.completed++;
     else this.rejected++;
+    if (r.httpStatus === 429) this.rejected429++;
   }
 
   /** Values of a column for completed requests only (finite values), e.g. for percentiles. */

@@ -53,3 +53,14 @@ export function meetsSlo(slo: Slo, m: { ttftMs: number; tpotMs: number; e2eMs: n
   if (slo.tpatMs !== undefined && !(m.tpatMs <= slo.tpatMs)) return false;
   return true;
 }
+
+/** A stable name for a set of targets, e.g. `tpot_ms=50,ttft_ms=2000`: requests held to the same targets form one SLO class. */
+export function sloClassName(slo: Slo): string {
+  const parts: string[] = [];
+  for (const [flag, key] of Object.entries(KEYS)) {
+    if (key === 'percentile') continue;
+    const v = slo[key];
+    if (v !== undefined) parts.push(`${flag}=${v}`);
+  }
+  return parts.join(',');
+}

@@ -13,6 +13,16 @@ export interface WorkerSummary {
   cost_usd: number;
 }
 
+/** Goodput of the requests held to one set of SLO targets (a trace or header can give its own). */
+export interface SloClassSummary {
+  slo_class: string;
+  requests: number;
+  met: number;
+  rejected: number;
+  slo_attainment: number;
+  goodput_rps: number;
+}
+
 /** The summary schema shared by simulate, compare, replay and serve (snake_case, units in names). */
 export interface Summary {
   policy: string;
@@ -34,6 +44,10 @@ export interface Summary {
   cost_usd: number;
   cost_per_1m_tokens_usd: number;
   workers: WorkerSummary[];
+  /** Rejections by the router's pull-mode queue (429: full, timed out, SLO unattainable); present when any. */
+  rejected_429?: number;
+  /** Per SLO class, present when any request was judged against an SLO. */
+  slo_classes?: SloClassSummary[];
 }
 
 export interface SummaryInput {
@@ -54,6 +68,7 @@ export function summarize(s: SummaryInput): Summary {
   let inTokens = 0;
   let met = 0;
   let judged = 0;
+  const classes = new Map<string, SloClassSummary>();
   for (let i = 0; i < log.length; i++) {
     if (log.statuses[i] === 'ok') {
       outTokens += log.outputTokens.get(i);
@@ -63,12 +78,29 @@ export function summarize(s: SummaryInput): Summary {
     if (!Number.isNaN(m)) {
       judged++;
       if (m === 1) met++;
+      const name = log.sloClasses[i];
+      if (name !== undefined) {
+        let c = classes.get(name);
+        if (!c) {
+          c = { slo_class: name, requests: 0, met: 0, rejected: 0, slo_attainment: 0, goodput_rps: 0 };
+          classes.set(name, c);
+        }
+        c.requests++;
+        if (m === 1) c.met++;
+        if (log.statuses[i] !== 'ok') c.rejected++;
+      }
     }
   }
   const dur = s.durationS > 0 ? s.durationS : NaN;
   const served = s.workers.map((w) => w.requests);
   const mean = served.reduce((a, b) => a + b, 0) / Math.max(1, served.length);
   const cost = s.workers.reduce((a, w) => a + w.cost_usd, 0);
+  // A run without --slo is still judged when requests carry their own SLO (trace field, header).
+  const sloGiven = s.sloGiven || judged > 0;
+  for (const c of classes.values()) {
+    c.slo_attainment = c.met / c.requests;
+    c.goodput_rps = c.met / dur;
+  }
   return {
     policy: s.policy,
     requests: log.length,
@@ -82,12 +114,14 @@ export function summarize(s: SummaryInput): Summary {
     queue_ms: percentiles(log.completedValues(log.queueMs)),
     throughput_rps: log.completed / dur,
     output_tokens_per_s: outTokens / dur,
-    goodput_rps: s.sloGiven ? met / dur : null,
-    slo_attainment: s.sloGiven ? (judged > 0 ? met / log.length : 0) : null,
+    goodput_rps: sloGiven ? met / dur : null,
+    slo_attainment: sloGiven ? (judged > 0 ? met / judged : 0) : null,
     prefix_hit_rate: s.prefixQueries > 0 ? s.prefixHits / s.prefixQueries : 0,
     imbalance: mean > 0 ? Math.max(...served) / mean : 1,
     cost_usd: cost,
     cost_per_1m_tokens_usd: inTokens + outTokens > 0 ? (cost / (inTokens + outTokens)) * 1e6 : NaN,
     workers: s.workers,
+    ...(log.rejected429 > 0 ? { rejected_429: log.rejected429 } : {}),
+    ...(classes.size > 0 ? { slo_classes: [...classes.values()].sort((a, b) => (a.slo_class < b.slo_class ? -1 : a.slo_class > b.slo_class ? 1 : 0)) } : {}),
   };
 }

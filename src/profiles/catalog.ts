@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { UserError } from '../util/errors.js';
 import type { Coefficients, Deployment, EngineConfig, Gpu, Model } from './types.js';
+import { parseModelGpuProfile } from '../routing/slo/profile.js';
 
 /** The package root (where `profiles/` and `traces/` live), from the compiled file's location. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -100,6 +101,8 @@ export interface DeploymentFile {
   engine?: EngineOverrides;
   coefficients?: Partial<Coefficients>;
   source?: string;
+  /** AIBrix ModelGPUProfile tables for this deployment (`profile import-aibrix`). */
+  aibrix?: unknown;
 }
 
 let shipped: Map<string, { file: DeploymentFile; path: string }> | undefined;
@@ -221,5 +224,6 @@ export function resolveDeployment(spec: DeploymentSpec): Deployment {
     engine,
     source,
     kvBlocksSource,
+    ...(base?.aibrix !== undefined ? { aibrix: parseModelGpuProfile(base.aibrix, `${source}: aibrix`) } : {}),
   };
 }

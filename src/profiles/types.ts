@@ -1,3 +1,4 @@
+import type { ModelGpuProfileJson } from '../routing/slo/profile.js';
 /** GPU facts (profiles/hardware.json). */
 export interface Gpu {
   id: string;
@@ -77,4 +78,6 @@ export interface Deployment {
   source: string;
   /** How `numGpuBlocks` was obtained. */
   kvBlocksSource: 'profile' | 'override' | 'derived';
+  /** AIBrix SLO tables attached by `profile import-aibrix` (read by the slo* policies). */
+  aibrix?: ModelGpuProfileJson;
 }

@@ -15,7 +15,7 @@ function table(rows: string[][]): string {
 export function formatSummary(s: Summary): string {
   const lat = (name: string, p: Percentiles): string[] => [name, fmt(p.mean), fmt(p.p50), fmt(p.p90), fmt(p.p99)];
   const lines: string[] = [];
-  lines.push(`policy ${s.policy}: ${s.completed}/${s.requests} completed, ${s.rejected} rejected, ${fmt(s.duration_s, 1)} s simulated in ${fmt(s.wall_s, 2)} s`);
+  lines.push(`policy ${s.policy}: ${s.completed}/${s.requests} completed, ${s.rejected} rejected${s.rejected_429 ? ` (${s.rejected_429} by the router queue, 429)` : ''}, ${fmt(s.duration_s, 1)} s simulated in ${fmt(s.wall_s, 2)} s`);
   lines.push('');
   lines.push(table([
     ['latency (ms)', 'mean', 'p50', 'p90', 'p99'],
@@ -35,6 +35,13 @@ export function formatSummary(s: Summary): string {
   ];
   const w = Math.max(...kv.map(([k]) => k.length));
   for (const [k, v] of kv) lines.push(`${k.padEnd(w)}  ${v}`);
+  if (s.slo_classes && s.slo_classes.length > 1) {
+    lines.push('');
+    lines.push(table([
+      ['SLO class', 'requests', 'met', 'rejected', 'attainment', 'goodput req/s'],
+      ...s.slo_classes.map((c) => [c.slo_class, String(c.requests), String(c.met), String(c.rejected), `${fmt(c.slo_attainment * 100, 1)}%`, fmt(c.goodput_rps, 2)]),
+    ]));
+  }
   lines.push('');
   lines.push(table([
     ['worker', 'gpu', 'requests', 'hit rate', 'preempt', 'cost $'],

@@ -4,6 +4,7 @@ import { randomPolicy } from './policies/random.js';
 import { roundRobinPolicy } from './policies/round-robin.js';
 import { leastRequestPolicy } from './policies/least-request.js';
 import { powerOfTwoPolicy } from './policies/power-of-two.js';
+import { sloPolicyFactories } from './policies/slo.js';
 
 const factories = new Map<string, PolicyFactory>();
 
@@ -12,6 +13,8 @@ export function registerPolicy(f: PolicyFactory): void {
 }
 
 for (const f of [randomPolicy, roundRobinPolicy, leastRequestPolicy, powerOfTwoPolicy]) registerPolicy(f);
+// AIBrix SLO family (slo, slo-least-load, slo-pack-load); the fallback is built through this registry.
+for (const f of sloPolicyFactories((name) => createPolicy(name))) registerPolicy(f);
 
 export function policyFactories(): PolicyFactory[] {
   return [...factories.values()];

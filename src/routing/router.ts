@@ -1,12 +1,17 @@
 import type { Clock } from '../util/clock.js';
 import type { Rng } from '../util/rng.js';
+import { UserError } from '../util/errors.js';
 import type { Request } from '../workload/request.js';
-import type { Outcome, Policy, PolicyContext, ScrapedMetrics, WorkerView } from './types.js';
+import type { Decision, Outcome, Policy, PolicyContext, PullDecision, QueueLimits, QueuedRequest, ScrapedMetrics, WorkerView } from './types.js';
 
 /** Where the router's decisions go: the simulator turns them into events, serve into HTTP calls. */
 export interface RouterSink {
   dispatch(req: Request, worker: WorkerView): void;
-  reject(req: Request, reason: string): void;
+  /**
+   * The request ends without a worker. `status` is the HTTP-equivalent: 429 when the pull-mode
+   * queue turned it away (full, timed out, SLO unattainable), absent for push-mode refusals.
+   */
+  reject(req: Request, reason: string, status?: 429): void;
 }
 
 export interface RouterOptions {
@@ -15,12 +20,31 @@ export interface RouterOptions {
   clock: Clock;
   rng: Rng;
   sink: RouterSink;
+  /** Pull-mode queue bounds; each absent field falls back to the policy's `queueLimits`, else unbounded. */
+  queue?: Partial<QueueLimits>;
+}
+
+interface Waiting extends QueuedRequest {
+  readonly req: Request;
 }
 
 /**
  * The routing core shared by `simulate` and `serve`: an event-driven state machine with no I/O,
- * no wall clock and no unseeded randomness. Push mode: every submitted request is routed at once.
- * (Pull mode and the SLO queue plug in here: they hold requests and re-try on completions.)
+ * no wall clock and no unseeded randomness.
+ *
+ * Push mode (policies without `mode: 'pull'`): `submit` routes the request at once or rejects it.
+ *
+ * Pull mode (`policy.mode === 'pull'`, e.g. the `slo*` policies), added on top of the same API:
+ * - `submit` queues the request and tries to dispatch; a request the policy cannot place now
+ *   waits. Every `onComplete`, `submit`, `onScrape` and `onTimer` (and `dispatchWaiting()`, to
+ *   call after a worker's health changes) retries the queue, so a worker's freed capacity pulls
+ *   the next request. The policy chooses what goes next (`Policy.next`; default FIFO via `pick`).
+ * - Bounds: a request arriving to a full queue, or waiting longer than the timeout, ends through
+ *   `sink.reject(req, reason, 429)`. The router owns no timer: a driver asks `nextDeadline()`
+ *   (router-clock seconds, Infinity when none) and calls `onTimer(now)` once the clock reaches it
+ *   (the simulator on its virtual clock, serve with one wall-clock timer).
+ * - `queuedTotal` counts waiting requests; `rejectWaiting(reason)` ends them all (shutdown, end
+ *   of a simulation) so no request is lost.
  */
 export class Router {
   readonly workers: WorkerView[];
@@ -29,21 +53,37 @@ export class Router {
   private readonly sink: RouterSink;
   private readonly placed = new Map<string, WorkerView>();
   readonly branches = new Map<string, number>();
+  private readonly queue = new Map<string, Waiting>();
+  private readonly limits: QueueLimits;
+  private draining = false;
+  private drainAgain = false;
 
   constructor(o: RouterOptions) {
     this.workers = o.workers;
     this.policy = o.policy;
     this.ctx = { clock: o.clock, rng: o.rng };
     this.sink = o.sink;
+    this.limits = {
+      maxLength: o.queue?.maxLength ?? o.policy.queueLimits?.maxLength ?? Infinity,
+      timeoutS: o.queue?.timeoutS ?? o.policy.queueLimits?.timeoutS ?? Infinity,
+    };
   }
 
   get policyName(): string {
     return this.policy.name;
   }
 
-  /** Routes one request now (push mode). */
+  get pullMode(): boolean {
+    return this.policy.mode === 'pull';
+  }
+
+  /** Routes one request now (push mode), or queues it and dispatches what can go (pull mode). */
   submit(req: Request): void {
-    const candidates = this.workers.every((w) => w.healthy) ? this.workers : this.workers.filter((w) => w.healthy);
+    if (this.pullMode) {
+      this.enqueue(req);
+      return;
+    }
+    const candidates = this.candidates();
     if (candidates.length === 0) {
       this.sink.reject(req, 'no healthy worker');
       return;
@@ -53,6 +93,14 @@ export class Router {
       this.sink.reject(req, `policy ${this.policy.name} found no eligible worker`);
       return;
     }
+    this.place(req, d);
+  }
+
+  private candidates(): WorkerView[] {
+    return this.workers.every((w) => w.healthy) ? this.workers : this.workers.filter((w) => w.healthy);
+  }
+
+  private place(req: Request, d: Decision): void {
     const w = this.workers[d.worker];
     if (!w || !w.healthy) throw new Error(`policy ${this.policy.name} picked worker ${d.worker}, which is not a candidate`);
     if (d.branch) this.branches.set(d.branch, (this.branches.get(d.branch) ?? 0) + 1);
@@ -62,6 +110,94 @@ export class Router {
     this.placed.set(req.id, w);
     this.policy.onDispatch?.(req, w, this.ctx);
     this.sink.dispatch(req, w);
+  }
+
+  private enqueue(req: Request): void {
+    if (this.queue.has(req.id) || this.placed.has(req.id)) {
+      throw new UserError(`request id "${req.id}" was submitted again while still queued or in flight (pull mode needs unique request ids)`);
+    }
+    const entry: Waiting = { req, enqueuedS: this.ctx.clock.now() };
+    this.queue.set(req.id, entry);
+    this.policy.onEnqueue?.(entry, this.ctx);
+    this.drain();
+    if (this.queue.has(req.id) && this.queue.size > this.limits.maxLength) {
+      this.endWaiting(entry, `router queue full: ${this.limits.maxLength} requests already waiting`);
+    }
+  }
+
+  private endWaiting(entry: Waiting, reason: string): void {
+    this.queue.delete(entry.req.id);
+    this.policy.onDequeue?.(entry, this.ctx);
+    this.sink.reject(entry.req, reason, 429);
+  }
+
+  private nextDecision(): PullDecision | null {
+    const candidates = this.candidates();
+    if (candidates.length === 0) return null;
+    if (this.policy.next) return this.policy.next(this.queue, candidates, this.ctx);
+    const head = this.queue.values().next().value as Waiting;
+    const d = this.policy.pick(head.req, candidates, this.ctx);
+    return d ? { entry: head, decision: d } : null;
+  }
+
+  /** Dispatches queued requests until the policy has nothing that fits; re-entrant calls (a sink that completes synchronously) only ask for another pass. */
+  private drain(): void {
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.drainAgain = false;
+        while (this.queue.size > 0) {
+          const d = this.nextDecision();
+          if (!d) break;
+          const entry = this.queue.get(d.entry.req.id);
+          if (!entry) throw new Error(`policy ${this.policy.name} chose request ${d.entry.req.id}, which is not queued`);
+          if ('reject' in d) {
+            this.endWaiting(entry, d.reject);
+            continue;
+          }
+          this.queue.delete(entry.req.id);
+          this.policy.onDequeue?.(entry, this.ctx);
+          this.place(entry.req, d.decision);
+        }
+      } while (this.drainAgain);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Pull mode: retry the queue now (after a worker became healthy or was added). */
+  dispatchWaiting(): void {
+    if (this.queue.size > 0) this.drain();
+  }
+
+  /** Router-clock time of the next queue timeout; Infinity when nothing can time out. */
+  nextDeadline(): number {
+    if (this.queue.size === 0 || this.limits.timeoutS === Infinity) return Infinity;
+    const oldest = this.queue.values().next().value as Waiting;
+    return oldest.enqueuedS + this.limits.timeoutS;
+  }
+
+  /** Ends every request whose queue deadline is at or before `now`, then retries the queue. */
+  onTimer(now: number): void {
+    // One timeout for all, so queue order is deadline order: expire from the front.
+    for (const entry of this.queue.values()) {
+      if (entry.enqueuedS + this.limits.timeoutS > now) break;
+      this.endWaiting(entry, `router queue timeout: waited ${(now - entry.enqueuedS).toFixed(3)} s (limit ${this.limits.timeoutS} s)`);
+    }
+    this.dispatchWaiting();
+  }
+
+  /** Ends every waiting request with `reason` (shutdown, or the end of a simulation). */
+  rejectWaiting(reason: string): void {
+    for (const entry of [...this.queue.values()]) this.endWaiting(entry, reason);
+  }
+
+  get queuedTotal(): number {
+    return this.queue.size;
   }
 
   onFirstToken(req: Request): void {
@@ -80,10 +216,12 @@ export class Router {
     w.inFlightPromptTokens -= req.inputTokens;
     if (!firstTokenSeen) w.inPrefill--;
     this.policy.onComplete?.(req, w, outcome, this.ctx);
+    this.dispatchWaiting();
   }
 
   onScrape(worker: number, m: ScrapedMetrics): void {
     this.workers[worker].scraped = m;
+    this.dispatchWaiting();
   }
 
   get inFlightTotal(): number {

@@ -1,6 +1,7 @@
 import type { Clock } from '../util/clock.js';
 import type { Rng } from '../util/rng.js';
 import type { RouteRequest } from '../workload/request.js';
+import type { ProfileTable } from './slo/profile.js';
 
 /** Engine metrics as last scraped (vLLM `/metrics` or the simulator's equivalent). */
 export interface ScrapedMetrics {
@@ -37,6 +38,11 @@ export interface WorkerView {
   /** Requests dispatched whose first token has not arrived (still in prefill/queue). */
   inPrefill: number;
   scraped?: ScrapedMetrics;
+  /**
+   * AIBrix-style SLO profile tables of this worker's deployment (throughput and latency by
+   * (output, input) bucket), when the operator supplied them; the `slo*` policies read them.
+   */
+  sloProfile?: ProfileTable;
 }
 
 export interface PolicyContext {
@@ -62,6 +68,42 @@ export interface Policy {
   onFirstToken?(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void;
   onComplete?(req: RouteRequest, worker: WorkerView, outcome: Outcome, ctx: PolicyContext): void;
   onWorkerRemoved?(worker: WorkerView): void;
+
+  // --- Pull mode (optional; a policy without `mode: 'pull'` is routed push-style) ---
+  /**
+   * 'pull': a request the policy cannot place now (`pick`/`next` → null) waits in the Router's
+   * queue and is retried on every completion and arrival; 'push' (default): it is rejected.
+   */
+  readonly mode?: 'push' | 'pull';
+  /** Bounds of the Router's queue in pull mode (the Router's own options override them). */
+  readonly queueLimits?: QueueLimits;
+  /** Pull mode: the request entered the Router's queue. */
+  onEnqueue?(entry: QueuedRequest, ctx: PolicyContext): void;
+  /** Pull mode: the request left the queue (dispatched, timed out, rejected). */
+  onDequeue?(entry: QueuedRequest, ctx: PolicyContext): void;
+  /**
+   * Pull mode: which queued request to dispatch next and where, or null when nothing can go now;
+   * a `reject` answer ends that request with the reason. Without `next`, the Router tries the
+   * oldest queued request with `pick` and waits while it does not fit (FIFO, head of line).
+   */
+  next?(queue: ReadonlyMap<string, QueuedRequest>, candidates: readonly WorkerView[], ctx: PolicyContext): PullDecision | null;
+}
+
+/** A request waiting in the Router's pull-mode queue. */
+export interface QueuedRequest {
+  readonly req: RouteRequest;
+  /** Router clock when it was queued (seconds). */
+  readonly enqueuedS: number;
+}
+
+export type PullDecision = { entry: QueuedRequest; decision: Decision } | { entry: QueuedRequest; reject: string };
+
+/** Pull-mode queue bounds: beyond them a request ends with a 429-style rejection. */
+export interface QueueLimits {
+  /** Most requests waiting at once; a request arriving to a full queue is rejected. */
+  maxLength: number;
+  /** Seconds a request may wait before it is rejected. */
+  timeoutS: number;
 }
 
 export interface Outcome {

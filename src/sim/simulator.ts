@@ -3,12 +3,14 @@ import { RooflineStepCost } from '../profiles/roofline.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import { Router } from '../routing/router.js';
 import type { Policy, WorkerView } from '../routing/types.js';
+import { ProfileTable } from '../routing/slo/profile.js';
+import { attachSloProfiles } from '../routing/slo/attach.js';
 import { VirtualClock } from '../util/clock.js';
 import { EventHeap } from '../util/heap.js';
 import { childRng } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
 import { RequestLog } from '../metrics/request-log.js';
-import { effectiveSlo, meetsSlo, type SloSpec } from '../metrics/slo.js';
+import { effectiveSlo, meetsSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
 import { summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
 
 export interface SimulationOptions {
@@ -20,6 +22,11 @@ export interface SimulationOptions {
   scrapeIntervalS: number;
   timeseriesIntervalS: number;
   slo?: SloSpec;
+  /**
+   * AIBrix SLO tables for the slo* policies, matched to workers by deployment name (else GPU id);
+   * they override tables a deployment carries from `profile import-aibrix`.
+   */
+  sloProfiles?: readonly ProfileTable[];
   /** Advance pure-decode stretches in one computation (exact; off only to prove it). */
   fastDecode?: boolean;
   /**
@@ -73,6 +80,8 @@ export interface SimProgress {
   completed: number;
   rejected: number;
   inFlight: number;
+  /** Requests waiting in the router's pull-mode queue. */
+  queued: number;
   events: number;
 }
 
@@ -118,7 +127,9 @@ export class Simulation {
       inFlight: 0,
       inFlightPromptTokens: 0,
       inPrefill: 0,
+      ...(w.deployment.aibrix ? { sloProfile: new ProfileTable(w.deployment.aibrix) } : {}),
     }));
+    if (o.sloProfiles) attachSloProfiles(this.views, o.sloProfiles);
     this.engines = o.fleet.map((w, i) => {
       const cost = new RooflineStepCost(w.deployment.gpu, w.deployment.model, w.deployment.tp, w.deployment.coefficients);
       return new Engine(w.deployment.engine, cost, {
@@ -138,7 +149,7 @@ export class Simulation {
       rng: childRng(o.seed, 'router'),
       sink: {
         dispatch: (req, w) => this.dispatch(req, w),
-        reject: (req, reason) => this.recordRejected(req, '', reason),
+        reject: (req, reason, status) => this.recordRejected(req, '', reason, status),
       },
     });
   }
@@ -155,6 +166,7 @@ export class Simulation {
       completed: this.log.completed,
       rejected: this.log.rejected,
       inFlight: this.router.inFlightTotal,
+      queued: this.router.queuedTotal,
       events: this.events,
     };
   }
@@ -184,8 +196,13 @@ export class Simulation {
       if (bi >= buf.length && !this.sourceDone) await refill();
       const nextArrival = bi < buf.length ? buf[bi].arrivalS : Infinity;
       const top = this.heap.peek();
-      if (!top && nextArrival === Infinity) break;
-      if (!top || nextArrival <= top.time) {
+      // Pull mode only: the router's queue timeouts on the virtual clock (Infinity in push mode).
+      const deadline = this.router.nextDeadline();
+      if (!top && nextArrival === Infinity && deadline === Infinity) break;
+      if (deadline < nextArrival && deadline < (top?.time ?? Infinity)) {
+        this.clock.set(Math.max(this.clock.now(), deadline));
+        this.router.onTimer(this.clock.now());
+      } else if (!top || nextArrival <= top.time) {
         this.arrive(buf[bi++]);
       } else {
         this.heap.pop();
@@ -198,12 +215,14 @@ export class Simulation {
         if (this.stopRequested) break;
       }
     }
+    // Nothing left that could free capacity: whatever still waits is ended, never silently lost.
+    if (!this.stopRequested) this.router.rejectWaiting('still waiting in the router queue when the simulation ran out of events');
     if (this.o.onBatch && !this.stopRequested) await this.o.onBatch(this);
     return this.result();
   }
 
   private get idle(): boolean {
-    return this.sourceDone && this.router.inFlightTotal === 0;
+    return this.sourceDone && this.router.inFlightTotal === 0 && this.router.queuedTotal === 0;
   }
 
   private push(time: number, kind: StepEvent['kind'], worker: number, version: number): void {
@@ -299,12 +318,14 @@ export class Simulation {
       preemptions: seq.preemptions,
       sloMet,
       status: 'ok',
+      sloClass: slo ? sloClassName(slo) : undefined,
     });
     this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttft / 1e3, e2eS: e2e / 1e3 }, true);
   }
 
-  private recordRejected(req: Request, worker: string, reason: string): void {
+  private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429): void {
     this.lastEnd = Math.max(this.lastEnd, this.clock.now());
+    const slo = effectiveSlo(this.o.slo, req.slo);
     this.log.add({
       requestId: req.id,
       arrivalS: req.arrivalS,
@@ -317,9 +338,11 @@ export class Simulation {
       cachedTokens: 0,
       outputTokens: 0,
       preemptions: 0,
-      sloMet: effectiveSlo(this.o.slo, req.slo) ? 0 : NaN,
+      sloMet: slo ? 0 : NaN,
       status: 'rejected',
       reason,
+      sloClass: slo ? sloClassName(slo) : undefined,
+      httpStatus,
     });
   }
 

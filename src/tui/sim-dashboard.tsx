@@ -26,6 +26,7 @@ export function ProgressLine({ s, color }: { s: SimDashboardSnapshot; color: boo
       </Text>
       <Text>
         {'         '}requests {req} arrived · {s.completed} done · {s.rejected} rejected · {s.inFlight} in flight
+        {s.queued > 0 ? ` · ${s.queued} queued in the router` : ''}
       </Text>
       <Text>
         {'         '}wall {duration(s.wallS)} · speed {num(s.speed)}× real time{s.pace !== null ? ` (pace ${s.pace}×)` : ''} · ETA {duration(s.etaS)}

@@ -33,6 +33,8 @@ export interface SimDashboardSnapshot {
   completed: number;
   rejected: number;
   inFlight: number;
+  /** Requests waiting in the router's own queue (pull mode). */
+  queued: number;
   wallS: number;
   /** Simulated seconds per wall second since the start. */
   speed: number;
@@ -130,6 +132,7 @@ export class SimSnapshotBuilder {
       completed: p.completed,
       rejected: p.rejected,
       inFlight: p.inFlight,
+      queued: p.queued,
       wallS: wall.wallS,
       speed,
       etaS,

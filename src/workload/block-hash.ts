@@ -70,22 +70,47 @@ export function promptBlockHashes(prefix: PrefixIdentity, inputTokens: number, b
 }
 
 const cache = new WeakMap<object, Map<number, number[]>>();
+const contentCache = new WeakMap<object, Map<number, number[]>>();
+
+function memo(store: WeakMap<object, Map<number, number[]>>, key: object, blockSize: number, compute: () => number[]): number[] {
+  let perSize = store.get(key);
+  if (!perSize) {
+    perSize = new Map();
+    store.set(key, perSize);
+  }
+  let hashes = perSize.get(blockSize);
+  if (!hashes) {
+    hashes = compute();
+    perSize.set(blockSize, hashes);
+  }
+  return hashes;
+}
 
 /** Block hashes of a prompt, computed once per (request, block size). */
 export function cachedPromptHashes(
   req: { prefix?: PrefixIdentity; inputTokens: number },
   blockSize: number,
 ): number[] | undefined {
-  if (!req.prefix) return undefined;
-  let perSize = cache.get(req);
-  if (!perSize) {
-    perSize = new Map();
-    cache.set(req, perSize);
-  }
-  let hashes = perSize.get(blockSize);
-  if (!hashes) {
-    hashes = promptBlockHashes(req.prefix, req.inputTokens, blockSize);
-    perSize.set(blockSize, hashes);
-  }
-  return hashes;
+  const prefix = req.prefix;
+  if (!prefix) return undefined;
+  return memo(cache, req, blockSize, () => promptBlockHashes(prefix, req.inputTokens, blockSize));
+}
+
+/**
+ * Block hashes of everything the engine will hold for a request: the prompt, then the answer when
+ * its token ids are known (so generated blocks are shareable content, not private).
+ */
+export function cachedContentHashes(
+  req: { prefix?: PrefixIdentity; inputTokens: number; outputTokenIds?: ArrayLike<number> },
+  blockSize: number,
+): number[] | undefined {
+  const prefix = req.prefix;
+  const out = req.outputTokenIds;
+  if (!out || prefix?.kind !== 'tokens' || prefix.ids.length !== req.inputTokens) return cachedPromptHashes(req, blockSize);
+  return memo(contentCache, req, blockSize, () => {
+    const all = new Uint32Array(prefix.ids.length + out.length);
+    all.set(prefix.ids, 0);
+    all.set(out, prefix.ids.length);
+    return promptBlockHashes({ kind: 'tokens', ids: all }, all.length, blockSize);
+  });
 }

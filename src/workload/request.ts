@@ -36,4 +36,11 @@ export interface RouteRequest {
 /** A request as the workload knows it; the engine stops generating at `outputTokens`. */
 export interface Request extends RouteRequest {
   readonly outputTokens: number;
+  /**
+   * Token ids of the answer, when the trace knows them (multi-turn ShareGPT, vLLM-bench
+   * `output_tok_ids`). The engine then caches generated blocks under their content, so the next
+   * turn of a conversation, which re-sends this answer, hits them as it would in vLLM. Kept off
+   * `RouteRequest`: a router never sees the answer.
+   */
+  readonly outputTokenIds?: ArrayLike<number>;
 }

@@ -2,7 +2,7 @@ import type { Request } from './request.js';
 import type { TraceFormat } from './trace.js';
 import { readJsonArray } from './json-array.js';
 import { RecordReader } from './records.js';
-import { answerTokens, encodeChat, encodePrompt, type ChatRole } from './tokenizer.js';
+import { answerIds, answerTokens, encodeChat, encodePrompt, type ChatRole } from './tokenizer.js';
 
 /**
  * ShareGPT JSON: `[{"id","conversations":[{"from":"human"|"gpt"|"system","value"}]}]`.
@@ -87,11 +87,14 @@ async function* multiTurn(path: string): AsyncGenerator<Request> {
     for (; i + 1 < c.turns.length && c.turns[i].role === 'user' && c.turns[i + 1].role === 'assistant'; i += 2) {
       history.push(c.turns[i]);
       const ids = encodeChat(history);
+      // The answer as the next turn re-sends it, so the engine can cache it under that content.
+      const answer = answerIds(c.turns[i + 1].content);
       yield {
         id: `${c.id}#${k++}`,
         arrivalS: 0,
         inputTokens: ids.length,
-        outputTokens: answerTokens(c.turns[i + 1].content),
+        outputTokens: answer.length,
+        outputTokenIds: answer,
         prefix: { kind: 'tokens', ids },
         text: history.map((t) => t.content).join('\n'),
         sessionId: c.id,

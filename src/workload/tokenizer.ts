@@ -103,3 +103,8 @@ export function encodeChat(messages: readonly { role: ChatRole; content: string 
 export function answerTokens(text: string): number {
   return encodeText(text).length + 1;
 }
+
+/** The answer's token ids as a chat history re-sends them: its text, then end-of-turn. */
+export function answerIds(text: string): Uint32Array {
+  return concatIds(encodeText(text), [EOT]);
+}

@@ -20,5 +20,13 @@ export function parseVllmBenchLine(file: string, n: number, text: string, index:
     }
     prefix = { kind: 'tokens', ids: Uint32Array.from(ids) };
   }
-  return { id: `bench-${index}`, arrivalS, inputTokens, outputTokens, prefix };
+  let outputTokenIds: Uint32Array | undefined;
+  if (prefix && f.has('output_tok_ids')) {
+    const out = f.intArray('output_tok_ids');
+    if (out.length !== outputTokens) {
+      throw located(file, n, `field "output_tok_ids": ${out.length} ids but "output_toks" is ${outputTokens}`);
+    }
+    outputTokenIds = Uint32Array.from(out);
+  }
+  return { id: `bench-${index}`, arrivalS, inputTokens, outputTokens, prefix, outputTokenIds };
 }

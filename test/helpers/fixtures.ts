@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineConfig } from '../../src/profiles/types.js';
@@ -8,11 +7,7 @@ import type { StepCost, StepShape } from '../../src/engine/step-cost.js';
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
 export const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
-/** ../shared/data beside the checkout, or undefined when this machine does not have it. */
-export function sharedDataDir(): string | undefined {
-  const d = resolve(REPO_ROOT, '..', 'shared', 'data');
-  return existsSync(d) ? d : undefined;
-}
+export { sharedDataDir } from '../../src/workload/shared-data.js';
 
 export function engineConfig(over: Partial<EngineConfig> = {}): EngineConfig {
   return {

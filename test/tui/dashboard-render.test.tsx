@@ -18,6 +18,7 @@ function simSnap(over: Partial<SimDashboardSnapshot> = {}): SimDashboardSnapshot
     completed: 150,
     rejected: 2,
     inFlight: 48,
+    queued: 0,
     wallS: 5,
     speed: 10,
     etaS: 5,
@@ -71,13 +72,13 @@ test('simulate dashboard: header, progress, worker rows, rolling latency and SLO
 
 test('simulate dashboard: charts drop out on a short terminal; unknown trace length and pause are shown', () => {
   const { lastFrame, unmount } = render(
-    <SimDashboard s={simSnap({ traceEndS: null, traceRequests: null, etaS: null, state: 'paused', pace: 2 })} color={false} size={{ columns: 80, rows: 24 }} />,
+    <SimDashboard s={simSnap({ traceEndS: null, traceRequests: null, etaS: null, state: 'paused', pace: 2, queued: 7 })} color={false} size={{ columns: 80, rows: 24 }} />,
   );
   const f = lines(lastFrame());
   unmount();
   assert.equal(f[0], 'router simulate · policy least-request · PAUSED · refresh 250 ms');
   assert.equal(f[2], 'progress ░░░░░░░░░░░░░░░░░░░░░░░░ - · simulated 50.0 s (scanning trace…)');
-  assert.equal(f[3], '         requests 200 arrived · 150 done · 2 rejected · 48 in flight');
+  assert.equal(f[3], '         requests 200 arrived · 150 done · 2 rejected · 48 in flight · 7 queued in the router');
   assert.equal(f[4], '         wall 5.0s · speed 10.0× real time (pace 2×) · ETA -');
   assert.ok(!f.some((l) => l.startsWith('TTFT p99')), 'no chart on 24 rows');
   assert.ok(f.length <= 24);

@@ -1,0 +1,284 @@
+import { UserError } from '../../util/errors.js';
+import type { Rng } from '../../util/rng.js';
+import type { RouteRequest } from '../../workload/request.js';
+import { argminRandomTie } from '../pick.js';
+import { HistogramPredictor } from '../predictor/histogram.js';
+import { OraclePredictor } from '../predictor/oracle.js';
+import type { OutputPredictor } from '../predictor/predictor.js';
+import { consumption, LoadTracker, WORKER_CAPACITY } from '../slo/load.js';
+import type { ProfileTable, Signature } from '../slo/profile.js';
+import { SloSubQueues, type SloEntry } from '../slo/queue.js';
+import { sloRank, targetsFor } from '../slo/targets.js';
+import type { Decision, Outcome, Policy, PolicyContext, PolicyFactory, PolicyOption, PullDecision, QueueLimits, QueuedRequest, WorkerView } from '../types.js';
+
+/** AIBrix's SLO backends (pkg/plugins/gateway/algorithms/least_load.go, pack_load.go). */
+export type SloBackend = 'least-load-pulling' | 'least-load' | 'pack-load';
+
+/** Floating-point slack when comparing summed consumptions with the capacity. */
+const CAPACITY_EPS = 1e-9;
+
+interface Group {
+  deployment: string;
+  table: ProfileTable;
+  workers: WorkerView[];
+}
+
+interface Ranked {
+  group: Group;
+  sig: Signature;
+  rank: number;
+}
+
+/** Workers with a usable profile (throughput and E2E tables), by deployment, in fleet order. */
+function profiledGroups(candidates: readonly WorkerView[]): Group[] {
+  const groups = new Map<string, Group>();
+  for (const w of candidates) {
+    const t = w.sloProfile;
+    if (!t?.hasLoadModel) continue;
+    let g = groups.get(w.profile);
+    if (!g) {
+      g = { deployment: w.profile, table: t, workers: [] };
+      groups.set(w.profile, g);
+    }
+    g.workers.push(w);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * AIBrix's SLO router (`slo.go` + `queue/slo_queue.go` + `queue_router.go`) on the Router's pull
+ * mode. Requests wait in sub-queues by (log2 predicted output, log2 input); at every trigger the
+ * sub-queue heads are ranked on every GPU type (`waited + expected − target`, TPOT > TTFT > TPAT >
+ * E2E), the head closest to violating goes first, to its most relaxed GPU type (further types
+ * only while their rank ≤ 0), and the backend places it by Little's-law load. With no usable
+ * profile, or no SLO for the request, the fallback policy routes it.
+ *
+ * Differences from AIBrix, on purpose:
+ * - a GPU type whose cell met the SLO at no rate is skipped (AIBrix rejects when it is the most
+ *   relaxed); the request is rejected only when every type fails (`unattainable=fallback` serves
+ *   it best-effort instead), and never on a cold prediction: it goes through the fallback, so the
+ *   predictor gets to learn that prompt size;
+ * - an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold it
+ *   forever);
+ * - the queue is bounded in length and wait (AIBrix's is not);
+ * - requests the fallback dispatches to a profiled worker count towards its load, and in the
+ *   pulling backends only go to workers with room for them.
+ */
+export class SloPolicy implements Policy {
+  readonly mode = 'pull';
+  private readonly subs = new SloSubQueues();
+  private readonly load = new LoadTracker();
+  /** Consumption decided by `next`/`pick`, booked when the Router dispatches. */
+  private readonly chosen = new Map<string, { c: number; viaFallback: boolean }>();
+  private readonly viaFallback = new Set<string>();
+
+  constructor(
+    readonly name: string,
+    private readonly backend: SloBackend,
+    private readonly predictor: OutputPredictor,
+    private readonly coldPrediction: number,
+    private readonly fallback: Policy,
+    readonly queueLimits: QueueLimits,
+    /** 'reject' (AIBrix) or 'fallback': serve SLO-unattainable requests best-effort instead. */
+    private readonly unattainable: 'reject' | 'fallback' = 'reject',
+  ) {}
+
+  /** Normalised pending load of a worker (AIBrix `realtime_normalized_pendings`). */
+  utilisation(worker: number): number {
+    return this.load.utilisation(worker);
+  }
+
+  private predicted(entry: QueuedRequest, ctx: PolicyContext): SloEntry {
+    const p = this.predictor.predict(entry.req, ctx.clock.now(), ctx.rng);
+    return { entry, predictedOut: p ?? this.coldPrediction, cold: p === undefined };
+  }
+
+  onEnqueue(entry: QueuedRequest, ctx: PolicyContext): void {
+    this.subs.add(this.predicted(entry, ctx));
+  }
+
+  onDequeue(entry: QueuedRequest): void {
+    this.subs.remove(entry.req.id);
+  }
+
+  next(queue: ReadonlyMap<string, QueuedRequest>, candidates: readonly WorkerView[], ctx: PolicyContext): PullDecision | null {
+    const groups = profiledGroups(candidates);
+    if (groups.length === 0) {
+      // No profile applies: FIFO across the queue (its oldest entry is the oldest sub-queue head).
+      const oldest = queue.values().next().value as QueuedRequest;
+      const d = this.viaFallbackPick(oldest.req, candidates, ctx);
+      return d ? { entry: oldest, decision: d } : null;
+    }
+    return this.decide(this.subs.heads(), groups, candidates, ctx);
+  }
+
+  pick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null {
+    const groups = profiledGroups(candidates);
+    if (groups.length === 0) return this.viaFallbackPick(req, candidates, ctx);
+    const d = this.decide([this.predicted({ req, enqueuedS: ctx.clock.now() }, ctx)], groups, candidates, ctx);
+    return d && 'decision' in d ? d.decision : null;
+  }
+
+  /**
+   * Routes through the fallback policy. A worker with a profile is booked with the consumption of
+   * the request's 1-token cell (its output is unknown here: the lightest honest guess), and in the
+   * pulling backends only workers with room for it are offered, so the fallback never pushes a
+   * worker past capacity either; null (wait) when none has room.
+   */
+  private viaFallbackPick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null {
+    const cost = new Map<number, number>();
+    for (const w of candidates) {
+      if (!w.sloProfile?.hasLoadModel) continue;
+      const x = consumption(w.sloProfile, w.sloProfile.signature(1, req.inputTokens));
+      cost.set(w.index, x !== undefined && Number.isFinite(x) ? x : 0);
+    }
+    const open = this.backend === 'least-load' ? candidates : candidates.filter((w) => this.hasRoom(w, cost.get(w.index) ?? 0));
+    if (open.length === 0) return null;
+    const d = this.fallback.pick(req, open, ctx);
+    if (!d) return null;
+    this.chosen.set(req.id, { c: cost.get(d.worker) ?? 0, viaFallback: true });
+    return { worker: d.worker, branch: d.branch ?? 'slo-fallback' };
+  }
+
+  /** Capacity rule of the pulling backends; an idle worker always takes one request (or none ever could). */
+  private hasRoom(w: WorkerView, c: number): boolean {
+    const u = this.load.utilisation(w.index);
+    return u + c <= WORKER_CAPACITY + CAPACITY_EPS || u === 0;
+  }
+
+  private decide(heads: readonly SloEntry[], groups: readonly Group[], candidates: readonly WorkerView[], ctx: PolicyContext): PullDecision | null {
+    const now = ctx.clock.now();
+    const ranked: { head: SloEntry; options: Ranked[] }[] = [];
+    const unranked: SloEntry[] = [];
+    for (const head of heads) {
+      const req = head.entry.req;
+      const options: Ranked[] = [];
+      for (const group of groups) {
+        const sig = group.table.signature(head.predictedOut, req.inputTokens);
+        const rank = sloRank(group.table, sig, targetsFor(req.slo, group.table.json.slos), head.predictedOut, req.inputTokens, now - head.entry.enqueuedS);
+        if (rank !== undefined) options.push({ group, sig, rank });
+      }
+      if (options.length === 0) unranked.push(head);
+      else ranked.push({ head, options: options.sort((a, b) => a.rank - b.rank) });
+    }
+    // Least slack first: the head whose best GPU type predicts the worst violation.
+    ranked.sort((a, b) => b.options[0].rank - a.options[0].rank || a.head.entry.enqueuedS - b.head.entry.enqueuedS);
+    for (const { head, options } of ranked) {
+      let usable = 0;
+      for (const o of options) {
+        const c = consumption(o.group.table, o.sig);
+        if (c === undefined || c === Infinity) continue;
+        if (usable++ > 0 && o.rank > 0) break;
+        const w = this.placeOn(o.group.workers, c, ctx.rng);
+        if (w) {
+          this.chosen.set(head.entry.req.id, { c, viaFallback: false });
+          return { entry: head.entry, decision: { worker: w.index, branch: 'slo' } };
+        }
+      }
+      if (usable === 0 && (head.cold || this.unattainable === 'fallback')) {
+        // A guess is no ground to refuse: serve it best-effort so the predictor learns this prompt
+        // size (rejecting cold requests starves their input bucket of completions forever).
+        const d = this.viaFallbackPick(head.entry.req, candidates, ctx);
+        if (d) return { entry: head.entry, decision: d };
+      } else if (usable === 0) {
+        const req = head.entry.req;
+        return {
+          entry: head.entry,
+          reject: `SLO unattainable: the profile cell for ~${head.predictedOut} output and ${req.inputTokens} input tokens met the SLO at no rate on ${options.map((o) => o.group.deployment).join(', ')}`,
+        };
+      }
+    }
+    // Requests with no SLO to rank by go through the fallback (AIBrix errNoSLO), oldest first.
+    unranked.sort((a, b) => a.entry.enqueuedS - b.entry.enqueuedS);
+    for (const head of unranked) {
+      const d = this.viaFallbackPick(head.entry.req, candidates, ctx);
+      if (d) return { entry: head.entry, decision: d };
+    }
+    return null;
+  }
+
+  /** The backend: where in one GPU type's workers a request of consumption `c` goes, or null when all are full. */
+  private placeOn(workers: readonly WorkerView[], c: number, rng: Rng): WorkerView | null {
+    if (this.backend === 'least-load') return argminRandomTie(workers, (w) => this.load.utilisation(w.index), rng);
+    const fits = workers.filter((w) => this.hasRoom(w, c));
+    if (fits.length === 0) return null;
+    const sign = this.backend === 'pack-load' ? -1 : 1;
+    return argminRandomTie(fits, (w) => sign * (this.load.utilisation(w.index) + c), rng);
+  }
+
+  onDispatch(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void {
+    const ch = this.chosen.get(req.id);
+    this.chosen.delete(req.id);
+    if (ch && ch.c > 0) this.load.add(req.id, worker.index, ch.c);
+    if (ch?.viaFallback) {
+      this.viaFallback.add(req.id);
+      this.fallback.onDispatch?.(req, worker, ctx);
+    }
+  }
+
+  onFirstToken(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void {
+    if (this.viaFallback.has(req.id)) this.fallback.onFirstToken?.(req, worker, ctx);
+  }
+
+  onComplete(req: RouteRequest, worker: WorkerView, outcome: Outcome, ctx: PolicyContext): void {
+    this.load.remove(req.id);
+    if (outcome.ok) this.predictor.observe(req.inputTokens, outcome.outputTokens, ctx.clock.now());
+    if (this.viaFallback.delete(req.id)) this.fallback.onComplete?.(req, worker, outcome, ctx);
+  }
+
+  onWorkerRemoved(worker: WorkerView): void {
+    this.load.forgetWorker(worker.index);
+    this.fallback.onWorkerRemoved?.(worker);
+  }
+}
+
+const OPTIONS: readonly PolicyOption[] = [
+  { name: 'fallback', type: 'string', default: 'least-request', description: 'policy for requests no profile or SLO applies to (AIBrix: least-request)' },
+  { name: 'predictor', type: 'string', default: 'histogram', description: "output-length predictor: 'histogram' (AIBrix's windowed log2 histogram) or 'oracle' (true lengths; simulation studies only)" },
+  { name: 'cold_prediction', type: 'integer', default: 1, description: 'predicted output tokens before the histogram has seen the prompt size (AIBrix OptimisticColdPrediction: 1)' },
+  { name: 'unattainable', type: 'string', default: 'reject', description: "a request whose profile cell met the SLO at no rate on any GPU type: 'reject' (429, as AIBrix) or 'fallback' (serve it best-effort through the fallback policy)" },
+  { name: 'queue_max', type: 'integer', default: 10000, description: 'most requests waiting in the router; more are rejected (429); 0 = unbounded as in AIBrix' },
+  { name: 'queue_timeout_s', type: 'number', default: 60, description: 'seconds a request may wait in the router before it is rejected (429); 0 = forever as in AIBrix' },
+];
+
+const VARIANTS: readonly { name: string; backend: SloBackend; description: string }[] = [
+  { name: 'slo', backend: 'least-load-pulling', description: 'AIBrix slo (= slo-least-load-pulling): SLO queue by least slack, most relaxed GPU type first, least Little\'s-law load; requests wait in the router until a worker has capacity (pull)' },
+  { name: 'slo-least-load', backend: 'least-load', description: 'AIBrix slo-least-load: SLO queue, most relaxed GPU type first, least Little\'s-law load with no capacity check (push)' },
+  { name: 'slo-pack-load', backend: 'pack-load', description: 'AIBrix slo-pack-load: SLO queue, most relaxed GPU type first, the fullest worker that still has capacity (bin-packing, pull)' },
+];
+
+/**
+ * The `slo*` factories. `createFallback` builds the fallback policy by name (the registry passes
+ * its own `createPolicy`, which keeps this module free of an import cycle).
+ */
+export function sloPolicyFactories(createFallback: (name: string) => Policy): PolicyFactory[] {
+  return VARIANTS.map((v) => ({
+    name: v.name,
+    description: v.description,
+    options: OPTIONS,
+    create: (o) => {
+      const fallbackName = String(o.fallback);
+      if (fallbackName.startsWith('slo')) throw new UserError(`--policy-opt fallback=${fallbackName} (policy ${v.name}): the fallback must be a push policy, not an slo* policy`);
+      let fallback: Policy;
+      try {
+        fallback = createFallback(fallbackName);
+      } catch (err) {
+        throw new UserError(`--policy-opt fallback=${fallbackName} (policy ${v.name}): ${(err as Error).message.replace(/^--policy \S+: /, '')}`);
+      }
+      const cold = Number(o.cold_prediction);
+      if (cold < 1) throw new UserError(`--policy-opt cold_prediction (policy ${v.name}): expected at least 1, got ${cold}`);
+      let predictor: OutputPredictor;
+      if (o.predictor === 'histogram') predictor = new HistogramPredictor();
+      else if (o.predictor === 'oracle') predictor = new OraclePredictor();
+      else throw new UserError(`--policy-opt predictor (policy ${v.name}): expected histogram or oracle, got "${String(o.predictor)}"`);
+      const unattainable = String(o.unattainable);
+      if (unattainable !== 'reject' && unattainable !== 'fallback') throw new UserError(`--policy-opt unattainable (policy ${v.name}): expected reject or fallback, got "${unattainable}"`);
+      const max = Number(o.queue_max);
+      const timeout = Number(o.queue_timeout_s);
+      if (max < 0) throw new UserError(`--policy-opt queue_max (policy ${v.name}): expected 0 (unbounded) or more, got ${max}`);
+      if (timeout < 0) throw new UserError(`--policy-opt queue_timeout_s (policy ${v.name}): expected 0 (no timeout) or more, got ${timeout}`);
+      const limits: QueueLimits = { maxLength: max === 0 ? Infinity : max, timeoutS: timeout === 0 ? Infinity : timeout };
+      return new SloPolicy(v.name, v.backend, predictor, cold, fallback, limits, unattainable);
+    },
+  }));
+}

@@ -1,0 +1,109 @@
+import type { FleetWorker } from '../profiles/fleet.js';
+import { createPolicy } from '../routing/registry.js';
+import type { AibrixSlos, ModelGpuProfileJson } from '../routing/slo/profile.js';
+import { quantile } from '../util/stats.js';
+import { syntheticRequests } from '../workload/synthetic.js';
+import { Simulation } from './simulator.js';
+
+export interface SweepOptions {
+  /** Output-token buckets (table rows) and input-token buckets (columns). */
+  outputs: readonly number[];
+  inputs: readonly number[];
+  /** Request rates tried per cell, requests/s. */
+  rates: readonly number[];
+  /** Poisson requests per (cell, rate) point. */
+  samples: number;
+  /** A rate survives only if its measured throughput is at least this fraction of it. */
+  minTputFraction: number;
+  slos: AibrixSlos;
+  seed: number;
+  /** Unix seconds written as `created` (the caller owns the wall clock). */
+  created: number;
+}
+
+/** What one (cell, rate) point measured. */
+export interface SweepPoint {
+  rate: number;
+  tput: number;
+  e2eMean: number;
+  ttftMean: number;
+  meetsSlo: boolean;
+}
+
+function metric(values: Float64Array, percentile: number): number {
+  if (values.length === 0) return Infinity;
+  if (percentile <= 0) return values.reduce((a, b) => a + b, 0) / values.length;
+  return quantile(Float64Array.from(values).sort(), percentile / 100);
+}
+
+/** Runs `samples` Poisson requests of one shape at one rate on one simulated worker. */
+export async function sweepPoint(worker: FleetWorker, input: number, output: number, rate: number, o: SweepOptions): Promise<SweepPoint> {
+  const sim = new Simulation({
+    fleet: [worker],
+    policy: createPolicy('round-robin'),
+    requests: syntheticRequests({ seed: o.seed, rate, count: o.samples, input: { kind: 'fixed', mean: input }, output: { kind: 'fixed', mean: output } }),
+    seed: o.seed,
+    scrapeIntervalS: 0,
+    timeseriesIntervalS: Number.MAX_VALUE,
+  });
+  const { summary, log } = await sim.run();
+  const e2e = log.completedValues(log.e2eMs).map((x) => x / 1e3);
+  const ttft = log.completedValues(log.ttftMs).map((x) => x / 1e3);
+  const tpot = log.completedValues(log.tpotMs).map((x) => x / 1e3);
+  const tpat = e2e.map((x) => x / (input + output));
+  const s = o.slos;
+  const p = s.percentile;
+  // Like gen_profile: every SLO given must hold at the percentile (or on the mean when 0).
+  const meetsSlo =
+    log.rejected === 0 &&
+    (s.e2e === undefined || metric(e2e, p) <= s.e2e) &&
+    (s.ttft === undefined || metric(ttft, p) <= s.ttft) &&
+    (s.tpot === undefined || output <= 1 || metric(tpot, p) <= s.tpot) &&
+    (s.tpat === undefined || metric(tpat, p) <= s.tpat);
+  return { rate, tput: summary.throughput_rps, e2eMean: metric(e2e, 0), ttftMean: metric(ttft, 0), meetsSlo };
+}
+
+/**
+ * Builds an AIBrix ModelGPUProfile for one deployment the way gen_profile does from a benchmark
+ * sweep: per (output, input) cell, keep the rates that meet the SLOs and whose throughput is at
+ * least 90 % of the rate; `tputs` = measured throughput at the highest such rate (0 if none),
+ * `e2e` (and `ttft` with a TTFT SLO) = the mean there. A cell no rate satisfies keeps the mean at
+ * the lowest rate, so the E2E table has no holes (the shipped AIBrix profiles have none either).
+ */
+export async function sweepAibrixProfile(worker: FleetWorker, o: SweepOptions): Promise<ModelGpuProfileJson> {
+  const tputs: number[][] = [];
+  const e2e: number[][] = [];
+  const ttft: number[][] = [];
+  for (const out of o.outputs) {
+    const rowT: number[] = [];
+    const rowE: number[] = [];
+    const rowF: number[] = [];
+    for (const inp of o.inputs) {
+      let best: SweepPoint | undefined;
+      let lowest: SweepPoint | undefined;
+      for (const rate of o.rates) {
+        const pt = await sweepPoint(worker, inp, out, rate, o);
+        lowest ??= pt;
+        if (pt.meetsSlo && pt.tput >= o.minTputFraction * rate) best = pt;
+      }
+      const at = best ?? lowest;
+      rowT.push(best ? best.tput : 0);
+      rowE.push(at ? at.e2eMean : 0);
+      rowF.push(at ? at.ttftMean : 0);
+    }
+    tputs.push(rowT);
+    e2e.push(rowE);
+    ttft.push(rowF);
+  }
+  const p: ModelGpuProfileJson = {
+    gpu: worker.deployment.name,
+    cost: worker.deployment.costUsdPerHour,
+    tputs,
+    indexes: [[...o.outputs], [...o.inputs]],
+    created: o.created,
+    e2e,
+  };
+  if (o.slos.ttft !== undefined) p.ttft = ttft;
+  p.slos = o.slos;
+  return p;
+}
