@@ -62,4 +62,42 @@ export const DEFAULTS = {
     /** vLLM 0.19 `scheduler_reserve_full_isl`: admit a prompt only if its whole input fits in KV. */
     reserveFullPrompt: true,
   },
+  /** `router serve`. Retry and breaker defaults follow sgl-router's CLI (research/sgl-router.md §2). */
+  serve: {
+    host: '127.0.0.1',
+    port: 30000,
+    /** Total attempts per request (1 = no retry), as sgl-router's `max_retries`. */
+    retryMaxAttempts: 5,
+    retryInitialBackoffMs: 50,
+    retryMaxBackoffMs: 30000,
+    retryBackoffMultiplier: 1.5,
+    retryJitter: 0.2,
+    breakerFailureThreshold: 10,
+    breakerSuccessThreshold: 3,
+    breakerOpenS: 60,
+    healthIntervalS: 10,
+    healthTimeoutS: 5,
+    healthFailureThreshold: 3,
+    healthSuccessThreshold: 2,
+    healthPath: '/health',
+    scrapeIntervalS: 1,
+    requestTimeoutS: 1800,
+    /** Longest silence allowed between upstream bytes (headers or body). */
+    idleTimeoutS: 300,
+    connectTimeoutS: 10,
+    maxBodyBytes: 32 * 1024 * 1024,
+    drainTimeoutS: 30,
+    /** Keep-alive connections per worker pool. */
+    upstreamConnections: 256,
+    /** `output_tokens` a request gets when it names no max_tokens (the router never sees it). */
+    defaultMaxTokens: 256,
+    /** Prompt tokenizer on the request path (src/serve/tokenize.ts): fast or llama3. */
+    tokenizer: 'fast',
+    /** Block size of the prefix hashes `--record` writes (`hash_ids`). */
+    recordBlockTokens: 16,
+    /** Seconds suggested in Retry-After when the router's queue is full. */
+    retryAfterS: 1,
+    /** Window of the rolling TTFT/TPOT/E2E percentiles in the live snapshot. */
+    rollingWindowS: 60,
+  },
 } as const;

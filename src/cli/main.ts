@@ -8,6 +8,7 @@ import { registerPolicies } from './policies.js';
 import { registerTrace } from './trace.js';
 import { registerCompare } from './compare.js';
 import { registerReport } from './report.js';
+import { registerServe } from './serve.js';
 
 const program = new Command();
 program
@@ -24,6 +25,7 @@ registerPolicies(program);
 registerTrace(program);
 registerCompare(program);
 registerReport(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,270 @@
+/**
+ * Proxy overhead (npm run bench:proxy): requests/s and p50/p99 latency of the same loopback
+ * backends called directly, through `router serve`, and through nginx when it is installed,
+ * at concurrency 32 and 128, non-streaming and streaming. Prints a table; asserts nothing.
+ * Every run is bounded by a request count and a time limit.
+ *
+ *   node dist/bench/proxy.bench.js [--requests N] [--seconds S] [--backends K]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import { quantile } from '../src/util/stats.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLI = join(here, '../src/cli/main.js');
+const UPSTREAM = join(here, '../test/serve/fixtures/upstream-main.js');
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+const REQUESTS = arg('--requests', 6000);
+const SECONDS = arg('--seconds', 8);
+const BACKENDS = arg('--backends', 2);
+const WARMUP = 500;
+const WARMUP_ROUND = 3000;
+
+const children: ChildProcess[] = [];
+/** A process the harness started: the whole child list, for cleanup. */
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+let lastPid = 0;
+
+/** Starts a process and resolves with the first match of `ready` in its output. */
+function start(cmd: string, args: string[], ready: RegExp): Promise<RegExpExecArray> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  lastPid = child.pid ?? 0;
+  let seen = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not start: ${seen}`)), 10_000);
+    const on = (c: Buffer): void => {
+      seen += c.toString();
+      const m = ready.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.on('exit', (code) => reject(new Error(`${cmd} exited ${code}: ${seen}`)));
+  });
+}
+
+async function waitHttp(port: number, path = '/health'): Promise<void> {
+  const pool = new Pool(`http://127.0.0.1:${port}`);
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await pool.request({ method: 'GET', path });
+      await r.body.text();
+      if (r.statusCode < 500) break;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await pool.close();
+}
+
+function nginxConfig(dir: string, port: number, backends: number[]): string {
+  return `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream backends {
+${backends.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
+    keepalive 256;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`;
+}
+
+/** CPU seconds (user + system) used so far by a process and its direct children (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  const read = (p: number): number => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      return 0;
+    }
+  };
+  let total = read(pid);
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]) === pid) total += read(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
+interface Result {
+  target: string;
+  stream: boolean;
+  concurrency: number;
+  requests: number;
+  errors: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Proxy CPU milliseconds per request (undefined for direct). */
+  cpuMs?: number;
+}
+
+/** Closed-loop load: `concurrency` clients, each sending its next request when the last ends. */
+async function load(target: string, ports: number[], stream: boolean, concurrency: number, requests = REQUESTS, proxyPid?: number): Promise<Result> {
+  const pools = ports.map((p) => new Pool(`http://127.0.0.1:${p}`, { connections: Math.ceil(concurrency / ports.length) + 1, pipelining: 1 }));
+  const lat: number[] = [];
+  let sent = 0;
+  let errors = 0;
+  let cpu0 = 0;
+  let measuring = false;
+  const total = WARMUP + requests;
+  let t0 = 0;
+  let deadline = Infinity;
+  const one = async (i: number): Promise<void> => {
+    const body = JSON.stringify({ model: 'fixture-model', messages: [{ role: 'user', content: `benchmark request ${i % 64} about routing` }], max_tokens: 16, stream });
+    const started = performance.now();
+    try {
+      const r = await pools[i % pools.length].request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body });
+      await r.body.arrayBuffer();
+      if (r.statusCode !== 200) errors++;
+    } catch {
+      errors++;
+    }
+    if (measuring) lat.push(performance.now() - started);
+  };
+  const client = async (): Promise<void> => {
+    while (sent < total && performance.now() < deadline) {
+      const i = sent++;
+      if (i === WARMUP) {
+        measuring = true;
+        t0 = performance.now();
+        if (proxyPid) cpu0 = cpuSeconds(proxyPid);
+        deadline = t0 + SECONDS * 1000;
+      }
+      await one(i);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  const wall = (performance.now() - t0) / 1000;
+  const cpuMs = proxyPid ? ((cpuSeconds(proxyPid) - cpu0) * 1000) / lat.length : undefined;
+  await Promise.all(pools.map((p) => p.close()));
+  const sorted = Float64Array.from(lat).sort();
+  return { target, stream, concurrency, requests: lat.length, errors, rps: lat.length / wall, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), cpuMs };
+}
+
+async function main(): Promise<void> {
+  const backendPorts: number[] = [];
+  for (let i = 0; i < BACKENDS; i++) {
+    const port = Number((await start(process.execPath, [UPSTREAM, '--listen', '0'], /port (\d+)/))[1]);
+    backendPorts.push(port);
+  }
+  const targets: { name: string; ports: number[]; pid?: number }[] = [{ name: 'direct', ports: backendPorts }];
+  const servePort = await freePort();
+  await start(
+    process.execPath,
+    [CLI, 'serve', '--port', String(servePort), '--workers', backendPorts.map((p) => `http://127.0.0.1:${p}`).join(','), '--policy', 'least-request', '--log', 'off'],
+    /listening on/,
+  );
+  const servePid = lastPid;
+  await waitHttp(servePort);
+  targets.push({ name: 'serve', ports: [servePort], pid: servePid });
+  let tmp: string | undefined;
+  const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
+  if (nginx.status === 0) {
+    tmp = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
+    const port = await freePort();
+    writeFileSync(join(tmp, 'nginx.conf'), nginxConfig(tmp, port, backendPorts));
+    const master = spawn('nginx', ['-c', join(tmp, 'nginx.conf'), '-p', tmp], { stdio: 'ignore' });
+    children.push(master);
+    await waitHttp(port, '/health');
+    targets.push({ name: 'nginx', ports: [port], pid: master.pid });
+  } else {
+    process.stderr.write('nginx not installed: comparing direct and serve only (apt-get install -y nginx)\n');
+  }
+
+  // Warm every process's JIT (backends, serve, the load generator) before any cell is measured.
+  for (const t of targets) for (const stream of [false, true]) await load(t.name, t.ports, stream, 64, WARMUP_ROUND);
+
+  const results: Result[] = [];
+  for (const stream of [false, true]) {
+    for (const concurrency of [32, 128]) {
+      for (const t of targets) {
+        const r = await load(t.name, t.ports, stream, concurrency, REQUESTS, t.pid);
+        results.push(r);
+        process.stderr.write(`${t.name.padEnd(6)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms${r.cpuMs !== undefined ? ` cpu ${r.cpuMs.toFixed(3)} ms/req` : ''}\n`);
+      }
+    }
+  }
+
+  const rows: string[] = [];
+  rows.push(`backends: ${BACKENDS} fixture upstreams on loopback (16 output tokens; SSE chunks back to back); ${REQUESTS} requests or ${SECONDS} s per cell after ${WARMUP} warm-up (and ${WARMUP_ROUND} per target and mode before the first cell)`);
+  rows.push('');
+  rows.push('| mode | conc | target | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU ms/req | errors |');
+  rows.push('|---|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    const direct = results.find((d) => d.target === 'direct' && d.stream === r.stream && d.concurrency === r.concurrency)!;
+    const added = r.target === 'direct' ? '' : (r.p50 - direct.p50).toFixed(2);
+    rows.push(`| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? r.cpuMs.toFixed(3) : ''} | ${r.errors} |`);
+  }
+  if (targets.some((t) => t.name === 'nginx')) {
+    rows.push('');
+    rows.push('| mode | conc | serve/nginx throughput | serve/nginx added p50 |');
+    rows.push('|---|---|---|---|');
+    for (const stream of [false, true]) {
+      for (const concurrency of [32, 128]) {
+        const get = (t: string): Result => results.find((x) => x.target === t && x.stream === stream && x.concurrency === concurrency)!;
+        const [d, s, n] = [get('direct'), get('serve'), get('nginx')];
+        const addedRatio = n.p50 - d.p50 > 0 ? `${((s.p50 - d.p50) / (n.p50 - d.p50)).toFixed(2)}x` : 'n/a (nginx added nothing)';
+        rows.push(`| ${stream ? 'stream' : 'json'} | ${concurrency} | ${(s.rps / n.rps).toFixed(2)}x | ${addedRatio} |`);
+      }
+    }
+  }
+  process.stdout.write(rows.join('\n') + '\n');
+  for (const c of children) c.kill('SIGKILL');
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  for (const c of children) c.kill('SIGKILL');
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,188 @@
+import { createWriteStream } from 'node:fs';
+import type { Command } from 'commander';
+import { DEFAULTS } from '../defaults.js';
+import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
+import { parseSlo } from '../metrics/slo.js';
+import { UserError } from '../util/errors.js';
+import { ServeApp, type ServeOptions } from '../serve/server.js';
+import { parseServeConfig, parseWorkersFlag, type WorkerSpec } from '../serve/worker-spec.js';
+import { TOKENIZERS, type TokenizerName } from '../serve/tokenize.js';
+import { collect, parseNumberFlag, runAction } from './errors.js';
+import { loadSloProfiles } from './profile-aibrix.js';
+
+export interface ServeFlags {
+  workers?: string;
+  config?: string;
+  host: string;
+  port: string;
+  policy?: string;
+  policyOpt: string[];
+  seed: string;
+  apiKey?: string;
+  adminKey?: string;
+  maxAttempts: string;
+  retryBackoffMs: string;
+  retryMaxBackoffMs: string;
+  breakerFailures: string;
+  breakerSuccesses: string;
+  breakerOpen: string;
+  healthInterval: string;
+  healthTimeout: string;
+  healthFailures: string;
+  healthSuccesses: string;
+  healthPath: string;
+  scrapeInterval: string;
+  requestTimeout: string;
+  idleTimeout: string;
+  connectTimeout: string;
+  maxBodyBytes: string;
+  drainTimeout: string;
+  connections: string;
+  defaultMaxTokens: string;
+  tokenizer: string;
+  record?: string;
+  recordText?: boolean;
+  slo?: string;
+  sloProfile: string[];
+  log: string;
+}
+
+const S = DEFAULTS.serve;
+
+function tokenizerFlag(raw: string): TokenizerName {
+  if (!(TOKENIZERS as readonly string[]).includes(raw)) throw new UserError(`--tokenizer ${raw}: expected one of ${TOKENIZERS.join(', ')}`);
+  return raw as TokenizerName;
+}
+
+/** Turns flags (and an optional config file) into server options; every mistake names its flag. */
+export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
+  const num = (flag: string, raw: string, o: { min?: number; integer?: boolean } = {}): number => parseNumberFlag(flag, raw, o);
+  const cfg = f.config ? parseServeConfig(f.config) : undefined;
+  const workers: WorkerSpec[] = [...(cfg?.workers ?? []), ...(f.workers ? parseWorkersFlag(f.workers) : [])];
+  if (workers.length === 0) throw new UserError('serve: give the upstream engines with --workers URL[,URL...] or --config FILE');
+  const policyName = f.policy ?? cfg?.policy ?? DEFAULTS.policy;
+  const policy = createPolicy(policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) });
+  const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
+  let logWrite: ((s: string) => void) | undefined;
+  if (f.log === '-') {
+    // A log reader that goes away must not take the proxy down: logging just stops.
+    let open = true;
+    process.stdout.on('error', () => (open = false));
+    logWrite = (s) => {
+      if (open) process.stdout.write(s);
+    };
+  }
+  else if (f.log !== 'off') {
+    const stream = createWriteStream(f.log, { flags: 'a' });
+    stream.on('error', (err) => process.stderr.write(`router serve: --log ${f.log}: ${err.message}\n`));
+    logWrite = (s) => stream.write(s);
+  }
+  const apiKey = f.apiKey ?? process.env.ROUTER_API_KEY;
+  const adminKey = f.adminKey ?? process.env.ROUTER_ADMIN_KEY;
+  if (apiKey === '') throw new UserError('--api-key: must not be empty');
+  if (adminKey === '') throw new UserError('--admin-key: must not be empty');
+  return {
+    host: f.host,
+    port: num('--port', f.port, { integer: true, min: 0 }),
+    workers,
+    policy,
+    seed: num('--seed', f.seed, { integer: true }),
+    apiKey,
+    adminKey,
+    maxAttempts: num('--max-attempts', f.maxAttempts, { integer: true, min: 1 }),
+    backoff: {
+      initialMs: num('--retry-backoff-ms', f.retryBackoffMs, { min: 0 }),
+      maxMs: num('--retry-max-backoff-ms', f.retryMaxBackoffMs, { min: 0 }),
+      multiplier: S.retryBackoffMultiplier,
+      jitter: S.retryJitter,
+    },
+    breaker: {
+      failureThreshold: num('--breaker-failures', f.breakerFailures, { integer: true, min: 0 }),
+      successThreshold: num('--breaker-successes', f.breakerSuccesses, { integer: true, min: 1 }),
+      openS: num('--breaker-open', f.breakerOpen, { min: 0 }),
+    },
+    health: {
+      path: f.healthPath.startsWith('/') ? f.healthPath : `/${f.healthPath}`,
+      intervalMs: num('--health-interval', f.healthInterval, { min: 0 }) * 1000,
+      timeoutMs: num('--health-timeout', f.healthTimeout, { min: 0.001 }) * 1000,
+      failureThreshold: num('--health-failures', f.healthFailures, { integer: true, min: 1 }),
+      successThreshold: num('--health-successes', f.healthSuccesses, { integer: true, min: 1 }),
+    },
+    scrapeIntervalMs: num('--scrape-interval', f.scrapeInterval, { min: 0 }) * 1000,
+    requestTimeoutMs: num('--request-timeout', f.requestTimeout, { min: 0.001 }) * 1000,
+    idleTimeoutMs: num('--idle-timeout', f.idleTimeout, { min: 0.001 }) * 1000,
+    connectTimeoutMs: num('--connect-timeout', f.connectTimeout, { min: 0.001 }) * 1000,
+    maxBodyBytes: num('--max-body-bytes', f.maxBodyBytes, { integer: true, min: 1 }),
+    drainTimeoutMs: num('--drain-timeout', f.drainTimeout, { min: 0 }) * 1000,
+    connections: num('--connections', f.connections, { integer: true, min: 1 }),
+    defaultMaxTokens: num('--default-max-tokens', f.defaultMaxTokens, { integer: true, min: 1 }),
+    tokenizer: tokenizerFlag(f.tokenizer),
+    record: f.record ? { path: f.record, withText: f.recordText === true, blockTokens: S.recordBlockTokens } : undefined,
+    slo: slo ? { ttftMs: slo.ttftMs, tpotMs: slo.tpotMs, e2eMs: slo.e2eMs, tpatMs: slo.tpatMs } : undefined,
+    sloProfiles: f.sloProfile.length > 0 ? loadSloProfiles(f.sloProfile) : undefined,
+    rollingWindowS: S.rollingWindowS,
+    retryAfterS: S.retryAfterS,
+    logWrite,
+  };
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('Run an OpenAI-compatible router in front of vLLM/SGLang engines, with the same policies as `simulate`')
+    .option('--workers <list>', 'upstream engines: URL[;gpu=G;profile=P;model=M;cost=USD_PER_HOUR;name=N;api_key=K][,URL...]')
+    .option('--config <file>', 'YAML/JSON: {workers: [{url, name, gpu, profile, model, cost, api_key}], policy, policy_opts}')
+    .option('--host <addr>', 'address to listen on', S.host)
+    .option('--port <n>', 'port to listen on (0 = any free port)', String(S.port))
+    .option('--policy <name>', `routing policy (see \`router policies\`; default ${DEFAULTS.policy})`)
+    .option('--policy-opt <k=v>', 'policy option, repeatable', collect, [])
+    .option('--seed <n>', 'seed of the router and retry jitter', String(DEFAULTS.seed))
+    .option('--api-key <key>', 'require "Authorization: Bearer KEY" on /v1/* (or env ROUTER_API_KEY)')
+    .option('--admin-key <key>', 'enable the admin API (GET/POST/DELETE /workers) behind this bearer key (or env ROUTER_ADMIN_KEY)')
+    .option('--max-attempts <n>', 'upstream attempts per request, first included (1 = no retry)', String(S.retryMaxAttempts))
+    .option('--retry-backoff-ms <ms>', 'first retry delay; grows x1.5 per retry with ±20% jitter', String(S.retryInitialBackoffMs))
+    .option('--retry-max-backoff-ms <ms>', 'longest retry delay', String(S.retryMaxBackoffMs))
+    .option('--breaker-failures <n>', 'consecutive failures that open a worker\'s circuit breaker (0 = never)', String(S.breakerFailureThreshold))
+    .option('--breaker-successes <n>', 'half-open probe successes that close it', String(S.breakerSuccessThreshold))
+    .option('--breaker-open <s>', 'seconds a breaker stays open before a probe', String(S.breakerOpenS))
+    .option('--health-interval <s>', 'seconds between health checks (0 = off)', String(S.healthIntervalS))
+    .option('--health-timeout <s>', 'health check timeout', String(S.healthTimeoutS))
+    .option('--health-failures <n>', 'failed checks that mark a worker unhealthy', String(S.healthFailureThreshold))
+    .option('--health-successes <n>', 'passed checks that mark it healthy again', String(S.healthSuccessThreshold))
+    .option('--health-path <path>', 'health endpoint on each worker', S.healthPath)
+    .option('--scrape-interval <s>', 'seconds between engine /metrics scrapes (0 = off)', String(S.scrapeIntervalS))
+    .option('--request-timeout <s>', 'longest a request may take end to end', String(S.requestTimeoutS))
+    .option('--idle-timeout <s>', 'longest silence from a worker (headers or between body bytes)', String(S.idleTimeoutS))
+    .option('--connect-timeout <s>', 'upstream connect timeout', String(S.connectTimeoutS))
+    .option('--max-body-bytes <n>', 'largest request body accepted (413 above)', String(S.maxBodyBytes))
+    .option('--drain-timeout <s>', 'on SIGTERM, seconds in-flight requests get to finish', String(S.drainTimeoutS))
+    .option('--connections <n>', 'keep-alive connections per worker', String(S.upstreamConnections))
+    .option('--default-max-tokens <n>', 'output length recorded for requests without max_tokens', String(S.defaultMaxTokens))
+    .option('--tokenizer <name>', `prompt token counting: fast (a few µs, ~1.1x Llama 3 counts) or llama3 (exact Llama 3 BPE + chat template, slower)`, S.tokenizer)
+    .option('--record <file>', 'write live traffic as a native JSONL trace (replay with `router simulate --trace FILE`)')
+    .option('--record-text', 'include prompt text in the recorded trace')
+    .option('--slo <spec>', 'SLO carried by every request and checked per request, e.g. ttft_ms=2000,tpot_ms=50')
+    .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory for the slo* policies, matched to workers by their profile label, else gpu; repeatable', collect, [])
+    .option('--log <dest>', 'JSON request log: - (stdout), a file, or off', '-')
+    .action((flags: ServeFlags) =>
+      runAction(async () => {
+        const app = new ServeApp(serveOptionsFromFlags(flags));
+        if (app.router.policyName.startsWith('slo') && !app.router.workers.some((v) => v.sloProfile?.hasLoadModel)) {
+          process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${app.router.policyName} routes everything through its fallback\n`);
+        }
+        const addr = await app.listen();
+        process.stderr.write(`router serve: listening on http://${addr.address}:${addr.port} (${app.workers.length} workers, policy ${app.router.policyName})\n`);
+        await new Promise<void>((resolve) => {
+          const stop = (sig: string): void => {
+            process.stderr.write(`router serve: ${sig}, draining ${app.router.inFlightTotal + app.queueLength()} in-flight request(s)\n`);
+            void app.shutdown().then(({ drained, cut }) => {
+              process.stderr.write(drained ? 'router serve: drained, bye\n' : `router serve: drain deadline passed, cut ${cut} request(s)\n`);
+              resolve();
+            });
+          };
+          process.once('SIGTERM', () => stop('SIGTERM'));
+          process.once('SIGINT', () => stop('SIGINT'));
+        });
+      }),
+    );
+}

@@ -1,0 +1,108 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { BreakerState } from './circuit-breaker.js';
+
+/** What the metrics read at scrape time instead of being pushed on every change. */
+export interface LiveSource {
+  workers(): readonly {
+    name: string;
+    view: { inFlight: number; healthy: boolean; scraped?: { running: number; waiting: number; kvUsage: number } };
+    breaker: { state: BreakerState };
+    healthOk: boolean;
+  }[];
+  queueLength(): number;
+  policyName(): string;
+  branches(): ReadonlyMap<string, number>;
+}
+
+const BREAKER_CODE: Record<BreakerState, number> = { closed: 0, open: 1, 'half-open': 2 };
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320];
+const TPOT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5];
+const DECISION_BUCKETS = [1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2];
+
+/** serve's Prometheus metrics, in a registry of their own (no global state). */
+export class ServeMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'route' | 'status'>;
+  readonly errors: Counter<'kind'>;
+  readonly retries: Counter<'worker'>;
+  readonly ttft: Histogram;
+  readonly tpot: Histogram;
+  readonly e2e: Histogram;
+  readonly decisionTime: Histogram;
+  readonly dispatches: Counter<'worker'>;
+
+  private readonly children = new Map<string, { inc(): void }>();
+
+  /** Hot-path counters: label children looked up once, not hashed on every request. */
+  countRequest(route: string, status: number): void {
+    this.child('r', route, String(status), this.requests).inc();
+  }
+
+  countDispatch(worker: string): void {
+    this.child('d', worker, '', this.dispatches).inc();
+  }
+
+  private child(kind: string, a: string, b: string, c: Counter<string>): { inc(): void } {
+    const key = `${kind}\u0000${a}\u0000${b}`;
+    let ch = this.children.get(key);
+    if (!ch) this.children.set(key, (ch = kind === 'r' ? c.labels(a, b) : c.labels(a)));
+    return ch;
+  }
+
+  constructor(src: LiveSource) {
+    const registers = [this.registry];
+    this.requests = new Counter({ name: 'router_requests_total', help: 'Requests answered, by route and HTTP status', labelNames: ['route', 'status'], registers });
+    this.errors = new Counter({ name: 'router_errors_total', help: 'Failures by kind (connect, timeout, upstream_status, midstream, client_abort, rejected, invalid)', labelNames: ['kind'], registers });
+    this.retries = new Counter({ name: 'router_retries_total', help: 'Retries, by the worker that failed', labelNames: ['worker'], registers });
+    this.dispatches = new Counter({ name: 'router_dispatches_total', help: 'Upstream attempts started, by worker', labelNames: ['worker'], registers });
+    this.ttft = new Histogram({ name: 'router_ttft_seconds', help: 'Arrival to first response byte sent to the client', buckets: LATENCY_BUCKETS, registers });
+    this.tpot = new Histogram({ name: 'router_tpot_seconds', help: 'Time per output token after the first', buckets: TPOT_BUCKETS, registers });
+    this.e2e = new Histogram({ name: 'router_e2e_seconds', help: 'Arrival to last response byte', buckets: LATENCY_BUCKETS, registers });
+    this.decisionTime = new Histogram({ name: 'router_routing_decision_seconds', help: 'Time spent in Router.submit (policy decision)', buckets: DECISION_BUCKETS, registers });
+
+    const perWorker = (name: string, help: string, value: (w: ReturnType<LiveSource['workers']>[number]) => number | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['worker'],
+        registers,
+        collect() {
+          this.reset();
+          for (const w of src.workers()) {
+            const v = value(w);
+            if (v !== undefined) this.set({ worker: w.name }, v);
+          }
+        },
+      });
+    };
+    perWorker('router_worker_in_flight', 'Requests the router has in flight on the worker', (w) => w.view.inFlight);
+    perWorker('router_worker_healthy', '1 when the worker takes traffic (health checks pass and the breaker allows)', (w) => (w.view.healthy ? 1 : 0));
+    perWorker('router_worker_health_check_ok', '1 when the last health checks passed', (w) => (w.healthOk ? 1 : 0));
+    perWorker('router_worker_breaker_state', 'Circuit breaker: 0 closed, 1 open, 2 half-open', (w) => BREAKER_CODE[w.breaker.state]);
+    perWorker('router_worker_engine_running', 'Engine running requests, as last scraped', (w) => w.view.scraped?.running);
+    perWorker('router_worker_engine_waiting', 'Engine waiting requests, as last scraped', (w) => w.view.scraped?.waiting);
+    perWorker('router_worker_engine_kv_usage', 'Engine KV-cache usage 0..1, as last scraped', (w) => w.view.scraped?.kvUsage);
+    new Gauge({
+      name: 'router_queue_length',
+      help: 'Requests submitted to the router and not yet dispatched',
+      registers,
+      collect() {
+        this.set(src.queueLength());
+      },
+    });
+    const seen = new Map<string, number>();
+    new Counter({
+      name: 'router_policy_decisions_total',
+      help: 'Policy decisions by branch',
+      labelNames: ['policy', 'branch'],
+      registers,
+      collect() {
+        for (const [branch, n] of src.branches()) {
+          const d = n - (seen.get(branch) ?? 0);
+          if (d > 0) this.inc({ policy: src.policyName(), branch }, d);
+          seen.set(branch, n);
+        }
+      },
+    });
+  }
+}
