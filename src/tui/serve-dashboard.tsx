@@ -25,8 +25,9 @@ export interface ServeWorkerRow {
   inFlight: number;
   /** null until the first successful scrape. */
   scraped: ScrapedMetrics | null;
-  served: number;
-  errors: number;
+  /** Requests this worker answered and errors it gave, when the server counts them per worker. */
+  served?: number;
+  errors?: number;
 }
 
 /**
@@ -39,10 +40,14 @@ export interface ServeDashboardSnapshot {
   policy: string;
   uptimeS: number;
   inFlight: number;
-  completed: number;
-  failed: number;
+  /** Requests waiting in the router's queue (pull mode). */
+  queued: number;
+  /** Totals since start: requests received, upstream errors, retries, rejections. */
+  requests: number;
+  errors: number;
+  retries: number;
   rejected: number;
-  /** Completed requests per second over the last few seconds. */
+  /** Requests received per second over the last few seconds. */
   requestsPerS: number;
   workers: ServeWorkerRow[];
   /** Rolling TTFT/TPOT/E2E percentiles, e.g. from `LatencyWindow.latency()`. */
@@ -69,8 +74,8 @@ export function ServeDashboard({ s, color, refreshMs, paused }: { s: ServeDashbo
       pct(w.scraped?.kvUsage),
       pct(w.scraped?.prefixHitRate),
       w.scraped ? `${num(w.scraped.ageS)}s` : 'never',
-      String(w.served),
-      String(w.errors),
+      w.served === undefined ? '-' : String(w.served),
+      w.errors === undefined ? '-' : String(w.errors),
     ]),
   ], 3);
   return (
@@ -84,7 +89,8 @@ export function ServeDashboard({ s, color, refreshMs, paused }: { s: ServeDashbo
         {paused ? ' · display PAUSED' : ''} · refresh {refreshMs} ms
       </Text>
       <Text>
-        requests: {s.inFlight} in flight · {s.completed} completed · {s.failed} failed · {s.rejected} rejected · {num(s.requestsPerS)} req/s
+        requests: {s.requests} · {num(s.requestsPerS)} req/s · {s.inFlight} in flight · {s.queued} queued · {s.errors} errors · {s.retries} retries ·{' '}
+        {s.rejected} rejected
       </Text>
       <Text> </Text>
       <Text bold wrap="truncate-end">{rows[0]}</Text>

@@ -4,6 +4,8 @@ import { render } from 'ink-testing-library';
 import { SimDashboard, chartable } from '../../src/tui/sim-dashboard.js';
 import { ServeDashboard, type ServeDashboardSnapshot } from '../../src/tui/serve-dashboard.js';
 import { ServeDashboardApp } from '../../src/tui/serve-app.js';
+import { serveDashboardFeed } from '../../src/tui/serve-live.js';
+import type { LiveSnapshot } from '../../src/serve/snapshot.js';
 import type { SimDashboardSnapshot } from '../../src/tui/sim-snapshot.js';
 
 const p = (p50: number, p99: number) => ({ p50, p99 });
@@ -97,14 +99,16 @@ test('serve dashboard: per-worker in-flight, health, breaker, scraped metrics an
     policy: 'power-of-two',
     uptimeS: 125,
     inFlight: 9,
-    completed: 1200,
-    failed: 3,
+    queued: 2,
+    requests: 1213,
+    errors: 3,
+    retries: 4,
     rejected: 1,
     requestsPerS: 12.5,
     workers: [
       { name: 'gpu-a', url: 'http://10.0.0.1:8000', healthy: true, breaker: 'closed', inFlight: 5, scraped: { running: 5, waiting: 1, kvUsage: 0.25, prefixHitRate: 0.5, ageS: 0.4 }, served: 700, errors: 0 },
       { name: 'gpu-b', url: 'http://10.0.0.2:8000', healthy: false, breaker: 'open', inFlight: 0, scraped: null, served: 500, errors: 3 },
-      { name: 'gpu-c', url: 'http://10.0.0.3:8000', healthy: true, breaker: 'half-open', inFlight: 4, scraped: { running: 4, waiting: 0, kvUsage: 1, ageS: 2 }, served: 0, errors: 0 },
+      { name: 'gpu-c', url: 'http://10.0.0.3:8000', healthy: true, breaker: 'half-open', inFlight: 4, scraped: { running: 4, waiting: 0, kvUsage: 1, ageS: 2 } },
     ],
     rolling: { count: 1000, ttftMs: p(120, 900), tpotMs: p(30, 45), e2eMs: p(4000, 15000) },
     status: 'draining',
@@ -114,12 +118,12 @@ test('serve dashboard: per-worker in-flight, health, breaker, scraped metrics an
   unmount();
   assert.deepEqual(f, [
     'router serve · http://127.0.0.1:8080 · policy power-of-two · up 2m05s · draining · refresh 500 ms',
-    'requests: 9 in flight · 1200 completed · 3 failed · 1 rejected · 12.5 req/s',
+    'requests: 1213 · 12.5 req/s · 9 in flight · 2 queued · 3 errors · 4 retries · 1 rejected',
     '',
     'worker  health  breaker    in flight  run  wait  KV usage          hit rate    age  served  errors',
     'gpu-a   up      closed             5    5     1  ██░░░░░░   25.0%     50.0%   0.4s     700       0',
     'gpu-b   DOWN    open               0    -     -  ░░░░░░░░       -         -  never     500       3',
-    'gpu-c   up      half-open          4    4     0  ████████  100.0%         -   2.0s       0       0',
+    'gpu-c   up      half-open          4    4     0  ████████  100.0%         -   2.0s       -       -',
     '',
     'latency ms (last 1000)     p50      p99',
     'TTFT                     120.0    900.0',
@@ -142,8 +146,10 @@ test('serve dashboard app: refreshes from the snapshot function on a timer; q, p
     policy: 'least-request',
     uptimeS: n++,
     inFlight: 0,
-    completed: 0,
-    failed: 0,
+    queued: 0,
+    requests: 0,
+    errors: 0,
+    retries: 0,
     rejected: 0,
     requestsPerS: 0,
     workers: [],
@@ -176,4 +182,42 @@ test('serve dashboard app: refreshes from the snapshot function on a timer; q, p
   } finally {
     unmount();
   }
+});
+
+test('serveDashboardFeed: the LiveSnapshot of serve becomes frames with scrape ages, request rate and draining status', () => {
+  let atS = 100;
+  let requests = 0;
+  const live = (): LiveSnapshot => ({
+    atS,
+    policy: 'least-request',
+    draining: atS >= 106,
+    queueLength: 1,
+    inFlight: 3,
+    totals: { requests, errors: 1, retries: 2, rejected: 0 },
+    workers: [
+      { index: 0, name: 'a', url: 'http://127.0.0.1:1', gpu: 'l20', healthy: true, healthCheckOk: true, breaker: 'closed', inFlight: 3, inPrefill: 1, scraped: { running: 2, waiting: 1, kvUsage: 0.5, atS: atS - 0.5 }, scrapeError: null },
+      { index: 1, name: 'b', url: 'http://127.0.0.1:2', gpu: 'l20', healthy: false, healthCheckOk: false, breaker: 'open', inFlight: 0, inPrefill: 0, scraped: null, scrapeError: 'ECONNREFUSED' },
+    ],
+    latencyMs: { ttft: { mean: 60, p50: 50, p90: 80, p99: 90, count: 10 }, tpot: null, e2e: { mean: 600, p50: 500, p90: 800, p99: 900, count: 10 } },
+  });
+  const feed = serveDashboardFeed({ snapshot: live }, 'http://127.0.0.1:8080');
+  const f0 = feed();
+  assert.equal(f0.uptimeS, 0);
+  assert.equal(f0.requestsPerS, 0);
+  assert.equal(f0.status, undefined);
+  for (let k = 1; k <= 6; k++) {
+    atS = 100 + k;
+    requests = 10 * k;
+  }
+  // One sample at t=100 (0 requests) and one at t=106 (60): 10 req/s.
+  const f1 = feed();
+  assert.equal(f1.uptimeS, 6);
+  assert.equal(f1.requestsPerS, 10);
+  assert.equal(f1.status, 'draining');
+  assert.deepEqual(f1.workers[0].scraped, { running: 2, waiting: 1, kvUsage: 0.5, prefixHitRate: undefined, ageS: 0.5 });
+  assert.equal(f1.workers[1].scraped, null);
+  assert.equal(f1.workers[1].breaker, 'open');
+  assert.deepEqual(f1.rolling, { count: 10, ttftMs: { p50: 50, p99: 90 }, tpotMs: { p50: NaN, p99: NaN }, e2eMs: { p50: 500, p99: 900 } });
+  assert.equal(f1.queued, 1);
+  assert.equal(f1.retries, 2);
 });
