@@ -15,6 +15,10 @@ export const DEFAULTS = {
   scrapeIntervalS: 1,
   /** Interval of timeseries.csv rows, simulated seconds. */
   timeseriesIntervalS: 1,
+  /** Wall seconds between plain progress lines on stderr (no dashboard). */
+  progressIntervalS: 5,
+  /** Live dashboard refresh period, ms, and the range `+`/`-` move it in (a frame costs ~10-20 ms of CPU: ink re-lays-out the whole screen). */
+  dashboardRefreshMs: { initial: 500, min: 250, max: 4000 },
   workload: {
     /** Requests (or sessions) per second imposed on traces without timestamps (ShareGPT, BIRD) when no --rate is given. */
     untimedRateRps: 10,

@@ -8,9 +8,12 @@ import { Simulation, type SimulationResult } from '../sim/simulator.js';
 import { parseSlo } from '../metrics/slo.js';
 import { buildWorkload, type WorkloadFlags } from '../workload/workload.js';
 import { addWorkloadOptions } from './workload-options.js';
+import type { Request } from '../workload/request.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
+import { colorWanted } from '../tui/format.js';
+import { UserError } from '../util/errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 
 export interface SimulateFlags extends WorkloadFlags {
@@ -24,6 +27,9 @@ export interface SimulateFlags extends WorkloadFlags {
   sloProfile?: string[];
   json?: boolean;
   out?: string;
+  /** commander's `--no-tui` sets this false. */
+  tui?: boolean;
+  pace?: string;
 }
 
 /** The shipped default trace, resolved against the package so `npx router simulate` works anywhere. */
@@ -31,14 +37,23 @@ export function defaultTracePath(): string {
   return join(PACKAGE_ROOT, DEFAULTS.trace);
 }
 
+/** The request stream the flags describe (also read by the dashboard's trace-length scan). */
+export function requestsFromFlags(f: SimulateFlags): AsyncIterable<Request> {
+  return buildWorkload(f, defaultTracePath()).requests;
+}
+
 /** Builds and runs one simulation from CLI flags (shared by `simulate` and `compare`). */
-export async function simulateFromFlags(f: SimulateFlags, onBatch?: (sim: Simulation) => void | Promise<void>): Promise<SimulationResult> {
+export async function simulateFromFlags(
+  f: SimulateFlags,
+  onBatch?: (sim: Simulation) => void | Promise<void>,
+  live: { batchEvents?: number } = {},
+): Promise<SimulationResult> {
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
   const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
   const fleet = parseFleet(f.fleet);
   const policy = createPolicy(f.policy, parsePolicyOptions(f.policyOpt));
-  const { requests } = buildWorkload(f, defaultTracePath());
+  const requests = requestsFromFlags(f);
   const sim = new Simulation({
     fleet,
     policy,
@@ -49,6 +64,7 @@ export async function simulateFromFlags(f: SimulateFlags, onBatch?: (sim: Simula
     slo,
     sloProfiles: f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : undefined,
     onBatch,
+    batchEvents: live.batchEvents,
   });
   if (policy.name.startsWith('slo') && !sim.views.some((v) => v.sloProfile?.hasLoadModel)) {
     process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${policy.name} routes everything through its fallback\n`);
@@ -72,21 +88,54 @@ export function registerSimulate(program: Command): void {
     .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000,percentile=99')
     .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory of them for the slo* policies, matched to workers by deployment name (else GPU id); repeatable', collect, [])
     .option('--json', 'print the summary as JSON on stdout')
-    .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR');
+    .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
+    .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')
+    .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)');
   addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {
-        let lastLine = Date.now();
-        const progress = (sim: Simulation): Promise<void> => {
-          const now = Date.now();
-          if (now - lastLine >= 5000) {
-            lastLine = now;
-            const p = sim.progress();
-            process.stderr.write(`simulated ${p.simTimeS.toFixed(1)} s: ${p.arrived} arrived, ${p.completed} completed, ${p.inFlight} in flight\n`);
+        const pace = flags.pace === undefined ? null : parsePace(flags.pace);
+        const pacer = new Pacer(pace);
+        const started = performance.now();
+        const useTui = process.stdout.isTTY === true && process.env.CI !== 'true' && !flags.json && flags.tui !== false;
+        let result: SimulationResult;
+        if (useTui) {
+          // ink and react take most of a second to load: only a dashboard run pays for them.
+          const { startSimDashboard } = await import('../tui/sim-app.js');
+          const { scanTraceExtent } = await import('../tui/trace-scan.js');
+          const live: { dash?: ReturnType<typeof startSimDashboard>; scan?: ReturnType<typeof scanTraceExtent> } = {};
+          try {
+            result = await simulateFromFlags(
+              flags,
+              async (sim) => {
+                // Mounted at the first batch: bad flags and unreadable traces fail before it takes the screen.
+                if (!live.dash) {
+                  live.scan = scanTraceExtent(flags);
+                  live.dash = startSimDashboard({ stdout: process.stdout, stdin: process.stdin, color: colorWanted(), pace, traceExtent: live.scan.extent });
+                }
+                const c = live.dash.controller;
+                await c.onBatch(sim);
+                if (!c.quit) await pacer.wait(sim, () => c.wallS(), () => c.paused || c.quit);
+              },
+              { batchEvents: pace === null ? LIVE_BATCH_EVENTS : PACED_BATCH_EVENTS },
+            );
+          } finally {
+            live.scan?.cancel();
+            await live.dash?.finish();
           }
-          return new Promise((r) => setImmediate(r));
-        };
-        const result = await simulateFromFlags(flags, progress);
+        } else {
+          let lastLine = started;
+          result = await simulateFromFlags(flags, async (sim) => {
+            const now = performance.now();
+            if (now - lastLine >= DEFAULTS.progressIntervalS * 1e3) {
+              lastLine = now;
+              process.stderr.write(`${progressLine(sim, (now - started) / 1e3)}\n`);
+            }
+            await pacer.wait(sim, () => (performance.now() - started) / 1e3, () => false);
+            await new Promise((r) => setImmediate(r));
+          }, { batchEvents: pace === null ? undefined : PACED_BATCH_EVENTS });
+        }
+        if (result.stopped) process.stderr.write(`stopped at ${result.summary.duration_s.toFixed(1)} s simulated; reports cover what was simulated\n`);
         if (flags.out) {
           const files = writeReports(flags.out, result);
           process.stderr.write(`wrote ${files.join(', ')}\n`);
@@ -94,4 +143,47 @@ export function registerSimulate(program: Command): void {
         process.stdout.write(flags.json ? `${summaryJson(result.summary)}\n` : `${formatSummary(result.summary)}\n`);
       }),
     );
+}
+
+function parsePace(raw: string): number {
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v) || v <= 0) throw new UserError(`--pace: expected a number > 0 (times real time), got "${raw}"`);
+  return v;
+}
+
+/** Events between yields to the dashboard's timers: small enough for a 100 ms refresh, large enough to cost nothing. */
+export const LIVE_BATCH_EVENTS = 2048;
+/** With --pace each batch is a pacing step: small, so the picture moves smoothly. */
+const PACED_BATCH_EVENTS = 128;
+
+function progressLine(sim: Simulation, wallS: number): string {
+  const p = sim.progress();
+  const speed = wallS > 0 ? p.simTimeS / wallS : 0;
+  return `simulated ${p.simTimeS.toFixed(1)} s in ${wallS.toFixed(1)} s wall (${speed.toFixed(1)}x): ${p.arrived} arrived, ${p.completed} completed, ${p.rejected} rejected, ${p.inFlight} in flight`;
+}
+
+/**
+ * `--pace X`: after each batch, sleeps until wall time catches up with simulated time / X. Simulated
+ * time is counted from the first arrival (estimated from the requests finished so far), so a trace
+ * that starts late in simulated time does not wait; wall time from the start of the run.
+ */
+class Pacer {
+  private simRef = NaN;
+  constructor(private readonly pace: number | null) {}
+
+  async wait(sim: Simulation, wallS: () => number, interrupted: () => boolean): Promise<void> {
+    if (this.pace === null) return;
+    const simS = sim.clock.now();
+    if (Number.isNaN(this.simRef)) {
+      let first = simS;
+      for (const a of sim.log.arrivalS.view()) first = Math.min(first, a);
+      this.simRef = first;
+    }
+    // Sleep in short slices so quit and pause stay responsive.
+    for (;;) {
+      const ahead = (simS - this.simRef) / this.pace - wallS();
+      if (ahead <= 0 || interrupted()) return;
+      await new Promise((r) => setTimeout(r, Math.min(100, ahead * 1e3)));
+    }
+  }
 }

@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
 
 /** Adds the workload flags (`buildWorkload`) to a command; `simulate` and `router trace` share them. */
-export function addWorkloadOptions(cmd: Command, opts: { mix: boolean }): Command {
+export function addWorkloadOptions(cmd: Command, opts: { mix: boolean; formatFlag?: '--format' | '--trace-format' }): Command {
   cmd
-    .option('--format <name>', 'trace format (default: detected from the content; see traces/README.md)')
+    // `compare` names it --trace-format: its --format is the table's.
+    .option(`${opts.formatFlag ?? '--format'} <name>`, 'trace format (default: detected from the content; see traces/README.md)')
     .option('--rate <r>', `impose an arrival process at R requests (or sessions) per second; traces without timestamps default to ${DEFAULTS.workload.untimedRateRps}`)
     .option('--arrival <process>', 'poisson or gamma (with --rate; default poisson)')
     .option('--burstiness <b>', 'gamma shape: 1 = Poisson, < 1 burstier, > 1 smoother (implies --arrival gamma)')

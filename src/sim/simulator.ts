@@ -34,6 +34,8 @@ export interface SimulationOptions {
    * uses it to yield to the TUI and to honour a stop request). Keeps wall time out of the core.
    */
   onBatch?: (sim: Simulation) => void | Promise<void>;
+  /** Events between `onBatch` calls (default 8192); a live dashboard or `--pace` asks for fewer. */
+  batchEvents?: number;
 }
 
 /** One row of timeseries.csv: a worker's state at the end of an interval. */
@@ -190,6 +192,7 @@ export class Simulation {
     if (this.o.scrapeIntervalS > 0) this.push(0, 'scrape', -1, 0);
     this.push(this.o.timeseriesIntervalS, 'series', -1, 0);
     let sinceBatch = 0;
+    const batchEvents = this.o.batchEvents ?? 8192;
     for (;;) {
       if (bi >= buf.length && !this.sourceDone) await refill();
       this.bufferedArrivals = buf.length - bi;
@@ -208,7 +211,7 @@ export class Simulation {
         this.handle(top);
       }
       this.events++;
-      if (++sinceBatch >= 8192) {
+      if (++sinceBatch >= batchEvents) {
         sinceBatch = 0;
         if (this.o.onBatch) await this.o.onBatch(this);
         if (this.stopRequested) break;
