@@ -11,6 +11,7 @@ import { collect, parseNumberFlag, runAction } from './errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 
 export interface ServeFlags {
+  dashboard?: boolean;
   workers?: string;
   config?: string;
   host: string;
@@ -164,16 +165,27 @@ export function registerServe(program: Command): void {
     .option('--slo <spec>', 'SLO carried by every request and checked per request, e.g. ttft_ms=2000,tpot_ms=50')
     .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory for the slo* policies, matched to workers by their profile label, else gpu; repeatable', collect, [])
     .option('--log <dest>', 'JSON request log: - (stdout), a file, or off', '-')
+    .option('--dashboard', 'live terminal dashboard (only on a TTY and not with CI=true; a log to stdout is turned off while it is shown)')
     .action((flags: ServeFlags) =>
       runAction(async () => {
+        const dashboard = flags.dashboard === true && process.stdout.isTTY === true && process.env.CI !== 'true';
+        // The JSON log would scribble over the dashboard's screen.
+        if (dashboard && flags.log === '-') flags.log = 'off';
         const app = new ServeApp(serveOptionsFromFlags(flags));
         if (app.router.policyName.startsWith('slo') && !app.router.workers.some((v) => v.sloProfile?.hasLoadModel)) {
           process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${app.router.policyName} routes everything through its fallback\n`);
         }
         const addr = await app.listen();
-        process.stderr.write(`router serve: listening on http://${addr.address}:${addr.port} (${app.workers.length} workers, policy ${app.router.policyName})\n`);
+        const url = `http://${addr.address}:${addr.port}`;
+        if (!dashboard) process.stderr.write(`router serve: listening on ${url} (${app.workers.length} workers, policy ${app.router.policyName})\n`);
+        let dash: { stop: () => Promise<void> } | undefined;
         await new Promise<void>((resolve) => {
           const stop = (sig: string): void => {
+            const closing = dash ? dash.stop() : Promise.resolve();
+            dash = undefined;
+            void closing.then(() => drain(sig));
+          };
+          const drain = (sig: string): void => {
             process.stderr.write(`router serve: ${sig}, draining ${app.router.inFlightTotal + app.queueLength()} in-flight request(s)\n`);
             void app.shutdown().then(({ drained, cut }) => {
               process.stderr.write(drained ? 'router serve: drained, bye\n' : `router serve: drain deadline passed, cut ${cut} request(s)\n`);
@@ -182,6 +194,12 @@ export function registerServe(program: Command): void {
           };
           process.once('SIGTERM', () => stop('SIGTERM'));
           process.once('SIGINT', () => stop('SIGINT'));
+          if (dashboard) {
+            // ink costs about a second to load: only dashboard runs pay for it.
+            void Promise.all([import('../tui/serve-app.js'), import('../tui/serve-live.js')]).then(([ui, live]) => {
+              dash = ui.startServeDashboard({ snapshot: live.serveDashboardFeed(app, url), onQuit: () => stop('q') });
+            });
+          }
         });
       }),
     );

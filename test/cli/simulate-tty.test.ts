@@ -1,33 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI as cli, REPO_ROOT as root } from '../helpers/fixtures.js';
 import { runCli } from '../helpers/cli.js';
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-const skipTmux = hasTmux ? false : 'tmux not installed (apt-get install -y tmux); skipping the pseudo-terminal tests';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A detached tmux session on its own server socket, so tests never touch a user's tmux. */
-function tmux(sock: string, ...args: string[]): string {
-  return execFileSync('tmux', ['-L', sock, ...args], { encoding: 'utf8' });
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-async function waitFor(what: string, timeoutMs: number, probe: () => boolean): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (probe()) return;
-    await sleep(200);
-  }
-  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+import { killTmux, shellQuote, skipTmux, sleep, tmux, waitFor } from '../helpers/tmux.js';
 
 test('simulate in a pseudo-terminal shows the dashboard (worker rows, progress line); q quits with exit 0 and reports written', { skip: skipTmux, timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'router-tty-'));
@@ -58,7 +36,7 @@ test('simulate in a pseudo-terminal shows the dashboard (worker rows, progress l
     assert.ok(requests > 0 && requests < 1000, `q stopped the run early: ${requests} requests reported`);
     assert.equal(readFileSync(join(out, 'requests.csv'), 'utf8').trim().split('\n').length, requests + 1);
   } finally {
-    spawnSync('tmux', ['-L', sock, 'kill-server']);
+    killTmux(sock);
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -81,7 +59,7 @@ test('CI=true on a terminal: no dashboard and no escape codes, summary on stdout
     assert.ok(!bytes.includes('\u001b'), `escape code in output: ${JSON.stringify(bytes.slice(Math.max(0, bytes.indexOf('\u001b') - 20), bytes.indexOf('\u001b') + 20))}`);
     assert.ok(!bytes.includes('keys: q quit'));
   } finally {
-    spawnSync('tmux', ['-L', sock, 'kill-server']);
+    killTmux(sock);
     rmSync(dir, { recursive: true, force: true });
   }
 });

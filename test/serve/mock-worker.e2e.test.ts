@@ -1,7 +1,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CLI, call, chatBody, startServe, stop, until, type Proc } from './helpers.js';
+import { killTmux, shellQuote, skipTmux, tmux, waitFor } from '../helpers/tmux.js';
 
 /**
  * serve in front of real `router mock-worker` processes (the engine model served in real time).
@@ -69,5 +73,33 @@ test('serve in front of mock workers: identical bodies, engine metrics scraped, 
     assert.notEqual(crashy.child.exitCode, null, 'the crashy worker did crash');
   } finally {
     await Promise.all([stop(serve), stop(serve2)]);
+  }
+});
+
+test('serve --dashboard in a pseudo-terminal shows the workers and live traffic; q drains and exits 0', { skip: skip || skipTmux, timeout: 60_000 }, async () => {
+  const [m1, m2] = await Promise.all([startMock(), startMock()]);
+  const sock = `router-test-${process.pid}-serve`;
+  const dir = mkdtempSync(join(tmpdir(), 'router-serve-tty-'));
+  const rc = join(dir, 'rc');
+  const port = 20000 + (process.pid % 20000);
+  const cmd = `env -u CI NO_COLOR=1 node ${shellQuote(CLI)} serve --workers ${m1.url},${m2.url} --port ${port} --scrape-interval 0.2 --dashboard; echo $? > ${shellQuote(rc)}; sleep 60`;
+  tmux(sock, 'new-session', '-d', '-s', 'serve', '-x', '140', '-y', '40', cmd);
+  try {
+    await waitFor('the dashboard', 20_000, () => /^router serve · http:\/\/127\.0\.0\.1:\d+/m.test(tmux(sock, 'capture-pane', '-p', '-t', 'serve')));
+    for (let i = 0; i < 6; i++) assert.equal((await call(port, 'POST', '/v1/chat/completions', chatBody(`tty ${i}`, { model: 'llama-3.1-8b', stream: i % 2 === 0 }))).status, 200);
+    let screen = '';
+    await waitFor('six requests on screen', 10_000, () => {
+      screen = tmux(sock, 'capture-pane', '-p', '-t', 'serve');
+      return /requests: 6\b/.test(screen);
+    });
+    assert.match(screen, /^127\.0\.0\.1:\d+\s+up\s+closed/m);
+    assert.match(screen, /^TTFT\s+[\d.]+\s+[\d.]+/m);
+    assert.doesNotMatch(screen, /"request_id"/, 'no JSON log over the dashboard');
+    tmux(sock, 'send-keys', '-t', 'serve', 'q');
+    await waitFor('serve to exit after q', 20_000, () => existsSync(rc) && readFileSync(rc, 'utf8').trim() !== '');
+    assert.equal(readFileSync(rc, 'utf8').trim(), '0');
+  } finally {
+    killTmux(sock);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
