@@ -184,7 +184,10 @@ export class Job {
 
   /** Sends the held response headers (with the first body bytes). */
   sendHead(status: number, headers: IncomingHttpHeaders): void {
-    this.res.writeHead(status, responseHeaders(headers, this.host.draining));
+    const out = responseHeaders(headers, this.host.draining);
+    // Names the worker that answered, so `router replay` (and operators) can attribute requests.
+    if (this.worker) out['x-router-worker'] = this.worker.name;
+    this.res.writeHead(status, out);
     this.headersSent = true;
     this.firstByteS = this.host.nowS();
     this.host.onFirstToken(this);

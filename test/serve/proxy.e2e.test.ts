@@ -39,6 +39,7 @@ test('non-streaming chat and completion bodies through serve are byte-identical 
       const via = await call(serve!.port, 'POST', path, body);
       assert.equal(via.status, 200);
       assert.equal(via.headers['content-type'], 'application/json');
+      assert.match(String(via.headers['x-router-worker']), /^w[12]$/, 'the answering worker is named');
       assert.ok(via.body.equals(direct.body), `${path}: ${via.body.toString()} != ${direct.body.toString()}`);
     }
   }
