@@ -61,8 +61,6 @@ interface InFlight {
   batch: Scheduled[];
   shape: StepShape;
   extraDecodeSteps: number;
-  /** Σ decode context at the first extra step; each later step adds one token per sequence. */
-  extraKv0: number;
 }
 
 /**
@@ -169,7 +167,8 @@ export class Engine {
     // Step 1 (the scheduled batch) has ended; find how many extra steps have too.
     const b = f.batch.length;
     let done = 0;
-    let kv = f.extraKv0;
+    // Σ decode context at the first extra step; each later step adds one token per sequence.
+    let kv = f.shape.decodeKvTokens + b;
     for (;;) {
       if (done === f.extraDecodeSteps - 1) break;
       const next = t + this.cost.decodeSeconds(b, kv);
@@ -185,7 +184,7 @@ export class Engine {
     const batch = f.batch;
     this.allocateDecode(1);
     const shape = this.decodeShape(batch);
-    this.inFlight = { start: t, end: f.end, batch, shape, extraDecodeSteps: rest, extraKv0: shape.decodeKvTokens + b };
+    this.inFlight = { start: t, end: f.end, batch, shape, extraDecodeSteps: rest };
   }
 
   snapshot(): EngineSnapshot {
@@ -219,7 +218,7 @@ export class Engine {
     if (batch.length === 0) return;
     const shape = this.shapeOf(batch);
     const first = now + this.cost.seconds(shape);
-    const f: InFlight = { start: now, end: first, batch, shape, extraDecodeSteps: 0, extraKv0: 0 };
+    const f: InFlight = { start: now, end: first, batch, shape, extraDecodeSteps: 0 };
     const pureDecode = shape.prefillKvTokens === 0 && batch.length === this.running.length && !this.preemptedLastSchedule;
     if (this.fastDecode && pureDecode) this.planStretch(f);
     this.inFlight = f;
@@ -254,13 +253,11 @@ export class Engine {
     if (m <= 0) return;
     let t = f.end;
     let kv = f.shape.decodeKvTokens + b;
-    const kv0 = kv;
     for (let i = 0; i < m; i++) {
       t += this.cost.decodeSeconds(b, kv);
       kv += b;
     }
     f.extraDecodeSteps = m;
-    f.extraKv0 = kv0;
     f.end = t;
   }
 

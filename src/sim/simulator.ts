@@ -68,11 +68,6 @@ interface StepEvent {
   version: number;
 }
 
-interface Pending {
-  req: Request;
-  worker: number;
-}
-
 /** Live figures for progress lines and the dashboard. */
 export interface SimProgress {
   simTimeS: number;
@@ -101,7 +96,6 @@ export class Simulation {
   private seqNo = 0;
   private readonly versions: number[];
   private readonly scheduledAt: number[];
-  private readonly meta = new Map<Request, Pending>();
   private readonly finishedBuf: { seq: Sequence; worker: number; first: boolean }[] = [];
   private readonly lastScrape: { hits: number; queries: number }[];
   private readonly lastSeries: { hits: number; queries: number; prompt: number; gen: number; finished: number }[];
@@ -252,7 +246,6 @@ export class Simulation {
       this.recordRejected(req, w.name, `prompt + output (${req.inputTokens + req.outputTokens} tokens) exceed the worker's KV cache`);
       return;
     }
-    this.meta.set(req, { req, worker: w.index });
     engine.add(req, now);
     this.sync(w.index);
   }
@@ -294,7 +287,6 @@ export class Simulation {
 
   private complete(seq: Sequence, worker: number, now: number): void {
     const req = seq.req;
-    this.meta.delete(req);
     const arrival = req.arrivalS;
     const ttft = (seq.firstTokenAt - arrival) * 1e3;
     const e2e = (now - arrival) * 1e3;
