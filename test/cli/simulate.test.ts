@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { REPO_ROOT } from '../helpers/fixtures.js';
+import { CLI, REPO_ROOT } from '../helpers/fixtures.js';
 import { REQUEST_COLUMNS } from '../../src/report/csv.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'router-test-'));
@@ -15,6 +15,10 @@ test('`router simulate` with no flags prints a summary on the shipped trace, fro
   assert.match(r.stdout, /policy least-request: 300\/300 completed/);
   assert.match(r.stdout, /TTFT/);
   assert.match(r.stdout, /l20-3/);
+});
+
+test('the built `router` bin is executable, so `npx router` runs it after `npm ci`', () => {
+  assert.ok((statSync(CLI).mode & 0o111) !== 0, `${CLI} is not executable`);
 });
 
 test('--json prints the documented keys; --out writes the three reports', () => {
