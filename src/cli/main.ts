@@ -12,6 +12,14 @@ import { registerServe } from './serve.js';
 import { registerMockWorker } from './mock-worker.js';
 import { registerReplay } from './replay.js';
 
+// `router ... | head` closes stdout early: stop quietly, as Unix tools do, not with a stack trace.
+// A command that owns stdout errors itself (serve's request log keeps the proxy up) adds a listener.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (process.stdout.listenerCount('error') > 1) return;
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command();
 program
   .name('router')
