@@ -11,6 +11,7 @@ import { UserError } from '../util/errors.js';
 import { openTrace } from '../workload/trace.js';
 import { parseNumberFlag, runAction } from './errors.js';
 import { defaultTracePath } from './simulate.js';
+import { checkOutputDir } from './output-path.js';
 
 export interface ReplayFlags {
   trace?: string;
@@ -110,6 +111,7 @@ export function registerReplay(program: Command): void {
     .option('--out <dir>', 'write summary.csv and requests.csv into DIR')
     .action((flags: ReplayFlags) =>
       runAction(async () => {
+        if (flags.out) checkOutputDir('--out', flags.out);
         const r = await replayFromFlags(flags, (p) =>
           process.stderr.write(`replay ${p.elapsedS.toFixed(1)} s: ${p.sent} sent, ${p.completed} completed, ${p.failed} failed, ${p.inFlight} in flight\n`),
         );

@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
 import { Column } from '../util/stats.js';
 import { runAction } from './errors.js';
+import { checkOutputFile } from './output-path.js';
 
 /** Streams a CSV's rows as objects keyed by header, checking the columns we need are there. */
 async function* csvRows(path: string, needed: readonly string[]): AsyncGenerator<Record<string, string>> {
@@ -64,11 +65,12 @@ export function registerReport(program: Command): void {
     .action((dirs: string[], flags: { html?: boolean; out?: string; title: string }) =>
       runAction(async () => {
         if (!flags.html) throw new UserError('report: pass --html (the only report format)');
+        const out = flags.out ?? (dirs.length === 1 ? join(dirs[0], 'report.html') : 'report.html');
+        checkOutputFile('--out', out);
         const names = dirs.map((d) => basename(resolve(d)));
         const unique = new Set(names).size === names.length;
         const runs: ReportRun[] = [];
         for (let i = 0; i < dirs.length; i++) runs.push(await readRunDir(dirs[i], unique ? names[i] : dirs[i]));
-        const out = flags.out ?? (dirs.length === 1 ? join(dirs[0], 'report.html') : 'report.html');
         writeFileAtomic(out, renderHtmlReport(runs, flags.title));
         process.stderr.write(`wrote ${out}\n`);
       }),

@@ -1,4 +1,4 @@
-import { openSync, readSync, closeSync } from 'node:fs';
+import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import type { Request } from './request.js';
 import { readLines } from './lines.js';
 import { parseNativeLine } from './native-jsonl.js';
@@ -85,7 +85,13 @@ function readHead(path: string): string {
   }
 }
 
+/** A directory opens fine on Linux and fails only at the first read: say so up front. */
+function rejectDirectory(path: string): void {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`${path}: is a directory; expected a trace file`);
+}
+
 export function detectFormat(path: string, explicit?: string): TraceFormat {
+  rejectDirectory(path);
   if (explicit) {
     const f = formats.find((x) => x.name === explicit);
     if (!f) throw new UserError(`--format ${explicit}: unknown trace format (known: ${formats.map((x) => x.name).join(', ')})`);
