@@ -31,7 +31,7 @@ async function* csvRows(path: string, needed: readonly string[]): AsyncGenerator
 
 function need(dir: string, file: string): string {
   const p = join(dir, file);
-  if (!existsSync(p)) throw new UserError(`${dir}: no ${file} (expected a directory written by \`router simulate --out DIR\`)`);
+  if (!existsSync(p)) throw new UserError(`${dir}: no ${file} (expected a directory written by \`router simulate --out DIR\` or \`router replay --out DIR\`)`);
   return p;
 }
 
@@ -47,9 +47,14 @@ export async function readRunDir(dir: string, name: string): Promise<ReportRun> 
     tpot.push(num(r.tpot_ms));
     e2e.push(num(r.e2e_ms));
   }
-  const series: ReportRun['series'] = [];
-  for await (const r of csvRows(need(dir, 'timeseries.csv'), ['t_s', 'worker', 'in_flight', 'prefix_hit_rate', 'prompt_tokens_per_s'])) {
-    series.push({ tS: num(r.t_s), worker: r.worker, inFlight: num(r.in_flight), prefixHitRate: num(r.prefix_hit_rate), promptTokensPerS: num(r.prompt_tokens_per_s) });
+  // A live run (`replay --out`) has no engine timeseries: its latencies still go in the report.
+  let series: ReportRun['series'] | null = null;
+  const ts = join(dir, 'timeseries.csv');
+  if (existsSync(ts)) {
+    series = [];
+    for await (const r of csvRows(ts, ['t_s', 'worker', 'in_flight', 'prefix_hit_rate', 'prompt_tokens_per_s'])) {
+      series.push({ tS: num(r.t_s), worker: r.worker, inFlight: num(r.in_flight), prefixHitRate: num(r.prefix_hit_rate), promptTokensPerS: num(r.prompt_tokens_per_s) });
+    }
   }
   return { name, summary: readSummaryFile(need(dir, 'summary.csv')), ttftMs: ttft.view(), tpotMs: tpot.view(), e2eMs: e2e.view(), series };
 }
@@ -57,8 +62,8 @@ export async function readRunDir(dir: string, name: string): Promise<ReportRun> 
 export function registerReport(program: Command): void {
   program
     .command('report')
-    .description('Turn one or more run directories (from `simulate --out`) into a self-contained HTML page: latency CDFs, per-worker load and hit rate over time')
-    .argument('<dirs...>', 'run directories holding requests.csv, timeseries.csv and summary.csv')
+    .description('Turn one or more run directories (from `simulate --out` or `replay --out`) into a self-contained HTML page: latency CDFs, per-worker load and hit rate over time')
+    .argument('<dirs...>', 'run directories holding requests.csv and summary.csv, and timeseries.csv for a simulated run')
     .option('--html', 'write an HTML report (the only format so far; required)')
     .option('--out <file>', 'output file (default: DIR/report.html for one directory, ./report.html for several)')
     .option('--title <text>', 'page title', 'router report')

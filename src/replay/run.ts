@@ -178,7 +178,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     .sort((a, b) => a[0].localeCompare(b[0]))
     .map(([name, w]) => ({
       name, gpu: '', model: model ?? '', requests: w.requests, input_tokens: w.input, output_tokens: w.output,
-      prefix_hit_rate: w.prompt > 0 ? w.cached / w.prompt : 0, preemptions: 0, cost_usd: 0,
+      // A client does not know the GPUs behind the target, so their price is unknown, not zero.
+      prefix_hit_rate: w.prompt > 0 ? w.cached / w.prompt : 0, preemptions: 0, cost_usd: NaN,
     }));
   const summary = summarize({ policy: o.label, log, durationS, wallS: (now() - t0) / k, prefixHits: hits, prefixQueries: queries, workers, sloGiven: o.slo !== undefined });
   return { summary, log, errors };

@@ -124,9 +124,15 @@ test('CLI: replay writes requests.csv and summary.csv in the simulate schema; a 
     };
     const live = await run(['replay', '--target', url, '--trace', trace, '--speedup', '10', '--out', join(dir, 'live'), '--json']);
     assert.equal(live.code, 0, live.stderr);
-    const summary = JSON.parse(live.stdout) as { completed: number; policy: string };
+    const summary = JSON.parse(live.stdout) as { completed: number; policy: string; cost_usd: number | null };
     assert.equal(summary.completed, 6);
     assert.equal(summary.policy, 'live');
+    // The client cannot know what the target's GPUs cost: unknown, not $0.
+    assert.equal(summary.cost_usd, null);
+    const text = await run(['replay', '--target', url, '--trace', trace, '--speedup', '10']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^cost\s+- \(unknown: no GPU prices for these workers\)$/m);
+    assert.doesNotMatch(text.stdout, /\$0\.0000/);
     const csv = readFileSync(join(dir, 'live', 'requests.csv'), 'utf8').trim().split('\n');
     assert.equal(csv[0], REQUEST_COLUMNS.join(','));
     assert.equal(csv.length, 7);
@@ -135,6 +141,13 @@ test('CLI: replay writes requests.csv and summary.csv in the simulate schema; a 
     const header = (f: string): string => readFileSync(f, 'utf8').split('\n')[0];
     assert.equal(header(join(dir, 'live', 'summary.csv')), header(join(dir, 'sim', 'summary.csv')));
     assert.equal(header(join(dir, 'live', 'requests.csv')), header(join(dir, 'sim', 'requests.csv')));
+    // Live and simulated runs fit in one report (a live run has no timeseries.csv).
+    const report = spawnSync(process.execPath, ['dist/src/cli/main.js', 'report', join(dir, 'live'), join(dir, 'sim'), '--html', '--out', join(dir, 'both.html')], { encoding: 'utf8' });
+    assert.equal(report.status, 0, report.stderr);
+    const html = readFileSync(join(dir, 'both.html'), 'utf8');
+    assert.match(html, /No engine timeseries for live \(a live run measured at the client\)/);
+    assert.match(html, /in-flight requests per worker · sim/);
+    assert.match(html, /<td>live: live<\/td>/);
 
     const bad = await run(['replay', '--target', 'not a url', '--trace', trace]);
     assert.equal(bad.code, 2);
