@@ -55,6 +55,8 @@ export interface ServeOptions {
   retryAfterS: number;
   /** Where the JSON request log goes; undefined = off. */
   logWrite?: (chunk: string) => void;
+  /** Workers come from a discovery source too, so an empty static list is fine. */
+  discovery?: boolean;
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
@@ -90,7 +92,7 @@ export class ServeApp implements RouterSink, JobHost {
   private readonly tokenize: PromptTokenizer;
 
   constructor(readonly o: ServeOptions) {
-    if (o.workers.length === 0) throw new UserError('serve: no workers (give --workers or --config)');
+    if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
     this.maxAttempts = Math.max(1, o.maxAttempts);
     this.tokenize = promptTokenizer(o.tokenizer);
     this.policy = new ExcludingPolicy(o.policy);
@@ -459,7 +461,7 @@ export class ServeApp implements RouterSink, JobHost {
           try {
             let spec: WorkerSpec;
             try {
-              spec = workerFromObject(parseJsonObject(body), 'body');
+              spec = { ...workerFromObject(parseJsonObject(body), 'body'), source: 'admin' };
             } catch (err) {
               if (err instanceof UserError) throw new HttpError(400, err.message, 'invalid_worker');
               throw err;
@@ -542,6 +544,8 @@ function workerJson(w: ServeWorker): Record<string, unknown> {
     kv_capacity_tokens: v.kvCapacityTokens ?? null,
     scraped: v.scraped ?? null,
     scrape_error: w.lastScrapeError ?? null,
+    source: w.spec.source ?? 'static',
+    ...(w.spec.pod !== undefined ? { pod: w.spec.pod, role: w.spec.role ?? null, drained: w.drained } : {}),
   };
 }
 
