@@ -11,6 +11,7 @@ import { registerReport } from './report.js';
 import { registerServe } from './serve.js';
 import { registerMockWorker } from './mock-worker.js';
 import { registerReplay } from './replay.js';
+import { registerSweep } from './sweep.js';
 
 // `router ... | head` closes stdout early: stop quietly, as Unix tools do, not with a stack trace.
 // A command that owns stdout errors itself (serve's request log keeps the proxy up) adds a listener.
@@ -38,6 +39,7 @@ registerReport(program);
 registerServe(program);
 registerMockWorker(program);
 registerReplay(program);
+registerSweep(program);
 
 try {
   await program.parseAsync(process.argv);
