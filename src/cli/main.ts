@@ -12,6 +12,7 @@ import { registerServe } from './serve.js';
 import { registerMockWorker } from './mock-worker.js';
 import { registerReplay } from './replay.js';
 import { registerSweep } from './sweep.js';
+import { registerPlan } from './plan.js';
 
 // `router ... | head` closes stdout early: stop quietly, as Unix tools do, not with a stack trace.
 // A command that owns stdout errors itself (serve's request log keeps the proxy up) adds a listener.
@@ -40,6 +41,7 @@ registerServe(program);
 registerMockWorker(program);
 registerReplay(program);
 registerSweep(program);
+registerPlan(program);
 
 try {
   await program.parseAsync(process.argv);
