@@ -1,5 +1,5 @@
 import { Engine, type Sequence } from '../engine/engine.js';
-import { RooflineStepCost } from '../profiles/roofline.js';
+import { stepCostFor } from '../profiles/step-cost-factory.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import { Router } from '../routing/router.js';
 import type { Policy, WorkerView } from '../routing/types.js';
@@ -133,7 +133,7 @@ export class Simulation {
     );
     if (o.sloProfiles) attachSloProfiles(this.views, o.sloProfiles);
     this.engines = o.fleet.map((w, i) => {
-      const cost = new RooflineStepCost(w.deployment.gpu, w.deployment.model, w.deployment.tp, w.deployment.coefficients);
+      const cost = stepCostFor(w.deployment);
       return new Engine(w.deployment.engine, cost, {
         firstToken: (seq) => this.finishedBuf.push({ seq, worker: i, first: true }),
         finished: (seq) => this.finishedBuf.push({ seq, worker: i, first: false }),
