@@ -151,8 +151,8 @@ main()
     cleanup();
     process.exit(code);
   })
-  .catch((err: Error) => {
-    process.stderr.write(`parity: ${err.message}\n`);
+  .catch((err: unknown) => {
+    process.stderr.write(`parity: ${err instanceof Error ? err.message : String(err)}\n`);
     cleanup();
     process.exit(1);
   });

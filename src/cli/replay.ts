@@ -5,7 +5,6 @@ import { parseSlo } from '../metrics/slo.js';
 import { requestsCsv, summaryCsv } from '../report/csv.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { runReplay, type Pacing, type ReplayResult } from '../replay/run.js';
-import type { ApiKind } from '../replay/client.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
 import { openTrace } from '../workload/trace.js';
@@ -66,7 +65,7 @@ export async function replayFromFlags(f: ReplayFlags, onProgress?: Parameters<ty
     pacing,
     concurrency,
     durationS,
-    api: f.api as ApiKind,
+    api: f.api,
     model: f.model,
     seed: parseNumberFlag('--seed', f.seed, { integer: true }),
     slo: f.slo === undefined ? undefined : parseSlo(f.slo),
