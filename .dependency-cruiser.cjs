@@ -10,7 +10,8 @@ const LAYERS = [
   ['profiles'],
   ['metrics', 'routing'],
   ['sim', 'serve', 'mock', 'replay', 'report'],
-  ['calibration', 'tui'],
+  ['calibration', 'tui', 'sweep'],
+  ['plan'],
   ['cli'],
 ];
 
@@ -43,6 +44,13 @@ module.exports = {
       to: { circular: true },
     },
     ...layerRules,
+    {
+      name: 'layer-unlisted',
+      comment: 'Every directory of src/ has a layer: add a new one to LAYERS here and to docs/architecture.md',
+      severity: 'error',
+      from: { path: '^src/', pathNot: re(LAYERS.flat()) },
+      to: {},
+    },
     {
       name: 'src-not-to-tests-or-tools',
       comment: 'Shipped code never imports tests, benchmarks or scripts',
