@@ -166,7 +166,7 @@ export class Job {
     this.attempt = attempt;
     w.pool.dispatch(
       {
-        method: this.method as Dispatcher.HttpMethod,
+        method: this.method,
         path: w.basePath + this.path,
         headers: w.spec.apiKey ? { ...this.upstreamHeaders, authorization: `Bearer ${w.spec.apiKey}` } : this.upstreamHeaders,
         body: this.body,
@@ -248,7 +248,7 @@ export class Job {
     }
     this.tail.push(chunk);
     this.tailBytes += chunk.length;
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= TAIL) this.tailBytes -= this.tail.shift()!.length;
+    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= TAIL) this.tailBytes -= this.tail.shift()?.length ?? 0;
   }
 
   /** Output tokens: the usage the engine reported, else one per SSE content event. */
@@ -364,7 +364,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.headers = headers;
-    this.isSse = String(headers['content-type'] ?? '').startsWith('text/event-stream');
+    this.isSse = (headers['content-type'] ?? '').startsWith('text/event-stream');
     const len = Number(headers['content-length']);
     if (!this.isSse && Number.isFinite(len) && len <= COALESCE_LIMIT) this.held = [];
   }
