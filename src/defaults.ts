@@ -62,6 +62,18 @@ export const DEFAULTS = {
     /** vLLM 0.19 `scheduler_reserve_full_isl`: admit a prompt only if its whole input fits in KV. */
     reserveFullPrompt: true,
   },
+  /** `router plan`: the fleet × policy search. */
+  plan: {
+    targetAttainment: 0.99,
+    /** Most workers a composition may have (`--max-gpus`). */
+    maxGpus: 8,
+    /** Configurations simulated per search step (fixed, so the result does not depend on the thread count). */
+    batchCells: 8,
+    /** The capacity probe replays the workload this many times faster on one worker, so it backs up. */
+    probeSpeedup: 16,
+    /** Safety factor on probed capacities in the attainment bound (the probe's ramp and drain tail understate them). */
+    boundMargin: 1.25,
+  },
   /** `router serve`. Retry and breaker defaults follow sgl-router's CLI (research/sgl-router.md §2). */
   serve: {
     host: '127.0.0.1',

@@ -7,7 +7,7 @@ import { UserError } from '../util/errors.js';
 import { ServeApp, type ServeOptions } from '../serve/server.js';
 import { parseServeConfig, parseWorkersFlag, type WorkerSpec } from '../serve/worker-spec.js';
 import { TOKENIZERS, type TokenizerName } from '../serve/tokenize.js';
-import { collect, parseNumberFlag, runAction } from './errors.js';
+import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
 
@@ -85,7 +85,7 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   if (adminKey === '') throw new UserError('--admin-key: must not be empty');
   return {
     host: f.host,
-    port: num('--port', f.port, { integer: true, min: 0 }),
+    port: parsePortFlag('--port', f.port),
     workers,
     policy,
     seed: num('--seed', f.seed, { integer: true }),

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Router, type RouterSink } from '../routing/router.js';
-import type { Outcome, Policy, ScrapedMetrics } from '../routing/types.js';
+import type { Outcome, Policy, ScrapedMetrics, WorkerView } from '../routing/types.js';
 import type { Request, Slo } from '../workload/request.js';
 import { promptBlockHashes } from '../workload/block-hash.js';
 import { meetsSlo } from '../metrics/slo.js';
@@ -72,6 +72,7 @@ export class ServeApp implements RouterSink, JobHost {
   readonly clock = new WallClock();
   readonly router: Router;
   readonly workers: ServeWorker[] = [];
+  private readonly byId = new Map<number, ServeWorker>();
   readonly metrics: ServeMetrics;
   readonly server: Server;
   readonly policy: ExcludingPolicy;
@@ -96,7 +97,7 @@ export class ServeApp implements RouterSink, JobHost {
     this.tokenize = promptTokenizer(o.tokenizer);
     this.policy = new ExcludingPolicy(o.policy);
     this.retryRng = childRng(o.seed, 'serve-retry');
-    this.router = new Router({ policy: this.policy, workers: [], clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
+    this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
     for (const spec of o.workers) this.addWorker(spec);
     if (o.sloProfiles) attachSloProfiles(this.router.workers, o.sloProfiles);
     this.metrics = new ServeMetrics({
@@ -134,12 +135,12 @@ export class ServeApp implements RouterSink, JobHost {
   addWorker(spec: WorkerSpec): ServeWorker {
     const dup = this.workers.find((w) => !w.removed && (w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name)));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
-    const w = new ServeWorker(spec, this.workers.length, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
+    const w = new ServeWorker(spec, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
     const table = this.o.sloProfiles?.find((t) => t.deployment === w.view.profile) ?? this.o.sloProfiles?.find((t) => t.deployment === w.view.gpu);
     if (table) w.view.sloProfile = table;
+    this.router.addWorker(w.view);
+    this.byId.set(w.view.id, w);
     this.workers.push(w);
-    this.router.workers.push(w.view);
-    this.router.dispatchWaiting();
     if (this.server?.listening) w.start();
     return w;
   }
@@ -148,14 +149,17 @@ export class ServeApp implements RouterSink, JobHost {
     if (!w.removed) this.router.onScrape(w.view.index, m);
   }
 
+  /** Takes the worker out of rotation; the Router frees it (and its pool closes) once its in-flight requests end. */
   removeWorker(w: ServeWorker): void {
     w.retire();
-    this.policy.onWorkerRemoved?.(w.view);
-    const closeWhenIdle = (): void => {
-      if (w.view.inFlight > 0 && !this.draining) setTimeout(closeWhenIdle, 200).unref();
-      else void w.pool.close().catch(() => undefined);
-    };
-    closeWhenIdle();
+    const off = this.router.onWorkerEvent((e) => {
+      if (e.type !== 'removed' || e.worker !== w.view) return;
+      off();
+      this.byId.delete(w.view.id);
+      this.workers.splice(this.workers.indexOf(w), 1);
+      void w.pool.close().catch(() => undefined);
+    });
+    this.router.removeWorker(w.view.id);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -182,9 +186,9 @@ export class ServeApp implements RouterSink, JobHost {
 
   // ---- Router sink ------------------------------------------------------------------------
 
-  dispatch(req: Request, view: { index: number }): void {
+  dispatch(req: Request, view: WorkerView): void {
     const job = this.jobs.get(req.id);
-    const w = this.workers[view.index];
+    const w = this.byId.get(view.id) as ServeWorker;
     if (!job || job.done) {
       // The client left (or timed out) while the request waited in the Router: release at once.
       queueMicrotask(() => this.router.onComplete(req, { ok: false, outputTokens: 0 }, false));
@@ -473,8 +477,8 @@ export class ServeApp implements RouterSink, JobHost {
       return;
     }
     const key = decodeURIComponent(path.slice('/workers/'.length));
-    const w = this.workers.find((x) => !x.removed && (x.name === key || x.spec.url === key || String(x.view.index) === key));
-    if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, index or URL)`, 'worker_not_found');
+    const w = this.workers.find((x) => !x.removed && (x.name === key || x.spec.url === key || String(x.view.id) === key));
+    if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, id or URL)`, 'worker_not_found');
     if (method === 'GET') return sendJson(res, method, ['GET'], 200, workerJson(w));
     if (method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
     this.removeWorker(w);
@@ -524,6 +528,7 @@ function round(x: number): number {
 function workerJson(w: ServeWorker): Record<string, unknown> {
   const v = w.view;
   return {
+    id: v.id,
     index: v.index,
     name: w.name,
     url: w.spec.url,

@@ -45,7 +45,6 @@ export class ServeWorker {
 
   constructor(
     readonly spec: WorkerSpec,
-    index: number,
     private readonly o: WorkerRuntimeOptions,
     private readonly onScrape: (w: ServeWorker, m: ScrapedMetrics) => void,
     /** Called when the worker starts taking requests again (pull mode retries its queue). */
@@ -62,9 +61,10 @@ export class ServeWorker {
       connect: { timeout: o.connectTimeoutMs },
     });
     this.breaker = new CircuitBreaker(o.breaker, o.nowS);
+    // id and slot are assigned when the server registers the view with its Router.
     this.view = {
-      index,
       name: spec.name ?? `${u.host}${this.basePath}`,
+      url: spec.url,
       gpu: spec.gpu ?? 'unknown',
       model: spec.model ?? 'unknown',
       profile: spec.profile ?? 'unknown',
@@ -73,7 +73,7 @@ export class ServeWorker {
       inFlight: 0,
       inFlightPromptTokens: 0,
       inPrefill: 0,
-    };
+    } as LiveWorkerView;
   }
 
   get name(): string {
