@@ -112,6 +112,21 @@ export const DEFAULTS = {
     /** Window of the rolling TTFT/TPOT/E2E percentiles in the live snapshot. */
     rollingWindowS: 60,
   },
+  /** `serve --k8s-selector`: Kubernetes pod discovery (docs/kubernetes.md). */
+  kubernetes: {
+    /** vLLM's default port; SGLang's is 30000. */
+    port: 8000,
+    /** Worker labels come from the pod's `router/gpu`, `router/model`, ... annotations or labels. */
+    labelPrefix: 'router/',
+    roleLabel: 'router/role',
+    retryInitialMs: 500,
+    retryMaxS: 30,
+    retryMultiplier: 2,
+    retryJitter: 0.2,
+    /** Each watch asks the server to end it after 5-10 min (client-go's range), then resumes. */
+    watchTimeoutS: 300,
+    listPageSize: 500,
+  },
   /** `router mock-worker` and `router replay` (the live side). */
   live: {
     host: '127.0.0.1',

@@ -15,6 +15,7 @@ import { collect, parseNumberFlag, runAction } from './errors.js';
 import { colorWanted } from '../tui/format.js';
 import { UserError } from '../util/errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
+import { checkOutputDir } from './output-path.js';
 
 export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
@@ -94,6 +95,7 @@ export function registerSimulate(program: Command): void {
   addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {
+        if (flags.out) checkOutputDir('--out', flags.out);
         const pace = flags.pace === undefined ? null : parsePace(flags.pace);
         const pacer = new Pacer(pace);
         const started = performance.now();

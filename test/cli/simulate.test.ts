@@ -40,10 +40,13 @@ test('--json prints the documented keys; --out writes the three reports', () => 
   assert.match(readFileSync(join(dir, 'summary.csv'), 'utf8'), /^policy,requests,completed/);
 });
 
-test('same seed → byte-identical requests.csv through the CLI', () => {
+test('same seed → byte-identical reports (requests, summary, timeseries) through the CLI; wall time only on stdout', () => {
   const [a, b] = [tmp(), tmp()];
   for (const d of [a, b]) assert.equal(runCli(['simulate', '--limit', '300', '--policy', 'random', '--seed', '9', '--out', d]).status, 0);
-  assert.equal(readFileSync(join(a, 'requests.csv'), 'utf8'), readFileSync(join(b, 'requests.csv'), 'utf8'));
+  for (const f of ['requests.csv', 'summary.csv', 'timeseries.csv']) {
+    assert.equal(readFileSync(join(a, f), 'utf8'), readFileSync(join(b, f), 'utf8'), `${f} differs between two runs with the same seed`);
+  }
+  assert.doesNotMatch(readFileSync(join(a, 'summary.csv'), 'utf8').split('\n')[0], /wall/);
 });
 
 function expectUserError(args: string[], pattern: RegExp, outDir?: string): void {
