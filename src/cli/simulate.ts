@@ -9,7 +9,7 @@ import { parseSlo } from '../metrics/slo.js';
 import { buildWorkload, type WorkloadFlags } from '../workload/workload.js';
 import { addWorkloadOptions } from './workload-options.js';
 import type { Request } from '../workload/request.js';
-import { formatSummary, summaryJson } from '../report/text.js';
+import { formatSummary, rejectionNote, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
 import { colorWanted } from '../tui/format.js';
@@ -137,6 +137,8 @@ export function registerSimulate(program: Command): void {
             await new Promise((r) => setImmediate(r));
           }, { batchEvents: pace === null ? undefined : PACED_BATCH_EVENTS });
         }
+        const rejected = rejectionNote(result.log);
+        if (rejected) process.stderr.write(`router: ${rejected}\n`);
         if (result.stopped) process.stderr.write(`stopped at ${result.summary.duration_s.toFixed(1)} s simulated; reports cover what was simulated\n`);
         if (flags.out) {
           const files = writeReports(flags.out, result);

@@ -1,3 +1,4 @@
+import type { RequestLog } from '../metrics/request-log.js';
 import type { Summary } from '../metrics/summary.js';
 import type { Percentiles } from '../util/stats.js';
 
@@ -48,6 +49,21 @@ export function formatSummary(s: Summary): string {
     ...s.workers.map((x) => [x.name, x.gpu, String(x.requests), `${fmt(x.prefix_hit_rate * 100, 1)}%`, String(x.preemptions), fmt(x.cost_usd, 4)]),
   ]));
   return lines.join('\n');
+}
+
+/**
+ * Why requests were rejected, for stderr: the count and the first few distinct reasons with a
+ * request each (requests.csv has the status, not the reason). Null when nothing was rejected.
+ */
+export function rejectionNote(log: RequestLog, examples = 3): string | null {
+  if (log.rejected === 0) return null;
+  const seen = new Map<string, string>();
+  for (let i = 0; i < log.length && seen.size < examples; i++) {
+    const reason = log.reasons[i];
+    if (log.statuses[i] === 'rejected' && reason !== undefined && !seen.has(reason)) seen.set(reason, log.ids[i]);
+  }
+  const eg = [...seen].map(([reason, id]) => `${id}: ${reason}`).join(' | ');
+  return `${log.rejected} request${log.rejected === 1 ? '' : 's'} rejected${eg ? `, e.g. ${eg}` : ''}`;
 }
 
 /** JSON summary with NaN as null (JSON has no NaN). */

@@ -110,3 +110,24 @@ test('`router profile show` prints the required shipped profiles', () => {
   assert.equal(runCli(['profile', 'show', 'nope']).status, 2);
   assert.ok(existsSync(join(REPO_ROOT, 'profiles', 'coefficients.json')));
 });
+
+test("a prompt (+ output) beyond the model's context is rejected with the reason, as a vLLM worker answers 400", () => {
+  const dir = tmp();
+  const trace = join(dir, 'ctx.jsonl');
+  writeFileSync(
+    trace,
+    [
+      '{"id":"small","arrival_s":0,"input_tokens":100,"output_tokens":5}',
+      '{"id":"huge","arrival_s":0.5,"input_tokens":200000,"output_tokens":5}',
+      // 131,000 + 100 > 131,072: the output counts too, as in vLLM's check.
+      '{"id":"edge","arrival_s":1,"input_tokens":131000,"output_tokens":100}',
+    ].join('\n') + '\n',
+  );
+  const r = runCli(['simulate', '--trace', trace, '--fleet', 'l20:1', '--json', '--out', join(dir, 'out')]);
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { requests: number; completed: number; rejected: number };
+  assert.deepEqual([s.requests, s.completed, s.rejected], [3, 1, 2]);
+  const rows = readFileSync(join(dir, 'out', 'requests.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+  assert.deepEqual(rows.map((c) => [c[0], c[c.length - 1]]), [['small', 'ok'], ['huge', 'rejected'], ['edge', 'rejected']]);
+  assert.match(r.stderr, /^router: 2 requests rejected, e\.g\. huge: prompt \+ output \(200000 \+ 5 tokens\) exceed the model's maximum context length \(131072 tokens\) \| edge: prompt \+ output \(131000 \+ 100 tokens\) exceed the model's maximum context length \(131072 tokens\)$/m);
+});
