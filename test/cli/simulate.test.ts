@@ -26,10 +26,13 @@ test('--json prints the documented keys; --out writes the three reports', () => 
   const r = runCli(['simulate', '--limit', '200', '--fleet', 'l20:2,a10:1', '--policy', 'round-robin', '--json', '--out', dir, '--slo', 'ttft_ms=500,tpot_ms=80']);
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as Record<string, unknown>;
-  for (const k of ['requests', 'completed', 'rejected', 'duration_s', 'wall_s', 'ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'throughput_rps', 'output_tokens_per_s', 'goodput_rps', 'slo_attainment', 'prefix_hit_rate', 'imbalance', 'cost_usd', 'workers']) {
+  for (const k of ['requests', 'completed', 'rejected', 'duration_s', 'wall_s', 'ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'itl_ms', 'throughput_rps', 'output_tokens_per_s', 'total_tokens_per_s', 'goodput_rps', 'slo_attainment', 'prefix_hit_rate', 'imbalance', 'cost_usd', 'workers']) {
     assert.ok(k in s, `missing ${k}`);
   }
-  for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms']) assert.deepEqual(Object.keys(s[k] as object), ['mean', 'p50', 'p90', 'p99']);
+  for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'itl_ms']) assert.deepEqual(Object.keys(s[k] as object), ['mean', 'p50', 'p90', 'p99', 'std']);
+  // A simulation has no per-token times: ITL is unknown (null), not 0.
+  assert.equal((s.itl_ms as { mean: number | null }).mean, null);
+  assert.ok((s.total_tokens_per_s as number) > (s.output_tokens_per_s as number));
   assert.equal(s.requests, 200);
   assert.equal((s.workers as unknown[]).length, 3);
   assert.equal(typeof s.slo_attainment, 'number');
