@@ -42,6 +42,14 @@ export const DEFAULTS = {
    * 1–64 RPS in powers of two, 100 Poisson requests per point); outputs capped at 1024 and inputs
    * at 8192 so a fleet of 8B-class GPUs sweeps in seconds.
    */
+  /**
+   * SLO the slo* policies plan for, and runs are judged by, when no --slo is given: AIBrix's
+   * heterogeneous-GPU scenario (docs/source/features/heterogeneous-gpu.rst), P99 time per output
+   * token <= 50 ms. Tables derived for it are cached per deployment (see `sloTableCache`).
+   */
+  slo: 'tpot_ms=50,percentile=99',
+  /** Where derived SLO tables are cached when $ROUTER_CACHE_DIR is unset (under the home directory). */
+  cacheDir: '.cache/router',
   aibrixSweep: {
     outputs: [4, 8, 16, 32, 64, 128, 256, 512, 1024],
     inputs: [128, 256, 512, 1024, 2048, 4096, 8192],

@@ -5,7 +5,7 @@ import type { Outcome, Policy, ScrapedMetrics } from '../routing/types.js';
 import type { Request, Slo } from '../workload/request.js';
 import { promptBlockHashes } from '../workload/block-hash.js';
 import { meetsSlo } from '../metrics/slo.js';
-import { attachSloProfiles } from '../routing/slo/attach.js';
+import { checkSloTablesMatch, sloTableFor } from '../routing/slo/attach.js';
 import type { ProfileTable } from '../routing/slo/profile.js';
 import { childRng, type Rng } from '../util/rng.js';
 import { UserError } from '../util/errors.js';
@@ -96,7 +96,7 @@ export class ServeApp implements RouterSink, JobHost {
     this.retryRng = childRng(o.seed, 'serve-retry');
     this.router = new Router({ policy: this.policy, workers: [], clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
     for (const spec of o.workers) this.addWorker(spec);
-    if (o.sloProfiles) attachSloProfiles(this.router.workers, o.sloProfiles);
+    if (o.sloProfiles) checkSloTablesMatch(this.router.workers, o.sloProfiles);
     this.metrics = new ServeMetrics({
       workers: () => this.workers.filter((w) => !w.removed),
       queueLength: () => this.queueLength(),
@@ -133,7 +133,7 @@ export class ServeApp implements RouterSink, JobHost {
     const dup = this.workers.find((w) => !w.removed && (w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name)));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
     const w = new ServeWorker(spec, this.workers.length, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
-    const table = this.o.sloProfiles?.find((t) => t.deployment === w.view.profile) ?? this.o.sloProfiles?.find((t) => t.deployment === w.view.gpu);
+    const table = sloTableFor(w.view, this.o.sloProfiles ?? []);
     if (table) w.view.sloProfile = table;
     this.workers.push(w);
     this.router.workers.push(w.view);
