@@ -54,6 +54,13 @@ export const DEFAULTS = {
     outputs: [4, 8, 16, 32, 64, 128, 256, 512, 1024],
     inputs: [128, 256, 512, 1024, 2048, 4096, 8192],
     rates: [1, 2, 4, 8, 16, 32, 64],
+    /**
+     * Rates the slo* policies' derived tables are swept at: steps of √2 instead of 2, so a cell's
+     * capacity (the highest rate that passed) is underestimated by at most 1.41x, not 2x; from
+     * 0.25 req/s so a cell that fails at 1 req/s still gets a measured rate. Cells stop at their
+     * first failing rate, so the finer grid costs little.
+     */
+    derivedRates: [0.25, 0.5, 0.71, 1, 1.41, 2, 2.83, 4, 5.66, 8, 11.3, 16, 22.6, 32, 45.3, 64],
     samples: 100,
     /** gen_profile drops a rate whose measured throughput is below this fraction of it. */
     minTputFraction: 0.9,

@@ -57,7 +57,7 @@ function derivationSweep(slos: AibrixSlos, sharedPrefixTokens: number): SweepOpt
   return {
     outputs: d.outputs,
     inputs: d.inputs,
-    rates: d.rates,
+    rates: d.derivedRates,
     samples: d.samples,
     minTputFraction: d.minTputFraction,
     slos,

@@ -7,6 +7,7 @@ import { OraclePredictor } from '../predictor/oracle.js';
 import type { OutputPredictor } from '../predictor/predictor.js';
 import { consumption, LoadTracker, WORKER_CAPACITY } from '../slo/load.js';
 import type { ProfileTable, Signature } from '../slo/profile.js';
+import { ComputedPromptTokens } from '../slo/prefix.js';
 import { SloSubQueues, type SloEntry } from '../slo/queue.js';
 import { sloRank, targetsFor } from '../slo/targets.js';
 import type { Decision, Outcome, Policy, PolicyContext, PolicyFactory, PolicyOption, PullDecision, QueueLimits, QueuedRequest, WorkerView } from '../types.js';
@@ -23,10 +24,19 @@ interface Group {
   workers: WorkerView[];
 }
 
+/** One worker of a GPU type as a request would meet it: its cell and Little's-law consumption there. */
+interface Placement {
+  worker: WorkerView;
+  sig: Signature;
+  /** Infinity when the cell met the SLO at no rate. */
+  c: number;
+}
+
 interface Ranked {
   group: Group;
-  sig: Signature;
   rank: number;
+  /** Workers of the group where the request is attainable (finite consumption). */
+  places: Placement[];
 }
 
 /** Workers with a usable profile (throughput and E2E tables), by deployment, in fleet order. */
@@ -71,6 +81,7 @@ export class SloPolicy implements Policy {
   /** Consumption decided by `next`/`pick`, booked when the Router dispatches. */
   private readonly chosen = new Map<string, { c: number; viaFallback: boolean }>();
   private readonly viaFallback = new Set<string>();
+  private readonly prefix = new ComputedPromptTokens();
 
   constructor(
     readonly name: string,
@@ -99,6 +110,7 @@ export class SloPolicy implements Policy {
 
   onDequeue(entry: QueuedRequest): void {
     this.subs.remove(entry.req.id);
+    this.prefix.forget(entry.req.id);
   }
 
   next(queue: ReadonlyMap<string, QueuedRequest>, candidates: readonly WorkerView[], ctx: PolicyContext): PullDecision | null {
@@ -129,7 +141,7 @@ export class SloPolicy implements Policy {
     const cost = new Map<number, number>();
     for (const w of candidates) {
       if (!w.sloProfile?.hasLoadModel) continue;
-      const x = consumption(w.sloProfile, w.sloProfile.signature(1, req.inputTokens));
+      const x = consumption(w.sloProfile, w.sloProfile.signature(1, this.prefix.computedTokens(req, w)));
       cost.set(w.index, x !== undefined && Number.isFinite(x) ? x : 0);
     }
     const open = this.backend === 'least-load' ? candidates : candidates.filter((w) => this.hasRoom(w, cost.get(w.index) ?? 0));
@@ -154,9 +166,24 @@ export class SloPolicy implements Policy {
       const req = head.entry.req;
       const options: Ranked[] = [];
       for (const group of groups) {
-        const sig = group.table.signature(head.predictedOut, req.inputTokens);
-        const rank = sloRank(group.table, sig, targetsFor(req.slo, group.table.json.slos), head.predictedOut, req.inputTokens, now - head.entry.enqueuedS);
-        if (rank !== undefined) options.push({ group, sig, rank });
+        const targets = targetsFor(req.slo, group.table.json.slos);
+        // Each worker's cell is looked up by the prompt tokens it would compute (the uncached part).
+        let rank: number | undefined;
+        let rankAny: number | undefined;
+        const places: Placement[] = [];
+        for (const w of group.workers) {
+          const sig = group.table.signature(head.predictedOut, this.prefix.computedTokens(req, w));
+          const r = sloRank(group.table, sig, targets, head.predictedOut, req.inputTokens, now - head.entry.enqueuedS);
+          if (r === undefined) continue;
+          const c = consumption(group.table, sig);
+          if (c === undefined) continue;
+          rankAny = rankAny === undefined ? r : Math.min(rankAny, r);
+          if (c === Infinity) continue;
+          places.push({ worker: w, sig, c });
+          rank = rank === undefined ? r : Math.min(rank, r);
+        }
+        if (rank !== undefined) options.push({ group, rank, places });
+        else if (rankAny !== undefined) options.push({ group, rank: rankAny, places });
       }
       if (options.length === 0) unranked.push(head);
       else ranked.push({ head, options: options.sort((a, b) => a.rank - b.rank) });
@@ -166,13 +193,12 @@ export class SloPolicy implements Policy {
     for (const { head, options } of ranked) {
       let usable = 0;
       for (const o of options) {
-        const c = consumption(o.group.table, o.sig);
-        if (c === undefined || c === Infinity) continue;
+        if (o.places.length === 0) continue;
         if (usable++ > 0 && o.rank > 0) break;
-        const w = this.placeOn(o.group.workers, c, ctx.rng);
-        if (w) {
-          this.chosen.set(head.entry.req.id, { c, viaFallback: false });
-          return { entry: head.entry, decision: { worker: w.index, branch: 'slo' } };
+        const p = this.placeOn(o.places, ctx.rng);
+        if (p) {
+          this.chosen.set(head.entry.req.id, { c: p.c, viaFallback: false });
+          return { entry: head.entry, decision: { worker: p.worker.index, branch: 'slo' } };
         }
       }
       if (usable === 0 && (head.cold || this.unattainable === 'fallback')) {
@@ -197,19 +223,26 @@ export class SloPolicy implements Policy {
     return null;
   }
 
-  /** The backend: where in one GPU type's workers a request of consumption `c` goes, or null when all are full. */
-  private placeOn(workers: readonly WorkerView[], c: number, rng: Rng): WorkerView | null {
-    if (this.backend === 'least-load') return argminRandomTie(workers, (w) => this.load.utilisation(w.index), rng);
-    const fits = workers.filter((w) => this.hasRoom(w, c));
+  /**
+   * The backend: where in one GPU type's workers the request goes, or null when all are full.
+   * Consumption is per worker (a worker holding the prompt's prefix computes less of it), so the
+   * push backend minimises `util + consumption` too (AIBrix, with one consumption per type,
+   * minimises `util`: the same choice there).
+   */
+  private placeOn(places: readonly Placement[], rng: Rng): Placement | null {
+    const fits = this.backend === 'least-load' ? places : places.filter((p) => this.hasRoom(p.worker, p.c));
     if (fits.length === 0) return null;
+    const c = new Map(fits.map((p) => [p.worker.index, p]));
     const sign = this.backend === 'pack-load' ? -1 : 1;
-    return argminRandomTie(fits, (w) => sign * (this.load.utilisation(w.index) + c), rng);
+    const w = argminRandomTie(fits.map((p) => p.worker), (x) => sign * (this.load.utilisation(x.index) + (c.get(x.index) as Placement).c), rng);
+    return c.get(w.index) as Placement;
   }
 
   onDispatch(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void {
     const ch = this.chosen.get(req.id);
     this.chosen.delete(req.id);
     if (ch && ch.c > 0) this.load.add(req.id, worker.index, ch.c);
+    this.prefix.record(req, worker);
     if (ch?.viaFallback) {
       this.viaFallback.add(req.id);
       this.fallback.onDispatch?.(req, worker, ctx);
@@ -228,6 +261,7 @@ export class SloPolicy implements Policy {
 
   onWorkerRemoved(worker: WorkerView): void {
     this.load.forgetWorker(worker.index);
+    this.prefix.removeWorker(worker.index);
     this.fallback.onWorkerRemoved?.(worker);
   }
 }
