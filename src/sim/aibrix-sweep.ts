@@ -108,9 +108,10 @@ function sustainedThroughput(log: RequestLog, e2eS: Float64Array, completed: num
  * `e2e` (and `ttft` with a TTFT SLO) = the mean there. A cell no rate satisfies keeps the mean at
  * the lowest rate, so the E2E table has no holes (the shipped AIBrix profiles have none either).
  *
- * Unlike gen_profile, a cell stops at the first rate that fails: latency and the throughput
- * shortfall only grow with the rate on one worker, so the higher rates could not survive, and
- * skipping them makes the sweep several times faster (the slo policies derive tables on first use).
+ * Unlike gen_profile, which runs every rate, the highest passing rate is found by binary search:
+ * latency and the throughput shortfall only grow with the rate on one worker, so a rate above a
+ * failing one could not survive. That is log2(rates) runs per cell instead of all of them (the
+ * slo policies derive tables on first use, so the sweep is on their start-up path).
  */
 export async function sweepAibrixProfile(worker: FleetWorker, o: SweepOptions): Promise<ModelGpuProfileJson> {
   const tputs: number[][] = [];
@@ -121,18 +122,29 @@ export async function sweepAibrixProfile(worker: FleetWorker, o: SweepOptions): 
     const rowE: number[] = [];
     const rowF: number[] = [];
     for (const inp of o.inputs) {
-      let best: SweepPoint | undefined;
-      let lowest: SweepPoint | undefined;
-      for (const rate of o.rates) {
-        const pt = await sweepPoint(worker, inp, out, rate, o);
-        lowest ??= pt;
-        if (!(pt.meetsSlo && pt.tput >= o.minTputFraction * rate)) break;
-        best = pt;
+      // Binary search for the highest passing rate: rates[lo] passes (lo = -1: none known to), rates[hi] fails.
+      const points = new Map<number, SweepPoint>();
+      const at = async (i: number): Promise<SweepPoint> => {
+        let pt = points.get(i);
+        if (!pt) {
+          pt = await sweepPoint(worker, inp, out, o.rates[i], o);
+          points.set(i, pt);
+        }
+        return pt;
+      };
+      let lo = -1;
+      let hi = o.rates.length;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        const pt = await at(mid);
+        if (pt.meetsSlo && pt.tput >= o.minTputFraction * o.rates[mid]) lo = mid;
+        else hi = mid;
       }
-      const at = best ?? lowest;
+      const best = lo >= 0 ? await at(lo) : undefined;
+      const shown = best ?? (o.rates.length > 0 ? await at(0) : undefined);
       rowT.push(best ? best.tput : 0);
-      rowE.push(at ? at.e2eMean : 0);
-      rowF.push(at ? at.ttftMean : 0);
+      rowE.push(shown ? shown.e2eMean : 0);
+      rowF.push(shown ? shown.ttftMean : 0);
     }
     tputs.push(rowT);
     e2e.push(rowE);

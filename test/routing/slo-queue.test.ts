@@ -103,13 +103,16 @@ test('a cell that met the SLO at no rate on every GPU type is rejected with 429;
   assert.deepEqual(h2.dispatched.map((d) => d.worker), [1]);
 });
 
-test('an idle worker takes a request heavier than its whole capacity instead of holding it forever', () => {
-  const heavy = handProfile('gpu', { tputs: [[10, 1], [1, 0.1]] }); // (256,2048): 1/(0.1·8) = 1.25
+test('a cell that holds less than one request in flight charges a whole worker, not more', () => {
+  const heavy = handProfile('gpu', { tputs: [[10, 1], [1, 0.1]] }); // (256,2048): tput·e2e = 0.1·8 = 0.8 < 1
   const h = new Harness([view(0, 'gpu', heavy)], 'slo', oracle);
   h.router.submit(req('a', 2048, 256));
   h.router.submit(req('b', 128, 16));
   assert.deepEqual(h.order(), ['a']);
-  assert.equal((h.policy as SloPolicy).utilisation(0), 1.25);
+  assert.equal((h.policy as SloPolicy).utilisation(0), 1);
+  h.complete(req('a', 2048, 256));
+  assert.deepEqual(h.order(), ['a', 'b']);
+  assert.equal((h.policy as SloPolicy).utilisation(0), 0.2);
 });
 
 test('no profile: the fallback (least-request) routes everything and nothing waits', () => {
