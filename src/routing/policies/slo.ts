@@ -65,9 +65,13 @@ function profiledGroups(candidates: readonly WorkerView[]): Group[] {
  *
  * Differences from AIBrix, on purpose:
  * - a GPU type whose cell met the SLO at no rate is skipped (AIBrix rejects when it is the most
- *   relaxed); the request is rejected only when every type fails (`unattainable=fallback` serves
- *   it best-effort instead), and never on a cold prediction: it goes through the fallback, so the
- *   predictor gets to learn that prompt size;
+ *   relaxed); when every type fails, the request is served best-effort through the fallback on
+ *   the most relaxed type (`unattainable=reject` refuses it, as AIBrix): a rejection is a certain
+ *   miss, while the cell only says the SLO failed under a stream of requests of that one shape.
+ *   Never rejected on a cold prediction either, so the predictor gets to learn that prompt size;
+ * - cells are looked up, and consumption charged, by the prompt tokens each worker would compute
+ *   (the part its prefix cache lacks, from a routing-time block index), not the whole prompt;
+ * - a request consumes at most a whole worker (a cell holding under one request in flight);
  * - an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold it
  *   forever);
  * - the queue is bounded in length and wait (AIBrix's is not);
@@ -90,8 +94,8 @@ export class SloPolicy implements Policy {
     private readonly coldPrediction: number,
     private readonly fallback: Policy,
     readonly queueLimits: QueueLimits,
-    /** 'reject' (AIBrix) or 'fallback': serve SLO-unattainable requests best-effort instead. */
-    private readonly unattainable: 'reject' | 'fallback' = 'reject',
+    /** 'fallback' (default): serve SLO-unattainable requests best-effort; 'reject' as AIBrix. */
+    private readonly unattainable: 'reject' | 'fallback' = 'fallback',
   ) {}
 
   /** Normalised pending load of a worker (AIBrix `realtime_normalized_pendings`). */
@@ -270,7 +274,7 @@ const OPTIONS: readonly PolicyOption[] = [
   { name: 'fallback', type: 'string', default: 'least-request', description: 'policy for requests no profile or SLO applies to (AIBrix: least-request)' },
   { name: 'predictor', type: 'string', default: 'histogram', description: "output-length predictor: 'histogram' (AIBrix's windowed log2 histogram) or 'oracle' (true lengths; simulation studies only)" },
   { name: 'cold_prediction', type: 'integer', default: 1, description: 'predicted output tokens before the histogram has seen the prompt size (AIBrix OptimisticColdPrediction: 1)' },
-  { name: 'unattainable', type: 'string', default: 'reject', description: "a request whose profile cell met the SLO at no rate on any GPU type: 'reject' (429, as AIBrix) or 'fallback' (serve it best-effort through the fallback policy)" },
+  { name: 'unattainable', type: 'string', default: 'fallback', description: "a request whose profile cell met the SLO at no rate on any GPU type: 'fallback' (serve it best-effort through the fallback policy, on the most relaxed GPU type) or 'reject' (429, as AIBrix)" },
   { name: 'queue_max', type: 'integer', default: 10000, description: 'most requests waiting in the router; more are rejected (429); 0 = unbounded as in AIBrix' },
   { name: 'queue_timeout_s', type: 'number', default: 60, description: 'seconds a request may wait in the router before it is rejected (429); 0 = forever as in AIBrix' },
 ];
