@@ -21,6 +21,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
 import { addWorkloadOptions } from './workload-options.js';
+import { checkOutputDir } from './output-path.js';
 import { simulateFromFlags, type SimulateFlags } from './simulate.js';
 import type { CompareWorkerReply } from './compare-worker.js';
 import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
@@ -134,6 +135,7 @@ export function registerCompare(program: Command): void {
   addWorkloadOptions(cmd, { mix: true, formatFlag: '--trace-format' })
     .action((files: string[], flags: CompareFlags) =>
       runAction(async () => {
+        if (flags.out) checkOutputDir('--out', flags.out);
         const format = flags.format as CompareFormat;
         if (!COMPARE_FORMATS.includes(format)) throw new UserError(`--format: expected one of ${COMPARE_FORMATS.join(', ')}, got "${flags.format}"`);
         const rules = flags.failOn === undefined ? [] : parseFailOn(flags.failOn);

@@ -5,7 +5,7 @@ import { METRICS_STYLES, type MetricsStyle } from '../mock/metrics.js';
 import { startMockWorker, type MockFaults } from '../mock/server.js';
 import { MOCK_TOKENIZERS, type MockTokenizer } from '../mock/tokenizer.js';
 import { UserError } from '../util/errors.js';
-import { collect, parseNumberFlag, runAction } from './errors.js';
+import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 
 interface MockWorkerFlags {
   gpu?: string;
@@ -101,7 +101,7 @@ export function registerMockWorker(program: Command): void {
           deployment,
           servedModelName: f.servedModelName,
           host: f.host,
-          port: parseNumberFlag('--port', f.port, { integer: true, min: 0 }),
+          port: parsePortFlag('--port', f.port),
           speedup,
           metricsStyle: f.metricsStyle as MetricsStyle,
           tokenizer: f.tokenizer as MockTokenizer,

@@ -15,6 +15,7 @@ import { colorWanted } from '../tui/format.js';
 import { UserError } from '../util/errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
+import { checkOutputDir } from './output-path.js';
 
 export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
@@ -96,6 +97,7 @@ export function registerSimulate(program: Command): void {
   addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {
+        if (flags.out) checkOutputDir('--out', flags.out);
         const pace = flags.pace === undefined ? null : parsePace(flags.pace);
         const pacer = new Pacer(pace);
         const started = performance.now();

@@ -230,14 +230,22 @@ function baselineFor(run: CompareRow, baseline: CompareRow[]): CompareRow | unde
   return baseline.find((b) => b.run === run.run) ?? baseline.find((b) => b.policy === run.policy) ?? (baseline.length === 1 ? baseline[0] : undefined);
 }
 
+/** Why a column can be empty, for the error that names it. */
+function noValueHint(column: string): string {
+  if (column === 'goodput_rps' || column === 'slo_attainment') return ' (goodput and SLO attainment need an SLO: pass --slo)';
+  return ' (no completed request gives it one)';
+}
+
 export function evaluateFailOn(rules: FailRule[], rows: CompareRow[], baseline: CompareRow[] | null): Violation[] {
   const out: Violation[] = [];
   for (const rule of rules) {
     if (rule.kind !== 'limit' && !baseline) throw new UserError(`--fail-on: rule "${rule.text}" compares against a baseline; pass --baseline FILE`);
     for (const r of rows) {
       const value = r.values[rule.column];
+      // A gate that cannot be evaluated must not pass silently.
+      if (!Number.isFinite(value)) throw new UserError(`--fail-on: rule "${rule.text}": ${rule.column} has no value for run ${r.run}${noValueHint(rule.column)}`);
       if (rule.kind === 'limit') {
-        if (Number.isFinite(value) && (rule.op === '>' ? value > rule.amount : value < rule.amount)) {
+        if (rule.op === '>' ? value > rule.amount : value < rule.amount) {
           out.push({ rule, run: r.run, value, message: `${rule.text} violated by ${r.run}: ${rule.column} = ${value}` });
         }
         continue;
@@ -245,7 +253,7 @@ export function evaluateFailOn(rules: FailRule[], rows: CompareRow[], baseline: 
       const b = baselineFor(r, baseline ?? []);
       if (!b) throw new UserError(`--baseline: no row for run "${r.run}" (baseline has ${(baseline ?? []).map((x) => x.run).join(', ')})`);
       const base = b.values[rule.column];
-      if (!Number.isFinite(value) || !Number.isFinite(base)) continue;
+      if (!Number.isFinite(base)) throw new UserError(`--fail-on: rule "${rule.text}": ${rule.column} has no value in the baseline row "${b.run}"${noValueHint(rule.column)}`);
       const change = rule.kind === 'delta' ? value - base : base === 0 ? (value === 0 ? 0 : Math.sign(value) * Infinity) : ((value - base) / Math.abs(base)) * 100;
       if (rule.op === '>' ? change > rule.amount : change < rule.amount) {
         const shown = rule.kind === 'relative' ? `${change >= 0 ? '+' : ''}${change.toFixed(1)}%` : `${change >= 0 ? '+' : ''}${change}`;

@@ -48,7 +48,11 @@ export function requestsCsv(log: RequestLog): string {
   return stringify(rows, { header: true, columns: [...REQUEST_COLUMNS] });
 }
 
-/** summary.csv: one row per run, flattened (`ttft_ms_p99`), the same columns for every command. */
+/**
+ * summary.csv: one row per run, flattened (`ttft_ms_p99`), the same columns for every command.
+ * Wall time is left out: it differs on every run, and the same seed must give a byte-identical
+ * file (it is on stdout and in `--json`).
+ */
 export function summaryRow(s: Summary): Record<string, string> {
   const row: Record<string, string> = {
     policy: s.policy,
@@ -56,7 +60,6 @@ export function summaryRow(s: Summary): Record<string, string> {
     completed: cell(s.completed),
     rejected: cell(s.rejected),
     duration_s: cell(s.duration_s),
-    wall_s: cell(s.wall_s),
   };
   for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms'] as const) {
     for (const p of ['mean', 'p50', 'p90', 'p99'] as const) row[`${k}_${p}`] = cell(s[k][p]);

@@ -31,7 +31,7 @@ export function formatSummary(s: Summary): string {
     ['SLO attainment', s.slo_attainment === null ? '- (no --slo given)' : `${fmt(s.slo_attainment * 100, 1)}%${s.slo ? ` (SLO ${s.slo})` : ''}`],
     ['prefix hit rate', `${fmt(s.prefix_hit_rate * 100, 1)}%`],
     ['imbalance', `${fmt(s.imbalance, 2)} (max/mean requests per worker)`],
-    ['cost', `$${fmt(s.cost_usd, 4)} ($${fmt(s.cost_per_1m_tokens_usd, 3)} per 1M tokens)`],
+    ['cost', Number.isFinite(s.cost_usd) ? `$${fmt(s.cost_usd, 4)} ($${fmt(s.cost_per_1m_tokens_usd, 3)} per 1M tokens)` : '- (unknown: no GPU prices for these workers)'],
   ];
   const w = Math.max(...kv.map(([k]) => k.length));
   for (const [k, v] of kv) lines.push(`${k.padEnd(w)}  ${v}`);

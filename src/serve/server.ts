@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Router, type RouterSink } from '../routing/router.js';
-import type { Outcome, Policy, ScrapedMetrics } from '../routing/types.js';
+import type { Outcome, Policy, ScrapedMetrics, WorkerView } from '../routing/types.js';
 import type { Request, Slo } from '../workload/request.js';
 import { promptBlockHashes } from '../workload/block-hash.js';
 import { meetsSlo } from '../metrics/slo.js';
@@ -55,6 +55,8 @@ export interface ServeOptions {
   retryAfterS: number;
   /** Where the JSON request log goes; undefined = off. */
   logWrite?: (chunk: string) => void;
+  /** Workers come from a discovery source too, so an empty static list is fine. */
+  discovery?: boolean;
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
@@ -70,6 +72,7 @@ export class ServeApp implements RouterSink, JobHost {
   readonly clock = new WallClock();
   readonly router: Router;
   readonly workers: ServeWorker[] = [];
+  private readonly byId = new Map<number, ServeWorker>();
   readonly metrics: ServeMetrics;
   readonly server: Server;
   readonly policy: ExcludingPolicy;
@@ -89,12 +92,12 @@ export class ServeApp implements RouterSink, JobHost {
   private readonly tokenize: PromptTokenizer;
 
   constructor(readonly o: ServeOptions) {
-    if (o.workers.length === 0) throw new UserError('serve: no workers (give --workers or --config)');
+    if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
     this.maxAttempts = Math.max(1, o.maxAttempts);
     this.tokenize = promptTokenizer(o.tokenizer);
     this.policy = new ExcludingPolicy(o.policy);
     this.retryRng = childRng(o.seed, 'serve-retry');
-    this.router = new Router({ policy: this.policy, workers: [], clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
+    this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
     for (const spec of o.workers) this.addWorker(spec);
     if (o.sloProfiles) checkSloTablesMatch(this.router.workers, o.sloProfiles);
     this.metrics = new ServeMetrics({
@@ -132,12 +135,12 @@ export class ServeApp implements RouterSink, JobHost {
   addWorker(spec: WorkerSpec): ServeWorker {
     const dup = this.workers.find((w) => !w.removed && (w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name)));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
-    const w = new ServeWorker(spec, this.workers.length, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
+    const w = new ServeWorker(spec, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
     const table = sloTableFor(w.view, this.o.sloProfiles ?? []);
     if (table) w.view.sloProfile = table;
+    this.router.addWorker(w.view);
+    this.byId.set(w.view.id, w);
     this.workers.push(w);
-    this.router.workers.push(w.view);
-    this.router.dispatchWaiting();
     if (this.server?.listening) w.start();
     return w;
   }
@@ -146,14 +149,17 @@ export class ServeApp implements RouterSink, JobHost {
     if (!w.removed) this.router.onScrape(w.view.index, m);
   }
 
+  /** Takes the worker out of rotation; the Router frees it (and its pool closes) once its in-flight requests end. */
   removeWorker(w: ServeWorker): void {
     w.retire();
-    this.policy.onWorkerRemoved?.(w.view);
-    const closeWhenIdle = (): void => {
-      if (w.view.inFlight > 0 && !this.draining) setTimeout(closeWhenIdle, 200).unref();
-      else void w.pool.close().catch(() => undefined);
-    };
-    closeWhenIdle();
+    const off = this.router.onWorkerEvent((e) => {
+      if (e.type !== 'removed' || e.worker !== w.view) return;
+      off();
+      this.byId.delete(w.view.id);
+      this.workers.splice(this.workers.indexOf(w), 1);
+      void w.pool.close().catch(() => undefined);
+    });
+    this.router.removeWorker(w.view.id);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -180,9 +186,9 @@ export class ServeApp implements RouterSink, JobHost {
 
   // ---- Router sink ------------------------------------------------------------------------
 
-  dispatch(req: Request, view: { index: number }): void {
+  dispatch(req: Request, view: WorkerView): void {
     const job = this.jobs.get(req.id);
-    const w = this.workers[view.index];
+    const w = this.byId.get(view.id) as ServeWorker;
     if (!job || job.done) {
       // The client left (or timed out) while the request waited in the Router: release at once.
       queueMicrotask(() => this.router.onComplete(req, { ok: false, outputTokens: 0 }, false));
@@ -455,7 +461,7 @@ export class ServeApp implements RouterSink, JobHost {
           try {
             let spec: WorkerSpec;
             try {
-              spec = workerFromObject(parseJsonObject(body), 'body');
+              spec = { ...workerFromObject(parseJsonObject(body), 'body'), source: 'admin' };
             } catch (err) {
               if (err instanceof UserError) throw new HttpError(400, err.message, 'invalid_worker');
               throw err;
@@ -471,8 +477,8 @@ export class ServeApp implements RouterSink, JobHost {
       return;
     }
     const key = decodeURIComponent(path.slice('/workers/'.length));
-    const w = this.workers.find((x) => !x.removed && (x.name === key || x.spec.url === key || String(x.view.index) === key));
-    if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, index or URL)`, 'worker_not_found');
+    const w = this.workers.find((x) => !x.removed && (x.name === key || x.spec.url === key || String(x.view.id) === key));
+    if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, id or URL)`, 'worker_not_found');
     if (method === 'GET') return sendJson(res, method, ['GET'], 200, workerJson(w));
     if (method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
     this.removeWorker(w);
@@ -522,6 +528,7 @@ function round(x: number): number {
 function workerJson(w: ServeWorker): Record<string, unknown> {
   const v = w.view;
   return {
+    id: v.id,
     index: v.index,
     name: w.name,
     url: w.spec.url,
@@ -537,6 +544,8 @@ function workerJson(w: ServeWorker): Record<string, unknown> {
     kv_capacity_tokens: v.kvCapacityTokens ?? null,
     scraped: v.scraped ?? null,
     scrape_error: w.lastScrapeError ?? null,
+    source: w.spec.source ?? 'static',
+    ...(w.spec.pod !== undefined ? { pod: w.spec.pod, role: w.spec.role ?? null, drained: w.drained } : {}),
   };
 }
 

@@ -56,5 +56,6 @@ export const aibrixFormat: TraceFormat = {
     const first = head.replace(/^\s+/, '').split('\n', 1)[0];
     return /"timestamp"\s*:/.test(first) && /"requests"\s*:\s*\[/.test(first);
   },
+  signature: { kind: 'jsonl', fields: ['timestamp', 'requests'] },
   read: aibrixRequests,
 };

@@ -40,10 +40,13 @@ test('--json prints the documented keys; --out writes the three reports', () => 
   assert.match(readFileSync(join(dir, 'summary.csv'), 'utf8'), /^policy,requests,completed/);
 });
 
-test('same seed → byte-identical requests.csv through the CLI', () => {
+test('same seed → byte-identical reports (requests, summary, timeseries) through the CLI; wall time only on stdout', () => {
   const [a, b] = [tmp(), tmp()];
   for (const d of [a, b]) assert.equal(runCli(['simulate', '--limit', '300', '--policy', 'random', '--seed', '9', '--out', d]).status, 0);
-  assert.equal(readFileSync(join(a, 'requests.csv'), 'utf8'), readFileSync(join(b, 'requests.csv'), 'utf8'));
+  for (const f of ['requests.csv', 'summary.csv', 'timeseries.csv']) {
+    assert.equal(readFileSync(join(a, f), 'utf8'), readFileSync(join(b, f), 'utf8'), `${f} differs between two runs with the same seed`);
+  }
+  assert.doesNotMatch(readFileSync(join(a, 'summary.csv'), 'utf8').split('\n')[0], /wall/);
 });
 
 function expectUserError(args: string[], pattern: RegExp, outDir?: string): void {
@@ -95,7 +98,7 @@ test('a YAML fleet file with engine overrides runs', () => {
 test('`router profile show` prints the required shipped profiles', () => {
   const names = ['rtx-4090', 'a10', 'l20', 'l40s', 'a100-80g-sxm', 'h100-sxm', 'rtx-pro-6000-bse'].map((g) => `llama-3.1-8b@${g}`);
   names.push('qwen3-32b@h100-sxm-tp2', 'qwen3-32b@rtx-pro-6000-bse-tp2');
-  const list = runCli(['profile', 'list']).stdout.split('\n');
+  const list = runCli(['profile', 'list']).stdout.split('\n').map((l) => l.split(/\s+/)[0]);
   for (const n of names) {
     assert.ok(list.includes(n), `${n} listed`);
     const r = runCli(['profile', 'show', n]);

@@ -90,7 +90,8 @@ test('admin API refuses without the key and manages workers with it', async () =
   assert.equal((await call(serve!.port, 'POST', '/workers', JSON.stringify({ url: 'ftp://x' }), auth)).status, 400);
   const added = await call(serve!.port, 'POST', '/workers', JSON.stringify({ url: `http://127.0.0.1:${up1!.port}`, name: 'w1b' }), auth);
   assert.equal(added.status, 201);
-  assert.equal(JSON.parse(added.body.toString()).index, 2);
+  // A new stable id; the freed slot 0 is reused.
+  assert.deepEqual([JSON.parse(added.body.toString()).id, JSON.parse(added.body.toString()).index], [2, 0]);
   assert.equal((await call(serve!.port, 'POST', '/workers', JSON.stringify({ url: `http://127.0.0.1:${up1!.port}` }), auth)).status, 409);
   for (let i = 0; i < 4; i++) assert.equal((await call(serve!.port, 'POST', '/v1/chat/completions', chatBody(`s${i}`))).status, 200);
   assert.ok((await stats(up1!)).requests - before1 >= 1);
