@@ -122,6 +122,8 @@ export const DEFAULTS = {
     tokenizer: 'fast',
     /** Block size of the prefix hashes `--record` writes (`hash_ids`). */
     recordBlockTokens: 16,
+    /** `--profiles-redis`: seconds between rescans of the aibrix:profile_* keys (AIBrix's gateway: 10). */
+    profilesRedisPollS: 10,
     /** Seconds suggested in Retry-After when the router's queue is full. */
     retryAfterS: 1,
     /** Window of the rolling TTFT/TPOT/E2E percentiles in the live snapshot. */

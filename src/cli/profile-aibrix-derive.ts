@@ -5,9 +5,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../defaults.js';
 import { parseSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
+import { resolveDeployment } from '../profiles/catalog.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import { checkSloTablesMatch, sloTableFor } from '../routing/slo/attach.js';
 import { parseModelGpuProfile, parseProfileText, ProfileTable, profileJson, type AibrixSlos } from '../routing/slo/profile.js';
+import type { ServeOptions } from '../serve/server.js';
 import { sweepAibrixProfile, type SweepOptions } from '../sim/aibrix-sweep.js';
 import { importedSloTables } from '../sim/simulator.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -177,4 +179,61 @@ export async function sloSetup(policyName: string, sloFlag: string | undefined, 
   const bare = fleet.filter((w) => sloTableFor({ profile: w.deployment.name, gpu: w.deployment.gpu.id }, have) === undefined);
   const derived = bare.length > 0 ? await deriveSloTables(bare, { slo, progress }) : undefined;
   return { slo, sloLabel: sloLabel(slo, isDefault), tables: [...(derived?.tables ?? []), ...explicit], derived };
+}
+
+/** What serve knows of a worker: the labels its tables are matched and derived by. */
+export interface LabelledWorker {
+  gpu?: string;
+  profile?: string;
+  model?: string;
+}
+
+/**
+ * `serve` with an slo* policy: each worker's table comes from `explicit` (--slo-profile), else it
+ * is derived from the deployment its labels name (`profile=`, else `gpu=` with `model=`) and
+ * named after that label, as serve matches tables (profile label, else gpu). A worker whose
+ * labels name no known deployment keeps no table: only then does the fallback apply to it.
+ */
+export async function serveSloSetup(policyName: string, sloFlag: string | undefined, workers: readonly LabelledWorker[], explicit: readonly ProfileTable[], progress: (line: string) => void): Promise<SloSetup & { unresolved: string[] }> {
+  if (!usesSloTables(policyName)) {
+    const slo = sloFlag === undefined ? undefined : parseSlo(sloFlag);
+    return { slo, sloLabel: slo ? sloLabel(slo, false) : undefined, tables: [...explicit], unresolved: [] };
+  }
+  const isDefault = sloFlag === undefined;
+  const slo = parseSlo(sloFlag ?? DEFAULTS.slo);
+  if (isDefault) progress(`router: no --slo given: ${policyName} plans for, and requests are judged by, the default SLO ${sloLabel(slo, false)} (AIBrix's heterogeneous-GPU scenario)`);
+  const wanted = new Map<string, FleetWorker>();
+  const unresolved: string[] = [];
+  for (const w of workers) {
+    const label = w.profile ?? w.gpu;
+    if (label === undefined || wanted.has(label)) continue;
+    if (sloTableFor({ profile: w.profile ?? 'unknown', gpu: w.gpu ?? 'unknown' }, explicit)) continue;
+    try {
+      const deployment = resolveDeployment(w.profile !== undefined ? { profile: w.profile, where: `worker label profile=${w.profile}` } : { gpu: w.gpu, model: w.model, where: `worker label gpu=${w.gpu}` });
+      wanted.set(label, { name: label, deployment });
+    } catch {
+      unresolved.push(label);
+    }
+  }
+  const derived = wanted.size > 0 ? await deriveSloTables([...wanted.values()], { slo, progress }) : undefined;
+  const byDeployment = new Map((derived?.tables ?? []).map((t) => [t.deployment, t]));
+  const named: ProfileTable[] = [];
+  for (const [label, w] of wanted) {
+    const t = byDeployment.get(w.deployment.name);
+    if (t) named.push(new ProfileTable({ ...t.json, gpu: label }));
+  }
+  return { slo, sloLabel: sloLabel(slo, isDefault), tables: [...named, ...explicit], derived, unresolved };
+}
+
+/**
+ * Completes serve's options for an slo* policy (no set-up): the SLO every request is judged by
+ * (--slo, else the default, printed) and a table for every statically listed worker, derived
+ * from its labels when --slo-profile has none for it. Workers discovered later (Kubernetes) get
+ * tables from --slo-profile or Redis only.
+ */
+export async function completeServeSloOptions(o: ServeOptions, sloFlag: string | undefined, progress: (line: string) => void): Promise<void> {
+  const setup = await serveSloSetup(o.policy.name, sloFlag, o.workers, o.sloProfiles ?? [], progress);
+  if (setup.slo) o.slo = { ttftMs: setup.slo.ttftMs, tpotMs: setup.slo.tpotMs, e2eMs: setup.slo.e2eMs, tpatMs: setup.slo.tpatMs };
+  o.sloProfiles = setup.tables;
+  for (const label of setup.unresolved) progress(`router: note: worker label "${label}" names no known deployment (GPU or profile), so no SLO tables can be derived for it`);
 }

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { DEFAULTS } from '../defaults.js';
 import { parseModelGpuProfile, parseProfileText, ProfileTable, profileJson, type ModelGpuProfileJson } from '../routing/slo/profile.js';
 import { UserError } from '../util/errors.js';
 
@@ -111,14 +112,14 @@ export class RedisProfileSource {
       this.sub = sub;
       this.mode = 'notifications+polling';
     } catch (err) {
-      this.o.onProblem(`router serve: Redis keyspace notifications unavailable (${(err as Error).message}); rescanning ${this.o.url} every ${this.o.pollIntervalMs / 1000} s`);
+      this.o.onProblem(`Redis keyspace notifications unavailable (${(err as Error).message}); rescanning ${this.o.url} every ${this.o.pollIntervalMs / 1000} s`);
     }
   }
 
   /** Rescans every profile key; loads are serialised so a burst of notifications cannot interleave. */
   reload(): Promise<void> {
     this.loading = this.loading.then(() => this.load()).catch((err: Error) => {
-      if (!this.stopped) this.o.onProblem(`router serve: reading profiles from ${this.o.url} failed (${err.message}); keeping the last ones`);
+      if (!this.stopped) this.o.onProblem(`reading profiles from ${this.o.url} failed (${err.message}); keeping the last ones`);
     });
     return this.loading;
   }
@@ -149,7 +150,7 @@ export class RedisProfileSource {
       } catch (err) {
         if (this.tables.delete(key)) changed = true;
         const msg = (err as Error).message;
-        if (this.reported.get(key) !== raw) this.o.onProblem(`router serve: ignoring ${msg}`);
+        if (this.reported.get(key) !== raw) this.o.onProblem(`ignoring ${msg}`);
         this.reported.set(key, raw);
       }
     });
@@ -175,4 +176,24 @@ export class RedisProfileSource {
     this.sub?.disconnect();
     this.cmd.disconnect();
   }
+}
+
+/**
+ * `serve --profiles-redis URL`: loads the profiles once (a server that cannot be reached stops
+ * serve with one line), then keeps `app`'s workers matched to the current ones; Redis tables win
+ * over `base` (derived and --slo-profile tables).
+ */
+export async function startRedisProfiles(app: { setSloTables(t: readonly ProfileTable[]): void }, url: string, base: readonly ProfileTable[], log: (line: string) => void): Promise<RedisProfileSource> {
+  const src = new RedisProfileSource({
+    url,
+    pollIntervalMs: DEFAULTS.serve.profilesRedisPollS * 1000,
+    onTables: (tables) => {
+      app.setSloTables([...base, ...tables]);
+      log(`SLO profiles from Redis: ${tables.length === 0 ? 'none' : tables.map((t) => t.deployment).join(', ')}`);
+    },
+    onProblem: (line) => log(line),
+  });
+  await src.start();
+  log(`watching ${url} for ${AIBRIX_PROFILE_PREFIX}* keys (${src.mode})`);
+  return src;
 }

@@ -1,5 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import './cache-dir.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineConfig } from '../../src/profiles/types.js';
@@ -8,10 +7,6 @@ import type { StepCost, StepShape } from '../../src/engine/step-cost.js';
 /** Repo root from dist/test/helpers. */
 export const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..', '..');
 export const CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
-
-// Tables the slo* policies derive are cached in a fresh directory per test file (inherited by the
-// CLIs and servers it spawns), never in the user's ~/.cache/router: every test starts cold.
-if (!process.env.ROUTER_CACHE_DIR) process.env.ROUTER_CACHE_DIR = mkdtempSync(join(tmpdir(), 'router-cache-'));
 
 export { sharedDataDir } from '../../src/workload/shared-data.js';
 

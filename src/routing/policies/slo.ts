@@ -39,16 +39,18 @@ interface Ranked {
   places: Placement[];
 }
 
-/** Workers with a usable profile (throughput and E2E tables), by deployment, in fleet order. */
+/** Workers with a usable profile (throughput and E2E tables), by the deployment their table describes, in fleet order. */
 function profiledGroups(candidates: readonly WorkerView[]): Group[] {
   const groups = new Map<string, Group>();
   for (const w of candidates) {
     const t = w.sloProfile;
     if (!t?.hasLoadModel) continue;
-    let g = groups.get(w.profile);
+    // Grouped by table, not by the profile label: serve workers labelled only gpu=... all have
+    // profile "unknown", and their tables were matched by GPU.
+    let g = groups.get(t.deployment);
     if (!g) {
-      g = { deployment: w.profile, table: t, workers: [] };
-      groups.set(w.profile, g);
+      g = { deployment: t.deployment, table: t, workers: [] };
+      groups.set(t.deployment, g);
     }
     g.workers.push(w);
   }
