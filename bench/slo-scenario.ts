@@ -113,7 +113,7 @@ function run(j: Job): Promise<Row> {
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`router ${j.args.join(' ')} failed (${code}):\n${err}`));
       const s = JSON.parse(out) as { requests: number; rejected: number; duration_s: number; cost_usd: number };
-      const reqs = parse(readFileSync(join(j.dir, 'requests.csv')), { columns: true }) as Record<string, string>[];
+      const reqs = parse<Record<string, string>>(readFileSync(join(j.dir, 'requests.csv')), { columns: true });
       // AIBrix's "latency per token": end-to-end latency over output tokens, per completed request.
       const perToken = Float64Array.from(reqs.filter((r) => r.status === 'ok' && Number(r.output_tokens) > 0).map((r) => Number(r.e2e_ms) / Number(r.output_tokens))).sort();
       // Every request counts: a rejected one is a miss.

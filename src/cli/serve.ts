@@ -12,6 +12,7 @@ import { loadSloProfiles } from './profile-aibrix.js';
 import { completeServeSloOptions, usesSloTables } from './profile-aibrix-derive.js';
 import { checkRedisUrl, startRedisProfiles } from '../serve/profiles-redis.js';
 import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
+import { tracingFromEnv } from '../serve/tracing-env.js';
 
 export interface ServeFlags extends KubernetesFlags {
   dashboard?: boolean;
@@ -181,14 +182,14 @@ export function registerServe(program: Command): void {
     .option('--dashboard', 'live terminal dashboard (only on a TTY and not with CI=true; a log to stdout is turned off while it is shown)')
     .action((flags: ServeFlags) =>
       runAction(async () => {
-        const dashboard = flags.dashboard === true && process.stdout.isTTY === true && process.env.CI !== 'true';
+        const dashboard = flags.dashboard === true && process.stdout.isTTY && process.env.CI !== 'true';
         // The JSON log would scribble over the dashboard's screen.
         if (dashboard && flags.log === '-') flags.log = 'off';
         const serveLog = (line: string): void => void process.stderr.write(`router serve: ${line}\n`);
         const k8s = kubernetesOptionsFromFlags(flags, parseNumberFlag('--seed', flags.seed, { integer: true }), serveLog);
         const options = serveOptionsFromFlags(flags);
         await completeServeSloOptions(options, flags.slo, (line) => process.stderr.write(`${line}\n`));
-        const app = new ServeApp(options);
+        const app = new ServeApp({ ...options, tracing: await tracingFromEnv() });
         const redis = flags.profilesRedis === undefined ? undefined : await startRedisProfiles(app, checkRedisUrl(flags.profilesRedis, '--profiles-redis'), options.sloProfiles ?? [], serveLog);
         if (usesSloTables(app.router.policyName) && !app.router.workers.some((v) => v.sloProfile?.hasLoadModel)) {
           process.stderr.write(`router: note: no worker's AIBrix SLO tables have an e2e table (the load model needs one), so ${app.router.policyName} routes everything through its fallback\n`);
