@@ -111,7 +111,10 @@ function run(j: Job): Promise<Row> {
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`router ${j.args.join(' ')} failed (${code}):\n${err}`));
+      if (code !== 0) {
+        reject(new Error(`router ${j.args.join(' ')} failed (${String(code)}):\n${err}`));
+        return;
+      }
       const s = JSON.parse(out) as { requests: number; rejected: number; duration_s: number; cost_usd: number };
       const reqs = parse<Record<string, string>>(readFileSync(join(j.dir, 'requests.csv')), { columns: true });
       // AIBrix's "latency per token": end-to-end latency over output tokens, per completed request.
@@ -123,7 +126,7 @@ function run(j: Job): Promise<Row> {
   });
 }
 
-const rows: Row[] = new Array(jobs.length);
+const rows = new Array<Row>(jobs.length);
 let next = 0;
 const lanes = Array.from({ length: Math.max(1, Number(flags.jobs)) }, async () => {
   while (next < jobs.length) {
@@ -132,7 +135,7 @@ const lanes = Array.from({ length: Math.max(1, Number(flags.jobs)) }, async () =
     rows[k] = await run(jobs[k]);
   }
 });
-await Promise.all(lanes).catch((e: Error) => fail(e.message));
+await Promise.all(lanes).catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
 
 const head = ['fleet', 'load', 'policy', 'requests', 'rejected', 'E2E/token p99 ms', 'SLO attain.', 'goodput req/s', 'cost $'];
 const body = rows.map((r) => [r.fleet, `${r.load}x`, r.label, String(r.requests), String(r.rejected), r.perTokenP99.toFixed(1), `${(r.attainment * 100).toFixed(1)}%`, r.goodput.toFixed(2), r.cost.toFixed(3)]);

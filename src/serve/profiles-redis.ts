@@ -99,12 +99,12 @@ export class RedisProfileSource {
 
   private async subscribe(): Promise<void> {
     try {
-      const cur = (await this.cmd.config('GET', 'notify-keyspace-events')) as string[];
+      const cur = await this.cmd.config('GET', 'notify-keyspace-events');
       const flags = cur[1] ?? '';
       // K = keyspace channel, $ = string commands (SET), g = generic ones (DEL, RENAME); A = all classes.
       const want = flags + (flags.includes('K') ? '' : 'K') + (/[$A]/.test(flags) ? '' : '$') + (/[gA]/.test(flags) ? '' : 'g');
       if (want !== flags) await this.cmd.config('SET', 'notify-keyspace-events', want);
-      const db = (this.cmd.options.db ?? 0) as number;
+      const db = this.cmd.options.db ?? 0;
       const sub = this.cmd.duplicate();
       sub.on('error', () => undefined);
       await sub.psubscribe(`__keyspace@${db}__:${AIBRIX_PROFILE_PREFIX}*`);
@@ -118,8 +118,8 @@ export class RedisProfileSource {
 
   /** Rescans every profile key; loads are serialised so a burst of notifications cannot interleave. */
   reload(): Promise<void> {
-    this.loading = this.loading.then(() => this.load()).catch((err: Error) => {
-      if (!this.stopped) this.o.onProblem(`reading profiles from ${this.o.url} failed (${err.message}); keeping the last ones`);
+    this.loading = this.loading.then(() => this.load()).catch((err: unknown) => {
+      if (!this.stopped) this.o.onProblem(`reading profiles from ${this.o.url} failed (${err instanceof Error ? err.message : String(err)}); keeping the last ones`);
     });
     return this.loading;
   }
