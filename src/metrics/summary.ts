@@ -70,6 +70,8 @@ export interface Summary {
   rejected_429?: number;
   /** Per SLO class, present when any request was judged against an SLO. */
   slo_classes?: SloClassSummary[];
+  /** The run-wide SLO (`--slo`, or the slo* policies' default, marked "(default)"), when one applied. */
+  slo?: string;
 }
 
 export interface SummaryInput {

@@ -4,7 +4,7 @@ import type { FleetWorker } from '../profiles/fleet.js';
 import { Router } from '../routing/router.js';
 import type { Policy, WorkerView } from '../routing/types.js';
 import { ProfileTable } from '../routing/slo/profile.js';
-import { attachSloProfiles } from '../routing/slo/attach.js';
+import { attachSloTables } from '../routing/slo/attach.js';
 import { VirtualClock } from '../util/clock.js';
 import { EventHeap } from '../util/heap.js';
 import { childRng } from '../util/rng.js';
@@ -23,8 +23,8 @@ export interface SimulationOptions {
   timeseriesIntervalS: number;
   slo?: SloSpec;
   /**
-   * AIBrix SLO tables for the slo* policies, matched to workers by deployment name (else GPU id);
-   * they override tables a deployment carries from `profile import-aibrix`.
+   * AIBrix SLO tables for the slo* policies, matched to workers by deployment name (else GPU id),
+   * weakest first; they override tables a deployment carries from `profile import-aibrix`.
    */
   sloProfiles?: readonly ProfileTable[];
   /** Advance pure-decode stretches in one computation (exact; off only to prove it). */
@@ -81,6 +81,16 @@ export interface SimProgress {
 }
 
 /**
+ * Tables a deployment carries from `profile import-aibrix` are that deployment's, whatever
+ * deployment name their `gpu` field holds: they are keyed by the deployment they are attached to.
+ */
+export function importedSloTables(fleet: readonly FleetWorker[]): ProfileTable[] {
+  const out = new Map<string, ProfileTable>();
+  for (const w of fleet) if (w.deployment.aibrix && !out.has(w.deployment.name)) out.set(w.deployment.name, new ProfileTable({ ...w.deployment.aibrix, gpu: w.deployment.name }));
+  return [...out.values()];
+}
+
+/**
  * The discrete-event simulator: trace arrivals and engine step ends on one heap keyed by
  * (time, sequence); the Router routes on a virtual clock with a seeded rng; each worker is an
  * `Engine` priced by its deployment's roofline.
@@ -128,10 +138,9 @@ export class Simulation {
         costUsdPerHour: w.deployment.costUsdPerHour,
         kvCapacityTokens: w.deployment.engine.numGpuBlocks * w.deployment.engine.blockSize,
         blockSize: w.deployment.engine.blockSize,
-        ...(w.deployment.aibrix ? { sloProfile: new ProfileTable(w.deployment.aibrix) } : {}),
       }),
     );
-    if (o.sloProfiles) attachSloProfiles(this.views, o.sloProfiles);
+    attachSloTables(this.views, [...importedSloTables(o.fleet), ...(o.sloProfiles ?? [])]);
     this.engines = o.fleet.map((w, i) => {
       const cost = stepCostFor(w.deployment);
       return new Engine(w.deployment.engine, cost, {
