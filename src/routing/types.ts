@@ -55,6 +55,12 @@ export interface WorkerView {
 export interface PolicyContext {
   readonly clock: Clock;
   readonly rng: Rng;
+  /**
+   * The candidate with the fewest in-flight requests, ties broken as `argminRandomTie` breaks
+   * them, in O(log n) from the router's index — or undefined when `candidates` is not the list
+   * the router indexes (a policy's own subset), and the caller scans.
+   */
+  readonly leastInFlight?: (candidates: readonly WorkerView[]) => WorkerView | undefined;
 }
 
 /** How a routing decision ended; `branch` labels it for metrics (e.g. "cache-hit", "imbalanced"). */
