@@ -30,6 +30,8 @@ interface Figures {
   completed: number;
   simS: number;
   wallS: number;
+  /** CPU seconds of the process: on a shared machine wall time also measures the neighbours. */
+  cpuS: number;
   peakRssMiB: number;
   ttftP99: number;
   e2eP99: number;
@@ -54,14 +56,17 @@ async function runOne(policy: string): Promise<Figures> {
     },
   });
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   const r = await sim.run();
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c1 = process.cpuUsage(c0);
   return {
     policy,
     requests: r.summary.requests,
     completed: r.summary.completed,
     simS: r.summary.duration_s,
     wallS,
+    cpuS: (c1.user + c1.system) / 1e6,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     ttftP99: r.summary.ttft_ms.p99,
     e2eP99: r.summary.e2e_ms.p99,
@@ -87,10 +92,10 @@ if (process.argv.includes('--child')) {
     }
     rows.push(JSON.parse(child.stdout.trim().split('\n').pop() as string) as Figures);
   }
-  process.stdout.write('policy           requests     completed   sim time     wall      req/s wall   peak RSS   ttft p99 ms   e2e p99 ms\n');
+  process.stdout.write('policy           requests     completed   sim time     wall      req/s wall      CPU   req/s CPU   peak RSS   ttft p99 ms   e2e p99 ms\n');
   for (const r of rows) {
     process.stdout.write(
-      `${r.policy.padEnd(14)} ${String(r.requests).padStart(10)} ${String(r.completed).padStart(12)} ${(r.simS / 3600).toFixed(2).padStart(8)} h ${(r.wallS / 60).toFixed(1).padStart(6)} min ${(r.requests / r.wallS).toFixed(0).padStart(12)} ${r.peakRssMiB.toFixed(0).padStart(7)} MiB ${r.ttftP99.toFixed(1).padStart(12)} ${r.e2eP99.toFixed(1).padStart(12)}\n`,
+      `${r.policy.padEnd(14)} ${String(r.requests).padStart(10)} ${String(r.completed).padStart(12)} ${(r.simS / 3600).toFixed(2).padStart(8)} h ${(r.wallS / 60).toFixed(1).padStart(6)} min ${(r.requests / r.wallS).toFixed(0).padStart(12)} ${(r.cpuS / 60).toFixed(1).padStart(5)} min ${(r.requests / r.cpuS).toFixed(0).padStart(9)} ${r.peakRssMiB.toFixed(0).padStart(7)} MiB ${r.ttftP99.toFixed(1).padStart(12)} ${r.e2eP99.toFixed(1).padStart(12)}\n`,
     );
   }
 }
