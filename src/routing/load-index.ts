@@ -1,5 +1,5 @@
 import type { Rng } from '../util/rng.js';
-import type { WorkerView } from './types.js';
+import type { InFlightLookup, WorkerView } from './types.js';
 
 /**
  * In-flight counts of one candidate list in a segment tree of (minimum, how many hold it), so the
@@ -7,10 +7,11 @@ import type { WorkerView } from './types.js';
  * the fleet. Exactly `argminRandomTie(list, inFlight, rng)`: the same single draw (only when
  * several tie) picks the same k-th tied worker in list order.
  */
-export class InFlightIndex {
+export class InFlightIndex implements InFlightLookup {
   private readonly size: number;
   private readonly min: Float64Array;
   private readonly count: Int32Array;
+  private readonly maxTree: Float64Array;
   private readonly pos = new Map<WorkerView, number>();
 
   constructor(readonly list: readonly WorkerView[]) {
@@ -19,9 +20,11 @@ export class InFlightIndex {
     this.size = size;
     this.min = new Float64Array(2 * size).fill(Infinity);
     this.count = new Int32Array(2 * size);
+    this.maxTree = new Float64Array(2 * size).fill(-Infinity);
     list.forEach((w, i) => {
       this.pos.set(w, i);
       this.min[size + i] = w.inFlight;
+      this.maxTree[size + i] = w.inFlight;
       this.count[size + i] = 1;
     });
     for (let n = size - 1; n >= 1; n--) this.pull(n);
@@ -30,6 +33,7 @@ export class InFlightIndex {
   private pull(n: number): void {
     const l = 2 * n;
     const r = l + 1;
+    this.maxTree[n] = Math.max(this.maxTree[l], this.maxTree[r]);
     const a = this.min[l];
     const b = this.min[r];
     if (a < b) {
@@ -50,7 +54,13 @@ export class InFlightIndex {
     if (p === undefined) return;
     let n = this.size + p;
     this.min[n] = w.inFlight;
+    this.maxTree[n] = w.inFlight;
     for (n >>= 1; n >= 1; n >>= 1) this.pull(n);
+  }
+
+  /** Fewest and most in flight over the list (`loadRange(list, inFlight)`). */
+  range(): { min: number; max: number } {
+    return { min: this.min[1], max: this.maxTree[1] };
   }
 
   argminRandomTie(rng: Rng): WorkerView {

@@ -70,7 +70,7 @@ export class Router {
 
   constructor(o: RouterOptions) {
     this.policy = o.policy;
-    this.ctx = { clock: o.clock, rng: o.rng, leastInFlight: (c) => this.leastInFlight(c) };
+    this.ctx = { clock: o.clock, rng: o.rng, inFlightIndex: (c) => this.inFlightIndex(c) };
     this.sink = o.sink;
     this.limits = {
       maxLength: o.queue?.maxLength ?? o.policy.queueLimits?.maxLength ?? Infinity,
@@ -140,11 +140,11 @@ export class Router {
     this.place(req, d);
   }
 
-  /** See PolicyContext.leastInFlight: indexes the routable list, rebuilt when the registry replaces it. */
-  private leastInFlight(candidates: readonly WorkerView[]): WorkerView | undefined {
+  /** See PolicyContext.inFlightIndex: indexes the routable list, rebuilt when the registry replaces it. */
+  private inFlightIndex(candidates: readonly WorkerView[]): InFlightIndex | undefined {
     if (candidates !== this.registry.routable || candidates.length === 0) return undefined;
     if (this.loadIndex?.list !== candidates) this.loadIndex = new InFlightIndex(candidates);
-    return this.loadIndex.argminRandomTie(this.ctx.rng);
+    return this.loadIndex;
   }
 
   private candidates(): readonly WorkerView[] {
