@@ -10,6 +10,7 @@ import { TOKENIZERS, type TokenizerName } from '../serve/tokenize.js';
 import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
+import { tracingFromEnv } from '../serve/tracing-env.js';
 
 export interface ServeFlags extends KubernetesFlags {
   dashboard?: boolean;
@@ -177,12 +178,12 @@ export function registerServe(program: Command): void {
     .option('--dashboard', 'live terminal dashboard (only on a TTY and not with CI=true; a log to stdout is turned off while it is shown)')
     .action((flags: ServeFlags) =>
       runAction(async () => {
-        const dashboard = flags.dashboard === true && process.stdout.isTTY === true && process.env.CI !== 'true';
+        const dashboard = flags.dashboard === true && process.stdout.isTTY && process.env.CI !== 'true';
         // The JSON log would scribble over the dashboard's screen.
         if (dashboard && flags.log === '-') flags.log = 'off';
         const serveLog = (line: string): void => void process.stderr.write(`router serve: ${line}\n`);
         const k8s = kubernetesOptionsFromFlags(flags, parseNumberFlag('--seed', flags.seed, { integer: true }), serveLog);
-        const app = new ServeApp(serveOptionsFromFlags(flags));
+        const app = new ServeApp({ ...serveOptionsFromFlags(flags), tracing: await tracingFromEnv() });
         if (app.router.policyName.startsWith('slo') && !app.router.workers.some((v) => v.sloProfile?.hasLoadModel)) {
           process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${app.router.policyName} routes everything through its fallback\n`);
         }

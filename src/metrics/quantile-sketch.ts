@@ -12,6 +12,7 @@ export class QuantileSketch {
   private zeros = 0;
   count = 0;
   sum = 0;
+  sumSquares = 0;
 
   constructor(readonly relativeAccuracy = 0.005) {
     this.gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
@@ -21,6 +22,7 @@ export class QuantileSketch {
   add(v: number): void {
     this.count++;
     this.sum += v;
+    this.sumSquares += v * v;
     if (!(v > 0)) {
       this.zeros++;
       return;
@@ -34,6 +36,7 @@ export class QuantileSketch {
     if (o.relativeAccuracy !== this.relativeAccuracy) throw new Error('QuantileSketch.merge: different accuracies');
     this.count += o.count;
     this.sum += o.sum;
+    this.sumSquares += o.sumSquares;
     this.zeros += o.zeros;
     for (const [i, c] of o.counts) this.counts.set(i, (this.counts.get(i) ?? 0) + c);
   }

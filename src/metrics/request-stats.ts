@@ -1,7 +1,6 @@
-import type { Percentiles } from '../util/stats.js';
 import { QuantileSketch } from './quantile-sketch.js';
 import type { RequestRecord } from './request-log.js';
-import { countSloClass, type RequestAggregates, type SloClassSummary } from './summary.js';
+import { countSloClass, type LatencyStats, type RequestAggregates, type SloClassSummary } from './summary.js';
 
 /** Where the simulator puts finished requests: the full log (requests.csv) or a bounded tally. */
 export interface RequestSink {
@@ -10,9 +9,12 @@ export interface RequestSink {
   readonly rejected: number;
 }
 
-function fromSketch(s: QuantileSketch): Percentiles {
-  if (s.count === 0) return { mean: NaN, p50: NaN, p90: NaN, p99: NaN };
-  return { mean: s.sum / s.count, p50: s.quantile(0.5), p90: s.quantile(0.9), p99: s.quantile(0.99) };
+function fromSketch(s: QuantileSketch): LatencyStats {
+  if (s.count === 0) return { mean: NaN, p50: NaN, p90: NaN, p99: NaN, std: NaN };
+  const mean = s.sum / s.count;
+  // From the running sum of squares: exact up to rounding, which the log's two-pass std avoids.
+  const std = Math.sqrt(Math.max(0, s.sumSquares / s.count - mean * mean));
+  return { mean, p50: s.quantile(0.5), p90: s.quantile(0.9), p99: s.quantile(0.99), std };
 }
 
 /**

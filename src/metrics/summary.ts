@@ -1,6 +1,20 @@
 import { percentiles, type Percentiles } from '../util/stats.js';
 import type { RequestLog } from './request-log.js';
 
+/** Mean, percentiles and (population) standard deviation, as `vllm bench serve` reports them. */
+export interface LatencyStats extends Percentiles {
+  std: number;
+}
+
+export const LATENCY_STATS: readonly (keyof LatencyStats)[] = ['mean', 'p50', 'p90', 'p99', 'std'];
+
+export function latencyStats(values: ArrayLike<number>): LatencyStats {
+  const p = percentiles(values);
+  let ss = 0;
+  for (let i = 0; i < values.length; i++) ss += (values[i] - p.mean) ** 2;
+  return { ...p, std: values.length > 0 ? Math.sqrt(ss / values.length) : NaN };
+}
+
 export interface WorkerSummary {
   name: string;
   gpu: string;
@@ -31,12 +45,20 @@ export interface Summary {
   rejected: number;
   duration_s: number;
   wall_s: number;
-  ttft_ms: Percentiles;
-  tpot_ms: Percentiles;
-  e2e_ms: Percentiles;
-  queue_ms: Percentiles;
+  ttft_ms: LatencyStats;
+  tpot_ms: LatencyStats;
+  e2e_ms: LatencyStats;
+  queue_ms: LatencyStats;
+  /**
+   * Inter-token latency: every gap between successive streamed chunks of every request, as
+   * `vllm bench serve` measures it at the client. NaN where no per-token times were measured
+   * (the simulator reports TPOT, a per-request mean, but not each gap).
+   */
+  itl_ms: LatencyStats;
   throughput_rps: number;
   output_tokens_per_s: number;
+  /** Prompt + output tokens of completed requests per second (vLLM's "total token throughput"). */
+  total_tokens_per_s: number;
   goodput_rps: number | null;
   slo_attainment: number | null;
   prefix_hit_rate: number;
@@ -60,6 +82,8 @@ export interface SummaryInput {
   prefixQueries: number;
   workers: WorkerSummary[];
   sloGiven: boolean;
+  /** Inter-token gaps (ms) of every request, when they were measured. */
+  itlMs?: ArrayLike<number>;
 }
 
 /** What a summary needs from the requests, however they were kept (a full log or a streaming tally). */
@@ -73,10 +97,10 @@ export interface RequestAggregates {
   met: number;
   judged: number;
   classes: Map<string, SloClassSummary>;
-  ttft: Percentiles;
-  tpot: Percentiles;
-  e2e: Percentiles;
-  queue: Percentiles;
+  ttft: LatencyStats;
+  tpot: LatencyStats;
+  e2e: LatencyStats;
+  queue: LatencyStats;
 }
 
 /** Counts one judged request into its SLO class. */
@@ -122,10 +146,10 @@ export function summarize(s: SummaryInput): Summary {
       met,
       judged,
       classes,
-      ttft: percentiles(log.completedValues(log.ttftMs)),
-      tpot: percentiles(log.completedValues(log.tpotMs)),
-      e2e: percentiles(log.completedValues(log.e2eMs)),
-      queue: percentiles(log.completedValues(log.queueMs)),
+      ttft: latencyStats(log.completedValues(log.ttftMs)),
+      tpot: latencyStats(log.completedValues(log.tpotMs)),
+      e2e: latencyStats(log.completedValues(log.e2eMs)),
+      queue: latencyStats(log.completedValues(log.queueMs)),
     },
     s,
   );
@@ -154,8 +178,10 @@ export function summaryFrom(a: RequestAggregates, s: Omit<SummaryInput, 'log'>):
     tpot_ms: a.tpot,
     e2e_ms: a.e2e,
     queue_ms: a.queue,
+    itl_ms: latencyStats(s.itlMs ?? []),
     throughput_rps: a.completed / dur,
     output_tokens_per_s: outTokens / dur,
+    total_tokens_per_s: (inTokens + outTokens) / dur,
     goodput_rps: sloGiven ? met / dur : null,
     slo_attainment: sloGiven ? (judged > 0 ? met / judged : 0) : null,
     prefix_hit_rate: s.prefixQueries > 0 ? s.prefixHits / s.prefixQueries : 0,

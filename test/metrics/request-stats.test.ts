@@ -56,6 +56,7 @@ test('summary mode keeps no per-request log; counts, goodput and attainment equa
   assert.ok((full.summary.slo_attainment ?? 1) < 1 && (full.summary.slo_attainment ?? 0) > 0, 'a run that misses some SLOs');
   for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms'] as const) {
     assert.ok(Math.abs(sum.summary[k].mean - full.summary[k].mean) <= 1e-9 * full.summary[k].mean, `${k} mean`);
+    assert.ok(Math.abs(sum.summary[k].std - full.summary[k].std) <= 1e-6 * full.summary[k].std, `${k} std`);
     for (const p of ['p50', 'p90', 'p99'] as const) {
       const want = full.summary[k][p];
       assert.ok(Math.abs(sum.summary[k][p] - want) <= 0.006 * want, `${k} ${p}: ${sum.summary[k][p]} vs ${want}`);
