@@ -63,7 +63,7 @@ try {
     const comps = enumerateCompositions(types, maxTotal);
     const all = comps.flatMap((comp) => policies.map((policy, policyIndex) => ({ comp, policy, policyIndex })));
     cells = all.length;
-    const points: PlanPoint[] = new Array(all.length);
+    const points = new Array<PlanPoint>(all.length);
     const t1 = performance.now();
     let done = 0;
     await runner.run(

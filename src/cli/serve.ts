@@ -178,7 +178,7 @@ export function registerServe(program: Command): void {
     .option('--dashboard', 'live terminal dashboard (only on a TTY and not with CI=true; a log to stdout is turned off while it is shown)')
     .action((flags: ServeFlags) =>
       runAction(async () => {
-        const dashboard = flags.dashboard === true && process.stdout.isTTY === true && process.env.CI !== 'true';
+        const dashboard = flags.dashboard === true && process.stdout.isTTY && process.env.CI !== 'true';
         // The JSON log would scribble over the dashboard's screen.
         if (dashboard && flags.log === '-') flags.log = 'off';
         const serveLog = (line: string): void => void process.stderr.write(`router serve: ${line}\n`);

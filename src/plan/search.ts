@@ -173,7 +173,7 @@ export async function searchPlan(input: PlanInput): Promise<PlanResult> {
   const seen = new Set<string>();
   const evaluate = async (batch: typeof candidates, stage: PlanPoint['stage']): Promise<void> => {
     const tasks = batch.map((c, index) => ({ index, spec: cellSpecFor(input, c.comp.fleet, c.policy) }));
-    const got: PlanPoint[] = new Array(batch.length);
+    const got = new Array<PlanPoint>(batch.length);
     await input.runner.run(tasks, (i, o) => {
       got[i] = pointFrom(batch[i].comp, batch[i].policyIndex, batch[i].policy, tasks[i].spec, o, stage);
     });

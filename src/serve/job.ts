@@ -173,7 +173,7 @@ export class Job {
     const base = at === NO_ATTEMPT ? this.upstreamHeaders : { ...this.upstreamHeaders, ...at.headers };
     w.pool.dispatch(
       {
-        method: this.method as Dispatcher.HttpMethod,
+        method: this.method,
         path: w.basePath + this.path,
         headers: w.spec.apiKey ? { ...base, authorization: `Bearer ${w.spec.apiKey}` } : base,
         body: this.body,
@@ -259,7 +259,7 @@ export class Job {
     }
     this.tail.push(chunk);
     this.tailBytes += chunk.length;
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= TAIL) this.tailBytes -= this.tail.shift()!.length;
+    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= TAIL) this.tailBytes -= this.tail.shift()?.length ?? 0;
   }
 
   /** Output tokens: the usage the engine reported, else one per SSE content event. */
@@ -376,7 +376,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.headers = headers;
-    this.isSse = String(headers['content-type'] ?? '').startsWith('text/event-stream');
+    this.isSse = (headers['content-type'] ?? '').startsWith('text/event-stream');
     const len = Number(headers['content-length']);
     if (!this.isSse && Number.isFinite(len) && len <= COALESCE_LIMIT) this.held = [];
   }

@@ -372,11 +372,11 @@ export class ServeApp implements RouterSink, JobHost {
   private route_(req: IncomingMessage, res: ServerResponse, path: string): void {
     const method = req.method ?? 'GET';
     if (path === '/health' || path === '/liveness') {
-      return sendJson(res, method, ['GET', 'HEAD'], 200, { status: 'ok' });
+      sendJson(res, method, ['GET', 'HEAD'], 200, { status: 'ok' }); return;
     }
     if (path === '/readiness') {
       const ready = !this.draining && this.workers.some((w) => w.view.healthy);
-      return sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: this.workers.filter((w) => w.view.healthy).length, draining: this.draining });
+      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: this.workers.filter((w) => w.view.healthy).length, draining: this.draining }); return;
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
@@ -385,11 +385,11 @@ export class ServeApp implements RouterSink, JobHost {
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(text);
         },
-        (err: Error) => this.answerError(req, res, path, err),
+        (err: unknown) => { this.answerError(req, res, path, err); },
       );
       return;
     }
-    if (path === '/workers' || path.startsWith('/workers/')) return this.admin(req, res, method, path);
+    if (path === '/workers' || path.startsWith('/workers/')) { this.admin(req, res, method, path); return; }
     const kind = INFERENCE[path];
     const passMethod = PASS_THROUGH[path];
     if (!kind && !passMethod) throw new HttpError(404, `no route for ${method} ${path.slice(0, 200)}`, 'not_found');
@@ -403,7 +403,7 @@ export class ServeApp implements RouterSink, JobHost {
     if (method === 'POST' && ct !== undefined && !/^application\/json\b/i.test(ct)) {
       throw new HttpError(415, `content-type must be application/json, got "${ct.slice(0, 100)}"`, 'unsupported_media_type');
     }
-    if (method === 'GET') return this.startJob(req, res, path, 'passthrough', undefined);
+    if (method === 'GET') { this.startJob(req, res, path, 'passthrough', undefined); return; }
     readBody(req, this.o.maxBodyBytes).then(
       (body) => {
         try {
@@ -461,7 +461,7 @@ export class ServeApp implements RouterSink, JobHost {
     if (!this.adminKey) throw new HttpError(403, 'admin API is disabled: start serve with --admin-key', 'admin_disabled');
     if (!this.adminKey.accepts(req)) throw new HttpError(401, 'missing or invalid admin key (expected "Authorization: Bearer <admin key>")', 'invalid_admin_key', null, { 'www-authenticate': 'Bearer' });
     if (path === '/workers') {
-      if (method === 'GET') return sendJson(res, method, ['GET'], 200, { workers: this.workers.filter((w) => !w.removed).map(workerJson) });
+      if (method === 'GET') { sendJson(res, method, ['GET'], 200, { workers: this.workers.filter((w) => !w.removed).map(workerJson) }); return; }
       if (method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
       readBody(req, 64 * 1024).then(
         (body) => {
@@ -486,7 +486,7 @@ export class ServeApp implements RouterSink, JobHost {
     const key = decodeURIComponent(path.slice('/workers/'.length));
     const w = this.workers.find((x) => !x.removed && (x.name === key || x.spec.url === key || String(x.view.id) === key));
     if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, id or URL)`, 'worker_not_found');
-    if (method === 'GET') return sendJson(res, method, ['GET'], 200, workerJson(w));
+    if (method === 'GET') { sendJson(res, method, ['GET'], 200, workerJson(w)); return; }
     if (method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
     this.removeWorker(w);
     sendJson(res, method, ['DELETE'], 200, { removed: workerJson(w) });

@@ -148,7 +148,7 @@ export function parseGrid(doc: unknown, file: string): Grid {
       }
     } else throw new UserError(`${where}: expected a policy name or {name, options}`);
     if (typeof name !== 'string' || name === '') throw new UserError(`${where}.name: expected a policy name`);
-    wrap(where, 'name', () => createPolicy(name as string, options));
+    wrap(where, 'name', () => createPolicy(name, options));
     return { name, options };
   });
 
@@ -175,7 +175,7 @@ function num(file: string, field: string, v: unknown, opts: { min?: number; abov
     const bound = opts.above !== undefined ? ` > ${opts.above}` : opts.min !== undefined ? ` >= ${opts.min}` : '';
     throw new UserError(`${file}: ${field}: expected ${opts.integer ? 'an integer' : 'a number'}${bound}, got ${JSON.stringify(v)}`);
   }
-  return v as number;
+  return v;
 }
 
 /** Re-raises a UserError from a shared parser with the grid's location in front. */

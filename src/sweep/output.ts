@@ -26,7 +26,7 @@ export interface SweepFile {
 
 /** A CSV row's fields, for checking it against its cell. */
 export function rowFields(line: string): string[] {
-  return (parse(line) as string[][])[0] ?? [];
+  return parse(line)[0] ?? [];
 }
 
 /**

@@ -65,7 +65,7 @@ export class ThreadPool implements CellRunner {
             onDone(m.index, m.outcome);
           } catch (err) {
             failure = err as Error;
-            reject(err);
+            reject(failure);
             return;
           }
           feed();

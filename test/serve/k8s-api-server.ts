@@ -307,30 +307,30 @@ export class FakeKubeApi {
       res.end(text);
     };
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(url.pathname);
-    if (!m || req.method !== 'GET') return reply(404, status(404, 'NotFound', 'the server could not find the requested resource'));
+    if (!m || req.method !== 'GET') { reply(404, status(404, 'NotFound', 'the server could not find the requested resource')); return; }
     if (req.headers.authorization !== `Bearer ${this.token}`) {
       this.requests.unauthorized++;
-      return reply(401, status(401, 'Unauthorized', 'Unauthorized'));
+      reply(401, status(401, 'Unauthorized', 'Unauthorized')); return;
     }
     const ns = decodeURIComponent(m[1]);
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     if (this.forbidden) {
       this.requests.forbidden++;
       const verb = watch ? 'watch' : 'list';
-      return reply(403, status(403, 'Forbidden', `pods is forbidden: User "system:serviceaccount:${ns}:router" cannot ${verb} resource "pods" in API group "" in the namespace "${ns}"`, { kind: 'pods' }));
+      reply(403, status(403, 'Forbidden', `pods is forbidden: User "system:serviceaccount:${ns}:router" cannot ${verb} resource "pods" in API group "" in the namespace "${ns}"`, { kind: 'pods' })); return;
     }
     let selector: Selector;
     try {
       selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
     } catch (err) {
-      return reply(400, status(400, 'BadRequest', (err as Error).message));
+      reply(400, status(400, 'BadRequest', (err as Error).message)); return;
     }
     if (watch) {
       if (this.held) {
         this.held.push(() => this.watch(req, res, ns, selector, url.searchParams));
         return;
       }
-      return this.watch(req, res, ns, selector, url.searchParams);
+      this.watch(req, res, ns, selector, url.searchParams); return;
     }
     this.requests.lists++;
     this.listQueries.push(url.searchParams);
@@ -345,7 +345,7 @@ export class FakeKubeApi {
     if (cont) {
       const tok = JSON.parse(Buffer.from(cont, 'base64').toString()) as { rv: number; start: number };
       if (tok.rv < this.compactedBelow || !this.snapshots.has(tok.rv)) {
-        return reply(410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'));
+        reply(410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.')); return;
       }
       rv = tok.rv;
       start = tok.start;

@@ -305,7 +305,8 @@ export class KubernetesDiscovery {
   private reportError(err: unknown, delayMs: number): void {
     const msg = explain(err, this.namespace, this.server);
     // A failing list and a failing watch word the same cause differently: one line per cause.
-    const kind = String(statusOf(err) ?? (err as { code?: unknown }).code ?? msg);
+    const code = (err as { code?: unknown }).code;
+    const kind = String(statusOf(err) ?? (typeof code === 'string' || typeof code === 'number' ? code : msg));
     const changed = kind !== this.lastErrorKind;
     this.lastError = msg;
     this.lastErrorKind = kind;
