@@ -8,7 +8,7 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
 import { collect, parseNumberFlag, runAction } from './errors.js';
 import { parseEngineFlags } from './mock-worker.js';
-import { describeDeployment } from './profile.js';
+import { describeDeployment } from './describe-deployment.js';
 
 interface ImportFlags {
   from: string;
@@ -53,7 +53,7 @@ export function importProfile(f: ImportFlags, dir: string): DeploymentFile {
     what = `LLMServingSim profiler tables for ${meta.model} on ${meta.gpu} (vLLM ${meta.vllmVersion}, eager mode)`;
   } else if (f.from === 'vidur') {
     const gpuDir = basename(dirname1(dir));
-    gpu = f.gpu ? getGpu(f.gpu, '--gpu').id : VIDUR_GPUS[gpuDir] ?? gpuByName(gpuDir, `${dir}`);
+    gpu = f.gpu ? getGpu(f.gpu, '--gpu').id : VIDUR_GPUS[gpuDir] ?? gpuByName(gpuDir, dir);
     model = f.model ? getModel(f.model, '--model').id : modelByHfName(basename(dir), dir);
     operators = importVidur(dir, getModel(model), tp, f.network);
     what = `Vidur per-op tables for ${basename(dir)} on ${gpuDir} at TP ${tp}`;

@@ -98,9 +98,9 @@ export function parseEngineOverrides(v: unknown, where: string): EngineOverrides
     } else if (typeof val !== 'number' || !(val > 0 && val <= 1)) {
       throw new UserError(`${where}.${k}: expected a number in (0, 1], got ${JSON.stringify(val)}`);
     }
-    out[k] = val as number | boolean;
+    out[k] = val;
   }
-  return out as EngineOverrides;
+  return out;
 }
 
 /** A deployment profile file (profiles/deployments/*.json, or one written by `profile measure`). */

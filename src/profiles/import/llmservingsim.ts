@@ -23,10 +23,10 @@ export function readLlmServingSimMeta(dir: string): LlmServingSimMeta {
   const m = parseYaml(readFileSync(path, 'utf8')) as Record<string, unknown>;
   const str = (k: string): string => {
     if (typeof m[k] !== 'string') throw new UserError(`${path}: ${k}: expected a string`);
-    return m[k] as string;
+    return m[k];
   };
   const tps = Array.isArray(m.tp_degrees) ? (m.tp_degrees as unknown[]).map(Number) : [1];
-  return { gpu: str('gpu'), hardware: str('hardware'), model: str('model'), vllmVersion: String(m.vllm_version ?? 'unknown'), tpDegrees: tps };
+  return { gpu: str('gpu'), hardware: str('hardware'), model: str('model'), vllmVersion: typeof m.vllm_version === 'string' || typeof m.vllm_version === 'number' ? String(m.vllm_version) : 'unknown', tpDegrees: tps };
 }
 
 /** Per-layer ops the profiler times once per layer but that run twice (input and post-attention norm). */
@@ -53,7 +53,7 @@ function series(path: string, axis: string): { xs: number[]; ops: Map<string, Ma
     const x = num(t, r, cx);
     xs.add(x);
     let m = ops.get(name);
-    if (!m) ops.set(name, (m = new Map()));
+    if (!m) ops.set(name, (m = new Map<number, number>()));
     m.set(x, num(t, r, ct));
   }
   return { xs: [...xs].sort((a, b) => a - b), ops };
