@@ -85,11 +85,10 @@ export function elementwiseBytesPerToken(s: Shape): { perLayer: number; perStep:
   const o = opShapes(s, 1);
   let perLayer = 0;
   let kernels = 0;
-  for (const [name, v] of Object.entries(o)) {
+  for (const v of Object.values(o)) {
     if (v.cls !== 'elementwise' || v.times === 1) continue;
     perLayer += (v.bytes * v.times) / s.layers;
     kernels += v.times / s.layers;
-    void name;
   }
   return { perLayer, perStep: o.embedding.bytes + o.final_layernorm.bytes, kernelsPerLayer: kernels };
 }
