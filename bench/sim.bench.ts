@@ -1,7 +1,8 @@
 /**
  * Simulator speed and memory (npm run bench:sim). Prints figures; asserts nothing.
  *  (a) the RTX 4090 ground-truth workload (300 requests, KV-bound)
- *  (b) a one-hour Poisson trace at 20 req/s on 8 workers
+ *  (b) a one-hour Poisson trace at 20 req/s on 8 workers (roofline), and (b2) the same on 8 RTX 4090s
+ *      priced from their measured operator tables (the tables are array lookups, not recomputed)
  *  (c) 1,000,000 synthetic requests on 32 workers (streamed: the trace is never held in memory)
  */
 import { existsSync } from 'node:fs';
@@ -49,6 +50,9 @@ if (!only || only === 'a') {
 }
 if (!only || only === 'b') {
   rows.push(await bench('(b) 1 h Poisson 20 req/s, 8 x L20', parseFleet('l20:8'), syntheticRequests({ seed: 1, rate: 20, count: 72_000, ...shareGptLike })));
+}
+if (!only || only === 'b2') {
+  rows.push(await bench('(b2) same, 8 x RTX 4090 (operator tables)', parseFleet('rtx-4090:8'), syntheticRequests({ seed: 1, rate: 20, count: 72_000, ...shareGptLike })));
 }
 if (!only || only === 'c') {
   rows.push(await bench('(c) 1M requests, 32 x H100', parseFleet('h100-sxm:32'), syntheticRequests({ seed: 2, rate: 400, count: 1_000_000, ...shareGptLike })));

@@ -6,6 +6,7 @@ import { UserError } from '../util/errors.js';
 import type { Coefficients, Deployment, EngineConfig, Gpu, Model } from './types.js';
 import { parseModelGpuProfile } from '../routing/slo/profile.js';
 import { parseOperatorTables } from './operator-tables.js';
+import { architectureOf, type Architecture } from './architecture.js';
 import type { AllReduceTable } from './collectives.js';
 
 /** The package root (where `profiles/` and `traces/` live), from the compiled file's location. */
@@ -34,10 +35,19 @@ export function modelCatalog(): Map<string, Model> {
   return models;
 }
 
-/** The coefficients fitted on the RTX 4090 ground truth, used by every deployment without its own. */
-export function calibratedCoefficients(): Coefficients {
-  calibrated ??= (readJson(join(PROFILES_DIR, 'coefficients.json')) as { coefficients: Coefficients }).coefficients;
-  return calibrated;
+let byArch: Partial<Record<Architecture, Partial<Coefficients>>> | undefined;
+
+/**
+ * The roofline coefficients fitted across all GPUs with operator data (profiles/coefficients.json):
+ * the pooled set, with the GPU's architecture generation's own values when it has some.
+ */
+export function calibratedCoefficients(gpu?: Pick<Gpu, 'name'>): Coefficients {
+  if (!calibrated) {
+    const doc = readJson(join(PROFILES_DIR, 'coefficients.json')) as { coefficients: Coefficients; by_architecture?: Partial<Record<Architecture, Partial<Coefficients>>> };
+    calibrated = doc.coefficients;
+    byArch = doc.by_architecture ?? {};
+  }
+  return gpu ? { ...calibrated, ...(byArch?.[architectureOf(gpu)] ?? {}) } : calibrated;
 }
 
 export function getGpu(id: string, where = 'gpu'): Gpu {
@@ -198,7 +208,7 @@ export function resolveDeployment(spec: DeploymentSpec): Deployment {
   const model = getModel(spec.model ?? base?.model ?? DEFAULTS.model, `${where}: model`);
   const tp = spec.tp ?? base?.tp ?? 1;
   if (!Number.isInteger(tp) || tp < 1) throw new UserError(`${where}: tp: expected a positive integer, got ${tp}`);
-  const coefficients: Coefficients = { ...calibratedCoefficients(), ...(base?.coefficients ?? {}) };
+  const coefficients: Coefficients = { ...calibratedCoefficients(gpu), ...(base?.coefficients ?? {}) };
   const e: EngineOverrides = { ...(base?.engine ?? {}), ...(spec.engine ?? {}) };
   const d = DEFAULTS.engine;
   const blockSize = e.block_size ?? d.blockSize;

@@ -50,32 +50,26 @@ const N_PARAMS = 7;
 const HUBER_K = 2;
 
 /**
- * The roofline's terms for one GPU × model × TP, taken from `RooflineStepCost` itself built with
- * unit efficiencies and no overheads, so the fit prices steps exactly as the engine does.
+ * The roofline's terms for one GPU × model × TP, from `RooflineStepCost.terms` itself, so the fit
+ * prices steps exactly as the engine does.
  */
 class Roofline {
-  private readonly unit: RooflineStepCost;
+  private readonly cost: RooflineStepCost;
+  private readonly out: [number, number, number] = [0, 0, 0];
 
   constructor(gpu: Gpu, model: Model, tp: number, prior: Coefficients) {
-    this.unit = new RooflineStepCost(gpu, model, tp, { ...prior, gemm_efficiency: 1, attn_efficiency: 1, bandwidth_efficiency: 1, step_overhead_ms: 0, per_seq_overhead_us: 0 });
+    this.cost = new RooflineStepCost(gpu, model, tp, prior);
   }
 
   /** Adds one step's design row (coefficients of x) to `row`; returns its known constant part. */
   addStep(s: StepShape, x: number[], row: number[]): number {
-    const u = this.unit;
-    const gemm = (u.gemmFlopsPerToken * s.tokens + u.lmHeadFlopsPerSeq * s.seqs) / u.flopsRate;
-    if (gemm * x[0] >= u.weightTime * x[2]) row[0] += gemm;
-    else row[2] += u.weightTime;
-    if (s.prefillKvTokens > 0) {
-      const attn = (u.attnFlopsPerPair * s.prefillAttnPairs) / u.attnRate;
-      const kv = u.kvTimePerToken * s.prefillKvTokens;
-      if (attn * x[1] >= kv * x[2]) row[1] += attn;
-      else row[2] += kv;
-    }
-    row[2] += u.kvTimePerToken * s.decodeKvTokens;
+    const known = this.cost.terms(s, [x[0], x[1], x[2]], this.out);
+    row[0] += this.out[0];
+    row[1] += this.out[1];
+    row[2] += this.out[2];
     row[3] += 1;
     row[4] += s.seqs;
-    return u.commSeconds(s.tokens);
+    return known;
   }
 }
 

@@ -40,6 +40,8 @@ export class OperatorTableStepCost implements StepCost {
   private readonly attnSecondsPerPair: number;
   private readonly lmHeadWeightS: number;
   private readonly lmHeadFlopsS: number;
+  private readonly stepOverheadUs: number;
+  private readonly perSeqOverheadUs: number;
   readonly describe: { perLayer: string; attention: string; perSequence: string; collectives: string };
 
   constructor(d: Deployment, tables: OperatorTablesJson, collectives: readonly AllReduceTable[]) {
@@ -59,11 +61,14 @@ export class OperatorTableStepCost implements StepCost {
     this.attnSecondsPerPair = (4 * m.num_layers * m.num_attention_heads * m.head_dim) / (peak * c.attn_efficiency);
     this.lmHeadWeightS = (m.vocab_size * m.hidden_size * 2) / bw;
     this.lmHeadFlopsS = (2 * m.vocab_size * m.hidden_size) / (peak * c.gemm_efficiency);
+    this.stepOverheadUs = c.step_overhead_ms * 1e3;
+    this.perSeqOverheadUs = c.per_seq_overhead_us;
     if (tables.per_sequence) {
       this.perSeq = denseSeries(tables.per_sequence.seqs, sumOps(tables.per_sequence.ops), this.maxSeqs);
     } else {
       this.perSeq = new Float64Array(this.maxSeqs + 1);
-      for (let s = 1; s <= this.maxSeqs; s++) this.perSeq[s] = this.lmHeadUs(s);
+      // LM head by the roofline, sampling by the fitted per-step and per-sequence overheads.
+      for (let s = 1; s <= this.maxSeqs; s++) this.perSeq[s] = this.lmHeadUs(s) + this.samplingUs(s);
     }
     this.attention = tables.attention ? new AttentionGrid(tables.attention, this.maxSeqs) : undefined;
     const own: AllReduceTable[] = tables.allreduce ? [{ gpu: d.gpu.id, tp, link: tables.allreduce.source, bytes: tables.allreduce.bytes, us: tables.allreduce.us }] : [];
@@ -76,6 +81,10 @@ export class OperatorTableStepCost implements StepCost {
       perSequence: tables.per_sequence ? `measured (${Object.keys(tables.per_sequence.ops).join(', ')})` : 'roofline LM head (no per-sequence table)',
       collectives: this.allReduce.source,
     };
+  }
+
+  private samplingUs(seqs: number): number {
+    return this.stepOverheadUs + this.perSeqOverheadUs * seqs;
   }
 
   private lmHeadUs(seqs: number): number {
@@ -94,7 +103,7 @@ export class OperatorTableStepCost implements StepCost {
   private seqUs(seqs: number): number {
     if (seqs <= this.maxSeqs) return this.perSeq[seqs];
     const t = this.tables;
-    return t.per_sequence ? sumAt(t.per_sequence.seqs, t.per_sequence.ops, seqs) : this.lmHeadUs(seqs);
+    return t.per_sequence ? sumAt(t.per_sequence.seqs, t.per_sequence.ops, seqs) : this.lmHeadUs(seqs) + this.samplingUs(seqs);
   }
 
   private decodeAttnUs(n: number, kv: number): number {

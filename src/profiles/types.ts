@@ -33,24 +33,32 @@ export interface Model {
   tie_word_embeddings: boolean;
   num_experts: number | null;
   experts_per_token: number | null;
+  /** Intermediate size of one expert (MoE models). */
+  moe_intermediate_size?: number | null;
   sources: string[];
   notes: string;
 }
 
-/** Fitted corrections to the roofline (see docs/architecture.md, "Step time"). */
+/** The roofline's efficiencies and overheads (see docs/speed-model.md), fitted across GPUs on operator timings. */
 export interface Coefficients {
-  /** Fraction of peak tensor FLOPS the linear layers reach. */
+  /** Fraction of peak tensor FLOPS a large GEMM reaches. */
   gemm_efficiency: number;
+  /** Tokens at which a GEMM reaches half of that (small GEMMs cannot fill the tensor cores). */
+  gemm_half_tokens: number;
+  /** Fixed cost of one GEMM kernel, µs. */
+  gemm_launch_us: number;
   /** Fraction of peak tensor FLOPS prefill attention reaches. */
   attn_efficiency: number;
   /** Fraction of peak memory bandwidth weight and KV reads reach. */
   bandwidth_efficiency: number;
-  /** Fixed cost of one engine step (scheduling, launch, sampling), ms. */
+  /** Fraction of peak memory bandwidth elementwise kernels (norms, rotary, activation) reach. */
+  elementwise_efficiency: number;
+  /** Fixed cost of one elementwise kernel, µs. */
+  elementwise_launch_us: number;
+  /** Fixed cost of one engine step (sampling setup), ms. */
   step_overhead_ms: number;
-  /** Extra cost per sequence in the batch, µs. */
+  /** Extra cost per sequence in the batch (sampling), µs. */
   per_seq_overhead_us: number;
-  /** Latency of one tensor-parallel all-reduce, µs (two per layer). */
-  allreduce_latency_us: number;
   /** Memory vLLM keeps for activations, CUDA graphs and the allocator, GiB per GPU. */
   activation_reserve_gib: number;
 }

@@ -79,9 +79,9 @@ export function readVidurAllReduce(path: string, tp: number): { bytes: number[];
     bytes.push(Math.round(2 ** e) * 2); // bf16 elements → bytes
     times.push(us(inBucket[inBucket.length >> 1]));
   }
-  // Keep the series monotone in size (a bigger message never finishes sooner).
-  for (let i = 1; i < times.length; i++) times[i] = Math.max(times[i], times[i - 1]);
-  return { bytes, us: times };
+  // A bigger message never finishes sooner: the isotonic (pool-adjacent-violators) fit keeps the
+  // series monotone by averaging the small-message jitter instead of carrying its peaks forward.
+  return { bytes, us: isotonic(times).map(us) };
 }
 
 /**
@@ -117,4 +117,21 @@ export function importVidur(dir: string, model: Model, tp: number, networkDir?: 
   };
   if (networkDir && tp > 1) out.allreduce = { ...readVidurAllReduce(join(networkDir, 'all_reduce.csv'), tp), source: `NCCL all_reduce, ${tp} GPUs in one node (${basename(networkDir)})` };
   return out;
+}
+
+/** Least-squares non-decreasing fit of a series (pool adjacent violators). */
+export function isotonic(ys: readonly number[]): number[] {
+  const blocks: { sum: number; n: number }[] = [];
+  for (const y of ys) {
+    blocks.push({ sum: y, n: 1 });
+    while (blocks.length > 1) {
+      const b = blocks[blocks.length - 1];
+      const a = blocks[blocks.length - 2];
+      if (a.sum / a.n <= b.sum / b.n) break;
+      a.sum += b.sum;
+      a.n += b.n;
+      blocks.pop();
+    }
+  }
+  return blocks.flatMap((b) => new Array<number>(b.n).fill(b.sum / b.n));
 }
