@@ -43,6 +43,8 @@ export interface Summary {
   requests: number;
   completed: number;
   rejected: number;
+  /** Requests still in flight when the run was stopped early (0 for a run that ended by itself). */
+  unfinished: number;
   duration_s: number;
   wall_s: number;
   ttft_ms: LatencyStats;
@@ -130,6 +132,7 @@ export function summarize(s: SummaryInput): Summary {
     requests: log.length,
     completed: log.completed,
     rejected: log.rejected,
+    unfinished: log.unfinished,
     duration_s: s.durationS,
     wall_s: s.wallS,
     ttft_ms: latencyStats(log.completedValues(log.ttftMs)),

@@ -221,3 +221,17 @@ test('serveDashboardFeed: the LiveSnapshot of serve becomes frames with scrape a
   assert.equal(f1.queued, 1);
   assert.equal(f1.retries, 2);
 });
+
+test('the final frame of a finished run shows a full progress bar, not "scanning trace…"', () => {
+  // The background scan had not reported when the run ended.
+  const done = render(<SimDashboard s={simSnap({ state: 'done', traceEndS: null, traceRequests: null, arrived: 300, completed: 300, inFlight: 0, etaS: null })} color={false} size={{ columns: 120, rows: 60 }} />);
+  const f = lines(done.lastFrame());
+  done.unmount();
+  assert.equal(f[2], 'progress ████████████████████████ 100.0% · simulated 50.0 s');
+  assert.equal(f[3], '         requests 300/300 arrived · 300 done · 2 rejected · 0 in flight');
+  const stopped = render(<SimDashboard s={simSnap({ state: 'stopped', traceEndS: null, traceRequests: null })} color={false} size={{ columns: 120, rows: 60 }} />);
+  const g = lines(stopped.lastFrame()).join('\n');
+  stopped.unmount();
+  assert.doesNotMatch(g, /scanning trace/);
+  assert.match(g, /^router simulate · policy least-request · stopped/m);
+});
