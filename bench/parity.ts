@@ -150,8 +150,8 @@ main()
     cleanup();
     process.exit(code);
   })
-  .catch((err: Error) => {
-    process.stderr.write(`parity: ${err.message}\n`);
+  .catch((err: unknown) => {
+    process.stderr.write(`parity: ${err instanceof Error ? err.message : String(err)}\n`);
     cleanup();
     process.exit(1);
   });

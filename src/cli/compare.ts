@@ -69,7 +69,7 @@ export async function runSequential(jobs: CompareJob[]): Promise<CompareRow[]> {
 
 /** Runs jobs on up to `threads` worker threads; rows come back in job order. */
 export async function runParallel(jobs: CompareJob[], threads: number): Promise<CompareRow[]> {
-  const rows: CompareRow[] = new Array(jobs.length);
+  const rows = new Array<CompareRow>(jobs.length);
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < jobs.length) {

@@ -112,8 +112,9 @@ export function registerMockWorker(program: Command): void {
             process.stderr.write(`mock-worker: crashing on request ${faults.crashAfter + 1} (--crash-after ${faults.crashAfter})\n`);
             process.exit(70);
           },
-        }).catch((err: NodeJS.ErrnoException) => {
-          throw new UserError(`mock-worker: cannot listen on ${f.host}:${f.port} (${err.code ?? err.message})`);
+        }).catch((err: unknown) => {
+          const e = err as NodeJS.ErrnoException;
+          throw new UserError(`mock-worker: cannot listen on ${f.host}:${f.port} (${e.code ?? e.message})`);
         });
         const e = deployment.engine;
         process.stderr.write(

@@ -5,7 +5,6 @@ import { parseSlo } from '../metrics/slo.js';
 import { requestsCsv, summaryCsv } from '../report/csv.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { runReplay, type Pacing, type ReplayResult } from '../replay/run.js';
-import type { ApiKind } from '../replay/client.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
 import { buildWorkload } from '../workload/workload.js';
@@ -77,7 +76,7 @@ export async function replayFromFlags(f: ReplayFlags, onProgress?: Parameters<ty
     pacing,
     concurrency,
     durationS,
-    api: f.api as ApiKind,
+    api: f.api,
     model: f.model,
     slo: f.slo === undefined ? undefined : parseSlo(f.slo),
     label: f.label,

@@ -94,7 +94,7 @@ export function registerSimulate(program: Command): void {
         const pace = flags.pace === undefined ? null : parsePace(flags.pace);
         const pacer = new Pacer(pace);
         const started = performance.now();
-        const useTui = process.stdout.isTTY === true && process.env.CI !== 'true' && !flags.json && flags.tui !== false;
+        const useTui = process.stdout.isTTY && process.env.CI !== 'true' && !flags.json && flags.tui !== false;
         let result: SimulationResult;
         if (useTui) {
           // ink and react take most of a second to load: only a dashboard run pays for them.

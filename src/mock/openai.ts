@@ -98,7 +98,7 @@ export function parseCompletionCall(endpoint: Endpoint, body: unknown): Completi
     includeUsage = so.include_usage === true;
   }
   const maxTokens = positiveInt(body, 'max_completion_tokens') ?? positiveInt(body, 'max_tokens');
-  return { endpoint, model: body.model as string | undefined, prompt, messages, maxTokens, stream, includeUsage };
+  return { endpoint, model: body.model, prompt, messages, maxTokens, stream, includeUsage };
 }
 
 /** Deterministic filler text: each piece is one token to the fast tokenizer (space + ≤3 letters). */

@@ -75,7 +75,7 @@ export function parseFleetFile(path: string): FleetWorker[] {
     const str = (k: string): string | undefined => {
       if (o[k] === undefined) return undefined;
       if (typeof o[k] !== 'string' || o[k] === '') throw new UserError(`${where}.${k}: expected a non-empty string`);
-      return o[k] as string;
+      return o[k];
     };
     const num = (k: string, integer: boolean): number | undefined => {
       if (o[k] === undefined) return undefined;

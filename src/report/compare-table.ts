@@ -63,7 +63,7 @@ export function readSummaryFile(path: string): CompareRow[] {
   if (/^\s*[[{]/.test(text)) return readSummaryJson(path, text);
   let records: Record<string, string>[];
   try {
-    records = parse(text, { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+    records = parse<Record<string, string>>(text, { columns: true, skip_empty_lines: true });
   } catch (err) {
     throw new UserError(`${path}: not a summary CSV (${(err as Error).message})`);
   }
@@ -97,7 +97,7 @@ function readSummaryJson(path: string, text: string): CompareRow[] {
       return rowFromSummary(String(o.policy), nanForNull(o) as unknown as Summary);
     }
     const cells: Record<string, string> = {};
-    for (const [k, v] of Object.entries(o)) cells[k] = v === null || v === undefined ? '' : String(v);
+    for (const [k, v] of Object.entries(o)) cells[k] = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
     return rowFromCells(typeof o.run === 'string' ? o.run : String(o.policy), cells);
   });
 }

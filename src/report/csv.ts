@@ -90,7 +90,7 @@ export function summaryCsv(summaries: Summary[]): string {
 export function timeseriesCsv(rows: TimeseriesRow[]): string {
   const cols = ['t_s', 'worker', 'running', 'waiting', 'kv_usage', 'in_flight', 'completed', 'prefix_hit_rate', 'prompt_tokens_per_s', 'generation_tokens_per_s'] as const;
   return stringify(
-    rows.map((r) => cols.map((c) => (typeof r[c] === 'number' ? cell(r[c] as number, 4) : String(r[c])))),
+    rows.map((r) => cols.map((c) => (typeof r[c] === 'number' ? cell(r[c], 4) : r[c]))),
     { header: true, columns: [...cols] },
   );
 }

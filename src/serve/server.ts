@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Router, type RouterSink } from '../routing/router.js';
-import type { Outcome, Policy, ScrapedMetrics } from '../routing/types.js';
+import type { Outcome, Policy, ScrapedMetrics, WorkerView } from '../routing/types.js';
 import type { Request, Slo } from '../workload/request.js';
 import { promptBlockHashes } from '../workload/block-hash.js';
 import { meetsSlo } from '../metrics/slo.js';
@@ -25,6 +25,7 @@ import { BearerKey } from './auth.js';
 import { TraceRecorder } from './recorder.js';
 import { RollingWindow } from './rolling.js';
 import { liveSnapshot, type LiveSnapshot } from './snapshot.js';
+import { TRACING_OFF, type Tracing } from './tracing.js';
 
 export interface ServeOptions {
   host: string;
@@ -55,6 +56,10 @@ export interface ServeOptions {
   retryAfterS: number;
   /** Where the JSON request log goes; undefined = off. */
   logWrite?: (chunk: string) => void;
+  /** Workers come from a discovery source too, so an empty static list is fine. */
+  discovery?: boolean;
+  /** OpenTelemetry hooks (tracingFromEnv); default off. */
+  tracing?: Tracing;
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
@@ -70,6 +75,7 @@ export class ServeApp implements RouterSink, JobHost {
   readonly clock = new WallClock();
   readonly router: Router;
   readonly workers: ServeWorker[] = [];
+  private readonly byId = new Map<number, ServeWorker>();
   readonly metrics: ServeMetrics;
   readonly server: Server;
   readonly policy: ExcludingPolicy;
@@ -87,14 +93,16 @@ export class ServeApp implements RouterSink, JobHost {
   readonly totals = { requests: 0, errors: 0, retries: 0, rejected: 0 };
   private directTurn = 0;
   private readonly tokenize: PromptTokenizer;
+  readonly tracing: Tracing;
 
   constructor(readonly o: ServeOptions) {
-    if (o.workers.length === 0) throw new UserError('serve: no workers (give --workers or --config)');
+    if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
     this.maxAttempts = Math.max(1, o.maxAttempts);
     this.tokenize = promptTokenizer(o.tokenizer);
-    this.policy = new ExcludingPolicy(o.policy);
+    this.tracing = o.tracing ?? TRACING_OFF;
+    this.policy = new ExcludingPolicy(this.tracing.observePolicy(o.policy));
     this.retryRng = childRng(o.seed, 'serve-retry');
-    this.router = new Router({ policy: this.policy, workers: [], clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
+    this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
     for (const spec of o.workers) this.addWorker(spec);
     if (o.sloProfiles) attachSloProfiles(this.router.workers, o.sloProfiles);
     this.metrics = new ServeMetrics({
@@ -132,12 +140,12 @@ export class ServeApp implements RouterSink, JobHost {
   addWorker(spec: WorkerSpec): ServeWorker {
     const dup = this.workers.find((w) => !w.removed && (w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name)));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
-    const w = new ServeWorker(spec, this.workers.length, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
+    const w = new ServeWorker(spec, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
     const table = this.o.sloProfiles?.find((t) => t.deployment === w.view.profile) ?? this.o.sloProfiles?.find((t) => t.deployment === w.view.gpu);
     if (table) w.view.sloProfile = table;
+    this.router.addWorker(w.view);
+    this.byId.set(w.view.id, w);
     this.workers.push(w);
-    this.router.workers.push(w.view);
-    this.router.dispatchWaiting();
     if (this.server?.listening) w.start();
     return w;
   }
@@ -146,14 +154,17 @@ export class ServeApp implements RouterSink, JobHost {
     if (!w.removed) this.router.onScrape(w.view.index, m);
   }
 
+  /** Takes the worker out of rotation; the Router frees it (and its pool closes) once its in-flight requests end. */
   removeWorker(w: ServeWorker): void {
     w.retire();
-    this.policy.onWorkerRemoved?.(w.view);
-    const closeWhenIdle = (): void => {
-      if (w.view.inFlight > 0 && !this.draining) setTimeout(closeWhenIdle, 200).unref();
-      else void w.pool.close().catch(() => undefined);
-    };
-    closeWhenIdle();
+    const off = this.router.onWorkerEvent((e) => {
+      if (e.type !== 'removed' || e.worker !== w.view) return;
+      off();
+      this.byId.delete(w.view.id);
+      this.workers.splice(this.workers.indexOf(w), 1);
+      void w.pool.close().catch(() => undefined);
+    });
+    this.router.removeWorker(w.view.id);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -180,9 +191,9 @@ export class ServeApp implements RouterSink, JobHost {
 
   // ---- Router sink ------------------------------------------------------------------------
 
-  dispatch(req: Request, view: { index: number }): void {
+  dispatch(req: Request, view: WorkerView): void {
     const job = this.jobs.get(req.id);
-    const w = this.workers[view.index];
+    const w = this.byId.get(view.id) as ServeWorker;
     if (!job || job.done) {
       // The client left (or timed out) while the request waited in the Router: release at once.
       queueMicrotask(() => this.router.onComplete(req, { ok: false, outputTokens: 0 }, false));
@@ -227,6 +238,7 @@ export class ServeApp implements RouterSink, JobHost {
   }
 
   route(job: Job): void {
+    job.trace.submitted();
     if (job.route === 'inference') {
       const t0 = process.hrtime.bigint();
       this.router.submit(job.request);
@@ -360,11 +372,11 @@ export class ServeApp implements RouterSink, JobHost {
   private route_(req: IncomingMessage, res: ServerResponse, path: string): void {
     const method = req.method ?? 'GET';
     if (path === '/health' || path === '/liveness') {
-      return sendJson(res, method, ['GET', 'HEAD'], 200, { status: 'ok' });
+      sendJson(res, method, ['GET', 'HEAD'], 200, { status: 'ok' }); return;
     }
     if (path === '/readiness') {
       const ready = !this.draining && this.workers.some((w) => w.view.healthy);
-      return sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: this.workers.filter((w) => w.view.healthy).length, draining: this.draining });
+      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: this.workers.filter((w) => w.view.healthy).length, draining: this.draining }); return;
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
@@ -373,11 +385,11 @@ export class ServeApp implements RouterSink, JobHost {
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(text);
         },
-        (err: Error) => this.answerError(req, res, path, err),
+        (err: unknown) => { this.answerError(req, res, path, err); },
       );
       return;
     }
-    if (path === '/workers' || path.startsWith('/workers/')) return this.admin(req, res, method, path);
+    if (path === '/workers' || path.startsWith('/workers/')) { this.admin(req, res, method, path); return; }
     const kind = INFERENCE[path];
     const passMethod = PASS_THROUGH[path];
     if (!kind && !passMethod) throw new HttpError(404, `no route for ${method} ${path.slice(0, 200)}`, 'not_found');
@@ -391,7 +403,7 @@ export class ServeApp implements RouterSink, JobHost {
     if (method === 'POST' && ct !== undefined && !/^application\/json\b/i.test(ct)) {
       throw new HttpError(415, `content-type must be application/json, got "${ct.slice(0, 100)}"`, 'unsupported_media_type');
     }
-    if (method === 'GET') return this.startJob(req, res, path, 'passthrough', undefined);
+    if (method === 'GET') { this.startJob(req, res, path, 'passthrough', undefined); return; }
     readBody(req, this.o.maxBodyBytes).then(
       (body) => {
         try {
@@ -435,6 +447,7 @@ export class ServeApp implements RouterSink, JobHost {
     const rid = headers['x-request-id'];
     if (rid === undefined || rid.length > 200) headers['x-request-id'] = `req-${n}`;
     const job = new Job(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, arrivalS, this.o.requestTimeoutMs);
+    if (this.tracing.enabled) job.trace = this.tracing.request(id, job.method, path, req.headers);
     this.jobs.set(id, job);
     this.totals.requests++;
     if (this.recorder && route === 'inference') this.recordSeq.set(id, this.recorder.arrive());
@@ -448,14 +461,14 @@ export class ServeApp implements RouterSink, JobHost {
     if (!this.adminKey) throw new HttpError(403, 'admin API is disabled: start serve with --admin-key', 'admin_disabled');
     if (!this.adminKey.accepts(req)) throw new HttpError(401, 'missing or invalid admin key (expected "Authorization: Bearer <admin key>")', 'invalid_admin_key', null, { 'www-authenticate': 'Bearer' });
     if (path === '/workers') {
-      if (method === 'GET') return sendJson(res, method, ['GET'], 200, { workers: this.workers.filter((w) => !w.removed).map(workerJson) });
+      if (method === 'GET') { sendJson(res, method, ['GET'], 200, { workers: this.workers.filter((w) => !w.removed).map(workerJson) }); return; }
       if (method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
       readBody(req, 64 * 1024).then(
         (body) => {
           try {
             let spec: WorkerSpec;
             try {
-              spec = workerFromObject(parseJsonObject(body), 'body');
+              spec = { ...workerFromObject(parseJsonObject(body), 'body'), source: 'admin' };
             } catch (err) {
               if (err instanceof UserError) throw new HttpError(400, err.message, 'invalid_worker');
               throw err;
@@ -471,9 +484,9 @@ export class ServeApp implements RouterSink, JobHost {
       return;
     }
     const key = decodeURIComponent(path.slice('/workers/'.length));
-    const w = this.workers.find((x) => !x.removed && (x.name === key || x.spec.url === key || String(x.view.index) === key));
-    if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, index or URL)`, 'worker_not_found');
-    if (method === 'GET') return sendJson(res, method, ['GET'], 200, workerJson(w));
+    const w = this.workers.find((x) => !x.removed && (x.name === key || x.spec.url === key || String(x.view.id) === key));
+    if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, id or URL)`, 'worker_not_found');
+    if (method === 'GET') { sendJson(res, method, ['GET'], 200, workerJson(w)); return; }
     if (method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
     this.removeWorker(w);
     sendJson(res, method, ['DELETE'], 200, { removed: workerJson(w) });
@@ -511,6 +524,7 @@ export class ServeApp implements RouterSink, JobHost {
     await Promise.all(this.workers.map((w) => w.pool.close().catch(() => undefined)));
     this.recorder?.close();
     this.log.flush();
+    await this.tracing.shutdown();
     return { drained: cut === 0, cut };
   }
 }
@@ -522,6 +536,7 @@ function round(x: number): number {
 function workerJson(w: ServeWorker): Record<string, unknown> {
   const v = w.view;
   return {
+    id: v.id,
     index: v.index,
     name: w.name,
     url: w.spec.url,
@@ -537,6 +552,8 @@ function workerJson(w: ServeWorker): Record<string, unknown> {
     kv_capacity_tokens: v.kvCapacityTokens ?? null,
     scraped: v.scraped ?? null,
     scrape_error: w.lastScrapeError ?? null,
+    source: w.spec.source ?? 'static',
+    ...(w.spec.pod !== undefined ? { pod: w.spec.pod, role: w.spec.role ?? null, drained: w.drained } : {}),
   };
 }
 

@@ -34,6 +34,8 @@ export class ServeWorker {
   readonly basePath: string;
   healthOk = true;
   removed = false;
+  /** Out of rotation while its pod is not Ready (discovery); in-flight requests finish. */
+  drained = false;
   private healthFails = 0;
   private healthPasses = 0;
   private reopenTimer?: NodeJS.Timeout;
@@ -43,7 +45,6 @@ export class ServeWorker {
 
   constructor(
     readonly spec: WorkerSpec,
-    index: number,
     private readonly o: WorkerRuntimeOptions,
     private readonly onScrape: (w: ServeWorker, m: ScrapedMetrics) => void,
     /** Called when the worker starts taking requests again (pull mode retries its queue). */
@@ -60,9 +61,10 @@ export class ServeWorker {
       connect: { timeout: o.connectTimeoutMs },
     });
     this.breaker = new CircuitBreaker(o.breaker, o.nowS);
+    // id and slot are assigned when the server registers the view with its Router.
     this.view = {
-      index,
       name: spec.name ?? `${u.host}${this.basePath}`,
+      url: spec.url,
       gpu: spec.gpu ?? 'unknown',
       model: spec.model ?? 'unknown',
       profile: spec.profile ?? 'unknown',
@@ -71,7 +73,7 @@ export class ServeWorker {
       inFlight: 0,
       inFlightPromptTokens: 0,
       inPrefill: 0,
-    };
+    } as LiveWorkerView;
   }
 
   get name(): string {
@@ -81,7 +83,7 @@ export class ServeWorker {
   /** Recomputes `view.healthy`; an open breaker schedules the moment it may probe again. */
   refresh(): void {
     const was = this.view.healthy;
-    this.view.healthy = !this.removed && this.healthOk && this.breaker.allows();
+    this.view.healthy = !this.removed && !this.drained && this.healthOk && this.breaker.allows();
     if (this.view.healthy && !was) this.onAvailable();
     if (this.breaker.state === 'open' && !this.reopenTimer && !this.removed) {
       this.reopenTimer = setTimeout(() => {

@@ -27,7 +27,7 @@ async function* aibrixRequests(path: string): AsyncGenerator<Request> {
     const list = f.raw('requests');
     if (!Array.isArray(list)) f.fail('requests', 'an array of requests');
     for (let i = 0; i < list.length; i++) {
-      const item = list[i];
+      const item: unknown = list[i];
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
         throw located(path, n, `field "requests[${i}]": expected an object`);
       }

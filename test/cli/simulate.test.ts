@@ -101,7 +101,7 @@ test('a YAML fleet file with engine overrides runs', () => {
 test('`router profile show` prints the required shipped profiles', () => {
   const names = ['rtx-4090', 'a10', 'l20', 'l40s', 'a100-80g-sxm', 'h100-sxm', 'rtx-pro-6000-bse'].map((g) => `llama-3.1-8b@${g}`);
   names.push('qwen3-32b@h100-sxm-tp2', 'qwen3-32b@rtx-pro-6000-bse-tp2');
-  const list = runCli(['profile', 'list']).stdout.split('\n');
+  const list = runCli(['profile', 'list']).stdout.split('\n').map((l) => l.split(/\s+/)[0]);
   for (const n of names) {
     assert.ok(list.includes(n), `${n} listed`);
     const r = runCli(['profile', 'show', n]);
