@@ -418,7 +418,8 @@ export class Simulation {
         kv_usage: s.kvUsage,
         in_flight: this.views[i].inFlight,
         completed: s.finished - last.finished,
-        prefix_hit_rate: dq > 0 ? (s.prefixHits - last.hits) / dq : 0,
+        // No prompt looked up in this interval: no hit rate (empty in timeseries.csv), not 0%.
+        prefix_hit_rate: dq > 0 ? (s.prefixHits - last.hits) / dq : NaN,
         prompt_tokens_per_s: (s.promptTokens - last.prompt) / dt,
         generation_tokens_per_s: (s.generationTokens - last.gen) / dt,
       });
