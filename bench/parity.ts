@@ -5,7 +5,11 @@
  * differs is what a simulation leaves out: HTTP, the proxy, the event loops, timer jitter.
  *
  *   npm run parity -- [--requests 200] [--workers 4] [--gpu l20] [--speedup 1] [--policy least-request]
- *                     [--router-cli PATH]   (a build whose `serve` to use, e.g. another worktree's dist)
+ *                     [--repeat 3] [--router-cli PATH]   (a build whose `serve` to use, e.g. another worktree's dist)
+ *
+ * The live side runs `--repeat` times on fresh workers (the simulation is exact, once): the
+ * verdict uses the median live mean, and each metric's spread over the runs is printed with the
+ * machine's load average, since a busy 2-core machine moves one run by several percent.
  *
  * The default speedup is 1: the 200-request trace then takes about 50 s, and every millisecond of
  * real HTTP and scheduling delay counts once, not K times. On a quiet machine 2–4 is fine.
@@ -15,7 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { simulateFromFlags } from '../src/cli/simulate.js';
-import { runReplay } from '../src/replay/run.js';
+import { availableParallelism, loadavg } from 'node:os';
+import { runReplay, type ReplayResult } from '../src/replay/run.js';
+import { metricParity, parityVerdict, type MetricParity } from './parity-stats.js';
 import { replayRequests } from '../src/cli/replay.js';
 import { DEFAULTS } from '../src/defaults.js';
 import type { Summary } from '../src/metrics/summary.js';
@@ -33,6 +39,7 @@ const { values: a } = parseArgs({
     gpu: { type: 'string', default: 'l20' },
     speedup: { type: 'string', default: '1' },
     policy: { type: 'string', default: 'least-request' },
+    repeat: { type: 'string', default: '3' },
     trace: { type: 'string', default: join(ROOT, DEFAULTS.trace) },
     'router-cli': { type: 'string', default: process.env.PARITY_ROUTER_CLI ?? OWN_CLI },
   },
@@ -40,9 +47,10 @@ const { values: a } = parseArgs({
 const n = Number(a.requests);
 const workers = Number(a.workers);
 const speedup = Number(a.speedup);
+const repeat = Math.max(1, Math.floor(Number(a.repeat)));
 const routerCli = resolve(a['router-cli']);
 
-const children: ChildProcess[] = [];
+let children: ChildProcess[] = [];
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
 }
@@ -96,20 +104,58 @@ async function engineSide(urls: string[]): Promise<{ ttft: number; e2e: number }
   return { ttft: (ts / tc) * 1e3, e2e: (es / ec) * 1e3 };
 }
 
-function table(sim: Summary, live: Summary, engine: { ttft: number; e2e: number }): { text: string; worst: number } {
-  const rows: string[][] = [['metric (ms)', 'sim mean', 'live mean', 'diff', 'sim p90', 'live p90', 'diff', 'engine-side mean']];
-  let worst = 0;
-  for (const [name, key] of [['TTFT', 'ttft_ms'], ['TPOT', 'tpot_ms'], ['E2E', 'e2e_ms']] as const) {
-    const s = sim[key];
-    const l = live[key];
-    worst = Math.max(worst, Math.abs(l.mean / s.mean - 1));
-    const e = key === 'ttft_ms' ? engine.ttft : key === 'e2e_ms' ? engine.e2e : NaN;
-    rows.push([name, s.mean.toFixed(1), l.mean.toFixed(1), pct(l.mean, s.mean), s.p90.toFixed(1), l.p90.toFixed(1), pct(l.p90, s.p90), Number.isNaN(e) ? '' : `${e.toFixed(1)} (${pct(e, s.mean)})`]);
+interface LiveRun {
+  result: ReplayResult;
+  engine: { ttft: number; e2e: number };
+  wallS: number;
+}
+
+/** One live run on fresh mock workers (empty prefix caches) behind a fresh serve. */
+async function liveRun(k: number): Promise<LiveRun> {
+  children = [];
+  const urls = await Promise.all(Array.from({ length: workers }, (_, i) => start(OWN_CLI, ['mock-worker', '--gpu', a.gpu, '--port', '0', '--speedup', String(speedup)], `mock-worker ${i}`)));
+  const serveUrl = await start(routerCli, ['serve', '--workers', urls.map((u, i) => `${u};gpu=${a.gpu};name=${a.gpu}-${i}`).join(','), '--port', '0', '--policy', a.policy, '--log', 'off', '--seed', String(DEFAULTS.seed)], 'router serve');
+  const t0 = performance.now();
+  try {
+    const result = await runReplay({
+      requests: replayRequests({ trace: a.trace, limit: String(n), seed: String(DEFAULTS.seed) }),
+      target: serveUrl,
+      pacing: { kind: 'trace' },
+      api: 'chat',
+      label: a.policy,
+      requestTimeoutS: DEFAULTS.live.requestTimeoutS,
+      progressIntervalS: DEFAULTS.live.progressIntervalS,
+      speedup,
+      onProgress: (p) => process.stderr.write(`parity: live run ${k} ${p.elapsedS.toFixed(0)} s: ${p.sent} sent, ${p.completed} completed, ${p.inFlight} in flight\n`),
+    });
+    const wallS = (performance.now() - t0) / 1e3;
+    if (result.errors.length > 0) process.stderr.write(`parity: run ${k}: ${result.summary.rejected} live requests failed, e.g. ${result.errors.join(' | ')}\n`);
+    return { result, engine: await engineSide(urls), wallS };
+  } finally {
+    cleanup();
   }
-  rows.push(['prefix hit %', (sim.prefix_hit_rate * 100).toFixed(1), (live.prefix_hit_rate * 100).toFixed(1), '', '', '', '', '']);
-  rows.push(['completed', String(sim.completed), String(live.completed), '', '', '', '', '']);
-  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return { text: rows.map((r) => r.map((x, c) => (c === 0 ? x.padEnd(w[c]) : x.padStart(w[c]))).join('  ')).join('\n'), worst };
+}
+
+function table(sim: Summary, rows: MetricParity[], p90: MetricParity[], engine: number[][]): string {
+  const header = ['metric (ms)', 'sim mean', `live mean (median of ${repeat})`, 'diff', 'spread of diff', 'sim p90', 'live p90', 'diff', 'engine-side mean'];
+  const out: string[][] = [header];
+  rows.forEach((r, i) => {
+    const q = p90[i];
+    const e = engine[i];
+    out.push([r.metric, r.sim.toFixed(1), r.median.toFixed(1), pct(r.median, r.sim), `${signed(r.minDiff)} .. ${signed(r.maxDiff)}`, q.sim.toFixed(1), q.median.toFixed(1), pct(q.median, q.sim), e.length ? `${medianOf(e).toFixed(1)} (${pct(medianOf(e), r.sim)})` : '']);
+  });
+  out.push(['prefix hit %', (sim.prefix_hit_rate * 100).toFixed(1), '', '', '', '', '', '', '']);
+  const w = header.map((_, c) => Math.max(...out.map((r) => r[c].length)));
+  return out.map((r) => r.map((x, c) => (c === 0 ? x.padEnd(w[c]) : x.padStart(w[c]))).join('  ')).join('\n');
+}
+
+function signed(d: number): string {
+  return `${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)}%`;
+}
+
+function medianOf(v: number[]): number {
+  const s = [...v].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function main(): Promise<number> {
@@ -118,31 +164,28 @@ async function main(): Promise<number> {
     return 2;
   }
   const fleet = `${a.gpu}:${workers}`;
-  process.stderr.write(`parity: ${n} requests of ${a.trace}, ${workers}× ${a.gpu}, policy ${a.policy}, live at ${speedup}× real time\n`);
+  process.stderr.write(`parity: ${n} requests of ${a.trace}, ${workers}× ${a.gpu}, policy ${a.policy}, live at ${speedup}× real time, ${repeat} live runs\n`);
   const sim = await simulateFromFlags({ trace: a.trace, fleet, policy: a.policy, policyOpt: [], seed: String(DEFAULTS.seed), scrapeInterval: String(DEFAULTS.scrapeIntervalS), limit: String(n) });
-
-  const urls = await Promise.all(Array.from({ length: workers }, (_, i) => start(OWN_CLI, ['mock-worker', '--gpu', a.gpu, '--port', '0', '--speedup', String(speedup)], `mock-worker ${i}`)));
-  const serveUrl = await start(routerCli, ['serve', '--workers', urls.map((u, i) => `${u};gpu=${a.gpu};name=${a.gpu}-${i}`).join(','), '--port', '0', '--policy', a.policy, '--log', 'off', '--seed', String(DEFAULTS.seed)], 'router serve');
-  const t0 = performance.now();
-  const live = await runReplay({
-    requests: replayRequests({ trace: a.trace, limit: String(n), seed: String(DEFAULTS.seed) }),
-    target: serveUrl,
-    pacing: { kind: 'trace' },
-    api: 'chat',
-    label: a.policy,
-    requestTimeoutS: DEFAULTS.live.requestTimeoutS,
-    progressIntervalS: DEFAULTS.live.progressIntervalS,
-    speedup,
-    onProgress: (p) => process.stderr.write(`parity: live ${p.elapsedS.toFixed(0)} s: ${p.sent} sent, ${p.completed} completed, ${p.inFlight} in flight\n`),
-  });
-  const wall = (performance.now() - t0) / 1e3;
-  if (live.errors.length > 0) process.stderr.write(`parity: ${live.summary.rejected} live requests failed, e.g. ${live.errors.join(' | ')}\n`);
-  const { text, worst } = table(sim.summary, live.summary, await engineSide(urls));
-  process.stdout.write(`\nsimulate vs live (serve → ${workers} mock workers at ${speedup}× real time, ${wall.toFixed(1)} s wall)\n\n${text}\n\n`);
-  const ok = live.summary.completed === sim.summary.completed && worst <= TOLERANCE;
+  const load0 = loadavg()[0];
+  const runs: LiveRun[] = [];
+  for (let k = 1; k <= repeat; k++) runs.push(await liveRun(k));
+  const load1 = loadavg()[0];
+  const metrics = [['TTFT', 'ttft_ms'], ['TPOT', 'tpot_ms'], ['E2E', 'e2e_ms']] as const;
+  const rows = metrics.map(([name, key]) => metricParity(name, sim.summary[key].mean, runs.map((r) => r.result.summary[key].mean)));
+  const p90 = metrics.map(([name, key]) => metricParity(name, sim.summary[key].p90, runs.map((r) => r.result.summary[key].p90)));
+  const engine = metrics.map(([, key]) => (key === 'ttft_ms' ? runs.map((r) => r.engine.ttft) : key === 'e2e_ms' ? runs.map((r) => r.engine.e2e) : []));
+  const wall = runs.map((r) => r.wallS.toFixed(1)).join(', ');
+  process.stdout.write(`\nsimulate vs live (serve → ${workers} mock workers at ${speedup}× real time; ${repeat} live runs, ${wall} s wall; load average ${load0.toFixed(2)} → ${load1.toFixed(2)} on ${availableParallelism()} cores)\n\n${table(sim.summary, rows, p90, engine)}\n\n`);
+  const completed = runs.map((r) => r.result.summary.completed);
+  const allCompleted = completed.every((c) => c === sim.summary.completed);
+  const { ok, worst } = parityVerdict(rows, TOLERANCE);
+  process.stdout.write(`completed: sim ${sim.summary.completed}, live ${completed.join(', ')}\n`);
   process.stdout.write('engine-side: what the mock engines measured from arrival at the engine, so live − engine-side is the HTTP and proxy path.\n');
-  process.stdout.write(`${ok ? 'PASS' : 'FAIL'}: largest mean difference ${(worst * 100).toFixed(1)}% (tolerance ${TOLERANCE * 100}%)\n`);
-  return ok ? 0 : 1;
+  // With more runnable work than cores, serve, the workers and the client wait for CPU: their delays are the machine's, not the model's.
+  const busy = Math.max(load0, load1) > availableParallelism();
+  if (busy) process.stdout.write(`note: the machine was busy (load average up to ${Math.max(load0, load1).toFixed(1)} on ${availableParallelism()} cores): live − engine-side is CPU wait; rerun on an idle machine before reading a FAIL as a model error.\n`);
+  process.stdout.write(`${ok && allCompleted ? 'PASS' : 'FAIL'}: largest median mean difference ${(worst * 100).toFixed(1)}% (tolerance ${TOLERANCE * 100}%)${allCompleted ? '' : '; some live requests did not complete'}\n`);
+  return ok && allCompleted ? 0 : 1;
 }
 
 main()

@@ -103,6 +103,11 @@ export class Engine {
     return this.waiting.length;
   }
 
+  /** Sequences admitted or waiting and not finished (a stopped run reports them as unfinished). */
+  unfinished(): readonly Sequence[] {
+    return [...this.running, ...this.waiting];
+  }
+
   /** Whether a request can ever run here: its prompt and output must fit in the KV cache. */
   fits(req: Request): boolean {
     return Math.ceil((req.inputTokens + req.outputTokens) / this.config.blockSize) <= this.pool.total;

@@ -1,6 +1,7 @@
 import { Column } from '../util/stats.js';
 
-export type RequestStatus = 'ok' | 'rejected';
+/** `unfinished`: still queued or running when the run was stopped (dashboard `q`). */
+export type RequestStatus = 'ok' | 'rejected' | 'unfinished';
 
 /** One finished request, as written to requests.csv. Times in ms; NaN where not applicable. */
 export interface RequestRecord {
@@ -48,6 +49,7 @@ export class RequestLog {
   readonly sloMet = new Column();
   completed = 0;
   rejected = 0;
+  unfinished = 0;
   /** Rejections by the router's queue (429-equivalent), a subset of `rejected`. */
   rejected429 = 0;
 
@@ -72,6 +74,7 @@ export class RequestLog {
     this.preemptions.push(r.preemptions);
     this.sloMet.push(r.sloMet);
     if (r.status === 'ok') this.completed++;
+    else if (r.status === 'unfinished') this.unfinished++;
     else this.rejected++;
     if (r.httpStatus === 429) this.rejected429++;
   }

@@ -27,6 +27,7 @@ export class StreamingRequestStats implements RequestSink {
   requests = 0;
   completed = 0;
   rejected = 0;
+  unfinished = 0;
   rejected429 = 0;
   private inTokens = 0;
   private outTokens = 0;
@@ -49,7 +50,8 @@ export class StreamingRequestStats implements RequestSink {
       if (Number.isFinite(r.tpotMs)) this.tpot.add(r.tpotMs);
       if (Number.isFinite(r.e2eMs)) this.e2e.add(r.e2eMs);
       if (Number.isFinite(r.queueMs)) this.queue.add(r.queueMs);
-    } else this.rejected++;
+    } else if (r.status === 'unfinished') this.unfinished++;
+    else this.rejected++;
     if (r.httpStatus === 429) this.rejected429++;
     if (!Number.isNaN(r.sloMet)) {
       this.judged++;
@@ -63,6 +65,7 @@ export class StreamingRequestStats implements RequestSink {
       requests: this.requests,
       completed: this.completed,
       rejected: this.rejected,
+      unfinished: this.unfinished,
       rejected429: this.rejected429,
       inTokens: this.inTokens,
       outTokens: this.outTokens,

@@ -43,6 +43,8 @@ export interface Summary {
   requests: number;
   completed: number;
   rejected: number;
+  /** Requests still in flight when the run was stopped early (0 for a run that ended by itself). */
+  unfinished: number;
   duration_s: number;
   wall_s: number;
   ttft_ms: LatencyStats;
@@ -93,6 +95,8 @@ export interface RequestAggregates {
   requests: number;
   completed: number;
   rejected: number;
+  /** Still in flight when the run was stopped. */
+  unfinished: number;
   rejected429: number;
   inTokens: number;
   outTokens: number;
@@ -142,6 +146,7 @@ export function summarize(s: SummaryInput): Summary {
       requests: log.length,
       completed: log.completed,
       rejected: log.rejected,
+      unfinished: log.unfinished,
       rejected429: log.rejected429,
       inTokens,
       outTokens,
@@ -174,6 +179,7 @@ export function summaryFrom(a: RequestAggregates, s: Omit<SummaryInput, 'log'>):
     requests: a.requests,
     completed: a.completed,
     rejected: a.rejected,
+    unfinished: a.unfinished,
     duration_s: s.durationS,
     wall_s: s.wallS,
     ttft_ms: a.ttft,

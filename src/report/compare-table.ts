@@ -204,7 +204,7 @@ function columnOf(metric: string, known: readonly string[]): string | undefined 
 }
 
 export const FAIL_ON_METRICS: readonly string[] = (() => {
-  const cols: string[] = ['requests', 'completed', 'rejected', 'duration_s'];
+  const cols: string[] = ['requests', 'completed', 'rejected', 'unfinished', 'duration_s'];
   for (const k of LATENCY_KEYS) for (const p of LATENCY_STATS) cols.push(`${k}_${p}`);
   cols.push('throughput_rps', 'output_tokens_per_s', 'total_tokens_per_s', 'goodput_rps', 'slo_attainment', 'prefix_hit_rate', 'imbalance', 'cost_usd', 'cost_per_1m_tokens_usd');
   return cols;

@@ -62,6 +62,7 @@ export function summaryRow(s: Summary): Record<string, string> {
     requests: cell(s.requests),
     completed: cell(s.completed),
     rejected: cell(s.rejected),
+    unfinished: cell(s.unfinished ?? NaN),
     duration_s: cell(s.duration_s),
   };
   for (const k of LATENCY_KEYS) {

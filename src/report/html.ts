@@ -53,18 +53,23 @@ function p995(values: Float64Array[]): number {
   return m;
 }
 
-/** Fleet prefix hit rate per time step, weighted by each worker's prompt tokens in that step. */
+/**
+ * Fleet prefix hit rate per time step, weighted by each worker's prompt tokens in that step. A
+ * worker with no prompt in the step has no hit rate (empty in timeseries.csv, NaN here); a step
+ * where no worker had one is NaN, drawn as a gap: no traffic is not a 0% hit rate.
+ */
 export function fleetHitRate(series: SeriesRow[]): [number, number][] {
   const byT = new Map<number, { hit: number; prompt: number; plain: number; n: number }>();
   for (const r of series) {
     const a = byT.get(r.tS) ?? { hit: 0, prompt: 0, plain: 0, n: 0 };
+    byT.set(r.tS, a);
+    if (!Number.isFinite(r.prefixHitRate)) continue;
     a.hit += r.prefixHitRate * r.promptTokensPerS;
     a.prompt += r.promptTokensPerS;
     a.plain += r.prefixHitRate;
     a.n++;
-    byT.set(r.tS, a);
   }
-  return [...byT.entries()].sort((a, b) => a[0] - b[0]).map(([t, a]) => [t, a.prompt > 0 ? a.hit / a.prompt : a.plain / a.n]);
+  return [...byT.entries()].sort((a, b) => a[0] - b[0]).map(([t, a]) => [t, a.prompt > 0 ? a.hit / a.prompt : a.n > 0 ? a.plain / a.n : NaN]);
 }
 
 function workerLoad(series: SeriesRow[]): ChartSeries[] {
@@ -81,7 +86,8 @@ function summaryTable(runs: ReportRun[]): string {
   const rows = runs.flatMap((r) => r.summary.map((s) => ({ ...s, run: runs.length > 1 ? `${r.name}: ${s.run}` : s.run })));
   if (rows.length === 0) return '';
   const best = bestPerColumn(rows);
-  const head = `<tr><th>run</th>${COMPARE_COLUMNS.map((c) => `<th>${escapeHtml(c.key)}</th>`).join('')}</tr>`;
+  // Long column names may break after an underscore, so the table fits the page instead of scrolling.
+  const head = `<tr><th>run</th>${COMPARE_COLUMNS.map((c) => `<th>${escapeHtml(c.key).replace(/_/g, '_<wbr>')}</th>`).join('')}</tr>`;
   const body = rows
     .map((r, i) => {
       const cells = COMPARE_COLUMNS.map((c) => {
@@ -92,7 +98,7 @@ function summaryTable(runs: ReportRun[]): string {
       return `<tr><td>${escapeHtml(r.run)}</td>${cells.join('')}</tr>`;
     })
     .join('');
-  return `<table>${head}${body}</table><p class="note">Bold: best in column (lower is better for latency, rejected, imbalance and cost).</p>`;
+  return `<div class="table"><table>${head}${body}</table></div><p class="note">Bold: best in column (lower is better for latency, rejected, imbalance and cost).</p>`;
 }
 
 /** Hover readout: nearest point of every series under the cursor. Pure DOM, no libraries. */
@@ -122,13 +128,15 @@ document.body.setAttribute('data-ready', String(document.querySelectorAll('svg[d
 `;
 
 const STYLE = `
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1500px; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right; } th:first-child, td:first-child { text-align: left; }
+.table { overflow-x: auto; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; width: 100%; font-size: 13px; }
+th, td { border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: right; } th:first-child, td:first-child { text-align: left; }
+th { vertical-align: bottom; font-weight: 600; } td { white-space: nowrap; }
 td.best { font-weight: bold; }
-.charts { display: flex; flex-wrap: wrap; gap: 12px; }
-figure.chart { margin: 0; flex: 0 0 720px; max-width: 100%; } svg { max-width: 100%; height: auto; background: #fff; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 12px; }
+figure.chart { margin: 0; min-width: 0; } svg { width: 100%; height: auto; background: #fff; }
 .title { font-weight: 600; font-size: 13px; } .tick { font-size: 11px; fill: #555; } .axis { font-size: 12px; fill: #333; }
 .grid { stroke: #eee; } .cursor { stroke: #999; stroke-dasharray: 3 3; }
 figcaption { font-size: 12px; } .key { margin-right: 10px; white-space: nowrap; }

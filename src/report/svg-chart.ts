@@ -77,10 +77,17 @@ export function lineChart(spec: LineChartSpec): string {
   parts.push(`<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" class="axis" text-anchor="middle">${escapeHtml(spec.yLabel)}</text>`);
   spec.series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length];
-    const d = s.points
-      .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y))
-      .map(([x, y], k) => `${k === 0 ? 'M' : 'L'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
-      .join('');
+    // A point without a value (NaN) breaks the line: the gap shows where there is no data.
+    let d = '';
+    let pen = false;
+    for (const [x, y] of s.points) {
+      if (!Number.isFinite(x) || !Number.isFinite(y)) {
+        pen = false;
+        continue;
+      }
+      d += `${pen ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`;
+      pen = true;
+    }
     if (d) parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.5"><title>${escapeHtml(s.name)}</title></path>`);
   });
   const legend = spec.series

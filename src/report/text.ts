@@ -21,7 +21,8 @@ function table(rows: string[][]): string {
 export function formatSummary(s: Summary): string {
   const lat = (name: string, p: LatencyStats): string[] => [name, latencyCell(p.mean), latencyCell(p.p50), latencyCell(p.p90), latencyCell(p.p99), latencyCell(p.std)];
   const lines: string[] = [];
-  lines.push(`policy ${s.policy}: ${s.completed}/${s.requests} completed, ${s.rejected} rejected${s.rejected_429 ? ` (${s.rejected_429} by the router queue, 429)` : ''}, ${fmt(s.duration_s, 1)} s simulated in ${fmt(s.wall_s, 2)} s`);
+  const unfinished = s.unfinished > 0 ? `, ${s.unfinished} unfinished (in flight when stopped)` : '';
+  lines.push(`policy ${s.policy}: ${s.completed}/${s.requests} completed, ${s.rejected} rejected${s.rejected_429 ? ` (${s.rejected_429} by the router queue, 429)` : ''}${unfinished}, ${fmt(s.duration_s, 1)} s simulated in ${fmt(s.wall_s, 2)} s`);
   lines.push('');
   lines.push(table([
     ['latency (ms)', 'mean', 'p50', 'p90', 'p99', 'std'],

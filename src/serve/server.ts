@@ -293,6 +293,7 @@ export class ServeApp implements RouterSink, JobHost {
 
   onRetry(job: Job, failed: ServeWorker, why: string): void {
     this.totals.retries++;
+    failed.errors++;
     this.metrics.retries.inc({ worker: failed.name });
     this.metrics.errors.inc({ kind: why.startsWith('upstream_status') ? 'upstream_status' : why });
     let ex = this.policy.excluded.get(job.id);
@@ -310,6 +311,11 @@ export class ServeApp implements RouterSink, JobHost {
     const e2eS = (job.endS ?? now) - job.arrivalS;
     const out = job.outputTokens;
     const tpotS = ttftS !== undefined && out !== undefined && out > 1 && !job.error ? (e2eS - ttftS) / (out - 1) : undefined;
+    // The last attempt's worker answered it (a failed attempt before a retry was counted in onRetry).
+    if (job.worker && job.route === 'inference') {
+      if (status > 0 && status < 400) job.worker.served++;
+      else if (!job.clientGone) job.worker.errors++;
+    }
     if (job.error) {
       this.totals.errors++;
       this.metrics.errors.inc({ kind: job.error.startsWith('upstream_status') ? 'upstream_status' : job.error.startsWith('rejected') ? 'rejected' : job.error });

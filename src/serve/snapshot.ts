@@ -26,6 +26,9 @@ export interface LiveSnapshot {
     inPrefill: number;
     scraped: ScrapedMetrics | null;
     scrapeError: string | null;
+    /** Requests the worker answered, and failed attempts on it, since it joined. */
+    served: number;
+    errors: number;
   }[];
   /** Rolling percentiles over the last window, in milliseconds; null when no sample. */
   latencyMs: { ttft: Rolling; tpot: Rolling; e2e: Rolling };
@@ -63,6 +66,8 @@ export function liveSnapshot(s: SnapshotSource, rolling: { ttft: RollingWindow; 
         inPrefill: w.view.inPrefill,
         scraped: w.view.scraped ? { ...w.view.scraped } : null,
         scrapeError: w.lastScrapeError ?? null,
+        served: w.served,
+        errors: w.errors,
       })),
     latencyMs: {
       ttft: rolling.ttft.stats(now) ?? null,

@@ -42,6 +42,9 @@ export class ServeWorker {
   private timers: NodeJS.Timeout[] = [];
   private readonly reader = new EngineMetricsReader();
   lastScrapeError?: string;
+  /** Requests this worker answered, and attempts on it that failed (the dashboard's served/errors). */
+  served = 0;
+  errors = 0;
 
   constructor(
     readonly spec: WorkerSpec,

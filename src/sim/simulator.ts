@@ -127,6 +127,8 @@ export class Simulation {
   private sourceDone = false;
   private bufferedArrivals = 0;
   private stopRequested = false;
+  /** Set while a stopped run records what is left: refusals then mean "unfinished". */
+  private stopping = false;
   events = 0;
 
   constructor(private readonly o: SimulationOptions) {
@@ -232,6 +234,7 @@ export class Simulation {
     }
     // Nothing left that could free capacity: whatever still waits is ended, never silently lost.
     if (!this.stopRequested) this.router.rejectWaiting('still waiting in the router queue when the simulation ran out of events');
+    else this.recordUnfinished();
     if (this.o.onBatch && !this.stopRequested) await this.o.onBatch(this);
     return this.result();
   }
@@ -348,7 +351,37 @@ export class Simulation {
     this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttft / 1e3, e2eS: e2e / 1e3 }, true);
   }
 
-  private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429): void {
+  /** A stopped run: requests queued in the router or still on an engine are reported as unfinished, not dropped. */
+  private recordUnfinished(): void {
+    this.stopping = true;
+    this.router.rejectWaiting('still waiting in the router queue when the run was stopped');
+    const now = this.clock.now();
+    this.engines.forEach((e, i) => {
+      e.materialize(now);
+      for (const seq of e.unfinished()) this.recordRejected(seq.req, this.views[i].name, 'in flight when the run was stopped', undefined, seq);
+    });
+  }
+
+  private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429, seq?: Sequence): void {
+    if (this.stopping) {
+      this.sink.add({
+        requestId: req.id,
+        arrivalS: req.arrivalS,
+        worker,
+        queueMs: seq && Number.isFinite(seq.firstScheduledAt) ? (seq.firstScheduledAt - req.arrivalS) * 1e3 : NaN,
+        ttftMs: seq && Number.isFinite(seq.firstTokenAt) ? (seq.firstTokenAt - req.arrivalS) * 1e3 : NaN,
+        tpotMs: NaN,
+        e2eMs: NaN,
+        inputTokens: req.inputTokens,
+        cachedTokens: seq?.cachedTokens ?? 0,
+        outputTokens: seq?.numOutput ?? 0,
+        preemptions: seq?.preemptions ?? 0,
+        sloMet: NaN,
+        status: 'unfinished',
+        reason,
+      });
+      return;
+    }
     this.lastEnd = Math.max(this.lastEnd, this.clock.now());
     const slo = effectiveSlo(this.o.slo, req.slo);
     this.sink.add({
@@ -407,7 +440,8 @@ export class Simulation {
         kv_usage: s.kvUsage,
         in_flight: this.views[i].inFlight,
         completed: s.finished - last.finished,
-        prefix_hit_rate: dq > 0 ? (s.prefixHits - last.hits) / dq : 0,
+        // No prompt looked up in this interval: no hit rate (empty in timeseries.csv), not 0%.
+        prefix_hit_rate: dq > 0 ? (s.prefixHits - last.hits) / dq : NaN,
         prompt_tokens_per_s: (s.promptTokens - last.prompt) / dt,
         generation_tokens_per_s: (s.generationTokens - last.gen) / dt,
       });

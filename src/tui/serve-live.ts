@@ -45,6 +45,8 @@ export function serveDashboardFeed(source: { snapshot(): LiveSnapshot }, listen:
         scraped: w.scraped
           ? { running: w.scraped.running, waiting: w.scraped.waiting, kvUsage: w.scraped.kvUsage, prefixHitRate: w.scraped.prefixHitRate, ageS: Math.max(0, live.atS - w.scraped.atS) }
           : null,
+        served: w.served,
+        errors: w.errors,
       })),
       rolling: {
         count: Math.max(l.ttft?.count ?? 0, l.tpot?.count ?? 0, l.e2e?.count ?? 0),

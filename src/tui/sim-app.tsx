@@ -60,7 +60,7 @@ export class SimDashboardController {
     if (!this.sim || !this.builder) return null;
     return this.builder.snapshot({
       wallS: this.wallS(),
-      state: this.done ? 'done' : this.quit ? 'stopping' : this.paused ? 'paused' : 'running',
+      state: this.done ? (this.quit ? 'stopped' : 'done') : this.quit ? 'stopping' : this.paused ? 'paused' : 'running',
       refreshMs: this.refreshMs,
       pace: this.opts.pace,
       traceEndS: this.extent?.lastArrivalS ?? null,

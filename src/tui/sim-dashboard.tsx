@@ -15,9 +15,12 @@ function tint(color: boolean, c: string): string | undefined {
 }
 
 export function ProgressLine({ s, color }: { s: SimDashboardSnapshot; color: boolean }) {
-  const frac = s.traceRequests ? s.arrived / s.traceRequests : NaN;
-  const of = s.traceEndS === null ? ' (scanning trace…)' : ` (last arrival at ${num(s.traceEndS)} s)`;
-  const req = s.traceRequests === null ? `${s.arrived}` : `${s.arrived}/${s.traceRequests}`;
+  // A run that ended by itself has read the whole trace, whether or not the background scan finished.
+  const total = s.traceRequests ?? (s.state === 'done' ? s.arrived : null);
+  const frac = total ? s.arrived / total : NaN;
+  const ended = s.state === 'done' || s.state === 'stopped';
+  const of = s.traceEndS !== null ? ` (last arrival at ${num(s.traceEndS)} s)` : ended ? '' : ' (scanning trace…)';
+  const req = total === null ? `${s.arrived}` : `${s.arrived}/${total}`;
   return (
     <Box flexDirection="column">
       <Text>

@@ -44,7 +44,8 @@ export interface SimDashboardSnapshot {
   /** Share of judged requests meeting their SLO; null when no SLO applies. */
   sloAttainment: number | null;
   series: SeriesPoint[];
-  state: 'running' | 'paused' | 'stopping' | 'done';
+  /** `done`: the trace ran out; `stopped`: the run ended early on `q`. */
+  state: 'running' | 'paused' | 'stopping' | 'done' | 'stopped';
   refreshMs: number;
   /** --pace factor, null = as fast as possible. */
   pace: number | null;

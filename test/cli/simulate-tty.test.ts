@@ -34,6 +34,11 @@ test('simulate in a pseudo-terminal shows the dashboard (worker rows, progress l
     assert.equal(summary.length, 2);
     const requests = Number(summary[1].split(',')[1]);
     assert.ok(requests > 0 && requests < 1000, `q stopped the run early: ${requests} requests reported`);
+    // Requests in flight at q are reported as unfinished, not dropped from the counts.
+    const cols = summary[0].split(',');
+    const val = (k: string): number => Number(summary[1].split(',')[cols.indexOf(k)]);
+    assert.equal(val('completed') + val('rejected') + val('unfinished'), requests);
+    assert.match(after, /\d+ unfinished \(in flight when stopped\)/);
     assert.equal(readFileSync(join(out, 'requests.csv'), 'utf8').trim().split('\n').length, requests + 1);
   } finally {
     killTmux(sock);

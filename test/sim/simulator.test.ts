@@ -114,3 +114,31 @@ test('round-robin spreads requests evenly; summary fields are consistent', async
   assert.ok(result.summary.cost_usd > 0);
   assert.equal(result.summary.goodput_rps, null);
 });
+
+test('a stopped run reports the requests still in flight as unfinished: every arrival is accounted for', async () => {
+  const reqs = workload({ count: 1500 });
+  let batches = 0;
+  const sim = new Simulation({
+    fleet: parseFleet('l20:2,a10:1'),
+    policy: createPolicy('least-request'),
+    requests: reqs,
+    seed: 1,
+    scrapeIntervalS: 1,
+    timeseriesIntervalS: 1,
+    batchEvents: 256,
+    // As the dashboard's `q` does: stop at a batch boundary mid-run.
+    onBatch: (s) => {
+      if (++batches === 2) s.stop();
+    },
+  });
+  const r = await sim.run();
+  const arrived = sim.progress().arrived;
+  assert.ok(r.stopped && arrived > 0 && arrived < reqs.length, `stopped after ${arrived} arrivals`);
+  assert.ok(r.log.unfinished > 0, 'something was in flight when the run stopped');
+  assert.equal(r.log.length, arrived);
+  assert.equal(r.summary.requests, arrived);
+  assert.equal(r.summary.completed + r.summary.rejected + r.summary.unfinished, arrived);
+  assert.equal(r.log.statuses.filter((x) => x === 'unfinished').length, r.summary.unfinished);
+  assert.equal(new Set(r.log.ids).size, arrived);
+  assert.match(requestsCsv(r.log), /,unfinished\n/);
+});

@@ -195,8 +195,8 @@ test('serveDashboardFeed: the LiveSnapshot of serve becomes frames with scrape a
     inFlight: 3,
     totals: { requests, errors: 1, retries: 2, rejected: 0 },
     workers: [
-      { index: 0, name: 'a', url: 'http://127.0.0.1:1', gpu: 'l20', healthy: true, healthCheckOk: true, breaker: 'closed', inFlight: 3, inPrefill: 1, scraped: { running: 2, waiting: 1, kvUsage: 0.5, atS: atS - 0.5 }, scrapeError: null },
-      { index: 1, name: 'b', url: 'http://127.0.0.1:2', gpu: 'l20', healthy: false, healthCheckOk: false, breaker: 'open', inFlight: 0, inPrefill: 0, scraped: null, scrapeError: 'ECONNREFUSED' },
+      { index: 0, name: 'a', url: 'http://127.0.0.1:1', gpu: 'l20', healthy: true, healthCheckOk: true, breaker: 'closed', inFlight: 3, inPrefill: 1, scraped: { running: 2, waiting: 1, kvUsage: 0.5, atS: atS - 0.5 }, scrapeError: null, served: 7, errors: 1 },
+      { index: 1, name: 'b', url: 'http://127.0.0.1:2', gpu: 'l20', healthy: false, healthCheckOk: false, breaker: 'open', inFlight: 0, inPrefill: 0, scraped: null, scrapeError: 'ECONNREFUSED', served: 0, errors: 3 },
     ],
     latencyMs: { ttft: { mean: 60, p50: 50, p90: 80, p99: 90, count: 10 }, tpot: null, e2e: { mean: 600, p50: 500, p90: 800, p99: 900, count: 10 } },
   });
@@ -217,7 +217,22 @@ test('serveDashboardFeed: the LiveSnapshot of serve becomes frames with scrape a
   assert.deepEqual(f1.workers[0].scraped, { running: 2, waiting: 1, kvUsage: 0.5, prefixHitRate: undefined, ageS: 0.5 });
   assert.equal(f1.workers[1].scraped, null);
   assert.equal(f1.workers[1].breaker, 'open');
+  assert.deepEqual(f1.workers.map((w) => [w.served, w.errors]), [[7, 1], [0, 3]]);
   assert.deepEqual(f1.rolling, { count: 10, ttftMs: { p50: 50, p99: 90 }, tpotMs: { p50: NaN, p99: NaN }, e2eMs: { p50: 500, p99: 900 } });
   assert.equal(f1.queued, 1);
   assert.equal(f1.retries, 2);
+});
+
+test('the final frame of a finished run shows a full progress bar, not "scanning trace…"', () => {
+  // The background scan had not reported when the run ended.
+  const done = render(<SimDashboard s={simSnap({ state: 'done', traceEndS: null, traceRequests: null, arrived: 300, completed: 300, inFlight: 0, etaS: null })} color={false} size={{ columns: 120, rows: 60 }} />);
+  const f = lines(done.lastFrame());
+  done.unmount();
+  assert.equal(f[2], 'progress ████████████████████████ 100.0% · simulated 50.0 s');
+  assert.equal(f[3], '         requests 300/300 arrived · 300 done · 2 rejected · 0 in flight');
+  const stopped = render(<SimDashboard s={simSnap({ state: 'stopped', traceEndS: null, traceRequests: null })} color={false} size={{ columns: 120, rows: 60 }} />);
+  const g = lines(stopped.lastFrame()).join('\n');
+  stopped.unmount();
+  assert.doesNotMatch(g, /scanning trace/);
+  assert.match(g, /^router simulate · policy least-request · stopped/m);
 });
