@@ -12,7 +12,7 @@ import { loadSloProfiles } from './profile-aibrix.js';
 import { completeServeSloOptions, usesSloTables } from './profile-aibrix-derive.js';
 import { checkRedisUrl, startRedisProfiles } from '../serve/profiles-redis.js';
 import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
-import { tracingFromEnv } from '../serve/tracing-env.js';
+import { tracingFromEnv } from '../serve/tracing.js';
 
 export interface ServeFlags extends KubernetesFlags {
   dashboard?: boolean;
