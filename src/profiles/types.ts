@@ -1,3 +1,4 @@
+import type { EngineConfig } from '../engine/config.js';
 import type { ModelGpuProfileJson } from '../routing/slo/profile.js';
 import type { OperatorTablesJson } from './operator-tables.js';
 /** GPU facts (profiles/hardware.json). */
@@ -55,16 +56,8 @@ export interface Coefficients {
   activation_reserve_gib: number;
 }
 
-/** Engine settings of one worker, as vLLM names them (snake_case in files). */
-export interface EngineConfig {
-  maxNumSeqs: number;
-  maxNumBatchedTokens: number;
-  blockSize: number;
-  numGpuBlocks: number;
-  gpuMemoryUtilization: number;
-  enablePrefixCaching: boolean;
-  reserveFullPrompt: boolean;
-}
+// The engine owns its settings; a deployment carries them.
+export type { EngineConfig };
 
 /** One deployment: GPU × model × TP × engine settings, with its speed coefficients and cost. */
 export interface Deployment {

@@ -1,7 +1,7 @@
 import { stringify } from 'csv-stringify/sync';
 import type { RequestLog } from '../metrics/request-log.js';
 import type { Summary } from '../metrics/summary.js';
-import type { TimeseriesRow } from '../sim/simulator.js';
+import type { TimeseriesRow } from '../metrics/run-result.js';
 
 /** Numbers as CSV cells: fixed precision so reports are byte-stable; NaN → empty. */
 export function cell(v: number, digits = 3): string {

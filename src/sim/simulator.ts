@@ -11,7 +11,8 @@ import { childRng } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
 import { RequestLog } from '../metrics/request-log.js';
 import { effectiveSlo, meetsSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
-import { summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
+import { summarize, type WorkerSummary } from '../metrics/summary.js';
+import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 
 export interface SimulationOptions {
   fleet: FleetWorker[];
@@ -38,27 +39,8 @@ export interface SimulationOptions {
   batchEvents?: number;
 }
 
-/** One row of timeseries.csv: a worker's state at the end of an interval. */
-export interface TimeseriesRow {
-  t_s: number;
-  worker: string;
-  running: number;
-  waiting: number;
-  kv_usage: number;
-  in_flight: number;
-  completed: number;
-  prefix_hit_rate: number;
-  prompt_tokens_per_s: number;
-  generation_tokens_per_s: number;
-}
-
-export interface SimulationResult {
-  summary: Summary;
-  log: RequestLog;
-  timeseries: TimeseriesRow[];
-  /** True when the run was stopped before the trace ended (reports cover what was simulated). */
-  stopped: boolean;
-}
+// The result types live with the metrics so the reports need not import the simulator.
+export type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 
 interface StepEvent {
   time: number;
