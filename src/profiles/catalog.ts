@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { UserError } from '../util/errors.js';
 import type { Coefficients, Deployment, EngineConfig, Gpu, Model } from './types.js';
-import { parseModelGpuProfile } from '../routing/slo/profile.js';
+import { parseModelGpuProfile } from './aibrix-format.js';
 import { parseOperatorTables } from './operator-tables.js';
 import type { AllReduceTable } from './collectives.js';
 import { PACKAGE_ROOT } from '../util/package-root.js';

@@ -1,5 +1,5 @@
 import type { EngineConfig } from '../engine/config.js';
-import type { ModelGpuProfileJson } from '../routing/slo/profile.js';
+import type { ModelGpuProfileJson } from './aibrix-format.js';
 import type { OperatorTablesJson } from './operator-tables.js';
 /** GPU facts (profiles/hardware.json). */
 export interface Gpu {
