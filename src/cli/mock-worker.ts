@@ -63,7 +63,7 @@ export function registerMockWorker(program: Command): void {
     .option('--served-model-name <name>', "model name clients send (default: the model's Hugging Face name; its catalog id is accepted too)")
     .option('--speedup <k>', 'run the engine clock K times faster than real time', String(d.speedup))
     .option('--metrics-style <style>', `/metrics names: ${METRICS_STYLES.join(' or ')}`, 'vllm')
-    .option('--tokenizer <kind>', "how prompts are counted, as serve's --tokenizer: fast (serve's piece splitter; chat contents joined by newlines) or llama3 (the Llama 3 BPE with BOS and chat template, exact for Llama 3 models, slower)", 'fast')
+    .option('--tokenizer <kind>', "how prompts are counted, as serve's --tokenizer: fast (serve's piece splitter; chat contents joined by spaces, as serve does) or llama3 (the Llama 3 BPE with BOS and chat template, exact for Llama 3 models, slower)", 'fast')
     .option('--default-max-tokens <n>', 'output length of a request that gives neither max_tokens nor max_completion_tokens (the mock never stops early: every request generates exactly its max tokens)', String(d.mockDefaultMaxTokens))
     .option('--error-rate <p>', 'fault: fraction of completion requests answered with HTTP 500', '0')
     .option('--stall-ms <ms>', 'fault: a stalled request holds its tokens this many wall ms after its first token', '0')

@@ -10,6 +10,7 @@ import { TOKENIZERS, type TokenizerName } from '../serve/tokenize.js';
 import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
+import { tracingFromEnv } from '../serve/tracing-env.js';
 
 export interface ServeFlags extends KubernetesFlags {
   dashboard?: boolean;
@@ -182,7 +183,7 @@ export function registerServe(program: Command): void {
         if (dashboard && flags.log === '-') flags.log = 'off';
         const serveLog = (line: string): void => void process.stderr.write(`router serve: ${line}\n`);
         const k8s = kubernetesOptionsFromFlags(flags, parseNumberFlag('--seed', flags.seed, { integer: true }), serveLog);
-        const app = new ServeApp(serveOptionsFromFlags(flags));
+        const app = new ServeApp({ ...serveOptionsFromFlags(flags), tracing: await tracingFromEnv() });
         if (app.router.policyName.startsWith('slo') && !app.router.workers.some((v) => v.sloProfile?.hasLoadModel)) {
           process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${app.router.policyName} routes everything through its fallback\n`);
         }

@@ -1,5 +1,6 @@
 import type { Agent } from 'undici';
 import { RequestLog } from '../metrics/request-log.js';
+import { Column } from '../util/stats.js';
 import { effectiveSlo, meetsSlo, type SloSpec } from '../metrics/slo.js';
 import { summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
 import type { Request } from '../workload/request.js';
@@ -65,6 +66,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const agent: Agent = createAgent();
   const model = o.model ?? (await discoverModel(agent, o.target));
   const log = new RequestLog();
+  const itlMs = new Column();
   const errors: string[] = [];
   // The schedule's clock starts when the first request is in hand: opening the trace (format
   // detection, tokenizer, first parse) must not eat into the schedule and then burst.
@@ -106,6 +108,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       });
       return;
     }
+    // ITL as `vllm bench serve` measures it: every gap between successive text chunks.
+    for (let i = 1; i < r.tokenTimes.length; i++) itlMs.push((r.tokenTimes[i] - r.tokenTimes[i - 1]) * 1e3);
     const ttft = (r.firstTokenAt - r.sentAt) * 1e3;
     const e2e = (r.endAt - r.sentAt) * 1e3;
     const out = r.outputTokens;
@@ -135,7 +139,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const arrivalS = o.pacing.kind === 'trace' ? firstArrival + (sentAt - t0) : sentAt - t0;
     const signal = AbortSignal.any([cut.signal, AbortSignal.timeout(o.requestTimeoutS * 1000)]);
     sent++;
-    const p = streamCompletion(agent, { base: o.target, api: o.api, model, prompt: promptText(req), maxTokens: req.outputTokens, signal, keepTokenTimes: o.onResult !== undefined }, now)
+    const p = streamCompletion(agent, { base: o.target, api: o.api, model, prompt: promptText(req), maxTokens: req.outputTokens, signal, keepTokenTimes: true }, now)
       .then((r) => {
         if (r.error === 'aborted' && cut.signal.aborted) r.error = 'cut by --duration';
         record(req, arrivalS, r);
@@ -183,6 +187,6 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       // A client does not know the GPUs behind the target, so their price is unknown, not zero.
       prefix_hit_rate: w.prompt > 0 ? w.cached / w.prompt : 0, preemptions: 0, cost_usd: NaN,
     }));
-  const summary = summarize({ policy: o.label, log, durationS, wallS: (now() - t0) / k, prefixHits: hits, prefixQueries: queries, workers, sloGiven: o.slo !== undefined });
+  const summary = summarize({ policy: o.label, log, durationS, wallS: (now() - t0) / k, prefixHits: hits, prefixQueries: queries, workers, sloGiven: o.slo !== undefined, itlMs: itlMs.view() });
   return { summary, log, errors };
 }

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import type { Summary } from '../metrics/summary.js';
+import { LATENCY_STATS, type Summary } from '../metrics/summary.js';
 import { UserError } from '../util/errors.js';
-import { summaryRow } from './csv.js';
+import { LATENCY_KEYS, summaryRow } from './csv.js';
 
 /** One compared run: a label and its summary.csv columns as numbers (NaN where empty). */
 export interface CompareRow {
@@ -198,15 +198,15 @@ export interface Violation {
 /** Known metric names: summary.csv columns, plus `p99_ttft_ms`-style aliases for percentiles. */
 function columnOf(metric: string, known: readonly string[]): string | undefined {
   if (known.includes(metric)) return metric;
-  const m = /^(mean|p50|p90|p99)_(.+)$/.exec(metric);
+  const m = /^(mean|p50|p90|p99|std)_(.+)$/.exec(metric);
   if (m && known.includes(`${m[2]}_${m[1]}`)) return `${m[2]}_${m[1]}`;
   return undefined;
 }
 
 export const FAIL_ON_METRICS: readonly string[] = (() => {
   const cols: string[] = ['requests', 'completed', 'rejected', 'duration_s'];
-  for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms']) for (const p of ['mean', 'p50', 'p90', 'p99']) cols.push(`${k}_${p}`);
-  cols.push('throughput_rps', 'output_tokens_per_s', 'goodput_rps', 'slo_attainment', 'prefix_hit_rate', 'imbalance', 'cost_usd', 'cost_per_1m_tokens_usd');
+  for (const k of LATENCY_KEYS) for (const p of LATENCY_STATS) cols.push(`${k}_${p}`);
+  cols.push('throughput_rps', 'output_tokens_per_s', 'total_tokens_per_s', 'goodput_rps', 'slo_attainment', 'prefix_hit_rate', 'imbalance', 'cost_usd', 'cost_per_1m_tokens_usd');
   return cols;
 })();
 

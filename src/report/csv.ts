@@ -1,7 +1,10 @@
 import { stringify } from 'csv-stringify/sync';
 import type { RequestLog } from '../metrics/request-log.js';
-import type { Summary } from '../metrics/summary.js';
+import { LATENCY_STATS, type Summary } from '../metrics/summary.js';
 import type { TimeseriesRow } from '../metrics/run-result.js';
+
+/** The latency metrics of a summary, in summary.csv order. */
+export const LATENCY_KEYS = ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'itl_ms'] as const;
 
 /** Numbers as CSV cells: fixed precision so reports are byte-stable; NaN → empty. */
 export function cell(v: number, digits = 3): string {
@@ -61,11 +64,14 @@ export function summaryRow(s: Summary): Record<string, string> {
     rejected: cell(s.rejected),
     duration_s: cell(s.duration_s),
   };
-  for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms'] as const) {
-    for (const p of ['mean', 'p50', 'p90', 'p99'] as const) row[`${k}_${p}`] = cell(s[k][p]);
+  for (const k of LATENCY_KEYS) {
+    // A summary saved by an older version may lack a metric (itl_ms) or a statistic (std).
+    const stats = s[k] as Summary[typeof k] | undefined;
+    for (const p of LATENCY_STATS) row[`${k}_${p}`] = cell(stats?.[p] ?? NaN);
   }
   row.throughput_rps = cell(s.throughput_rps, 4);
   row.output_tokens_per_s = cell(s.output_tokens_per_s, 2);
+  row.total_tokens_per_s = cell(s.total_tokens_per_s, 2);
   row.goodput_rps = s.goodput_rps === null ? '' : cell(s.goodput_rps, 4);
   row.slo_attainment = s.slo_attainment === null ? '' : cell(s.slo_attainment, 4);
   row.prefix_hit_rate = cell(s.prefix_hit_rate, 4);

@@ -25,6 +25,7 @@ import { BearerKey } from './auth.js';
 import { TraceRecorder } from './recorder.js';
 import { RollingWindow } from './rolling.js';
 import { liveSnapshot, type LiveSnapshot } from './snapshot.js';
+import { TRACING_OFF, type Tracing } from './tracing.js';
 
 export interface ServeOptions {
   host: string;
@@ -57,6 +58,8 @@ export interface ServeOptions {
   logWrite?: (chunk: string) => void;
   /** Workers come from a discovery source too, so an empty static list is fine. */
   discovery?: boolean;
+  /** OpenTelemetry hooks (tracingFromEnv); default off. */
+  tracing?: Tracing;
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
@@ -90,12 +93,14 @@ export class ServeApp implements RouterSink, JobHost {
   readonly totals = { requests: 0, errors: 0, retries: 0, rejected: 0 };
   private directTurn = 0;
   private readonly tokenize: PromptTokenizer;
+  readonly tracing: Tracing;
 
   constructor(readonly o: ServeOptions) {
     if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
     this.maxAttempts = Math.max(1, o.maxAttempts);
     this.tokenize = promptTokenizer(o.tokenizer);
-    this.policy = new ExcludingPolicy(o.policy);
+    this.tracing = o.tracing ?? TRACING_OFF;
+    this.policy = new ExcludingPolicy(this.tracing.observePolicy(o.policy));
     this.retryRng = childRng(o.seed, 'serve-retry');
     this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
     for (const spec of o.workers) this.addWorker(spec);
@@ -233,6 +238,7 @@ export class ServeApp implements RouterSink, JobHost {
   }
 
   route(job: Job): void {
+    job.trace.submitted();
     if (job.route === 'inference') {
       const t0 = process.hrtime.bigint();
       this.router.submit(job.request);
@@ -441,6 +447,7 @@ export class ServeApp implements RouterSink, JobHost {
     const rid = headers['x-request-id'];
     if (rid === undefined || rid.length > 200) headers['x-request-id'] = `req-${n}`;
     const job = new Job(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, arrivalS, this.o.requestTimeoutMs);
+    if (this.tracing.enabled) job.trace = this.tracing.request(id, job.method, path, req.headers);
     this.jobs.set(id, job);
     this.totals.requests++;
     if (this.recorder && route === 'inference') this.recordSeq.set(id, this.recorder.arrive());
@@ -517,6 +524,7 @@ export class ServeApp implements RouterSink, JobHost {
     await Promise.all(this.workers.map((w) => w.pool.close().catch(() => undefined)));
     this.recorder?.close();
     this.log.flush();
+    await this.tracing.shutdown();
     return { drained: cut === 0, cut };
   }
 }

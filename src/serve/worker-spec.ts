@@ -121,8 +121,9 @@ export function parseServeConfig(path: string): ServeConfigFile {
   for (const k of Object.keys(o)) {
     if (!FILE_KEYS.has(k)) throw new UserError(`--config ${path}: unknown key "${k}" (known: ${[...FILE_KEYS].join(', ')})`);
   }
-  if (!Array.isArray(o.workers) || o.workers.length === 0) throw new UserError(`--config ${path}: "workers" must be a non-empty list`);
-  const cfg: ServeConfigFile = { workers: o.workers.map((w, i) => workerFromObject(w, `--config ${path}: workers[${i}]`)) };
+  // No "workers" is fine when they are discovered (--k8s-selector); the CLI checks there are some.
+  if (o.workers !== undefined && !Array.isArray(o.workers)) throw new UserError(`--config ${path}: "workers" must be a list`);
+  const cfg: ServeConfigFile = { workers: ((o.workers ?? []) as unknown[]).map((w, i) => workerFromObject(w, `--config ${path}: workers[${i}]`)) };
   if (o.policy !== undefined) {
     if (typeof o.policy !== 'string') throw new UserError(`--config ${path}: "policy" must be a string`);
     cfg.policy = o.policy;

@@ -220,6 +220,13 @@ export class Simulation {
   private dispatch(req: Request, w: WorkerView): void {
     const engine = this.engines[w.index];
     const now = this.clock.now();
+    // vLLM answers 400 when prompt + max_tokens exceed max_model_len (the model's context), as mock-worker does.
+    const maxContext = this.o.fleet[w.index].deployment.model.max_position_embeddings;
+    if (req.inputTokens + req.outputTokens > maxContext) {
+      this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
+      this.recordRejected(req, w.name, `prompt + output (${req.inputTokens} + ${req.outputTokens} tokens) exceed the model's maximum context length (${maxContext} tokens)`);
+      return;
+    }
     if (!engine.fits(req)) {
       this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
       this.recordRejected(req, w.name, `prompt + output (${req.inputTokens + req.outputTokens} tokens) exceed the worker's KV cache`);

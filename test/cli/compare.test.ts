@@ -74,3 +74,31 @@ test('router compare: markdown table on stdout and in $GITHUB_STEP_SUMMARY; --fa
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('simulate and compare define their shared simulation flags once: same flags, help and defaults', async () => {
+  const { Command } = await import('commander');
+  const { registerSimulate } = await import('../../src/cli/simulate.js');
+  const { registerCompare } = await import('../../src/cli/compare.js');
+  const program = new Command();
+  registerSimulate(program);
+  registerCompare(program);
+  const opts = (name: string) => new Map((program.commands.find((c) => c.name() === name)?.options ?? []).map((o) => [o.long, o]));
+  const sim = opts('simulate');
+  const cmp = opts('compare');
+  for (const flag of ['--trace', '--policy-opt', '--seed', '--scrape-interval', '--slo', '--slo-profile']) {
+    const a = sim.get(flag);
+    const b = cmp.get(flag);
+    assert.ok(a && b, `${flag} in both`);
+    assert.deepEqual([b.flags, b.description, b.defaultValue, b.defaultValueDescription], [a.flags, a.description, a.defaultValue, a.defaultValueDescription], flag);
+  }
+  assert.ok(cmp.get('--fleet')?.description.startsWith(sim.get('--fleet')?.description ?? '?'), 'compare --fleet extends simulate --fleet');
+});
+
+test('compare --help shows each default once (no "(default: [])" after a default in the text)', () => {
+  const r = runCli(['compare', '--help']);
+  assert.equal(r.status, 0, r.stderr);
+  const help = r.stdout.replace(/\s+/g, ' ');
+  assert.doesNotMatch(help, /\(default: \[\]\)/);
+  assert.match(help, /--fleet <spec> workers: .*repeatable to compare fleets \(default: l20:4\)/);
+  assert.equal((help.match(/default: l20:4/g) ?? []).length, 1);
+});

@@ -66,6 +66,8 @@ test('runReplay streams a trace at its arrival times and measures every request'
     assert.ok(s.prefix_hit_rate > 0.5);
     assert.equal(s.workers.length, 1);
     assert.equal(s.workers[0].requests, 12);
+    // ITL, as vllm bench serve: a gap per streamed chunk after the first, measured at the client.
+    assert.ok(s.itl_ms.mean > 0 && s.itl_ms.p99 >= s.itl_ms.p50 && s.itl_ms.std >= 0, `ITL ${JSON.stringify(s.itl_ms)}`);
     // The engine's own mean E2E (engine seconds) matches the client's within the HTTP overhead.
     const engineMeanE2e = (w.metrics.e2e.sum / w.metrics.e2e.count) * 1e3;
     assert.ok(s.e2e_ms.mean >= engineMeanE2e * 0.98 && s.e2e_ms.mean < engineMeanE2e * 1.15 + 50, `client ${s.e2e_ms.mean} vs engine ${engineMeanE2e}`);

@@ -128,3 +128,28 @@ test('router sweep CLI: shards via JOB_COMPLETION_INDEX merge into the single-ru
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('deploy/sweep-job.yaml: an Indexed Job whose shards count matches its completions and whose grid is valid', async () => {
+  const { parseAllDocuments } = await import('yaml');
+  interface K8sDoc {
+    kind: string;
+    data: Record<string, string>;
+    spec: { completionMode: string; completions: number; parallelism: number; template: { spec: { containers: { args: string[] }[] } } };
+  }
+  const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy', 'sweep-job.yaml'), 'utf8')).map((d) => d.toJSON() as K8sDoc);
+  const cm = docs.find((d) => d.kind === 'ConfigMap');
+  const job = docs.find((d) => d.kind === 'Job');
+  assert.ok(cm && job);
+  assert.equal(job.spec.completionMode, 'Indexed');
+  const c = job.spec.template.spec.containers[0];
+  const args = c.args;
+  assert.equal(args[0], 'sweep');
+  assert.equal(Number(args[args.indexOf('--shards') + 1]), job.spec.completions);
+  assert.equal(job.spec.parallelism, job.spec.completions);
+  assert.match(args[args.indexOf('--out') + 1], /\$\(JOB_COMPLETION_INDEX\)/);
+  // The grid parses except for its traces, which live on the cluster's volume.
+  const { parse } = await import('yaml');
+  const doc = parse(cm.data['grid.yaml']) as Record<string, unknown>;
+  const local = parseGrid({ ...doc, mix: undefined, trace: DEFAULT_TRACE }, join(tmpdir(), 'grid.yaml'));
+  assert.equal(cellCount(local), 4 * 4 * 4 * 3);
+});
