@@ -10,7 +10,8 @@ import { EventHeap } from '../util/heap.js';
 import { childRng } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
 import { RequestLog } from '../metrics/request-log.js';
-import { effectiveSlo, meetsSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
+import { effectiveSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
+import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import { summarize, type WorkerSummary } from '../metrics/summary.js';
 import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 
@@ -274,16 +275,10 @@ export class Simulation {
   private complete(seq: Sequence, worker: number, now: number): void {
     const req = seq.req;
     const arrival = req.arrivalS;
-    const ttft = (seq.firstTokenAt - arrival) * 1e3;
-    const e2e = (now - arrival) * 1e3;
     const out = req.outputTokens;
-    const tpot = out > 1 ? ((now - seq.firstTokenAt) * 1e3) / (out - 1) : NaN;
+    const lat = requestLatency(arrival, seq.firstTokenAt, now, out);
     const slo = effectiveSlo(this.o.slo, req.slo);
-    const sloMet = slo
-      ? meetsSlo(slo, { ttftMs: ttft, tpotMs: Number.isNaN(tpot) ? 0 : tpot, e2eMs: e2e, tpatMs: e2e / (req.inputTokens + out) })
-        ? 1
-        : 0
-      : NaN;
+    const sloMet = slo ? (latencyMeetsSlo(slo, lat, req.inputTokens, out) ? 1 : 0) : NaN;
     const s = this.served[worker];
     s.requests++;
     s.input += req.inputTokens;
@@ -294,9 +289,9 @@ export class Simulation {
       arrivalS: arrival,
       worker: this.views[worker].name,
       queueMs: (seq.firstScheduledAt - arrival) * 1e3,
-      ttftMs: ttft,
-      tpotMs: tpot,
-      e2eMs: e2e,
+      ttftMs: lat.ttftMs,
+      tpotMs: lat.tpotMs,
+      e2eMs: lat.e2eMs,
       inputTokens: req.inputTokens,
       cachedTokens: seq.cachedTokens,
       outputTokens: out,
@@ -305,7 +300,7 @@ export class Simulation {
       status: 'ok',
       sloClass: slo ? sloClassName(slo) : undefined,
     });
-    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttft / 1e3, e2eS: e2e / 1e3 }, true);
+    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: lat.ttftMs / 1e3, e2eS: lat.e2eMs / 1e3 }, true);
   }
 
   private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429): void {
