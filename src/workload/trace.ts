@@ -50,10 +50,6 @@ export function registerTraceFormat(format: TraceFormat): void {
   else formats.push(format);
 }
 
-export function traceFormats(): readonly TraceFormat[] {
-  return formats;
-}
-
 function firstLine(head: string): string {
   const trimmed = head.replace(/^\s+/, '');
   const nl = trimmed.indexOf('\n');
