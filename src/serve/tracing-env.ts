@@ -1,6 +1,7 @@
 import { TRACING_OFF, type Tracing } from './tracing.js';
 
-// Apart from tracing.ts, which tracing-otel.ts imports: the OpenTelemetry SDK loads only when asked for.
+// Its own module so the OpenTelemetry SDK (tracing-otel.ts, which implements tracing.ts's
+// interfaces) loads only when an endpoint is set, without an import cycle.
 /** Tracing as the OTEL_* environment asks: off without an OTLP endpoint (or with OTEL_SDK_DISABLED). */
 export async function tracingFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<Tracing> {
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;

@@ -79,11 +79,10 @@ export function decisionObserver(inner: Policy, seen: (req: RouteRequest, d: Dec
     if (d) seen(req, d, candidates, t0);
     return d;
   };
-  const innerNext = inner.next?.bind(inner);
-  const next: Policy['next'] = innerNext
+  const next: Policy['next'] = inner.next
     ? (queue, candidates, ctx) => {
         const t0 = performance.now();
-        const d = innerNext(queue, candidates, ctx);
+        const d = inner.next?.(queue, candidates, ctx) ?? null;
         if (d && !('reject' in d)) seen(d.entry.req, d.decision, candidates, t0);
         return d;
       }
