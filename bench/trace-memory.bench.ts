@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../src/profiles/catalog.js';
+import { PACKAGE_ROOT } from '../src/util/package-root.js';
 import { syntheticRequests } from '../src/workload/synthetic.js';
 import { formatNativeLine } from '../src/workload/native-jsonl.js';
 

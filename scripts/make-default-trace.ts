@@ -6,7 +6,7 @@
  */
 import { writeFileAtomic } from '../src/util/atomic-write.js';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../src/profiles/catalog.js';
+import { PACKAGE_ROOT } from '../src/util/package-root.js';
 import { syntheticRequests } from '../src/workload/synthetic.js';
 import { formatNativeLine } from '../src/workload/native-jsonl.js';
 

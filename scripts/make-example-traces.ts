@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../src/util/atomic-write.js';
-import { PACKAGE_ROOT } from '../src/profiles/catalog.js';
+import { PACKAGE_ROOT } from '../src/util/package-root.js';
 import { childRng, exponential } from '../src/util/rng.js';
 import { sampleLength } from '../src/workload/synthetic.js';
 import { synthRequests } from '../src/workload/synth.js';

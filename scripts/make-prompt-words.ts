@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../src/util/atomic-write.js';
-import { PACKAGE_ROOT } from '../src/profiles/catalog.js';
+import { PACKAGE_ROOT } from '../src/util/package-root.js';
 import { encodeText } from '../src/workload/tokenizer.js';
 
 const words: string[] = [];

@@ -1,7 +1,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { sharedDataDir } from '../workload/shared-data.js';
-import { PACKAGE_ROOT, resolveDeployment } from '../profiles/catalog.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
+import { resolveDeployment } from '../profiles/catalog.js';
 import type { Coefficients, Deployment } from '../profiles/types.js';
 import { UserError } from '../util/errors.js';
 import { percentiles, type Percentiles } from '../util/stats.js';

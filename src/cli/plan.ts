@@ -5,14 +5,13 @@ import { parseSlo } from '../metrics/slo.js';
 import { createPolicy } from '../routing/registry.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
-import { buildWorkload, type WorkloadFlags } from '../workload/workload.js';
+import { buildWorkload, defaultTracePath, type WorkloadFlags } from '../workload/workload.js';
 import { parseGpuChoices } from '../plan/space.js';
 import { searchPlan, workloadExtent, type PlanResult } from '../plan/search.js';
 import { formatPlan, planCsv, planHtml } from '../plan/report.js';
 import { createRunner, defaultJobs } from '../sweep/pool.js';
 import { parseNumberFlag, runAction } from './errors.js';
 import { addWorkloadOptions } from './workload-options.js';
-import { defaultTracePath } from './simulate.js';
 
 interface PlanFlags extends WorkloadFlags {
   slo: string;

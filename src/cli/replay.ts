@@ -7,10 +7,9 @@ import { formatSummary, summaryJson } from '../report/text.js';
 import { runReplay, type Pacing, type ReplayResult } from '../replay/run.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
-import { buildWorkload } from '../workload/workload.js';
+import { buildWorkload, defaultTracePath } from '../workload/workload.js';
 import type { Request } from '../workload/request.js';
 import { parseNumberFlag, runAction } from './errors.js';
-import { defaultTracePath } from './simulate.js';
 import { checkOutputDir } from './output-path.js';
 
 export interface ReplayFlags {

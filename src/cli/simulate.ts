@@ -1,11 +1,9 @@
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
-import { PACKAGE_ROOT } from '../profiles/catalog.js';
 import { parseFleet } from '../profiles/fleet.js';
 import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
 import { Simulation, type SimulationResult } from '../sim/simulator.js';
-import { buildWorkload, type WorkloadFlags } from '../workload/workload.js';
+import { buildWorkload, defaultTracePath, type WorkloadFlags } from '../workload/workload.js';
 import { addWorkloadOptions } from './workload-options.js';
 import type { Request } from '../workload/request.js';
 import { formatSummary, rejectionNote, summaryJson } from '../report/text.js';
@@ -32,11 +30,6 @@ export interface SimulateFlags extends WorkloadFlags {
   /** commander's `--no-tui` sets this false. */
   tui?: boolean;
   pace?: string;
-}
-
-/** The shipped default trace, resolved against the package so `npx router simulate` works anywhere. */
-export function defaultTracePath(): string {
-  return join(PACKAGE_ROOT, DEFAULTS.trace);
 }
 
 /** The request stream the flags describe (also read by the dashboard's trace-length scan). */

@@ -1,6 +1,6 @@
 import type { Request } from '../workload/request.js';
 import { cachedContentHashes } from '../workload/block-hash.js';
-import type { EngineConfig } from '../profiles/types.js';
+import type { EngineConfig } from './config.js';
 import { BlockPool } from './block-pool.js';
 import type { StepCost, StepShape } from './step-cost.js';
 

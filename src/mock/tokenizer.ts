@@ -1,6 +1,6 @@
 import type { CompletionCall } from './openai.js';
 import { encodeChat, encodePrompt, type ChatRole } from '../workload/tokenizer.js';
-import { fastTokenIds, TOKENIZERS, type TokenizerName } from '../serve/tokenize.js';
+import { fastTokenIds, TOKENIZERS, type TokenizerName } from '../workload/fast-tokenizer.js';
 
 /**
  * How the mock counts prompt tokens, with the same two tokenizers `serve` offers

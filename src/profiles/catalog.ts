@@ -1,16 +1,16 @@
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { UserError } from '../util/errors.js';
 import type { Coefficients, Deployment, EngineConfig, Gpu, Model } from './types.js';
-import { parseModelGpuProfile } from '../routing/slo/profile.js';
+import { parseModelGpuProfile } from './aibrix-format.js';
 import { parseOperatorTables } from './operator-tables.js';
 import { architectureOf, type Architecture } from './architecture.js';
 import type { AllReduceTable } from './collectives.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 
-/** The package root (where `profiles/` and `traces/` live), from the compiled file's location. */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+// Re-exported: callers that read profiles find the root here too.
+export { PACKAGE_ROOT };
 export const PROFILES_DIR = join(PACKAGE_ROOT, 'profiles');
 
 function readJson(path: string): unknown {

@@ -1,4 +1,5 @@
-import type { ModelGpuProfileJson } from '../routing/slo/profile.js';
+import type { EngineConfig } from '../engine/config.js';
+import type { ModelGpuProfileJson } from './aibrix-format.js';
 import type { OperatorTablesJson } from './operator-tables.js';
 /** GPU facts (profiles/hardware.json). */
 export interface Gpu {
@@ -63,16 +64,8 @@ export interface Coefficients {
   activation_reserve_gib: number;
 }
 
-/** Engine settings of one worker, as vLLM names them (snake_case in files). */
-export interface EngineConfig {
-  maxNumSeqs: number;
-  maxNumBatchedTokens: number;
-  blockSize: number;
-  numGpuBlocks: number;
-  gpuMemoryUtilization: number;
-  enablePrefixCaching: boolean;
-  reserveFullPrompt: boolean;
-}
+// The engine owns its settings; a deployment carries them.
+export type { EngineConfig };
 
 /** One deployment: GPU × model × TP × engine settings, with its speed coefficients and cost. */
 export interface Deployment {

@@ -1,6 +1,7 @@
 import { request, type Agent } from 'undici';
 import type { DecodeObservation, PrefillObservation } from '../profiles/measure.js';
-import { parsePrometheusText, findSamples, sampleSum } from '../util/prometheus-text.js';
+import { parsePrometheusText } from '../util/prometheus-text.js';
+import { engineCacheInfo } from '../metrics/engine-cache.js';
 import { createAgent, discoverModel, streamCompletion, type StreamResult } from './client.js';
 import { synthesizePrompt } from './prompt.js';
 
@@ -44,20 +45,9 @@ export async function endpointFacts(agent: Agent, base: string): Promise<Endpoin
       await resp.body.dump();
       return facts;
     }
-    const fams = parsePrometheusText(await resp.body.text());
-    const info = findSamples(fams, 'vllm:cache_config_info')[0];
-    if (info) {
-      const bs = Number(info.labels.block_size);
-      const blocks = Number(info.labels.num_gpu_blocks);
-      const util = Number(info.labels.gpu_memory_utilization);
-      if (bs > 0) facts.blockSize = bs;
-      if (blocks > 0) facts.numGpuBlocks = blocks;
-      if (util > 0 && util <= 1) facts.gpuMemoryUtilization = util;
-      if (info.labels.enable_prefix_caching) facts.enablePrefixCaching = info.labels.enable_prefix_caching === 'True';
-      if (bs > 0 && blocks > 0) facts.kvTokens = bs * blocks;
-    }
-    const pool = sampleSum(fams, 'sglang:max_total_num_tokens');
-    if (facts.kvTokens === undefined && pool !== undefined && pool > 0) facts.kvTokens = pool;
+    const { kvCapacityTokens, ...cache } = engineCacheInfo(parsePrometheusText(await resp.body.text()));
+    Object.assign(facts, cache);
+    if (kvCapacityTokens !== undefined) facts.kvTokens = kvCapacityTokens;
   } catch {
     // An endpoint without a readable /metrics is measured with the fallback capacity.
   }

@@ -1,7 +1,8 @@
 import type { Agent } from 'undici';
 import { RequestLog } from '../metrics/request-log.js';
 import { Column } from '../util/stats.js';
-import { effectiveSlo, meetsSlo, type SloSpec } from '../metrics/slo.js';
+import { effectiveSlo, type SloSpec } from '../metrics/slo.js';
+import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import { summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
 import type { Request } from '../workload/request.js';
 import { createAgent, discoverModel, streamCompletion, type ApiKind, type StreamResult } from './client.js';
@@ -110,15 +111,13 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     }
     // ITL as `vllm bench serve` measures it: every gap between successive text chunks.
     for (let i = 1; i < r.tokenTimes.length; i++) itlMs.push((r.tokenTimes[i] - r.tokenTimes[i - 1]) * 1e3);
-    const ttft = (r.firstTokenAt - r.sentAt) * 1e3;
-    const e2e = (r.endAt - r.sentAt) * 1e3;
     const out = r.outputTokens;
-    const tpot = out > 1 ? (e2e - ttft) / (out - 1) : NaN;
+    const lat = requestLatency(r.sentAt, r.firstTokenAt, r.endAt, out);
     const input = r.promptTokens ?? req.inputTokens;
     const slo = effectiveSlo(o.slo, req.slo);
-    const sloMet = slo ? (meetsSlo(slo, { ttftMs: ttft, tpotMs: Number.isNaN(tpot) ? 0 : tpot, e2eMs: e2e, tpatMs: e2e / (input + out) }) ? 1 : 0) : NaN;
+    const sloMet = slo ? (latencyMeetsSlo(slo, lat, input, out) ? 1 : 0) : NaN;
     log.add({
-      requestId: req.id, arrivalS, worker, queueMs: NaN, ttftMs: ttft, tpotMs: tpot, e2eMs: e2e,
+      requestId: req.id, arrivalS, worker, queueMs: NaN, ttftMs: lat.ttftMs, tpotMs: lat.tpotMs, e2eMs: lat.e2eMs,
       inputTokens: input, cachedTokens: r.cachedTokens ?? NaN, outputTokens: out, preemptions: NaN, sloMet, status: 'ok',
     });
     let w = perWorker.get(worker);

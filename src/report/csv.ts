@@ -1,10 +1,10 @@
 import { stringify } from 'csv-stringify/sync';
 import type { RequestLog } from '../metrics/request-log.js';
 import { LATENCY_STATS, type Summary } from '../metrics/summary.js';
+import type { TimeseriesRow } from '../metrics/run-result.js';
 
 /** The latency metrics of a summary, in summary.csv order. */
 export const LATENCY_KEYS = ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'itl_ms'] as const;
-import type { TimeseriesRow } from '../sim/simulator.js';
 
 /** Numbers as CSV cells: fixed precision so reports are byte-stable; NaN → empty. */
 export function cell(v: number, digits = 3): string {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import type { SimulationResult } from '../sim/simulator.js';
+import type { SimulationResult } from '../metrics/run-result.js';
 import { requestsCsv, summaryCsv, timeseriesCsv } from './csv.js';
 
 /** Writes summary.csv, requests.csv and timeseries.csv into `dir`, each file atomically. */

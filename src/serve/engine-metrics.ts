@@ -1,4 +1,6 @@
 import type { ScrapedMetrics } from '../routing/types.js';
+import { parsePrometheusText, PromParseError, type PromFamily, type PromSample } from '../util/prometheus-text.js';
+import { engineCacheInfo } from '../metrics/engine-cache.js';
 
 /**
  * Engine `/metrics` names serve understands, vLLM (V0 and V1, old and renamed) and SGLang
@@ -16,46 +18,21 @@ const HIT_COUNTERS: [string, string][] = [
   ['sglang:cached_tokens_total', 'sglang:prompt_tokens_total'],
 ];
 
-interface Sample {
-  labels: Record<string, string>;
-  value: number;
-}
+type Sample = PromSample;
 
-/** Parses Prometheus text exposition into name → samples (only the names asked for). */
-export function parsePrometheus(text: string, wanted: ReadonlySet<string>): Map<string, Sample[]> {
+/** The samples of the names asked for, by name (one parser for every /metrics page: util/prometheus-text). */
+function samplesByName(families: readonly PromFamily[], wanted: ReadonlySet<string>): Map<string, Sample[]> {
   const out = new Map<string, Sample[]>();
-  for (const rawLine of text.split('\n')) {
-    const line = rawLine.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const brace = line.indexOf('{');
-    const space = line.indexOf(' ');
-    const nameEnd = brace >= 0 && (space < 0 || brace < space) ? brace : space;
-    if (nameEnd <= 0) continue;
-    const name = line.slice(0, nameEnd);
-    if (!wanted.has(name)) continue;
-    let labels: Record<string, string> = {};
-    let rest = line.slice(nameEnd);
-    if (rest.startsWith('{')) {
-      const close = rest.lastIndexOf('}');
-      if (close < 0) continue;
-      labels = parseLabels(rest.slice(1, close));
-      rest = rest.slice(close + 1);
+  for (const f of families) {
+    for (const x of f.samples) {
+      // A sample without a finite value says nothing (as before the parsers were merged).
+      if (!wanted.has(x.name) || !Number.isFinite(x.value)) continue;
+      let list = out.get(x.name);
+      if (!list) out.set(x.name, (list = []));
+      list.push(x);
     }
-    const value = Number(rest.trim().split(/\s+/)[0]);
-    if (!Number.isFinite(value)) continue;
-    let list = out.get(name);
-    if (!list) out.set(name, (list = []));
-    list.push({ labels, value });
   }
   return out;
-}
-
-function parseLabels(s: string): Record<string, string> {
-  const labels: Record<string, string> = {};
-  const re = /([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null) labels[m[1]] = m[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-  return labels;
 }
 
 const WANTED = new Set([
@@ -64,8 +41,6 @@ const WANTED = new Set([
   ...KV_USAGE,
   ...HIT_RATE_GAUGE,
   ...HIT_COUNTERS.flat(),
-  'vllm:cache_config_info',
-  'sglang:max_total_num_tokens',
 ]);
 
 function first(m: Map<string, Sample[]>, names: readonly string[]): Sample[] | undefined {
@@ -89,9 +64,16 @@ export interface EngineScrape {
 export class EngineMetricsReader {
   private prevHits?: { hits: number; queries: number };
 
-  /** Returns undefined when the page carries none of the known gauges. */
+  /** Returns undefined when the page carries none of the known gauges or is not valid exposition text. */
   read(text: string, atS: number): EngineScrape | undefined {
-    const m = parsePrometheus(text, WANTED);
+    let families: PromFamily[];
+    try {
+      families = parsePrometheusText(text);
+    } catch (err) {
+      if (err instanceof PromParseError) return undefined;
+      throw err;
+    }
+    const m = samplesByName(families, WANTED);
     const running = first(m, RUNNING);
     const waiting = first(m, WAITING);
     const kv = first(m, KV_USAGE);
@@ -105,15 +87,9 @@ export class EngineMetricsReader {
     const rate = this.hitRate(m);
     if (rate !== undefined) metrics.prefixHitRate = rate;
     const out: EngineScrape = { metrics };
-    const info = m.get('vllm:cache_config_info');
-    if (info && info.length > 0) {
-      const blocks = Number(info[0].labels.num_gpu_blocks);
-      const bs = Number(info[0].labels.block_size);
-      if (Number.isFinite(bs) && bs > 0) out.blockSize = bs;
-      if (Number.isFinite(blocks) && blocks > 0 && out.blockSize) out.kvCapacityTokens = blocks * out.blockSize * info.length;
-    }
-    const pool = m.get('sglang:max_total_num_tokens');
-    if (out.kvCapacityTokens === undefined && pool && sum(pool) > 0) out.kvCapacityTokens = sum(pool);
+    const cache = engineCacheInfo(families);
+    if (cache.blockSize !== undefined) out.blockSize = cache.blockSize;
+    if (cache.kvCapacityTokens !== undefined) out.kvCapacityTokens = cache.kvCapacityTokens;
     return out;
   }
 

@@ -1,5 +1,6 @@
 import { encodeChat, encodePrompt, type ChatRole } from '../workload/tokenizer.js';
 import type { InferenceBody } from './parse-body.js';
+import { fastTokenIds, type TokenizerName } from '../workload/fast-tokenizer.js';
 
 /**
  * The one place serve turns a request's prompt into token ids (counts, prefix hashes, policy).
@@ -14,28 +15,7 @@ import type { InferenceBody } from './parse-body.js';
  *   simulator counts; ~115 MiB and ~50 µs for a short prompt, milliseconds for long ones, all on
  *   the event loop.
  */
-export type TokenizerName = 'fast' | 'llama3';
-export const TOKENIZERS: readonly TokenizerName[] = ['fast', 'llama3'];
-
-const PIECE = / ?[A-Za-z]+| ?\d{1,3}| ?[^\sA-Za-z\d]|\s+(?!\S)|\s+/gu;
-
-function fnv1a(s: string, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-export function fastTokenIds(text: string): Uint32Array {
-  const out: number[] = [];
-  PIECE.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = PIECE.exec(text)) !== null) {
-    const start = m.index;
-    const end = start + m[0].length;
-    for (let i = start; i < end; i += 10) out.push(fnv1a(text, i, Math.min(end, i + 10)));
-  }
-  return Uint32Array.from(out);
-}
+export { fastTokenIds, TOKENIZERS, type TokenizerName } from '../workload/fast-tokenizer.js';
 
 export type PromptTokenizer = (body: InferenceBody) => ArrayLike<number>;
 

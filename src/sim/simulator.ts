@@ -10,9 +10,11 @@ import { EventHeap } from '../util/heap.js';
 import { childRng } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
 import { RequestLog } from '../metrics/request-log.js';
-import { effectiveSlo, meetsSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
-import { summarize, summaryFrom, type Summary, type WorkerSummary } from '../metrics/summary.js';
+import { effectiveSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
+import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
+import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.js';
 import { StreamingRequestStats, type RequestSink } from '../metrics/request-stats.js';
+import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 
 export interface SimulationOptions {
   fleet: FleetWorker[];
@@ -47,27 +49,8 @@ export interface SimulationOptions {
   timeseries?: boolean;
 }
 
-/** One row of timeseries.csv: a worker's state at the end of an interval. */
-export interface TimeseriesRow {
-  t_s: number;
-  worker: string;
-  running: number;
-  waiting: number;
-  kv_usage: number;
-  in_flight: number;
-  completed: number;
-  prefix_hit_rate: number;
-  prompt_tokens_per_s: number;
-  generation_tokens_per_s: number;
-}
-
-export interface SimulationResult {
-  summary: Summary;
-  log: RequestLog;
-  timeseries: TimeseriesRow[];
-  /** True when the run was stopped before the trace ended (reports cover what was simulated). */
-  stopped: boolean;
-}
+// The result types live with the metrics so the reports need not import the simulator.
+export type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 
 interface StepEvent {
   time: number;
@@ -317,16 +300,10 @@ export class Simulation {
   private complete(seq: Sequence, worker: number, now: number): void {
     const req = seq.req;
     const arrival = req.arrivalS;
-    const ttft = (seq.firstTokenAt - arrival) * 1e3;
-    const e2e = (now - arrival) * 1e3;
     const out = req.outputTokens;
-    const tpot = out > 1 ? ((now - seq.firstTokenAt) * 1e3) / (out - 1) : NaN;
+    const lat = requestLatency(arrival, seq.firstTokenAt, now, out);
     const slo = effectiveSlo(this.o.slo, req.slo);
-    const sloMet = slo
-      ? meetsSlo(slo, { ttftMs: ttft, tpotMs: Number.isNaN(tpot) ? 0 : tpot, e2eMs: e2e, tpatMs: e2e / (req.inputTokens + out) })
-        ? 1
-        : 0
-      : NaN;
+    const sloMet = slo ? (latencyMeetsSlo(slo, lat, req.inputTokens, out) ? 1 : 0) : NaN;
     const s = this.served[worker];
     s.requests++;
     s.input += req.inputTokens;
@@ -337,9 +314,9 @@ export class Simulation {
       arrivalS: arrival,
       worker: this.views[worker].name,
       queueMs: (seq.firstScheduledAt - arrival) * 1e3,
-      ttftMs: ttft,
-      tpotMs: tpot,
-      e2eMs: e2e,
+      ttftMs: lat.ttftMs,
+      tpotMs: lat.tpotMs,
+      e2eMs: lat.e2eMs,
       inputTokens: req.inputTokens,
       cachedTokens: seq.cachedTokens,
       outputTokens: out,
@@ -348,7 +325,7 @@ export class Simulation {
       status: 'ok',
       sloClass: slo ? sloClassName(slo) : undefined,
     });
-    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttft / 1e3, e2eS: e2e / 1e3 }, true);
+    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: lat.ttftMs / 1e3, e2eS: lat.e2eMs / 1e3 }, true);
   }
 
   /** A stopped run: requests queued in the router or still on an engine are reported as unfinished, not dropped. */

@@ -1,20 +1,15 @@
 import { Box, Text } from 'ink';
 import type { RollingLatency } from './rolling.js';
+import type { BreakerState } from '../serve/circuit-breaker.js';
+import type { ScrapedMetrics as RouterScrapedMetrics } from '../routing/types.js';
 import { LatencyTable } from './sim-dashboard.js';
 import { alignRows, bar, duration, num, pct } from './format.js';
 
-export type BreakerState = 'closed' | 'open' | 'half-open';
+// The real types, not copies: the dashboard shows what the router and its breakers hold.
+export type { BreakerState };
 
-/** What the router last scraped from a worker's /metrics, and how old it is. */
-export interface ScrapedMetrics {
-  running: number;
-  waiting: number;
-  /** 0..1 */
-  kvUsage: number;
-  /** 0..1; undefined when the engine does not report it or nothing was queried. */
-  prefixHitRate?: number;
-  ageS: number;
-}
+/** What the router last scraped from a worker's /metrics, and how old it is (instead of when). */
+export type ScrapedMetrics = Omit<RouterScrapedMetrics, 'atS'> & { ageS: number };
 
 export interface ServeWorkerRow {
   name: string;

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { SimulateFlags } from '../cli/simulate.js';
+import type { WorkloadFlags } from '../workload/workload.js';
 
 /** How long a trace is: its request count and the arrival time of its last request. */
 export interface TraceExtent {
@@ -12,7 +12,7 @@ export interface TraceExtent {
  * learn its length for the progress bar and ETA while the simulation reads it on the main thread. Resolves null when the scan fails (the simulation
  * reports the trace's errors itself).
  */
-export function scanTraceExtent(flags: SimulateFlags): { extent: Promise<TraceExtent | null>; cancel: () => void } {
+export function scanTraceExtent(flags: WorkloadFlags): { extent: Promise<TraceExtent | null>; cancel: () => void } {
   const worker = new Worker(new URL('./trace-scan-worker.js', import.meta.url), { workerData: flags });
   worker.unref();
   const extent = new Promise<TraceExtent | null>((resolve) => {

@@ -1,5 +1,5 @@
 import type { Request } from './request.js';
-import type { TraceFormat } from './trace.js';
+import type { TraceFormat } from './trace-format.js';
 import { FieldReader } from './fields.js';
 import { readLines } from './lines.js';
 import { encodeText } from './tokenizer.js';

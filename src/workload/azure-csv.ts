@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
 import type { Request } from './request.js';
-import type { TraceFormat } from './trace.js';
+import type { TraceFormat } from './trace-format.js';
 import { UserError, located } from '../util/errors.js';
 
 /**

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Request } from './request.js';
-import type { TraceFormat } from './trace.js';
+import type { TraceFormat } from './trace-format.js';
 import { readJsonArray } from './json-array.js';
 import { RecordReader } from './records.js';
 import { answerTokens, concatIds, encodePrompt, encodeText } from './tokenizer.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { PACKAGE_ROOT } from '../profiles/catalog.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 
 /**
  * The real traces in `shared/data` beside the checkout (or beside one of its parents, so a git

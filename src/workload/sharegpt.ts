@@ -1,5 +1,5 @@
 import type { Request } from './request.js';
-import type { TraceFormat } from './trace.js';
+import type { TraceFormat } from './trace-format.js';
 import { readJsonArray } from './json-array.js';
 import { RecordReader } from './records.js';
 import { answerIds, answerTokens, encodeChat, encodePrompt, type ChatRole } from './tokenizer.js';

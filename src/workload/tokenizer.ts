@@ -8,8 +8,6 @@ import type { Llama3Tokenizer } from 'llama3-tokenizer-js';
  * approximation (see traces/README.md). Ids are what prefix identity is built from, so two
  * prompts that share text share token ids and the simulated prefix cache hits exactly.
  */
-export const TOKENIZER_NAME = 'llama3-tokenizer-js (Llama 3 / 3.1 BPE, 128k vocabulary)';
-
 /** Llama 3 special tokens (fixed by the vocabulary). */
 const BOS = 128000;
 const START_HEADER = 128006;

@@ -1,5 +1,6 @@
 import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import type { Request } from './request.js';
+import type { TraceFormat } from './trace-format.js';
 import { readLines } from './lines.js';
 import { parseNativeLine } from './native-jsonl.js';
 import { parseVllmBenchLine } from './vllm-bench-jsonl.js';
@@ -12,24 +13,7 @@ import { mooncakeFormat } from './mooncake.js';
 import { aibrixFormat } from './aibrix-jsonl.js';
 import { azureFormat, burstGptFormat } from './azure-csv.js';
 
-/** A trace reader: recognises its format from the start of a file and streams `Request`s. */
-export interface TraceFormat {
-  readonly name: string;
-  readonly description: string;
-  /** `head` is the file's first bytes (up to 256 KiB) as text. */
-  detect(head: string, path: string): boolean;
-  read(path: string): AsyncIterable<Request>;
-  /**
-   * The format has no timestamps (ShareGPT, BIRD): `read` yields arrival 0 with a session's turns
-   * consecutive, and the workload imposes an arrival process (`src/workload/arrivals.ts`).
-   */
-  readonly untimed?: boolean;
-  /**
-   * The fields a file of this format carries: CSV header columns or keys of each JSON line. Only
-   * used to explain a failed detection (which known format a file nearly matched, what it lacks).
-   */
-  readonly signature?: { kind: 'csv' | 'jsonl'; fields: readonly string[] };
-}
+export type { TraceFormat } from './trace-format.js';
 
 async function* jsonlRequests(
   path: string,
@@ -64,10 +48,6 @@ export function registerTraceFormat(format: TraceFormat): void {
   const at = formats.findIndex((f) => f.name === format.name);
   if (at >= 0) formats[at] = format;
   else formats.push(format);
-}
-
-export function traceFormats(): readonly TraceFormat[] {
-  return formats;
 }
 
 function firstLine(head: string): string {

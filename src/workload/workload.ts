@@ -2,8 +2,10 @@ import type { Request } from './request.js';
 import { detectFormat, inArrivalOrder, type TraceFormat } from './trace.js';
 import { imposeArrivals, scaleAndCut, take, type ArrivalProcess, type ArrivalSpec } from './arrivals.js';
 import { mergeByArrival, parseMix, sourceLabels } from './mix.js';
+import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { UserError } from '../util/errors.js';
+import { PACKAGE_ROOT } from '../util/package-root.js';
 
 /** The workload flags shared by `simulate` and `router trace` (raw strings, as commander gives them). */
 export interface WorkloadFlags {
@@ -59,6 +61,11 @@ export function describeSource(s: WorkloadSource): string {
     ? 'trace timestamps'
     : `${a.process}${a.process === 'gamma' ? ` (burstiness ${a.burstiness})` : ''} at ${a.rateRps} req/s${s.format.name === 'sharegpt-multi' ? ` per session, think time ${a.thinkTimeS} s` : ''}`;
   return `${s.path} (${s.format.name}; arrivals: ${how})`;
+}
+
+/** The shipped default trace, resolved against the package so `npx router simulate` works anywhere. */
+export function defaultTracePath(): string {
+  return join(PACKAGE_ROOT, DEFAULTS.trace);
 }
 
 /**

@@ -1,7 +1,7 @@
 import './cache-dir.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EngineConfig } from '../../src/profiles/types.js';
+import type { EngineConfig } from '../../src/engine/config.js';
 import type { StepCost, StepShape } from '../../src/engine/step-cost.js';
 
 /** Repo root from dist/test/helpers. */

