@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CLI, call, chatBody, until } from './helpers.js';
-import { decisionObserver, tracingFromEnv, TRACING_OFF } from '../../src/serve/tracing.js';
+import { decisionObserver, TRACING_OFF } from '../../src/serve/tracing.js';
+import { tracingFromEnv } from '../../src/serve/tracing-env.js';
 import { createPolicy } from '../../src/routing/registry.js';
 
 /**
