@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
 import { PACKAGE_ROOT } from '../profiles/catalog.js';
 import { parseFleet } from '../profiles/fleet.js';
-import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
+import { policyFromFlags } from './policy-config.js';
 import { Simulation, type SimulationResult } from '../sim/simulator.js';
 import { parseSlo } from '../metrics/slo.js';
 import { buildWorkload, type WorkloadFlags } from '../workload/workload.js';
@@ -20,6 +20,8 @@ export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
   policy: string;
   policyOpt: string[];
+  /** --policy-config FILE: a profile or named policy in YAML/JSON (wins over --policy). */
+  policyConfig?: string;
   seed: string;
   scrapeInterval: string;
   slo?: string;
@@ -52,7 +54,7 @@ export async function simulateFromFlags(
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
   const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
   const fleet = parseFleet(f.fleet);
-  const policy = createPolicy(f.policy, parsePolicyOptions(f.policyOpt));
+  const policy = policyFromFlags(f);
   const requests = requestsFromFlags(f);
   const sim = new Simulation({
     fleet,
@@ -83,6 +85,7 @@ export function registerSimulate(program: Command): void {
     .option('--fleet <spec>', 'workers: GPU[:COUNT],... (model llama-3.1-8b unless a profile name like qwen3-32b@h100-sxm-tp2 is given) or a fleet file (.json/.yaml)', DEFAULTS.fleet)
     .option('--policy <name>', 'routing policy (see `router policies`)', DEFAULTS.policy)
     .option('--policy-opt <k=v>', 'policy option, repeatable', collect, [])
+    .option('--policy-config <file>', 'YAML/JSON policy: a filter → scorer → picker profile, or {policy, options} (see docs/policies.md)')
     .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
     .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
     .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000,percentile=99')
