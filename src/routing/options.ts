@@ -91,9 +91,9 @@ export function num(o: OptionValues, name: string): number {
   return v;
 }
 
-/** A resolved string option, narrowed to its declared values. */
-export function str<T extends string = string>(o: OptionValues, name: string): T {
+/** A resolved string option; `values` (its declared values) narrows the type. */
+export function str<T extends string>(o: OptionValues, name: string, values?: readonly T[]): T {
   const v = o[name];
-  if (typeof v !== 'string') throw new Error(`option ${name} is not a resolved string`);
+  if (typeof v !== 'string' || (values && !(values as readonly string[]).includes(v))) throw new Error(`option ${name} is not a resolved string`);
   return v as T;
 }

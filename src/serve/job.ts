@@ -5,6 +5,7 @@ import type { Outcome } from '../routing/types.js';
 import { HttpError, sendError, sseErrorTail } from './openai-error.js';
 import { isRetryableStatus } from './backoff.js';
 import type { ServeWorker } from './worker.js';
+import { NO_ATTEMPT, NO_REQUEST, type AttemptTrace, type RequestTrace } from './tracing.js';
 
 /** What a job needs from the server that runs it. */
 export interface JobHost {
@@ -65,6 +66,9 @@ export class Job {
   endS?: number;
   outputTokens?: number;
   headersSent = false;
+  /** Tracing hooks (no-ops unless OTEL_EXPORTER_OTLP_ENDPOINT is set). */
+  trace: RequestTrace = NO_REQUEST;
+  private attemptTrace: AttemptTrace = NO_ATTEMPT;
   private attempt?: Attempt;
   private backoffTimer?: NodeJS.Timeout;
   private timeoutTimer?: NodeJS.Timeout;
@@ -145,6 +149,7 @@ export class Job {
     }
     this.attempts++;
     this.worker = w;
+    this.trace.dispatched(w.name);
     this.dispatchS ??= this.host.nowS();
     w.breaker.onSend();
     w.refresh();
@@ -164,11 +169,13 @@ export class Job {
   private send(w: ServeWorker): void {
     const attempt = new Attempt(this, w);
     this.attempt = attempt;
+    const at = (this.attemptTrace = this.trace.attempt({ name: w.name, url: w.spec.url }, this.attempts));
+    const base = at === NO_ATTEMPT ? this.upstreamHeaders : { ...this.upstreamHeaders, ...at.headers };
     w.pool.dispatch(
       {
-        method: this.method as Dispatcher.HttpMethod,
+        method: this.method,
         path: w.basePath + this.path,
-        headers: w.spec.apiKey ? { ...this.upstreamHeaders, authorization: `Bearer ${w.spec.apiKey}` } : this.upstreamHeaders,
+        headers: w.spec.apiKey ? { ...base, authorization: `Bearer ${w.spec.apiKey}` } : base,
         body: this.body,
       },
       attempt,
@@ -189,6 +196,7 @@ export class Job {
     if (this.worker) out['x-router-worker'] = this.worker.name;
     this.res.writeHead(status, out);
     this.headersSent = true;
+    this.attemptTrace.firstByte();
     this.firstByteS = this.host.nowS();
     this.host.onFirstToken(this);
   }
@@ -198,6 +206,7 @@ export class Job {
     this.attempt = undefined;
     if (status !== undefined) this.status = status;
     const why = status !== undefined ? `upstream_status_${status}` : this.clientGone || this.timedOut ? 'aborted' : classify(err);
+    this.attemptTrace.end({ status, error: why });
     this.attemptFailed(w, why, false);
   }
 
@@ -205,6 +214,7 @@ export class Job {
   midstreamError(w: ServeWorker, err: Error, isSse: boolean): void {
     this.attempt = undefined;
     const why = this.clientGone ? 'client_abort' : this.timedOut ? 'timeout' : 'midstream';
+    this.attemptTrace.end({ status: this.status, error: why, outputTokens: this.countedTokens() });
     this.error ??= why;
     if (why === 'midstream') w.breaker.failure();
     else w.breaker.neutral();
@@ -230,6 +240,7 @@ export class Job {
     w.refresh();
     if (!ok) this.error ??= `upstream_status_${status}`;
     this.outputTokens = this.countedTokens();
+    this.attemptTrace.end({ status, error: ok ? undefined : `upstream_status_${status}`, outputTokens: this.outputTokens });
     this.endS = this.host.nowS();
     const ttftS = this.firstByteS !== undefined && this.dispatchS !== undefined ? this.firstByteS - this.dispatchS : undefined;
     this.releaseLoad({ ok, outputTokens: this.outputTokens ?? 0, ttftS, e2eS: this.dispatchS !== undefined ? this.endS - this.dispatchS : undefined }, true);
@@ -248,7 +259,7 @@ export class Job {
     }
     this.tail.push(chunk);
     this.tailBytes += chunk.length;
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= TAIL) this.tailBytes -= this.tail.shift()!.length;
+    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= TAIL) this.tailBytes -= this.tail.shift()?.length ?? 0;
   }
 
   /** Output tokens: the usage the engine reported, else one per SSE content event. */
@@ -308,6 +319,7 @@ export class Job {
     if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     this.releaseLoad({ ok: false, outputTokens: 0 }, false);
+    this.trace.end({ status: this.status || (this.clientGone ? 499 : 0), error: this.error, attempts: this.attempts, stream: this.stream, inputTokens: this.route === 'inference' ? this.request.inputTokens : undefined, outputTokens: this.outputTokens });
     this.host.onFinish(this);
   }
 
@@ -364,7 +376,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.headers = headers;
-    this.isSse = String(headers['content-type'] ?? '').startsWith('text/event-stream');
+    this.isSse = (headers['content-type'] ?? '').startsWith('text/event-stream');
     const len = Number(headers['content-length']);
     if (!this.isSse && Number.isFinite(len) && len <= COALESCE_LIMIT) this.held = [];
   }

@@ -25,6 +25,7 @@ import { BearerKey } from './auth.js';
 import { TraceRecorder } from './recorder.js';
 import { RollingWindow } from './rolling.js';
 import { liveSnapshot, type LiveSnapshot } from './snapshot.js';
+import { TRACING_OFF, type Tracing } from './tracing.js';
 
 export interface ServeOptions {
   host: string;
@@ -55,6 +56,10 @@ export interface ServeOptions {
   retryAfterS: number;
   /** Where the JSON request log goes; undefined = off. */
   logWrite?: (chunk: string) => void;
+  /** Workers come from a discovery source too, so an empty static list is fine. */
+  discovery?: boolean;
+  /** OpenTelemetry hooks (tracingFromEnv); default off. */
+  tracing?: Tracing;
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
@@ -88,12 +93,14 @@ export class ServeApp implements RouterSink, JobHost {
   readonly totals = { requests: 0, errors: 0, retries: 0, rejected: 0 };
   private directTurn = 0;
   private readonly tokenize: PromptTokenizer;
+  readonly tracing: Tracing;
 
   constructor(readonly o: ServeOptions) {
-    if (o.workers.length === 0) throw new UserError('serve: no workers (give --workers or --config)');
+    if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
     this.maxAttempts = Math.max(1, o.maxAttempts);
     this.tokenize = promptTokenizer(o.tokenizer);
-    this.policy = new ExcludingPolicy(o.policy);
+    this.tracing = o.tracing ?? TRACING_OFF;
+    this.policy = new ExcludingPolicy(this.tracing.observePolicy(o.policy));
     this.retryRng = childRng(o.seed, 'serve-retry');
     this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
     for (const spec of o.workers) this.addWorker(spec);
@@ -231,6 +238,7 @@ export class ServeApp implements RouterSink, JobHost {
   }
 
   route(job: Job): void {
+    job.trace.submitted();
     if (job.route === 'inference') {
       const t0 = process.hrtime.bigint();
       this.router.submit(job.request);
@@ -364,11 +372,11 @@ export class ServeApp implements RouterSink, JobHost {
   private route_(req: IncomingMessage, res: ServerResponse, path: string): void {
     const method = req.method ?? 'GET';
     if (path === '/health' || path === '/liveness') {
-      return sendJson(res, method, ['GET', 'HEAD'], 200, { status: 'ok' });
+      sendJson(res, method, ['GET', 'HEAD'], 200, { status: 'ok' }); return;
     }
     if (path === '/readiness') {
       const ready = !this.draining && this.workers.some((w) => w.view.healthy);
-      return sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: this.workers.filter((w) => w.view.healthy).length, draining: this.draining });
+      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: this.workers.filter((w) => w.view.healthy).length, draining: this.draining }); return;
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
@@ -377,11 +385,11 @@ export class ServeApp implements RouterSink, JobHost {
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(text);
         },
-        (err: Error) => this.answerError(req, res, path, err),
+        (err: unknown) => { this.answerError(req, res, path, err); },
       );
       return;
     }
-    if (path === '/workers' || path.startsWith('/workers/')) return this.admin(req, res, method, path);
+    if (path === '/workers' || path.startsWith('/workers/')) { this.admin(req, res, method, path); return; }
     const kind = INFERENCE[path];
     const passMethod = PASS_THROUGH[path];
     if (!kind && !passMethod) throw new HttpError(404, `no route for ${method} ${path.slice(0, 200)}`, 'not_found');
@@ -395,7 +403,7 @@ export class ServeApp implements RouterSink, JobHost {
     if (method === 'POST' && ct !== undefined && !/^application\/json\b/i.test(ct)) {
       throw new HttpError(415, `content-type must be application/json, got "${ct.slice(0, 100)}"`, 'unsupported_media_type');
     }
-    if (method === 'GET') return this.startJob(req, res, path, 'passthrough', undefined);
+    if (method === 'GET') { this.startJob(req, res, path, 'passthrough', undefined); return; }
     readBody(req, this.o.maxBodyBytes).then(
       (body) => {
         try {
@@ -439,6 +447,7 @@ export class ServeApp implements RouterSink, JobHost {
     const rid = headers['x-request-id'];
     if (rid === undefined || rid.length > 200) headers['x-request-id'] = `req-${n}`;
     const job = new Job(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, arrivalS, this.o.requestTimeoutMs);
+    if (this.tracing.enabled) job.trace = this.tracing.request(id, job.method, path, req.headers);
     this.jobs.set(id, job);
     this.totals.requests++;
     if (this.recorder && route === 'inference') this.recordSeq.set(id, this.recorder.arrive());
@@ -452,14 +461,14 @@ export class ServeApp implements RouterSink, JobHost {
     if (!this.adminKey) throw new HttpError(403, 'admin API is disabled: start serve with --admin-key', 'admin_disabled');
     if (!this.adminKey.accepts(req)) throw new HttpError(401, 'missing or invalid admin key (expected "Authorization: Bearer <admin key>")', 'invalid_admin_key', null, { 'www-authenticate': 'Bearer' });
     if (path === '/workers') {
-      if (method === 'GET') return sendJson(res, method, ['GET'], 200, { workers: this.workers.filter((w) => !w.removed).map(workerJson) });
+      if (method === 'GET') { sendJson(res, method, ['GET'], 200, { workers: this.workers.filter((w) => !w.removed).map(workerJson) }); return; }
       if (method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
       readBody(req, 64 * 1024).then(
         (body) => {
           try {
             let spec: WorkerSpec;
             try {
-              spec = workerFromObject(parseJsonObject(body), 'body');
+              spec = { ...workerFromObject(parseJsonObject(body), 'body'), source: 'admin' };
             } catch (err) {
               if (err instanceof UserError) throw new HttpError(400, err.message, 'invalid_worker');
               throw err;
@@ -477,7 +486,7 @@ export class ServeApp implements RouterSink, JobHost {
     const key = decodeURIComponent(path.slice('/workers/'.length));
     const w = this.workers.find((x) => !x.removed && (x.name === key || x.spec.url === key || String(x.view.id) === key));
     if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, id or URL)`, 'worker_not_found');
-    if (method === 'GET') return sendJson(res, method, ['GET'], 200, workerJson(w));
+    if (method === 'GET') { sendJson(res, method, ['GET'], 200, workerJson(w)); return; }
     if (method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
     this.removeWorker(w);
     sendJson(res, method, ['DELETE'], 200, { removed: workerJson(w) });
@@ -515,6 +524,7 @@ export class ServeApp implements RouterSink, JobHost {
     await Promise.all(this.workers.map((w) => w.pool.close().catch(() => undefined)));
     this.recorder?.close();
     this.log.flush();
+    await this.tracing.shutdown();
     return { drained: cut === 0, cut };
   }
 }
@@ -542,6 +552,8 @@ function workerJson(w: ServeWorker): Record<string, unknown> {
     kv_capacity_tokens: v.kvCapacityTokens ?? null,
     scraped: v.scraped ?? null,
     scrape_error: w.lastScrapeError ?? null,
+    source: w.spec.source ?? 'static',
+    ...(w.spec.pod !== undefined ? { pod: w.spec.pod, role: w.spec.role ?? null, drained: w.drained } : {}),
   };
 }
 

@@ -34,6 +34,8 @@ export class ServeWorker {
   readonly basePath: string;
   healthOk = true;
   removed = false;
+  /** Out of rotation while its pod is not Ready (discovery); in-flight requests finish. */
+  drained = false;
   private healthFails = 0;
   private healthPasses = 0;
   private reopenTimer?: NodeJS.Timeout;
@@ -81,7 +83,7 @@ export class ServeWorker {
   /** Recomputes `view.healthy`; an open breaker schedules the moment it may probe again. */
   refresh(): void {
     const was = this.view.healthy;
-    this.view.healthy = !this.removed && this.healthOk && this.breaker.allows();
+    this.view.healthy = !this.removed && !this.drained && this.healthOk && this.breaker.allows();
     if (this.view.healthy && !was) this.onAvailable();
     if (this.breaker.state === 'open' && !this.reopenTimer && !this.removed) {
       this.reopenTimer = setTimeout(() => {

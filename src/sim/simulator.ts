@@ -1,5 +1,5 @@
 import { Engine, type Sequence } from '../engine/engine.js';
-import { RooflineStepCost } from '../profiles/roofline.js';
+import { stepCostFor } from '../profiles/step-cost-factory.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import { Router } from '../routing/router.js';
 import type { Policy, WorkerView } from '../routing/types.js';
@@ -133,7 +133,7 @@ export class Simulation {
     );
     if (o.sloProfiles) attachSloProfiles(this.views, o.sloProfiles);
     this.engines = o.fleet.map((w, i) => {
-      const cost = new RooflineStepCost(w.deployment.gpu, w.deployment.model, w.deployment.tp, w.deployment.coefficients);
+      const cost = stepCostFor(w.deployment);
       return new Engine(w.deployment.engine, cost, {
         firstToken: (seq) => this.finishedBuf.push({ seq, worker: i, first: true }),
         finished: (seq) => this.finishedBuf.push({ seq, worker: i, first: false }),
@@ -238,6 +238,13 @@ export class Simulation {
   private dispatch(req: Request, w: WorkerView): void {
     const engine = this.engines[w.index];
     const now = this.clock.now();
+    // vLLM answers 400 when prompt + max_tokens exceed max_model_len (the model's context), as mock-worker does.
+    const maxContext = this.o.fleet[w.index].deployment.model.max_position_embeddings;
+    if (req.inputTokens + req.outputTokens > maxContext) {
+      this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
+      this.recordRejected(req, w.name, `prompt + output (${req.inputTokens} + ${req.outputTokens} tokens) exceed the model's maximum context length (${maxContext} tokens)`);
+      return;
+    }
     if (!engine.fits(req)) {
       this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
       this.recordRejected(req, w.name, `prompt + output (${req.inputTokens + req.outputTokens} tokens) exceed the worker's KV cache`);
@@ -426,5 +433,5 @@ export class Simulation {
 }
 
 function toAsyncIterator<T>(src: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> | Iterator<T> {
-  return Symbol.asyncIterator in src ? (src as AsyncIterable<T>)[Symbol.asyncIterator]() : (src as Iterable<T>)[Symbol.iterator]();
+  return Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : src[Symbol.iterator]();
 }

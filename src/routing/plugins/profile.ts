@@ -22,7 +22,7 @@ export function profilePolicy(spec: ProfileSpec, env: PolicyEnv, where = `profil
   const scorers: { s: Scorer; weight: number }[] = spec.scorers.map((s, i) => ({ s: build('scorer', s, env, `${where}: scorers[${i}]`), weight: s.weight }));
   const picker: Picker = build('picker', spec.picker, env, `${where}: picker`);
   const plugins: PluginHooks[] = [...filters, ...scorers.map((x) => x.s), picker];
-  const withHook = <H extends keyof PluginHooks>(h: H): PluginHooks[] => plugins.filter((p) => p[h] !== undefined);
+  const withHook = (h: keyof PluginHooks): PluginHooks[] => plugins.filter((p) => p[h] !== undefined);
   const onDispatch = withHook('onDispatch');
   const onFirstToken = withHook('onFirstToken');
   const onComplete = withHook('onComplete');
@@ -101,7 +101,7 @@ function pluginRef(kind: PluginKind, v: unknown, where: string, extra: readonly 
   if (typeof v.type !== 'string' || v.type === '') throw new UserError(`${where}.type: expected a ${kind} name`);
   if (v.options !== undefined && v.options !== null && !isObject(v.options)) throw new UserError(`${where}.options: expected a map of option: value`);
   const def = findPlugin(kind, v.type, `${where}.type`);
-  const options = (v.options ?? {}) as Doc;
+  const options: Doc = v.options ?? {};
   // Checked now so a mistake names its place in the file.
   resolveOptions(def.options, options, (k) => `${where}.options.${k}`, `${kind} ${def.type}`);
   return { ...v, type: def.type, options };
@@ -134,7 +134,7 @@ export function parseProfile(doc: unknown, where: string): ProfileSpec {
   const picker = pluginRef('picker', doc.picker ?? 'max-score', `${where}: picker`);
   return {
     name: doc.name,
-    ...(doc.description !== undefined ? { description: doc.description as string } : {}),
+    ...(doc.description !== undefined ? { description: doc.description } : {}),
     filters: filters.map((f) => ({ type: f.type, options: f.options })),
     scorers,
     picker: { type: picker.type, options: picker.options },

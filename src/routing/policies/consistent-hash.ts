@@ -99,7 +99,7 @@ export const consistentHashPolicy: PolicyFactory = {
     { name: 'load_factor', type: 'number', default: 1.25, min: 0, description: 'skip a worker above this × mean in-flight (0 = no bound)' },
   ],
   create: (o) => {
-    const key = str<'session' | 'user'>(o, 'key');
+    const key = str(o, 'key', ['session', 'user'] as const);
     const ring = new HashRing(num(o, 'virtual_nodes'));
     const factor = num(o, 'load_factor');
     const cands = new CandidateSet();

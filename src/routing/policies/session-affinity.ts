@@ -33,7 +33,7 @@ export const sessionAffinityPolicy: PolicyFactory = {
     { name: 'load_factor', type: 'number', default: 2, min: 0, description: 're-pin when the worker is above this × mean in-flight (0 = never)' },
   ],
   create: (o) => {
-    const key = str<'session' | 'user'>(o, 'key');
+    const key = str(o, 'key', ['session', 'user'] as const);
     const ttl = num(o, 'idle_ttl_s');
     const factor = num(o, 'load_factor');
     // Insertion order = last-use order (entries are re-inserted on use), so expiry pops the front.
