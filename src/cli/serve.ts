@@ -11,7 +11,7 @@ import { TOKENIZERS, type TokenizerName } from '../serve/tokenize.js';
 import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
-import { tracingFromEnv } from '../serve/tracing.js';
+import { tracingFromEnv } from '../serve/tracing-env.js';
 
 export interface ServeFlags extends KubernetesFlags {
   dashboard?: boolean;

@@ -58,7 +58,7 @@ export interface ServeOptions {
   logWrite?: (chunk: string) => void;
   /** Workers come from a discovery source too, so an empty static list is fine. */
   discovery?: boolean;
-  /** OpenTelemetry hooks (tracingFromEnv); default off. */
+  /** OpenTelemetry hooks (tracingFromEnv in tracing-env.ts); default off. */
   tracing?: Tracing;
 }
 
