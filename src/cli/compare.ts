@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
 import { parseFleet } from '../profiles/fleet.js';
 import { loadPolicyConfig, policyFromFlags } from './policy-config.js';
@@ -107,7 +107,7 @@ export function registerCompare(program: Command): void {
     .argument('[summaries...]', 'saved summary.csv (or summary JSON) files to include')
     .option('--policies <a,b,c>', `policies to run (default: ${DEFAULTS.policy} unless only files are given)`);
   addSimulationOptions(cmd, { fleet: 'repeatable' })
-    .option('--policy-config <file>', 'YAML/JSON policy (profile or {policy, options}) to run as one more policy, repeatable', collect, [])
+    .addOption(new Option('--policy-config <file>', 'YAML/JSON policy (profile or {policy, options}) to run as one more policy, repeatable').argParser(collect).default([], 'none'))
     .option('--format <format>', `table format: ${COMPARE_FORMATS.join(', ')}`, 'text')
     .option('--baseline <file>', 'summary.csv or JSON to compare against with --fail-on')
     .option('--fail-on <rules>', "exit 1 when a rule is violated, e.g. 'p99_ttft_ms>+10%,goodput_rps<-5%'")
