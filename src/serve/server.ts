@@ -4,8 +4,10 @@ import { Router, type RouterSink } from '../routing/router.js';
 import type { Outcome, Policy, ScrapedMetrics, WorkerView } from '../routing/types.js';
 import type { Request, Slo } from '../workload/request.js';
 import { promptBlockHashes } from '../workload/block-hash.js';
-import { meetsSlo } from '../metrics/slo.js';
-import { attachSloProfiles } from '../routing/slo/attach.js';
+import { effectiveSlo, meetsSlo, sloClassName } from '../metrics/slo.js';
+import { attachSloTables, checkSloTablesMatch, sloTableFor } from '../routing/slo/attach.js';
+import { parseSloHeaders } from '../routing/slo/targets.js';
+import { SloClassCounter } from './slo-classes.js';
 import type { ProfileTable } from '../routing/slo/profile.js';
 import { childRng, type Rng } from '../util/rng.js';
 import { UserError } from '../util/errors.js';
@@ -58,7 +60,7 @@ export interface ServeOptions {
   logWrite?: (chunk: string) => void;
   /** Workers come from a discovery source too, so an empty static list is fine. */
   discovery?: boolean;
-  /** OpenTelemetry hooks (tracingFromEnv in tracing-env.ts); default off. */
+  /** OpenTelemetry hooks (tracingFromEnv); default off. */
   tracing?: Tracing;
 }
 
@@ -93,6 +95,10 @@ export class ServeApp implements RouterSink, JobHost {
   readonly totals = { requests: 0, errors: 0, retries: 0, rejected: 0 };
   private directTurn = 0;
   private readonly tokenize: PromptTokenizer;
+  /** SLO tables the workers are matched against, weakest first (derived, --slo-profile, Redis). */
+  private sloTables: readonly ProfileTable[] = [];
+  /** Per-SLO-class attainment and goodput (/metrics, snapshot). */
+  readonly sloClasses: SloClassCounter;
   readonly tracing: Tracing;
 
   constructor(readonly o: ServeOptions) {
@@ -103,14 +109,16 @@ export class ServeApp implements RouterSink, JobHost {
     this.policy = new ExcludingPolicy(this.tracing.observePolicy(o.policy));
     this.retryRng = childRng(o.seed, 'serve-retry');
     this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
+    this.sloTables = o.sloProfiles ?? [];
     for (const spec of o.workers) this.addWorker(spec);
-    if (o.sloProfiles) attachSloProfiles(this.router.workers, o.sloProfiles);
+    if (o.sloProfiles) checkSloTablesMatch(this.router.workers, o.sloProfiles);
     this.metrics = new ServeMetrics({
       workers: () => this.workers.filter((w) => !w.removed),
       queueLength: () => this.queueLength(),
       policyName: () => this.router.policyName,
       branches: () => this.router.branches,
     });
+    this.sloClasses = new SloClassCounter(this.metrics.registry, this.clock.now());
     this.log = new AccessLog(o.logWrite);
     if (o.apiKey) this.apiKey = new BearerKey(o.apiKey);
     if (o.adminKey) this.adminKey = new BearerKey(o.adminKey);
@@ -136,12 +144,19 @@ export class ServeApp implements RouterSink, JobHost {
     };
   }
 
+  /** New SLO tables (Redis reload): every worker is matched again; waiting requests may now fit. */
+  setSloTables(tables: readonly ProfileTable[]): void {
+    this.sloTables = tables;
+    attachSloTables(this.workers.filter((w) => !w.removed).map((w) => w.view), tables);
+    this.router.dispatchWaiting();
+  }
+
   /** Adds a worker to the fleet (startup and `POST /workers`); its index is stable for life. */
   addWorker(spec: WorkerSpec): ServeWorker {
     const dup = this.workers.find((w) => !w.removed && (w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name)));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
     const w = new ServeWorker(spec, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
-    const table = this.o.sloProfiles?.find((t) => t.deployment === w.view.profile) ?? this.o.sloProfiles?.find((t) => t.deployment === w.view.gpu);
+    const table = sloTableFor(w.view, this.sloTables);
     if (table) w.view.sloProfile = table;
     this.router.addWorker(w.view);
     this.byId.set(w.view.id, w);
@@ -309,6 +324,15 @@ export class ServeApp implements RouterSink, JobHost {
       }
     }
     this.record(job, out);
+    // Every inference request held to an SLO is judged, a failed or rejected one as a miss.
+    const slo = job.request.slo;
+    let judged: { name: string; met: boolean } | undefined;
+    if (slo && job.route === 'inference') {
+      const inTok = job.request.inputTokens;
+      const met = ttftS !== undefined && !job.error && meetsSlo(slo, { ttftMs: ttftS * 1000, tpotMs: (tpotS ?? 0) * 1000, e2eMs: e2eS * 1000, tpatMs: (e2eS * 1000) / (inTok + (out ?? 0)) });
+      judged = { name: sloClassName(slo), met };
+      this.sloClasses.observe(judged.name, met, job.error !== undefined && job.error.startsWith('rejected'));
+    }
     if (this.draining && this.jobs.size === 0) this.drained?.();
     if (!this.log.enabled) return;
     const entry: Record<string, unknown> = {
@@ -327,9 +351,9 @@ export class ServeApp implements RouterSink, JobHost {
       tpot_ms: tpotS !== undefined ? round(tpotS * 1000) : undefined,
       e2e_ms: round(e2eS * 1000),
     };
-    if (this.o.slo && job.route === 'inference' && ttftS !== undefined && !job.error) {
-      const inTok = job.request.inputTokens;
-      entry.slo_met = meetsSlo(this.o.slo, { ttftMs: ttftS * 1000, tpotMs: (tpotS ?? 0) * 1000, e2eMs: e2eS * 1000, tpatMs: (e2eS * 1000) / (inTok + (out ?? 0)) });
+    if (judged) {
+      entry.slo_met = judged.met;
+      entry.slo_class = judged.name;
     }
     if (job.error) entry.error = job.error;
     this.log.log(entry);
@@ -433,7 +457,8 @@ export class ServeApp implements RouterSink, JobHost {
         outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens,
         prefix: { kind: 'tokens', ids },
         text: parsed.text,
-        slo: this.o.slo,
+        // x-slo-* headers override --slo target by target; the slo* policies rank by them.
+        slo: effectiveSlo(this.o.slo, parseSloHeaders(req.headers)),
       };
     } else {
       if (body) parseJsonObject(body);

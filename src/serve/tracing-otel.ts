@@ -5,7 +5,8 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Sampler } from '@opentelemetry/sdk-trace';
 import type { Policy } from '../routing/types.js';
-import { decisionObserver, type AttemptTrace, type RequestTrace, type TracedDecision, type Tracing } from './tracing.js';
+import { decisionObserver } from './tracing-decisions.js';
+import type { AttemptTrace, RequestTrace, TracedDecision, Tracing } from './tracing-hooks.js';
 
 const propagator = new W3CTraceContextPropagator();
 const headerGetter: TextMapGetter<IncomingHttpHeaders> = {

@@ -32,9 +32,9 @@ test('router policies --json lists every policy and plugin with its typed option
   assert.deepEqual(j.scorers.map((p) => p.type), pluginDefs('scorer').map((p) => p.type));
   assert.deepEqual(j.filters.map((p) => p.type), ['saturation']);
   assert.deepEqual(j.pickers.map((p) => p.type), ['max-score', 'weighted-random', 'random']);
-  const lr = j.policies.find((p) => p.name === 'least-request');
-  assert.equal(lr?.kind, 'preset');
-  assert.deepEqual(lr?.profile?.scorers, [{ type: 'active-requests', weight: 1 }]);
+  const lk = j.policies.find((p) => p.name === 'least-kv-cache');
+  assert.equal(lk?.kind, 'preset');
+  assert.deepEqual(lk?.profile?.scorers, [{ type: 'kv-utilization', weight: 1 }]);
   const ca = j.policies.find((p) => p.name === 'cache-aware');
   assert.equal(ca?.kind, 'hand-written');
   assert.deepEqual(ca?.options.find((o) => o.name === 'cache_threshold'), {

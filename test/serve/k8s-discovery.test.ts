@@ -174,7 +174,7 @@ test('an API outage during a watch: re-lists with backoff, keeps the set meanwhi
   assert.equal(fleet.workers.get(`${NS}/vllm-b`)?.drained, true);
   assert.ok(!fleet.workers.has(`${NS}/vllm-a`), 'deleted during the outage: removed by the re-list');
   assert.ok(api.requests.lists >= 2);
-  assert.ok(logs.some((l) => /recovered after \d+ failed attempt/.test(l)));
+  assert.ok(await until(() => logs.some((l) => /recovered after \d+ failed attempt/.test(l))));
 });
 
 test('410 Gone on a resumed watch re-lists at once', async () => {

@@ -4,8 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CLI, call, chatBody, until } from './helpers.js';
-import { decisionObserver, TRACING_OFF } from '../../src/serve/tracing.js';
-import { tracingFromEnv } from '../../src/serve/tracing-env.js';
+import { decisionObserver, tracingFromEnv, TRACING_OFF } from '../../src/serve/tracing.js';
 import { createPolicy } from '../../src/routing/registry.js';
 
 /**

@@ -1,16 +1,19 @@
 /**
  * least-request: fewest in-flight requests by the router's own count.
  * Semantics: AIBrix `least-request` (gateway-side `realtime_num_requests_running`, +1 at routing,
- * −1 at completion; ties broken uniformly at random). No deviation. A preset: the
- * active-requests scorer under max-score (idle → 1, else (max − n)/max, so the highest score is
- * the fewest in flight, ties random). It is also the fallback of the prefix and affinity
- * policies here (which call argminRandomTie directly: same choice, same draw).
+ * −1 at completion; ties broken uniformly at random). No deviation. It is also the fallback of
+ * the prefix and affinity policies here.
  */
-import { presetPolicy } from '../plugins/profile.js';
+import type { PolicyFactory } from '../types.js';
+import { argminRandomTie } from '../pick.js';
+import { inFlight } from '../candidates.js';
 
-export const leastRequestPolicy = presetPolicy({
+export const leastRequestPolicy: PolicyFactory = {
   name: 'least-request',
   description: "Fewest in-flight requests by the router's own count; random tie-break.",
   options: [],
-  profile: () => ({ name: 'least-request', filters: [], scorers: [{ type: 'active-requests', weight: 1 }], picker: { type: 'max-score' } }),
-});
+  create: () => ({
+    name: 'least-request',
+    pick: (_req, candidates, ctx) => ({ worker: (ctx.inFlightIndex?.(candidates)?.argminRandomTie(ctx.rng) ?? argminRandomTie(candidates, inFlight, ctx.rng)).index }),
+  }),
+};

@@ -1,4 +1,3 @@
-import { HttpError } from '../openai-error.js';
 import type { ServeWorker } from '../worker.js';
 import type { WorkerSpec } from '../worker-spec.js';
 import type { DiscoveredWorker, WorkerFleet } from './fleet.js';
@@ -6,7 +5,7 @@ import { sameSpec } from './pod-worker.js';
 
 /** The two things discovery needs from serve's composition root. */
 export interface FleetHost {
-  /** Registers a worker (throws HttpError 409 when its URL or name is taken). */
+  /** Registers a worker (throws when its URL or name is taken). */
   addWorker(spec: WorkerSpec): ServeWorker;
   /** Takes it out for good; in-flight requests finish, then its pool closes. */
   removeWorker(w: ServeWorker): void;
@@ -47,8 +46,8 @@ export class ServeFleet implements WorkerFleet {
     try {
       w = this.host.addWorker(d.spec);
     } catch (err) {
-      if (!(err instanceof HttpError)) throw err;
-      this.log(`kubernetes discovery: not adding ${d.key}: ${err.message}`);
+      // Typically a URL or name already registered (static or admin); one pod must not stop discovery.
+      this.log(`kubernetes discovery: not adding ${d.key}: ${(err as Error).message}`);
       this.byKey.delete(d.key);
       return;
     }
