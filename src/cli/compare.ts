@@ -2,10 +2,10 @@ import { appendFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
 import { parseFleet } from '../profiles/fleet.js';
-import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
+import { loadPolicyConfig, policyFromFlags } from './policy-config.js';
 import {
   COMPARE_FORMATS,
   evaluateFailOn,
@@ -19,7 +19,7 @@ import {
 } from '../report/compare-table.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
-import { parseNumberFlag, runAction } from './errors.js';
+import { collect, parseNumberFlag, runAction } from './errors.js';
 import { addSimulationOptions } from './simulation-options.js';
 import { addWorkloadOptions } from './workload-options.js';
 import { checkOutputDir } from './output-path.js';
@@ -28,8 +28,10 @@ import type { CompareWorkerReply } from './compare-worker.js';
 import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 
-export interface CompareFlags extends Omit<SimulateFlags, 'policy' | 'fleet' | 'json' | 'out' | 'tui' | 'pace' | 'format'> {
+export interface CompareFlags extends Omit<SimulateFlags, 'policy' | 'policyConfig' | 'fleet' | 'json' | 'out' | 'tui' | 'pace' | 'format'> {
   policies?: string;
+  /** --policy-config files: each one more policy to run, labelled with its name. */
+  policyConfig?: string[];
   fleet: string[];
   /** Table format. */
   format: string;
@@ -48,15 +50,20 @@ export interface CompareJob {
 
 /** Every policy on every fleet, same workload and seed; labels say policy, and fleet when there are several. */
 export function compareJobs(f: CompareFlags): CompareJob[] {
-  const policies = (f.policies ?? DEFAULTS.policy).split(',').map((p) => p.trim()).filter((p) => p !== '');
-  if (policies.length === 0) throw new UserError(`--policies: expected a comma-separated list of policy names, got "${f.policies}"`);
+  const configs = f.policyConfig ?? [];
+  const policies = (f.policies ?? (configs.length > 0 ? '' : DEFAULTS.policy)).split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (policies.length === 0 && configs.length === 0) throw new UserError(`--policies: expected a comma-separated list of policy names, got "${f.policies}"`);
   const fleets = f.fleet.length > 0 ? f.fleet : [DEFAULTS.fleet];
   // Everything but compare's own flags describes the workload and the simulation, as for simulate.
-  const { policies: _policies, fleet: _fleet, format: _table, traceFormat, baseline: _baseline, failOn: _failOn, jobs: _jobs, out: _out, ...common } = f;
+  const { policies: _policies, policyConfig: _configs, fleet: _fleet, format: _table, traceFormat, baseline: _baseline, failOn: _failOn, jobs: _jobs, out: _out, ...common } = f;
   const jobs: CompareJob[] = [];
   for (const fleet of fleets) {
     for (const policy of policies) {
       jobs.push({ run: fleets.length > 1 ? `${policy}@${fleet}` : policy, flags: { ...common, format: traceFormat, fleet, policy } });
+    }
+    for (const file of configs) {
+      const name = loadPolicyConfig(file).name;
+      jobs.push({ run: fleets.length > 1 ? `${name}@${fleet}` : name, flags: { ...common, policyOpt: [], format: traceFormat, fleet, policy: name, policyConfig: file } });
     }
   }
   return jobs;
@@ -122,6 +129,7 @@ export function registerCompare(program: Command): void {
     .argument('[summaries...]', 'saved summary.csv (or summary JSON) files to include')
     .option('--policies <a,b,c>', `policies to run (default: ${DEFAULTS.policy} unless only files are given)`);
   addSimulationOptions(cmd, { fleet: 'repeatable' })
+    .addOption(new Option('--policy-config <file>', 'YAML/JSON policy (profile or {policy, options}) to run as one more policy, repeatable').argParser(collect).default([], 'none'))
     .option('--format <format>', `table format: ${COMPARE_FORMATS.join(', ')}`, 'text')
     .option('--baseline <file>', 'summary.csv or JSON to compare against with --fail-on')
     .option('--fail-on <rules>', "exit 1 when a rule is violated, e.g. 'p99_ttft_ms>+10%,goodput_rps<-5%'")
@@ -137,12 +145,12 @@ export function registerCompare(program: Command): void {
         if (flags.baseline && rules.length === 0) throw new UserError('--baseline: pass --fail-on rules to check against it');
         const baseline = flags.baseline ? readSummaryFile(flags.baseline) : null;
         const rows: CompareRow[] = files.flatMap((f) => labelled(f, readSummaryFile(f), files.length));
-        const simulate = flags.policies !== undefined || flags.fleet.length > 0 || files.length === 0;
+        const simulate = flags.policies !== undefined || flags.fleet.length > 0 || (flags.policyConfig?.length ?? 0) > 0 || files.length === 0;
         if (simulate) {
           const jobs = compareJobs(flags);
           // Flag mistakes surface here, once, before any thread starts.
           for (const j of jobs) {
-            createPolicy(j.flags.policy, parsePolicyOptions(j.flags.policyOpt));
+            policyFromFlags(j.flags);
             parseFleet(j.flags.fleet);
           }
           await prepareSloJobs(jobs, flags.slo);

@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
 import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
+import { policyFromFlags } from './policy-config.js';
 import { parseSlo } from '../metrics/slo.js';
 import { UserError } from '../util/errors.js';
 import { ServeApp, type ServeOptions } from '../serve/server.js';
@@ -22,6 +23,7 @@ export interface ServeFlags extends KubernetesFlags {
   port: string;
   policy?: string;
   policyOpt: string[];
+  policyConfig?: string;
   seed: string;
   apiKey?: string;
   adminKey?: string;
@@ -67,7 +69,9 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   const workers: WorkerSpec[] = [...(cfg?.workers ?? []), ...(f.workers ? parseWorkersFlag(f.workers) : [])];
   if (workers.length === 0 && f.k8sSelector === undefined) throw new UserError('serve: give the upstream engines with --workers URL[,URL...], --config FILE or --k8s-selector LABELS');
   const policyName = f.policy ?? cfg?.policy ?? DEFAULTS.policy;
-  const policy = createPolicy(policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) });
+  const policy = f.policyConfig
+    ? policyFromFlags({ policy: policyName, policyOpt: f.policyOpt, policyConfig: f.policyConfig })
+    : createPolicy(policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) });
   const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
   let logWrite: ((s: string) => void) | undefined;
   if (f.log === '-') {
@@ -143,6 +147,7 @@ export function registerServe(program: Command): void {
     .option('--port <n>', 'port to listen on (0 = any free port)', String(S.port))
     .option('--policy <name>', `routing policy (see \`router policies\`; default ${DEFAULTS.policy})`)
     .option('--policy-opt <k=v>', 'policy option, repeatable', collect, [])
+    .option('--policy-config <file>', 'YAML/JSON policy: a filter → scorer → picker profile, or {policy, options} (see docs/policies.md)')
     .option('--seed <n>', 'seed of the router and retry jitter', String(DEFAULTS.seed))
     .option('--api-key <key>', 'require "Authorization: Bearer KEY" on /v1/* (or env ROUTER_API_KEY)')
     .option('--admin-key <key>', 'enable the admin API (GET/POST/DELETE /workers) behind this bearer key (or env ROUTER_ADMIN_KEY)')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
 import { parseFleet } from '../profiles/fleet.js';
-import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
+import { policyFromFlags } from './policy-config.js';
 import { Simulation, type SimulationResult } from '../sim/simulator.js';
 import { buildWorkload, defaultTracePath, type WorkloadFlags } from '../workload/workload.js';
 import { addWorkloadOptions } from './workload-options.js';
@@ -20,6 +20,8 @@ export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
   policy: string;
   policyOpt: string[];
+  /** --policy-config FILE: a profile or named policy in YAML/JSON (wins over --policy). */
+  policyConfig?: string;
   seed: string;
   scrapeInterval: string;
   slo?: string;
@@ -46,7 +48,7 @@ export async function simulateFromFlags(
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
   const fleet = parseFleet(f.fleet);
-  const policy = createPolicy(f.policy, parsePolicyOptions(f.policyOpt));
+  const policy = policyFromFlags(f);
   // slo* policies need no set-up: the SLO defaults and missing tables are derived (and cached).
   const setup = await sloSetup(policy.name, f.slo, fleet, f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
   const requests = requestsFromFlags(f);
@@ -78,6 +80,7 @@ export function registerSimulate(program: Command): void {
     .description('Replay a trace against simulated GPU workers under a routing policy and report latency, goodput, cache hits, balance and cost')
     .option('--policy <name>', 'routing policy (see `router policies`)', DEFAULTS.policy);
   addSimulationOptions(cmd, { fleet: 'one' })
+    .option('--policy-config <file>', 'YAML/JSON policy: a filter → scorer → picker profile, or {policy, options} (see docs/policies.md)')
     .option('--json', 'print the summary as JSON on stdout')
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
     .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')

@@ -107,6 +107,22 @@ export function argminPosition(values: ArrayLike<number>, n: number, rng: Rng): 
   return best;
 }
 
+/** Position of the highest of `values[0..n)`, ties uniformly at random (one draw, only on a tie). */
+export function argmaxPosition(values: ArrayLike<number>, n: number, rng: Rng): number {
+  let best = 0;
+  let ties = 1;
+  for (let i = 1; i < n; i++) {
+    if (values[i] > values[best]) {
+      best = i;
+      ties = 1;
+    } else if (values[i] === values[best]) ties++;
+  }
+  if (ties === 1) return best;
+  let k = rng.int(ties);
+  for (let i = best; i < n; i++) if (values[i] === values[best] && k-- === 0) return i;
+  return best;
+}
+
 /**
  * Per-worker state in a dense array grown in index order: assigning `arr[300]` to an empty JS
  * array would switch it to slow dictionary elements, and every lookup after would pay for it.

@@ -1,5 +1,8 @@
 import { UserError } from '../util/errors.js';
-import type { Policy, PolicyFactory, PolicyOption } from './types.js';
+import type { Policy, PolicyEnv, PolicyFactory } from './types.js';
+import { resolveOptions } from './options.js';
+import { createPolicyEnv } from './env.js';
+import { parseProfile, profilePolicy } from './plugins/profile.js';
 import { randomPolicy } from './policies/random.js';
 import { roundRobinPolicy } from './policies/round-robin.js';
 import { leastRequestPolicy } from './policies/least-request.js';
@@ -49,43 +52,38 @@ export function policyFactories(): PolicyFactory[] {
   return [...factories.values()];
 }
 
-function parseValue(opt: PolicyOption, raw: string, policy: string): number | boolean | string {
-  const where = `--policy-opt ${opt.name} (policy ${policy})`;
-  switch (opt.type) {
-    case 'boolean':
-      if (raw === 'true') return true;
-      if (raw === 'false') return false;
-      throw new UserError(`${where}: expected true or false, got "${raw}"`);
-    case 'number':
-    case 'integer': {
-      const v = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(v) || (opt.type === 'integer' && !Number.isInteger(v))) {
-        throw new UserError(`${where}: expected ${opt.type === 'integer' ? 'an integer' : 'a number'}, got "${raw}"`);
-      }
-      return v;
-    }
-    case 'string':
-      return raw;
-  }
+/**
+ * Builds a policy from its name and `key=value` options; unknown names and options are errors
+ * that list what is accepted, values are checked against the option's declared type and range.
+ * Defaults come from the policy's own option declaration. `env` (default: a fresh one with the
+ * approximate prefix index) hands the policy its shared services.
+ */
+export function createPolicy(name: string, rawOptions: Readonly<Record<string, unknown>> = {}, env: PolicyEnv = createPolicyEnv()): Policy {
+  const f = factories.get(name);
+  if (!f) throw new UserError(`--policy ${name}: unknown policy (known: ${[...factories.keys()].join(', ')})`);
+  const opts = resolveOptions(f.options, rawOptions, (k) => `--policy-opt ${k} (policy ${name})`, `policy ${name}`);
+  return f.create(opts, env);
 }
 
 /**
- * Builds a policy from its name and `key=value` options; unknown names and options are errors
- * that list what is accepted. Defaults come from the policy's own option table.
+ * A policy from a `--policy-config` document (already read from YAML/JSON): either a profile
+ * (`{name, filters, scorers, picker}`) or a named policy with options (`{policy, options}`).
+ * `where` (the file) prefixes every error.
  */
-export function createPolicy(name: string, rawOptions: Record<string, string> = {}): Policy {
-  const f = factories.get(name);
-  if (!f) throw new UserError(`--policy ${name}: unknown policy (known: ${[...factories.keys()].join(', ')})`);
-  const opts: Record<string, number | boolean | string> = {};
-  for (const o of f.options) opts[o.name] = o.default;
-  for (const [k, raw] of Object.entries(rawOptions)) {
-    const o = f.options.find((x) => x.name === k);
-    if (!o) {
-      throw new UserError(`--policy-opt ${k}: policy ${name} has no option "${k}"${f.options.length ? ` (options: ${f.options.map((x) => x.name).join(', ')})` : ' (it takes no options)'}`);
-    }
-    opts[k] = parseValue(o, raw, name);
+export function policyFromConfig(doc: unknown, where: string, env: PolicyEnv = createPolicyEnv()): Policy {
+  if (typeof doc === 'object' && doc !== null && !Array.isArray(doc) && 'policy' in doc) {
+    const d = doc as Record<string, unknown>;
+    for (const k of Object.keys(d)) if (k !== 'policy' && k !== 'options') throw new UserError(`${where}: unknown field "${k}" next to "policy" (expected policy, options)`);
+    if (typeof d.policy !== 'string') throw new UserError(`${where}: policy: expected a policy name`);
+    const f = factories.get(d.policy);
+    if (!f) throw new UserError(`${where}: policy: unknown policy "${d.policy}" (known: ${[...factories.keys()].join(', ')})`);
+    const raw = d.options ?? {};
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UserError(`${where}: options: expected a map of option: value`);
+    const opts = resolveOptions(f.options, raw as Record<string, unknown>, (k) => `${where}: options.${k}`, `policy ${f.name}`);
+    return f.create(opts, env);
   }
-  return f.create(opts);
+  const spec = parseProfile(doc, where);
+  return profilePolicy(spec, env, where);
 }
 
 /** Parses repeated `--policy-opt k=v[,k=v]` flags. */

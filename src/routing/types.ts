@@ -141,17 +141,99 @@ export interface Outcome {
   e2eS?: number;
 }
 
-/** An option a policy accepts, for `router policies` and `--policy-opt` parsing. */
+/**
+ * An option a policy or plugin accepts: its one declaration (see options.ts), read by parsing,
+ * validation, `router policies [--json]` and the docs.
+ */
 export interface PolicyOption {
-  name: string;
-  type: 'number' | 'integer' | 'boolean' | 'string';
-  default: number | boolean | string;
-  description: string;
+  readonly name: string;
+  readonly type: 'number' | 'integer' | 'boolean' | 'string';
+  /** The default: declared here only. */
+  readonly default: number | boolean | string;
+  readonly description: string;
+  /** Inclusive bounds of a number/integer option. */
+  readonly min?: number;
+  readonly max?: number;
+  /** The accepted values of a string option (an enum). */
+  readonly values?: readonly string[];
 }
 
 export interface PolicyFactory {
   readonly name: string;
   readonly description: string;
   readonly options: readonly PolicyOption[];
-  create(options: Record<string, number | boolean | string>): Policy;
+  /**
+   * Builds the policy from resolved options (defaults applied, types and ranges checked).
+   * `env` hands out shared services, such as the prefix index; absent, a fresh default one.
+   */
+  create(options: Record<string, number | boolean | string>, env?: PolicyEnv): Policy;
+  /** For presets: the profile the policy runs (shown by `router policies`). */
+  readonly profile?: (options: Record<string, number | boolean | string>) => ProfileSpec;
+}
+
+/** A plugin named in a profile, with its options (checked against the plugin's schema). */
+export interface PluginRef {
+  readonly type: string;
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+export interface ScorerRef extends PluginRef {
+  /** Weight of the scorer's [0, 1] score in the sum (llm-d: unweighted = 1). */
+  readonly weight: number;
+}
+
+/**
+ * A scheduling profile, llm-d style: filters in order, then Σ weight × score over the scorers,
+ * then the picker. Declared in YAML/JSON (`--policy-config`) or built by a preset policy.
+ */
+export interface ProfileSpec {
+  readonly name: string;
+  readonly description?: string;
+  readonly filters: readonly PluginRef[];
+  readonly scorers: readonly ScorerRef[];
+  readonly picker: PluginRef;
+}
+
+/** Shared services a policy's plugins draw on (one instance per policy; see env.ts). */
+export interface PolicyEnv {
+  /** The prefix index for this block size and capacity, shared by every plugin that asks for the same. */
+  prefixIndex(spec: PrefixIndexSpec): PrefixIndex;
+  /** Records a dispatch in every prefix index handed out (once per dispatch, whoever asks). */
+  recordRouted(req: RouteRequest, worker: WorkerView): void;
+  /** Forgets a removed worker in every prefix index handed out. */
+  removeWorker(worker: WorkerView): void;
+}
+
+/** How a prefix index is cut and sized. */
+export interface PrefixIndexSpec {
+  /** Tokens per block. */
+  readonly blockSize: number;
+  /** Blocks kept per worker; 0 = the worker's KV capacity / blockSize (31,250 when unknown). */
+  readonly lruBlocks: number;
+}
+
+/**
+ * Which prompt blocks each worker holds, for every prefix-aware policy and plugin. The
+ * approximate implementation (prefix/approximate-index.ts) learns from routing decisions; a
+ * KV-event implementation would learn from the engines and may ignore `recordRouted`.
+ */
+export interface PrefixIndex {
+  readonly spec: PrefixIndexSpec;
+  /** Chained hashes of the request's full blocks (a match is counted out of these). */
+  blocks(req: RouteRequest): readonly number[];
+  /**
+   * Contiguous prefix match: `out[i]` = leading blocks of the request that `candidates[i]` holds.
+   * Returns how many candidates hold at least the first block.
+   */
+  match(req: RouteRequest, candidates: readonly WorkerView[], out: number[] | Float64Array): number;
+  /** Routing time: the request was dispatched to `worker`. */
+  recordRouted(req: RouteRequest, worker: WorkerView): void;
+  /** The worker left: drop everything held for it. */
+  removeWorker(worker: WorkerView): void;
+  /** Most blocks kept for `worker`. */
+  capacity(worker: WorkerView): number;
+  /** Blocks held for the worker in slot `index` now. */
+  size(index: number): number;
+  /** Workers the index holds anything for (leak tests). */
+  workerCount(): number;
 }

@@ -28,7 +28,7 @@
  */
 import type { Policy, PolicyFactory, WorkerView } from '../types.js';
 import { argminRandomTie } from '../pick.js';
-import { numberOpt } from '../options.js';
+import { num } from '../options.js';
 import { argminOfIndexes, CandidateSet, inFlight, loadRange, ViewLookup } from '../candidates.js';
 import { RadixTree } from '../prefix/radix-tree.js';
 import { prefixKey } from '../prefix/key.js';
@@ -44,16 +44,16 @@ export const cacheAwarePolicy: PolicyFactory = {
   name: NAME,
   description: 'SGLang cache-aware: approximate radix tree of routed prompts; shortest queue when imbalanced, else the worker with the longest prefix match above cache_threshold.',
   options: [
-    { name: 'cache_threshold', type: 'number', default: 0.3, description: 'minimum matched fraction of the prompt to follow the cache' },
-    { name: 'balance_abs_threshold', type: 'number', default: 64, description: 'imbalanced when max − min in-flight exceeds this ...' },
-    { name: 'balance_rel_threshold', type: 'number', default: 1.5, description: '... and max exceeds min × this' },
-    { name: 'max_tree_size', type: 'integer', default: 2 ** 26, description: 'characters (key units) kept per worker in the tree; LRU leaves beyond are evicted' },
+    { name: 'cache_threshold', type: 'number', default: 0.3, min: 0, max: 1, description: 'minimum matched fraction of the prompt to follow the cache' },
+    { name: 'balance_abs_threshold', type: 'number', default: 64, min: 0, description: 'imbalanced when max − min in-flight exceeds this ...' },
+    { name: 'balance_rel_threshold', type: 'number', default: 1.5, min: 0, description: '... and max exceeds min × this' },
+    { name: 'max_tree_size', type: 'integer', default: 2 ** 26, min: 1, description: 'characters (key units) kept per worker in the tree; LRU leaves beyond are evicted' },
   ],
   create: (o): CacheAwarePolicy => {
-    const threshold = numberOpt(o, NAME, 'cache_threshold', 0, 1);
-    const abs = numberOpt(o, NAME, 'balance_abs_threshold', 0);
-    const rel = numberOpt(o, NAME, 'balance_rel_threshold', 0);
-    const tree = new RadixTree(numberOpt(o, NAME, 'max_tree_size', 1));
+    const threshold = num(o, 'cache_threshold');
+    const abs = num(o, 'balance_abs_threshold');
+    const rel = num(o, 'balance_rel_threshold');
+    const tree = new RadixTree(num(o, 'max_tree_size'));
     const cands = new CandidateSet();
     const views = new ViewLookup();
     return {

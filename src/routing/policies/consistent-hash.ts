@@ -15,7 +15,7 @@
 import type { PolicyFactory, WorkerView } from '../types.js';
 import type { RouteRequest } from '../../workload/request.js';
 import { argminRandomTie } from '../pick.js';
-import { numberOpt, stringOpt } from '../options.js';
+import { num, str } from '../options.js';
 import { CandidateSet, ensureIndex, inFlight } from '../candidates.js';
 import { chainHash } from '../../workload/block-hash.js';
 
@@ -94,14 +94,14 @@ export const consistentHashPolicy: PolicyFactory = {
   name: NAME,
   description: 'Hash ring (virtual nodes) on the session or user id with bounded loads; keyless requests go to the least loaded.',
   options: [
-    { name: 'key', type: 'string', default: 'session', description: 'request field to hash: session or user' },
-    { name: 'virtual_nodes', type: 'integer', default: 150, description: 'ring points per worker (SGLang: 150)' },
-    { name: 'load_factor', type: 'number', default: 1.25, description: 'skip a worker above this × mean in-flight (0 = no bound)' },
+    { name: 'key', type: 'string', default: 'session', values: ['session', 'user'], description: 'request field to hash: session or user' },
+    { name: 'virtual_nodes', type: 'integer', default: 150, min: 1, description: 'ring points per worker (SGLang: 150)' },
+    { name: 'load_factor', type: 'number', default: 1.25, min: 0, description: 'skip a worker above this × mean in-flight (0 = no bound)' },
   ],
   create: (o) => {
-    const key = stringOpt(o, NAME, 'key', ['session', 'user'] as const);
-    const ring = new HashRing(numberOpt(o, NAME, 'virtual_nodes', 1));
-    const factor = numberOpt(o, NAME, 'load_factor', 0);
+    const key = str(o, 'key', ['session', 'user'] as const);
+    const ring = new HashRing(num(o, 'virtual_nodes'));
+    const factor = num(o, 'load_factor');
     const cands = new CandidateSet();
     const byIndex: WorkerView[] = [];
     return {

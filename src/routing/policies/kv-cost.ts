@@ -18,13 +18,11 @@
  * Deviation: Dynamo grows a request's active blocks as output tokens stream; the Router does not
  * see tokens one by one, so a request's decode blocks stay at its prompt blocks until it ends.
  */
-import type { Policy, PolicyFactory, WorkerView } from '../types.js';
+import type { Policy, PolicyFactory, PrefixIndex, WorkerView } from '../types.js';
 import type { RouteRequest } from '../../workload/request.js';
-import { numberOpt } from '../options.js';
+import { num } from '../options.js';
 import { argminPosition, PerWorker } from '../candidates.js';
-import { BlockIndex } from '../prefix/block-index.js';
-import { requestBlockHashes } from '../prefix/request-blocks.js';
-import { lruCapacity } from './prefix-cache.js';
+import { createPolicyEnv } from '../env.js';
 
 const NAME = 'kv-cost';
 
@@ -37,7 +35,7 @@ interface Active {
 }
 
 export interface KvCostPolicy extends Policy {
-  readonly index: BlockIndex;
+  readonly index: PrefixIndex;
   /** The cost each candidate would have for `req` (for tests and debugging). */
   costs(req: RouteRequest, candidates: readonly WorkerView[]): number[];
 }
@@ -46,17 +44,17 @@ export const kvCostPolicy: PolicyFactory = {
   name: NAME,
   description: 'Dynamo KV router: prefill_load_scale · max(active prefill + prompt − overlap blocks, 0) + decode blocks; lowest cost (or softmax sampling).',
   options: [
-    { name: 'block_size', type: 'integer', default: 16, description: 'tokens per KV block' },
-    { name: 'prefill_load_scale', type: 'number', default: 1, description: 'weight of the prefill term' },
-    { name: 'temperature', type: 'number', default: 0, description: '0 = lowest cost; > 0 = sample softmax over normalized costs' },
-    { name: 'lru_blocks', type: 'integer', default: 0, description: 'overlap index capacity per worker in blocks (0 = KV capacity / block_size)' },
+    { name: 'block_size', type: 'integer', default: 16, min: 1, description: 'tokens per KV block' },
+    { name: 'prefill_load_scale', type: 'number', default: 1, min: 0, description: 'weight of the prefill term' },
+    { name: 'temperature', type: 'number', default: 0, min: 0, description: '0 = lowest cost; > 0 = sample softmax over normalized costs' },
+    { name: 'lru_blocks', type: 'integer', default: 0, min: 0, description: 'overlap index capacity per worker in blocks (0 = KV capacity / block_size)' },
   ],
-  create: (o): KvCostPolicy => {
-    const bs = numberOpt(o, NAME, 'block_size', 1);
-    const scale = numberOpt(o, NAME, 'prefill_load_scale', 0);
-    const temperature = numberOpt(o, NAME, 'temperature', 0);
-    const lru = numberOpt(o, NAME, 'lru_blocks', 0);
-    const index = new BlockIndex();
+  create: (o, env = createPolicyEnv()): KvCostPolicy => {
+    const bs = num(o, 'block_size');
+    const scale = num(o, 'prefill_load_scale');
+    const temperature = num(o, 'temperature');
+    const lru = num(o, 'lru_blocks');
+    const index = env.prefixIndex({ blockSize: bs, lruBlocks: lru });
     // per worker: uncached blocks still in prefill, distinct active blocks, and their references
     const load = new PerWorker(() => ({ prefill: 0, decode: 0, refs: new Map<number, number>() }));
     const active = new Map<string, Active>();
@@ -65,9 +63,8 @@ export const kvCostPolicy: PolicyFactory = {
     let lastOverlap = 0;
 
     const fillCosts = (req: RouteRequest, candidates: readonly WorkerView[], out: { [i: number]: number }): void => {
-      const hashes = requestBlockHashes(req, bs);
       const promptBlocks = Math.ceil(req.inputTokens / bs);
-      index.match(hashes, candidates, overlap);
+      index.match(req, candidates, overlap);
       for (let i = 0; i < candidates.length; i++) {
         const l = load.at(candidates[i].index);
         const prefill = Math.max(l.prefill + promptBlocks - overlap[i], 0);
@@ -115,7 +112,7 @@ export const kvCostPolicy: PolicyFactory = {
         lastOverlap = 0;
         const l = load.at(w.index);
         l.prefill += prefill;
-        const hashes = requestBlockHashes(req, bs);
+        const hashes = index.blocks(req);
         const own = promptBlocks - hashes.length;
         const m = l.refs;
         let added = own;
@@ -126,7 +123,7 @@ export const kvCostPolicy: PolicyFactory = {
         }
         l.decode += added;
         active.set(req.id, { prefill, own, hashes, prefilling: true });
-        index.record(hashes, w.index, lruCapacity(w, bs, lru));
+        env.recordRouted(req, w);
       },
       onFirstToken(req, w) {
         const a = active.get(req.id);
@@ -152,7 +149,7 @@ export const kvCostPolicy: PolicyFactory = {
         l.decode -= removed;
       },
       onWorkerRemoved(w) {
-        index.removeWorker(w.index);
+        env.removeWorker(w);
         load.reset(w.index);
       },
     };

@@ -5,16 +5,13 @@
  * yet counts as empty, as AIBrix treats a missing metric. Ties random (AIBrix's `<=` over a
  * shuffled list amounts to that). The signal is as stale as the scrape interval makes it: within
  * one interval every request sees the same usage, which is the real policy's known herding.
+ * A preset: the kv-utilization scorer (1 − usage) under max-score.
  */
-import type { PolicyFactory } from '../types.js';
-import { argminRandomTie } from '../pick.js';
+import { presetPolicy } from '../plugins/profile.js';
 
-export const leastKvCachePolicy: PolicyFactory = {
+export const leastKvCachePolicy = presetPolicy({
   name: 'least-kv-cache',
   description: 'Lowest scraped KV-cache usage (stale by the scrape interval); random tie-break.',
   options: [],
-  create: () => ({
-    name: 'least-kv-cache',
-    pick: (_req, candidates, ctx) => ({ worker: argminRandomTie(candidates, (w) => w.scraped?.kvUsage ?? 0, ctx.rng).index }),
-  }),
-};
+  profile: () => ({ name: 'least-kv-cache', filters: [], scorers: [{ type: 'kv-utilization', weight: 1 }], picker: { type: 'max-score' } }),
+});

@@ -19,7 +19,7 @@
  */
 import type { PolicyFactory } from '../types.js';
 import { argminPosition, PerWorker } from '../candidates.js';
-import { numberOpt } from '../options.js';
+import { num } from '../options.js';
 
 const NAME = 'least-latency';
 
@@ -38,14 +38,14 @@ export const leastLatencyPolicy: PolicyFactory = {
   name: NAME,
   description: 'AIBrix least-latency: queue + prefill + decode time of a typical request, from router-observed TTFT/TPOT per worker.',
   options: [
-    { name: 'ewma', type: 'number', default: 0.1, description: "weight of each completed request in a worker's running means" },
-    { name: 'default_prompt_tokens', type: 'number', default: 10, description: 'typical prompt length before any completion (AIBrix default)' },
-    { name: 'default_output_tokens', type: 'number', default: 100, description: 'typical output length before any completion (AIBrix default)' },
+    { name: 'ewma', type: 'number', default: 0.1, min: 0, max: 1, description: "weight of each completed request in a worker's running means" },
+    { name: 'default_prompt_tokens', type: 'number', default: 10, min: 0, description: 'typical prompt length before any completion (AIBrix default)' },
+    { name: 'default_output_tokens', type: 'number', default: 100, min: 0, description: 'typical output length before any completion (AIBrix default)' },
   ],
   create: (o) => {
-    const alpha = numberOpt(o, NAME, 'ewma', 0, 1);
-    const defPrompt = numberOpt(o, NAME, 'default_prompt_tokens', 0);
-    const defOutput = numberOpt(o, NAME, 'default_output_tokens', 0);
+    const alpha = num(o, 'ewma');
+    const defPrompt = num(o, 'default_prompt_tokens');
+    const defOutput = num(o, 'default_output_tokens');
     const stats = new PerWorker<Stats>(() => ({ prefillN: 0, cleanN: 0, prefillPerToken: 0, decodeN: 0, decodePerToken: 0, prompt: 0, output: 0 }));
     const ahead = new Map<string, number>();
     // Fleet sums of the per-worker means, kept up to date at each completion so a decision is

@@ -11,7 +11,7 @@
  */
 import type { PolicyFactory } from '../types.js';
 import { argminRandomTie } from '../pick.js';
-import { numberOpt } from '../options.js';
+import { num } from '../options.js';
 
 const NAME = 'least-tokens';
 
@@ -19,12 +19,12 @@ export const leastTokensPolicy: PolicyFactory = {
   name: NAME,
   description: 'Fewest in-flight prompt tokens + in-flight requests × expected output tokens (learned from completions).',
   options: [
-    { name: 'output_tokens', type: 'number', default: 256, description: 'expected output tokens per request before any completion is seen' },
-    { name: 'output_ewma', type: 'number', default: 0.05, description: 'weight of each completed request in the learned output mean (0 = keep output_tokens)' },
+    { name: 'output_tokens', type: 'number', default: 256, min: 0, description: 'expected output tokens per request before any completion is seen' },
+    { name: 'output_ewma', type: 'number', default: 0.05, min: 0, max: 1, description: 'weight of each completed request in the learned output mean (0 = keep output_tokens)' },
   ],
   create: (o) => {
-    let expected = numberOpt(o, NAME, 'output_tokens', 0);
-    const alpha = numberOpt(o, NAME, 'output_ewma', 0, 1);
+    let expected = num(o, 'output_tokens');
+    const alpha = num(o, 'output_ewma');
     return {
       name: NAME,
       pick: (_req, candidates, ctx) => ({

@@ -20,7 +20,7 @@
  * else its prefix identity (as for cache-aware).
  */
 import type { Policy, PolicyFactory, WorkerView } from '../types.js';
-import { numberOpt } from '../options.js';
+import { num } from '../options.js';
 import { argminOfIndexes, argminPosition, CandidateSet, ensureIndex, PerWorker, ViewLookup } from '../candidates.js';
 import { RadixTree } from '../prefix/radix-tree.js';
 import { prefixKey } from '../prefix/key.js';
@@ -40,18 +40,18 @@ export const preblePolicy: PolicyFactory = {
   name: NAME,
   description: 'Preble E2: exploit a worker holding the prompt when the cached part exceeds the new part, else explore by windowed prefill + decode load.',
   options: [
-    { name: 'window_s', type: 'number', default: 180, description: 'window of the prefill-load history (seconds)' },
-    { name: 'prefill_ms_per_token', type: 'number', default: 0.15, description: 'prefill cost of one uncached prompt token' },
-    { name: 'tpot_ms', type: 'number', default: 30, description: 'time per output token of a running request' },
-    { name: 'decode_tokens', type: 'number', default: 45, description: 'output tokens still expected per running request' },
-    { name: 'max_tree_size', type: 'integer', default: 2 ** 26, description: 'characters (key units) kept per worker in the tree' },
+    { name: 'window_s', type: 'number', default: 180, min: 0, description: 'window of the prefill-load history (seconds)' },
+    { name: 'prefill_ms_per_token', type: 'number', default: 0.15, min: 0, description: 'prefill cost of one uncached prompt token' },
+    { name: 'tpot_ms', type: 'number', default: 30, min: 0, description: 'time per output token of a running request' },
+    { name: 'decode_tokens', type: 'number', default: 45, min: 0, description: 'output tokens still expected per running request' },
+    { name: 'max_tree_size', type: 'integer', default: 2 ** 26, min: 1, description: 'characters (key units) kept per worker in the tree' },
   ],
   create: (o): PreblePolicy => {
-    const window = numberOpt(o, NAME, 'window_s', 0);
-    const prefillMs = numberOpt(o, NAME, 'prefill_ms_per_token', 0);
-    const tpot = numberOpt(o, NAME, 'tpot_ms', 0);
-    const decodeTokens = numberOpt(o, NAME, 'decode_tokens', 0);
-    const tree = new RadixTree(numberOpt(o, NAME, 'max_tree_size', 1));
+    const window = num(o, 'window_s');
+    const prefillMs = num(o, 'prefill_ms_per_token');
+    const tpot = num(o, 'tpot_ms');
+    const decodeTokens = num(o, 'decode_tokens');
+    const tree = new RadixTree(num(o, 'max_tree_size'));
     const cands = new CandidateSet();
     const views = new ViewLookup();
     // per worker: uncached prompt tokens routed within the window, oldest first from `head`

@@ -13,51 +13,42 @@
  *    (mean and sample σ over all healthy workers) → "prefix-hit".
  * 5. No match, or none under the cap → least-request → "prefix-miss" / "overloaded".
  * 6. At dispatch the prompt's blocks are recorded for the chosen worker (speculative, as AIBrix's
- *    PostRouteUpdate and llm-d's PreRequest do), in a per-worker LRU sized from the worker's KV
- *    capacity (kvCapacityTokens / block_size blocks, as llm-d sizes it from num_gpu_blocks;
- *    `lru_blocks` overrides; 31,250 when the capacity is unknown, llm-d's default).
+ *    PostRouteUpdate and llm-d's PreRequest do) in the policy's prefix index (the approximate
+ *    one by default: a per-worker LRU sized from the worker's KV capacity, kvCapacityTokens /
+ *    block_size blocks as llm-d sizes it from num_gpu_blocks; `lru_blocks` overrides; 31,250
+ *    when the capacity is unknown, llm-d's default).
  * Defaults: the code defaults (AIBrix ENV_VARS.md) imbalance 8 and σ-factor 1; block size in
  * tokens (16, vLLM's block) rather than AIBrix's bytes, since our traces carry tokens.
  * Deviation: AIBrix's single global LRU of 200,000 blocks with a 20-minute expiry is replaced by
  * llm-d's per-worker LRU, so the index forgets what each engine's cache can no longer hold.
  */
-import type { Policy, PolicyFactory, WorkerView } from '../types.js';
+import type { Policy, PolicyFactory, PrefixIndex } from '../types.js';
 import { argminRandomTie } from '../pick.js';
-import { numberOpt } from '../options.js';
+import { num } from '../options.js';
 import { inFlight, loadRange } from '../candidates.js';
-import { BlockIndex } from '../prefix/block-index.js';
-import { requestBlockHashes } from '../prefix/request-blocks.js';
+import { createPolicyEnv } from '../env.js';
 
 const NAME = 'prefix-cache';
 
-/** llm-d's per-server LRU capacity when a worker's KV capacity is unknown. */
-export const DEFAULT_LRU_BLOCKS = 31_250;
-
-/** A worker's index capacity in blocks of `blockTokens` tokens (`override` > 0 wins). */
-export function lruCapacity(w: WorkerView, blockTokens: number, override: number): number {
-  if (override > 0) return override;
-  return w.kvCapacityTokens ? Math.floor(w.kvCapacityTokens / blockTokens) : DEFAULT_LRU_BLOCKS;
-}
-
 export interface PrefixCachePolicy extends Policy {
-  readonly index: BlockIndex;
+  readonly index: PrefixIndex;
 }
 
 export const prefixCachePolicy: PolicyFactory = {
   name: NAME,
   description: 'AIBrix prefix-cache: contiguous block-hash match with an imbalance gate and a mean + k·σ load cap; least-request fallback.',
   options: [
-    { name: 'block_size', type: 'integer', default: 16, description: 'tokens per hashed block' },
-    { name: 'imbalance_abs_count', type: 'number', default: 8, description: 'if max − min in-flight exceeds this, only the least-loaded workers are considered' },
-    { name: 'stddev_factor', type: 'number', default: 1, description: 'a matched worker is skipped if its in-flight > mean + this × σ' },
-    { name: 'lru_blocks', type: 'integer', default: 0, description: 'index capacity per worker in blocks (0 = its KV capacity / block_size)' },
+    { name: 'block_size', type: 'integer', default: 16, min: 1, description: 'tokens per hashed block' },
+    { name: 'imbalance_abs_count', type: 'number', default: 8, min: 0, description: 'if max − min in-flight exceeds this, only the least-loaded workers are considered' },
+    { name: 'stddev_factor', type: 'number', default: 1, min: 0, description: 'a matched worker is skipped if its in-flight > mean + this × σ' },
+    { name: 'lru_blocks', type: 'integer', default: 0, min: 0, description: 'index capacity per worker in blocks (0 = its KV capacity / block_size)' },
   ],
-  create: (o): PrefixCachePolicy => {
-    const bs = numberOpt(o, NAME, 'block_size', 1);
-    const imbalance = numberOpt(o, NAME, 'imbalance_abs_count', 0);
-    const k = numberOpt(o, NAME, 'stddev_factor', 0);
-    const lru = numberOpt(o, NAME, 'lru_blocks', 0);
-    const index = new BlockIndex();
+  create: (o, env = createPolicyEnv()): PrefixCachePolicy => {
+    const bs = num(o, 'block_size');
+    const imbalance = num(o, 'imbalance_abs_count');
+    const k = num(o, 'stddev_factor');
+    const lru = num(o, 'lru_blocks');
+    const index = env.prefixIndex({ blockSize: bs, lruBlocks: lru });
     const matched: number[] = [];
     // Scratch for sorting matched workers.
     const order: number[] = [];
@@ -67,7 +58,7 @@ export const prefixCachePolicy: PolicyFactory = {
       name: NAME,
       index,
       pick(req, candidates, ctx) {
-        const hashes = requestBlockHashes(req, bs);
+        const hashes = index.blocks(req);
         // mean and sample σ of in-flight over every healthy worker
         let sum = 0;
         let sq = 0;
@@ -82,7 +73,7 @@ export const prefixCachePolicy: PolicyFactory = {
         let pool = candidates;
         if (max - min > imbalance) pool = candidates.filter((c) => c.inFlight === min);
         if (hashes.length === 0) return { worker: argminRandomTie(pool, inFlight, ctx.rng).index, branch: 'no-prefix' };
-        const found = index.match(hashes, pool, matched);
+        const found = index.match(req, pool, matched);
         if (found === 0) return { worker: argminRandomTie(pool, inFlight, ctx.rng).index, branch: 'prefix-miss' };
         order.length = 0;
         for (let i = 0; i < pool.length; i++) {
@@ -99,10 +90,10 @@ export const prefixCachePolicy: PolicyFactory = {
         return { worker: argminRandomTie(pool, inFlight, ctx.rng).index, branch: 'overloaded' };
       },
       onDispatch(req, w) {
-        index.record(requestBlockHashes(req, bs), w.index, lruCapacity(w, bs, lru));
+        env.recordRouted(req, w);
       },
       onWorkerRemoved(w) {
-        index.removeWorker(w.index);
+        env.removeWorker(w);
       },
     };
   },

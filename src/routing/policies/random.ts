@@ -1,16 +1,13 @@
 /**
  * random: a uniformly random healthy worker.
  * Semantics: SGLang `random` and AIBrix `random` (also AIBrix's fallback): uniform over the
- * healthy/ready workers. No deviation.
+ * healthy/ready workers. No deviation. A preset: no scorer, the random picker.
  */
-import type { PolicyFactory } from '../types.js';
+import { presetPolicy } from '../plugins/profile.js';
 
-export const randomPolicy: PolicyFactory = {
+export const randomPolicy = presetPolicy({
   name: 'random',
   description: 'Uniformly random healthy worker.',
   options: [],
-  create: () => ({
-    name: 'random',
-    pick: (_req, candidates, ctx) => ({ worker: candidates[ctx.rng.int(candidates.length)].index }),
-  }),
-};
+  profile: () => ({ name: 'random', filters: [], scorers: [], picker: { type: 'random' } }),
+});

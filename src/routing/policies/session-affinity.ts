@@ -13,7 +13,7 @@
  */
 import type { PolicyFactory } from '../types.js';
 import { argminRandomTie } from '../pick.js';
-import { numberOpt, stringOpt } from '../options.js';
+import { num, str } from '../options.js';
 import { inFlight } from '../candidates.js';
 import { affinityKey } from './consistent-hash.js';
 
@@ -28,14 +28,14 @@ export const sessionAffinityPolicy: PolicyFactory = {
   name: NAME,
   description: 'Sticky sessions: a session stays on the worker its first request went to (least loaded), unless that worker is unhealthy or overloaded; idle sessions expire.',
   options: [
-    { name: 'key', type: 'string', default: 'session', description: 'request field that names the session: session or user' },
-    { name: 'idle_ttl_s', type: 'number', default: 600, description: 'forget a session idle this long (seconds)' },
-    { name: 'load_factor', type: 'number', default: 2, description: 're-pin when the worker is above this × mean in-flight (0 = never)' },
+    { name: 'key', type: 'string', default: 'session', values: ['session', 'user'], description: 'request field that names the session: session or user' },
+    { name: 'idle_ttl_s', type: 'number', default: 600, min: 0, description: 'forget a session idle this long (seconds)' },
+    { name: 'load_factor', type: 'number', default: 2, min: 0, description: 're-pin when the worker is above this × mean in-flight (0 = never)' },
   ],
   create: (o) => {
-    const key = stringOpt(o, NAME, 'key', ['session', 'user'] as const);
-    const ttl = numberOpt(o, NAME, 'idle_ttl_s', 0);
-    const factor = numberOpt(o, NAME, 'load_factor', 0);
+    const key = str(o, 'key', ['session', 'user'] as const);
+    const ttl = num(o, 'idle_ttl_s');
+    const factor = num(o, 'load_factor');
     // Insertion order = last-use order (entries are re-inserted on use), so expiry pops the front.
     const pins = new Map<string, Pin>();
     return {

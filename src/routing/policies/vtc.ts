@@ -14,7 +14,7 @@
  */
 import type { PolicyFactory } from '../types.js';
 import { argminRandomTie } from '../pick.js';
-import { numberOpt } from '../options.js';
+import { num } from '../options.js';
 import { argminPosition, inFlight } from '../candidates.js';
 
 const NAME = 'vtc';
@@ -29,18 +29,18 @@ export const vtcPolicy: PolicyFactory = {
   name: NAME,
   description: 'Virtual token counter (AIBrix vtc-basic): users with more recent tokens are steered to higher-index workers, light users keep the others.',
   options: [
-    { name: 'window_s', type: 'number', default: 300, description: 'window of the per-user token counters (seconds)' },
-    { name: 'output_weight', type: 'number', default: 2, description: 'weight of an output token relative to a prompt token' },
-    { name: 'fairness_weight', type: 'number', default: 1, description: 'weight of the distance to the user\'s target worker' },
-    { name: 'utilization_weight', type: 'number', default: 1, description: 'weight of min(in-flight / 100, 1)' },
-    { name: 'jitter', type: 'number', default: 0.1, description: 'uniform noise added to each score' },
+    { name: 'window_s', type: 'number', default: 300, min: 0, description: 'window of the per-user token counters (seconds)' },
+    { name: 'output_weight', type: 'number', default: 2, min: 0, description: 'weight of an output token relative to a prompt token' },
+    { name: 'fairness_weight', type: 'number', default: 1, min: 0, description: 'weight of the distance to the user\'s target worker' },
+    { name: 'utilization_weight', type: 'number', default: 1, min: 0, description: 'weight of min(in-flight / 100, 1)' },
+    { name: 'jitter', type: 'number', default: 0.1, min: 0, description: 'uniform noise added to each score' },
   ],
   create: (o) => {
-    const window = numberOpt(o, NAME, 'window_s', 0);
-    const outW = numberOpt(o, NAME, 'output_weight', 0);
-    const wf = numberOpt(o, NAME, 'fairness_weight', 0);
-    const wu = numberOpt(o, NAME, 'utilization_weight', 0);
-    const jitter = numberOpt(o, NAME, 'jitter', 0);
+    const window = num(o, 'window_s');
+    const outW = num(o, 'output_weight');
+    const wf = num(o, 'fairness_weight');
+    const wu = num(o, 'utilization_weight');
+    const jitter = num(o, 'jitter');
     const users = new Map<string, UserCounter>();
     let score = new Float64Array(64);
 

@@ -1,0 +1,38 @@
+import type { PolicyEnv, PrefixIndex, PrefixIndexSpec, WorkerView } from './types.js';
+import type { RouteRequest } from '../workload/request.js';
+import { ApproximatePrefixIndex } from './prefix/approximate-index.js';
+
+/** Builds one prefix index; the default is the approximate (routing-decision) one. */
+export type PrefixIndexFactory = (spec: PrefixIndexSpec) => PrefixIndex;
+
+export const approximatePrefixIndex: PrefixIndexFactory = (spec) => new ApproximatePrefixIndex(spec);
+
+/**
+ * The services of one policy instance. Plugins that ask for the same prefix index spec get the
+ * same index, so a profile with a prefix scorer and a prefix filter hashes and records once;
+ * the policy calls `recordRouted` once per dispatch and `removeWorker` once per removal.
+ * Swapping the factory (a KV-event index, issue 15) changes no policy or plugin.
+ */
+export function createPolicyEnv(factory: PrefixIndexFactory = approximatePrefixIndex): PolicyEnv & { readonly indexes: readonly PrefixIndex[] } {
+  const byKey = new Map<string, PrefixIndex>();
+  const indexes: PrefixIndex[] = [];
+  return {
+    indexes,
+    prefixIndex(spec) {
+      const key = `${spec.blockSize}/${spec.lruBlocks}`;
+      let ix = byKey.get(key);
+      if (!ix) {
+        ix = factory(spec);
+        byKey.set(key, ix);
+        indexes.push(ix);
+      }
+      return ix;
+    },
+    recordRouted(req: RouteRequest, w: WorkerView) {
+      for (const ix of indexes) ix.recordRouted(req, w);
+    },
+    removeWorker(w: WorkerView) {
+      for (const ix of indexes) ix.removeWorker(w);
+    },
+  };
+}
