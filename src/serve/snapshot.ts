@@ -26,6 +26,9 @@ export interface LiveSnapshot {
     inPrefill: number;
     scraped: ScrapedMetrics | null;
     scrapeError: string | null;
+    /** Requests that ended on this worker, and those of them that failed there (always set by serve). */
+    served?: number;
+    errors?: number;
   }[];
   /** Rolling percentiles over the last window, in milliseconds; null when no sample. */
   latencyMs: { ttft: Rolling; tpot: Rolling; e2e: Rolling };
@@ -49,9 +52,7 @@ export function liveSnapshot(s: SnapshotSource, rolling: { ttft: RollingWindow; 
     queueLength: s.queueLength(),
     inFlight: s.router.inFlightTotal,
     totals: { ...s.totals },
-    workers: s.workers
-      .filter((w) => !w.removed)
-      .map((w) => ({
+    workers: s.workers.map((w) => ({
         index: w.view.index,
         name: w.name,
         url: w.spec.url,
@@ -63,6 +64,8 @@ export function liveSnapshot(s: SnapshotSource, rolling: { ttft: RollingWindow; 
         inPrefill: w.view.inPrefill,
         scraped: w.view.scraped ? { ...w.view.scraped } : null,
         scrapeError: w.lastScrapeError ?? null,
+        served: w.served,
+        errors: w.errors,
       })),
     latencyMs: {
       ttft: rolling.ttft.stats(now) ?? null,

@@ -175,9 +175,9 @@ test('fast tokenizer: hand-checked pieces, deterministic ids, shared text prefix
 });
 
 test('--workers labels and --config files', () => {
-  const ws = parseWorkersFlag('http://a:8000;gpu=h100;cost=2.5;name=big, http://b:9000/prefix/');
+  const ws = parseWorkersFlag('http://a:8000;gpu=h100-sxm;cost=2.5;name=big, http://b:9000/prefix/');
   assert.deepEqual(ws, [
-    { url: 'http://a:8000', gpu: 'h100', costUsdPerHour: 2.5, name: 'big' },
+    { url: 'http://a:8000', gpu: 'h100-sxm', costUsdPerHour: 2.5, name: 'big', profile: 'llama-3.1-8b@h100-sxm' },
     { url: 'http://b:9000/prefix' },
   ]);
   assert.throws(() => parseWorkersFlag('ftp://x'), /must be http/);
