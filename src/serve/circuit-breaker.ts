@@ -71,9 +71,9 @@ export class CircuitBreaker {
     else this.to('open');
   }
 
-  /** Closes the breaker now: an active health check passed (the worker is back). */
-  close(): void {
-    this.to('closed');
+  /** An active health check passed: let a probe request through now instead of after `openS`. */
+  probeNow(): void {
+    if (this.state === 'open') this.to('half-open');
   }
 
   /** The request ended without telling us anything about the worker (client went away). */

@@ -11,7 +11,7 @@ import { UserError } from '../util/errors.js';
 import { WallClock } from './wall-clock.js';
 import { errorBody, HttpError, sendError } from './openai-error.js';
 import { parseJsonObject, readInferenceBody, type InferenceKind } from './parse-body.js';
-import { promptTokenizer, type PromptTokenizer, type TokenizerName } from './tokenize.js';
+import { fastTokenCount, fastTokenIdsAsync, promptTokenizer, type PromptTokenizer, type TokenizerName } from './tokenize.js';
 import { ServeWorker, type WorkerEvents, type WorkerRuntimeOptions } from './worker.js';
 import type { WorkerSpec } from './worker-spec.js';
 import type { BreakerOptions } from './circuit-breaker.js';
@@ -83,6 +83,13 @@ export interface ServeOptions {
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
 const PASS_THROUGH: Record<string, string> = { '/v1/models': 'GET', '/v1/embeddings': 'POST' };
+/** Prompts longer than this (characters) are tokenized across event-loop turns. */
+const ASYNC_TOKENIZE_CHARS = 256 * 1024;
+/**
+ * Policies that read only token counts and load, never the prompt's ids: serve counts tokens
+ * for them without computing ids (a policy not listed here gets ids).
+ */
+const COUNT_ONLY_POLICIES = new Set(['least-request', 'round-robin', 'random', 'power-of-two', 'least-kv-cache', 'least-tokens', 'least-latency', 'vtc', 'session-affinity', 'consistent-hash', 'slo', 'slo-least-load', 'slo-pack-load']);
 const FORWARD_SKIP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'proxy-connection', 'upgrade', 'te', 'trailer', 'expect']);
 
 /**
@@ -123,6 +130,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   private readonly bodyBudget: ByteBudget;
   private readonly bodyLimits: BodyLimits;
   private readonly workerEvents: WorkerEvents;
+  /** Whether requests carry prompt token ids (the policy reads prefixes, or --record hashes them). */
+  private readonly needsIds: boolean;
 
   constructor(readonly o: ServeOptions) {
     if (o.workers.length === 0) throw new UserError('serve: no workers (give --workers or --config)');
@@ -132,6 +141,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.hooks = o.hooks ?? {};
     this.note = o.note ?? ((line) => process.stderr.write(`router serve: ${line}\n`));
     this.tokenize = promptTokenizer(o.tokenizer);
+    this.needsIds = o.record !== undefined || !COUNT_ONLY_POLICIES.has(o.policy.name);
     this.policy = new ExcludingPolicy(o.policy);
     this.passPolicy = new ExcludingPolicy(createPolicy('least-request'), this.policy.excluded);
     this.bodyBudget = new ByteBudget(o.maxBytesInFlight ?? Infinity);
@@ -491,37 +501,57 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   private startRequest(req: IncomingMessage, res: ServerResponse, path: string, route: RouteKind, body: Buffer | undefined, kind?: InferenceKind): void {
-    const n = ++this.seq;
-    const id = String(n);
+    const id = String(++this.seq);
     const arrivalS = this.clock.now();
-    let request: Request;
-    let stream = false;
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
-      stream = parsed.stream;
-      const ids = this.tokenize(parsed);
-      request = {
-        id,
-        arrivalS,
-        inputTokens: Math.max(1, ids.length),
-        outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens,
-        prefix: { kind: 'tokens', ids },
-        text: parsed.text,
-        slo: this.o.slo,
-      };
-    } else {
-      if (body) parseJsonObject(body);
-      request = { id, arrivalS, inputTokens: 1, outputTokens: 1 };
+      const base = { id, arrivalS, outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens, text: parsed.text, slo: this.o.slo };
+      const text = parsed.text ?? '';
+      if (parsed.tokenIds === undefined && this.o.tokenizer === 'fast' && text.length > ASYNC_TOKENIZE_CHARS) {
+        // A multi-megabyte prompt is tokenized a slice per turn, so other requests keep moving.
+        void fastTokenIdsAsync(text).then(
+          (ids) => {
+            if (res.destroyed) return this.bodyBudget.give(body.length);
+            this.begin(req, res, path, route, body, { ...base, inputTokens: Math.max(1, ids.length), prefix: this.needsIds ? { kind: 'tokens', ids } : undefined }, parsed.stream);
+          },
+          (err: unknown) => {
+            this.bodyBudget.give(body.length);
+            this.answerError(req, res, path, err);
+          },
+        );
+        return;
+      }
+      let request: Request;
+      if (this.needsIds || parsed.tokenIds !== undefined || this.o.tokenizer !== 'fast') {
+        const ids = this.tokenize(parsed);
+        request = { ...base, inputTokens: Math.max(1, ids.length), prefix: { kind: 'tokens', ids } };
+      } else {
+        request = { ...base, inputTokens: Math.max(1, fastTokenCount(text)) };
+      }
+      this.begin(req, res, path, route, body, request, parsed.stream);
+      return;
     }
+    if (body) parseJsonObject(body);
+    this.begin(req, res, path, route, body, { id, arrivalS, inputTokens: 1, outputTokens: 1 }, false);
+  }
+
+  private begin(req: IncomingMessage, res: ServerResponse, path: string, route: RouteKind, body: Buffer | undefined, request: Request, stream: boolean): void {
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || FORWARD_SKIP.has(k) || (k === 'authorization' && this.apiKey)) continue;
-      headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i].toLowerCase();
+      if (FORWARD_SKIP.has(k) || (k === 'authorization' && this.apiKey)) continue;
+      const prev = headers[k];
+      headers[k] = prev === undefined ? raw[i + 1] : `${prev}, ${raw[i + 1]}`;
     }
     const rid = headers['x-request-id'];
-    if (rid === undefined || rid.length > 200) headers['x-request-id'] = `req-${n}`;
-    const lc = new RequestLifecycle(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, arrivalS, this.o.requestTimeoutMs);
-    this.live.set(id, lc);
+    if (rid === undefined || rid.length > 200) headers['x-request-id'] = `req-${request.id}`;
+    // Affinity keys for session-affinity / consistent-hash (AIBrix's x-session-id).
+    const sessionId = headers['x-session-id'];
+    const userId = headers['x-user-id'];
+    if (sessionId !== undefined || userId !== undefined) request = { ...request, sessionId, userId };
+    const lc = new RequestLifecycle(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, request.arrivalS, this.o.requestTimeoutMs);
+    this.live.set(request.id, lc);
     this.meter.arrived(lc);
     this.hooks.onRequestStart?.(lc);
     this.route(lc);

@@ -25,16 +25,69 @@ function fnv1a(s: string, start: number, end: number): number {
   return h >>> 0;
 }
 
-export function fastTokenIds(text: string): Uint32Array {
-  const out: number[] = [];
-  PIECE.lastIndex = 0;
+/** Ids of text[from, to) appended to `out` (growing it); returns the new length. */
+function idsInto(text: string, from: number, to: number, out: { buf: Uint32Array; n: number }): void {
+  PIECE.lastIndex = from;
   let m: RegExpExecArray | null;
-  while ((m = PIECE.exec(text)) !== null) {
+  while (PIECE.lastIndex < to && (m = PIECE.exec(text)) !== null) {
     const start = m.index;
     const end = start + m[0].length;
-    for (let i = start; i < end; i += 10) out.push(fnv1a(text, i, Math.min(end, i + 10)));
+    for (let i = start; i < end; i += 10) {
+      if (out.n === out.buf.length) {
+        const bigger = new Uint32Array(out.buf.length * 2);
+        bigger.set(out.buf);
+        out.buf = bigger;
+      }
+      out.buf[out.n++] = fnv1a(text, i, Math.min(end, i + 10));
+    }
   }
-  return Uint32Array.from(out);
+}
+
+export function fastTokenIds(text: string): Uint32Array {
+  const out = { buf: new Uint32Array(Math.max(16, text.length >> 2)), n: 0 };
+  idsInto(text, 0, text.length, out);
+  return out.buf.subarray(0, out.n);
+}
+
+/** The count `fastTokenIds(text).length` without computing ids (count-only policies). */
+export function fastTokenCount(text: string): number {
+  PIECE.lastIndex = 0;
+  let n = 0;
+  let m: RegExpExecArray | null;
+  while ((m = PIECE.exec(text)) !== null) n += Math.ceil(m[0].length / 10);
+  return n;
+}
+
+/**
+ * Where text may be cut so that tokenizing the parts gives the tokens of the whole: at a space
+ * that follows a non-space (every piece ends before it, and the piece starting there is the
+ * same either way). -1 when there is none in [from, limit).
+ */
+function cutPoint(text: string, from: number, limit: number): number {
+  for (let i = limit; i > from; i--) if (text.charCodeAt(i) === 32 && !/\s/.test(text[i - 1])) return i;
+  return -1;
+}
+
+/** Characters tokenized per event-loop turn for big prompts (~1-2 ms of CPU). */
+const SLICE_CHARS = 128 * 1024;
+
+/**
+ * `fastTokenIds` for big prompts without holding the event loop: the text is cut at safe points
+ * and each slice is tokenized on its own turn (setImmediate), so other requests keep flowing
+ * while a multi-megabyte prompt is counted. Same ids as `fastTokenIds`.
+ */
+export async function fastTokenIdsAsync(text: string, sliceChars = SLICE_CHARS): Promise<Uint32Array> {
+  const out = { buf: new Uint32Array(Math.max(16, text.length >> 2)), n: 0 };
+  let from = 0;
+  while (from < text.length) {
+    const limit = from + sliceChars;
+    const to = limit >= text.length ? text.length : cutPoint(text, from, limit);
+    const end = to < 0 ? text.length : to;
+    idsInto(text, from, end, out);
+    from = end;
+    if (from < text.length) await new Promise((r) => setImmediate(r));
+  }
+  return out.buf.subarray(0, out.n);
 }
 
 export type PromptTokenizer = (body: InferenceBody) => ArrayLike<number>;

@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import type { ScrapedMetrics, WorkerView } from '../routing/types.js';
-import { CircuitBreaker, type BreakerOptions } from './circuit-breaker.js';
+import { CircuitBreaker, type BreakerOptions, type BreakerState } from './circuit-breaker.js';
 import { EngineMetricsReader } from './engine-metrics.js';
 import type { WorkerSpec } from './worker-spec.js';
 
@@ -42,10 +42,11 @@ export interface ActiveAttempt {
  * worker is admitted.
  *
  * A worker whose health checks are on starts unhealthy and is admitted once a check passes.
- * A passing health check also closes a breaker that errors opened (Envoy's
- * `successful_active_health_check_uneject_host`); while the breaker is open the worker is probed
- * early (from 0.5 s, doubling up to the health interval), so a restarted worker is readmitted in
- * about a second rather than after `--breaker-open`. A breaker opened because the worker stalled
+ * A passing health check also turns a breaker that errors opened half-open (like Envoy's
+ * `successful_active_health_check_uneject_host`, but a probe request still decides, so a worker
+ * that answers /health and fails every completion does not flap back in); while the breaker is
+ * open the worker's health is checked early (from 0.5 s, doubling up to the health interval), so
+ * a restarted worker is back within about a second rather than after `--breaker-open`. A breaker opened because the worker stalled
  * is not closed by health checks (a stalled engine still answers /health): it waits out
  * `--breaker-open` and a half-open probe request.
  */
@@ -64,6 +65,8 @@ export class ServeWorker {
   served = 0;
   errors = 0;
   private everHealthy = false;
+  /** Breaker state last reported to the operator. */
+  private noted: BreakerState = 'closed';
   private healthFails = 0;
   private healthPasses = 0;
   private lastHealthError?: string;
@@ -128,9 +131,11 @@ export class ServeWorker {
   /** Recomputes `admitted`; an open breaker schedules the moment it may probe again. */
   refresh(): void {
     const was = this.admitted;
-    const state = this.breaker.state;
     this.admitted = !this.retired && !this.draining && this.healthOk && this.breaker.allows();
-    if (this.breaker.state !== state) this.noteBreaker(state);
+    if (this.breaker.state !== this.noted) {
+      this.noteBreaker(this.noted);
+      this.noted = this.breaker.state;
+    }
     if (this.breaker.state === 'open' && !this.retired) {
       if (!this.reopenTimer) this.reopenTimer = setTimeout(this.onReopen, Math.ceil(this.breaker.reopensInS() * 1000) + 1).unref();
       if (!this.probeTimer && this.breaker.openedBy === 'errors' && this.o.health.intervalMs > 0) {
@@ -143,7 +148,7 @@ export class ServeWorker {
     if (this.admitted !== was) this.events.admissionChanged(this);
   }
 
-  private noteBreaker(from: string): void {
+  private noteBreaker(from: BreakerState): void {
     const to = this.breaker.state;
     if (to === 'open') this.events.note(`worker ${this.name} ejected: circuit breaker open (${this.breaker.openedBy === 'stalled' ? 'stalled: no byte while other workers answered' : `${this.breaker.consecutiveFailures} consecutive failures`})`);
     else if (to === 'closed' && from !== 'closed') this.events.note(`worker ${this.name} readmitted: circuit breaker closed`);
@@ -204,7 +209,7 @@ export class ServeWorker {
         this.everHealthy = true;
         this.events.note(`worker ${this.name} healthy: ${h.path} passed ${need} check(s)`);
       }
-      if (this.healthOk && this.breaker.state !== 'closed' && this.breaker.openedBy === 'errors') this.breaker.close();
+      if (this.healthOk && this.breaker.openedBy === 'errors') this.breaker.probeNow();
     } else {
       this.healthPasses = 0;
       if (this.healthOk && ++this.healthFails >= h.failureThreshold) {
