@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { simulateFromFlags } from '../src/cli/simulate.js';
 import { runReplay } from '../src/replay/run.js';
-import { openTrace } from '../src/workload/trace.js';
+import { replayRequests } from '../src/cli/replay.js';
 import { DEFAULTS } from '../src/defaults.js';
 import type { Summary } from '../src/metrics/summary.js';
 import { parsePrometheusText, sampleSum } from '../src/util/prometheus-text.js';
@@ -125,11 +125,10 @@ async function main(): Promise<number> {
   const serveUrl = await start(routerCli, ['serve', '--workers', urls.map((u, i) => `${u};gpu=${a.gpu};name=${a.gpu}-${i}`).join(','), '--port', '0', '--policy', a.policy, '--log', 'off', '--seed', String(DEFAULTS.seed)], 'router serve');
   const t0 = performance.now();
   const live = await runReplay({
-    requests: openTrace(a.trace, { limit: n }),
+    requests: replayRequests({ trace: a.trace, limit: String(n), seed: String(DEFAULTS.seed) }),
     target: serveUrl,
     pacing: { kind: 'trace' },
     api: 'chat',
-    seed: DEFAULTS.seed,
     label: a.policy,
     requestTimeoutS: DEFAULTS.live.requestTimeoutS,
     progressIntervalS: DEFAULTS.live.progressIntervalS,
@@ -151,8 +150,8 @@ main()
     cleanup();
     process.exit(code);
   })
-  .catch((err: Error) => {
-    process.stderr.write(`parity: ${err.message}\n`);
+  .catch((err: unknown) => {
+    process.stderr.write(`parity: ${err instanceof Error ? err.message : String(err)}\n`);
     cleanup();
     process.exit(1);
   });

@@ -54,6 +54,7 @@ function makeRequests(rng: Rng, count: number): Request[] {
 
 function makeWorkers(n: number): WorkerView[] {
   return Array.from({ length: n }, (_, i) => ({
+    id: i,
     index: i,
     name: `w-${i}`,
     gpu: 'h100-sxm',

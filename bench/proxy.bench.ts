@@ -60,8 +60,8 @@ function start(cmd: string, args: string[], ready: RegExp): Promise<RegExpExecAr
         resolve(m);
       }
     };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
+    child.stdout.on('data', on);
+    child.stderr.on('data', on);
     child.on('exit', (code) => reject(new Error(`${cmd} exited ${code}: ${seen}`)));
   });
 }

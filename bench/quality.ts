@@ -108,7 +108,7 @@ const datasets: Dataset[] = [
     what: `ShareGPT multi-turn sessions (each turn re-sends the history; session ids set), Poisson ${SHAREGPT_MULTI_RATE} sessions/s, 4 × L20`,
     file: join(dataDir, 'sharegpt', 'sharegpt_v3_sample1000.json'),
     requests() {
-      return buildWorkload({ trace: this.file as string, rate: String(SHAREGPT_MULTI_RATE), multiTurn: true, seed: String(SEED) }).requests;
+      return buildWorkload({ trace: this.file, rate: String(SHAREGPT_MULTI_RATE), multiTurn: true, seed: String(SEED) }).requests;
     },
   },
 ];

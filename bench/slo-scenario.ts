@@ -88,7 +88,7 @@ for (const spec of flags.policies.split(',')) {
   for (const o of opts) args.push('--policy-opt', o);
   process.stderr.write(`router ${args.join(' ')}\n`);
   const s = JSON.parse(cli(args)) as { completed: number; rejected: number; tpot_ms: { p99: number }; ttft_ms: { p99: number }; slo_attainment: number; goodput_rps: number; cost_usd: number; cost_per_1m_tokens_usd: number };
-  const reqs = parse(readFileSync(join(dir, 'requests.csv')), { columns: true }) as Record<string, string>[];
+  const reqs = parse<Record<string, string>>(readFileSync(join(dir, 'requests.csv')), { columns: true });
   // AIBrix's "latency per token": end-to-end latency over output tokens, per completed request.
   const perToken = Float64Array.from(reqs.filter((r) => r.status === 'ok' && Number(r.output_tokens) > 0).map((r) => Number(r.e2e_ms) / Number(r.output_tokens))).sort();
   rows.push({

@@ -84,7 +84,7 @@ function fakeTerminal(count: (bytes: number) => void): { out: NodeJS.WriteStream
 
 /** CPU milliseconds of one frame (snapshot + ink render) on a finished run's state: noise-free cost model. */
 async function frameCostMs(frames: number): Promise<{ snapshotMs: number; frameMs: number }> {
-  const s = sim(async () => undefined);
+  const s = sim(() => Promise.resolve());
   await s.run();
   const b = new SimSnapshotBuilder(s);
   const wall = { wallS: 5, state: 'running' as const, refreshMs: 500, pace: null, traceEndS: null, traceRequests: null };

@@ -62,6 +62,18 @@ export const DEFAULTS = {
     /** vLLM 0.19 `scheduler_reserve_full_isl`: admit a prompt only if its whole input fits in KV. */
     reserveFullPrompt: true,
   },
+  /** `router plan`: the fleet × policy search. */
+  plan: {
+    targetAttainment: 0.99,
+    /** Most workers a composition may have (`--max-gpus`). */
+    maxGpus: 8,
+    /** Configurations simulated per search step (fixed, so the result does not depend on the thread count). */
+    batchCells: 8,
+    /** The capacity probe replays the workload this many times faster on one worker, so it backs up. */
+    probeSpeedup: 16,
+    /** Safety factor on probed capacities in the attainment bound (the probe's ramp and drain tail understate them). */
+    boundMargin: 1.25,
+  },
   /** `router serve`. Retry and breaker defaults follow sgl-router's CLI (research/sgl-router.md §2). */
   serve: {
     host: '127.0.0.1',
@@ -117,6 +129,21 @@ export const DEFAULTS = {
     retryAfterS: 1,
     /** Window of the rolling TTFT/TPOT/E2E percentiles in the live snapshot. */
     rollingWindowS: 60,
+  },
+  /** `serve --k8s-selector`: Kubernetes pod discovery (docs/kubernetes.md). */
+  kubernetes: {
+    /** vLLM's default port; SGLang's is 30000. */
+    port: 8000,
+    /** Worker labels come from the pod's `router/gpu`, `router/model`, ... annotations or labels. */
+    labelPrefix: 'router/',
+    roleLabel: 'router/role',
+    retryInitialMs: 500,
+    retryMaxS: 30,
+    retryMultiplier: 2,
+    retryJitter: 0.2,
+    /** Each watch asks the server to end it after 5-10 min (client-go's range), then resumes. */
+    watchTimeoutS: 300,
+    listPageSize: 500,
   },
   /** `router mock-worker` and `router replay` (the live side). */
   live: {

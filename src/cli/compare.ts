@@ -19,8 +19,10 @@ import {
 } from '../report/compare-table.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
-import { collect, parseNumberFlag, runAction } from './errors.js';
+import { parseNumberFlag, runAction } from './errors.js';
+import { addSimulationOptions } from './simulation-options.js';
 import { addWorkloadOptions } from './workload-options.js';
+import { checkOutputDir } from './output-path.js';
 import { simulateFromFlags, type SimulateFlags } from './simulate.js';
 import type { CompareWorkerReply } from './compare-worker.js';
 
@@ -67,7 +69,7 @@ export async function runSequential(jobs: CompareJob[]): Promise<CompareRow[]> {
 
 /** Runs jobs on up to `threads` worker threads; rows come back in job order. */
 export async function runParallel(jobs: CompareJob[], threads: number): Promise<CompareRow[]> {
-  const rows: CompareRow[] = new Array(jobs.length);
+  const rows = new Array<CompareRow>(jobs.length);
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < jobs.length) {
@@ -96,14 +98,8 @@ export function registerCompare(program: Command): void {
     .command('compare')
     .description('Run several policies and/or fleets on the same trace and seed (or read saved summary.csv files) and print one table with the best value per column marked')
     .argument('[summaries...]', 'saved summary.csv (or summary JSON) files to include')
-    .option('--policies <a,b,c>', `policies to run (default: ${DEFAULTS.policy} unless only files are given)`)
-    .option('--fleet <spec>', 'fleet to run on, repeatable to compare fleets (default: ' + DEFAULTS.fleet + ')', collect, [])
-    .option('--trace <file>', `trace file (default: the shipped ${DEFAULTS.trace})`)
-    .option('--policy-opt <k=v>', 'policy option applied to every policy, repeatable', collect, [])
-    .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
-    .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
-    .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,percentile=99')
-    .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory for the slo* policies; repeatable', collect, [])
+    .option('--policies <a,b,c>', `policies to run (default: ${DEFAULTS.policy} unless only files are given)`);
+  addSimulationOptions(cmd, { fleet: 'repeatable' })
     .option('--format <format>', `table format: ${COMPARE_FORMATS.join(', ')}`, 'text')
     .option('--baseline <file>', 'summary.csv or JSON to compare against with --fail-on')
     .option('--fail-on <rules>', "exit 1 when a rule is violated, e.g. 'p99_ttft_ms>+10%,goodput_rps<-5%'")
@@ -112,6 +108,7 @@ export function registerCompare(program: Command): void {
   addWorkloadOptions(cmd, { mix: true, formatFlag: '--trace-format' })
     .action((files: string[], flags: CompareFlags) =>
       runAction(async () => {
+        if (flags.out) checkOutputDir('--out', flags.out);
         const format = flags.format as CompareFormat;
         if (!COMPARE_FORMATS.includes(format)) throw new UserError(`--format: expected one of ${COMPARE_FORMATS.join(', ')}, got "${flags.format}"`);
         const rules = flags.failOn === undefined ? [] : parseFailOn(flags.failOn);

@@ -19,10 +19,17 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export function parseNumberFlag(flag: string, raw: string, opts: { min?: number; integer?: boolean } = {}): number {
+export function parseNumberFlag(flag: string, raw: string, opts: { min?: number; max?: number; integer?: boolean } = {}): number {
   const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v) || (opts.integer && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min)) {
-    throw new UserError(`${flag}: expected ${opts.integer ? 'an integer' : 'a number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}, got "${raw}"`);
+  const bad = raw.trim() === '' || !Number.isFinite(v) || (opts.integer && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max);
+  if (bad) {
+    const range = opts.min !== undefined && opts.max !== undefined ? ` from ${opts.min} to ${opts.max}` : opts.min !== undefined ? ` >= ${opts.min}` : opts.max !== undefined ? ` <= ${opts.max}` : '';
+    throw new UserError(`${flag}: expected ${opts.integer ? 'an integer' : 'a number'}${range}, got "${raw}"`);
   }
   return v;
+}
+
+/** A TCP port to listen on: 0 (any free port) to 65535. */
+export function parsePortFlag(flag: string, raw: string): number {
+  return parseNumberFlag(flag, raw, { integer: true, min: 0, max: 65535 });
 }

@@ -11,6 +11,8 @@ import { registerReport } from './report.js';
 import { registerServe } from './serve.js';
 import { registerMockWorker } from './mock-worker.js';
 import { registerReplay } from './replay.js';
+import { registerSweep } from './sweep.js';
+import { registerPlan } from './plan.js';
 
 // `router ... | head` closes stdout early: stop quietly, as Unix tools do, not with a stack trace.
 // A command that owns stdout errors itself (serve's request log keeps the proxy up) adds a listener.
@@ -38,6 +40,8 @@ registerReport(program);
 registerServe(program);
 registerMockWorker(program);
 registerReplay(program);
+registerSweep(program);
+registerPlan(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,7 +5,7 @@ import { METRICS_STYLES, type MetricsStyle } from '../mock/metrics.js';
 import { startMockWorker, type MockFaults } from '../mock/server.js';
 import { MOCK_TOKENIZERS, type MockTokenizer } from '../mock/tokenizer.js';
 import { UserError } from '../util/errors.js';
-import { collect, parseNumberFlag, runAction } from './errors.js';
+import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 
 interface MockWorkerFlags {
   gpu?: string;
@@ -63,7 +63,7 @@ export function registerMockWorker(program: Command): void {
     .option('--served-model-name <name>', "model name clients send (default: the model's Hugging Face name; its catalog id is accepted too)")
     .option('--speedup <k>', 'run the engine clock K times faster than real time', String(d.speedup))
     .option('--metrics-style <style>', `/metrics names: ${METRICS_STYLES.join(' or ')}`, 'vllm')
-    .option('--tokenizer <kind>', "how prompts are counted, as serve's --tokenizer: fast (serve's piece splitter; chat contents joined by newlines) or llama3 (the Llama 3 BPE with BOS and chat template, exact for Llama 3 models, slower)", 'fast')
+    .option('--tokenizer <kind>', "how prompts are counted, as serve's --tokenizer: fast (serve's piece splitter; chat contents joined by spaces, as serve does) or llama3 (the Llama 3 BPE with BOS and chat template, exact for Llama 3 models, slower)", 'fast')
     .option('--default-max-tokens <n>', 'output length of a request that gives neither max_tokens nor max_completion_tokens (the mock never stops early: every request generates exactly its max tokens)', String(d.mockDefaultMaxTokens))
     .option('--error-rate <p>', 'fault: fraction of completion requests answered with HTTP 500', '0')
     .option('--stall-ms <ms>', 'fault: a stalled request holds its tokens this many wall ms after its first token', '0')
@@ -101,7 +101,7 @@ export function registerMockWorker(program: Command): void {
           deployment,
           servedModelName: f.servedModelName,
           host: f.host,
-          port: parseNumberFlag('--port', f.port, { integer: true, min: 0 }),
+          port: parsePortFlag('--port', f.port),
           speedup,
           metricsStyle: f.metricsStyle as MetricsStyle,
           tokenizer: f.tokenizer as MockTokenizer,
@@ -112,8 +112,9 @@ export function registerMockWorker(program: Command): void {
             process.stderr.write(`mock-worker: crashing on request ${faults.crashAfter + 1} (--crash-after ${faults.crashAfter})\n`);
             process.exit(70);
           },
-        }).catch((err: NodeJS.ErrnoException) => {
-          throw new UserError(`mock-worker: cannot listen on ${f.host}:${f.port} (${err.code ?? err.message})`);
+        }).catch((err: unknown) => {
+          const e = err as NodeJS.ErrnoException;
+          throw new UserError(`mock-worker: cannot listen on ${f.host}:${f.port} (${e.code ?? e.message})`);
         });
         const e = deployment.engine;
         process.stderr.write(

@@ -5,12 +5,13 @@ import { parseSlo } from '../metrics/slo.js';
 import { requestsCsv, summaryCsv } from '../report/csv.js';
 import { formatSummary, summaryJson } from '../report/text.js';
 import { runReplay, type Pacing, type ReplayResult } from '../replay/run.js';
-import type { ApiKind } from '../replay/client.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
-import { openTrace } from '../workload/trace.js';
+import { buildWorkload } from '../workload/workload.js';
+import type { Request } from '../workload/request.js';
 import { parseNumberFlag, runAction } from './errors.js';
 import { defaultTracePath } from './simulate.js';
+import { checkOutputDir } from './output-path.js';
 
 export interface ReplayFlags {
   trace?: string;
@@ -49,26 +50,34 @@ function positive(flag: string, raw: string): number {
   return v;
 }
 
+/**
+ * The requests a replay sends, with their arrival times: built by the same workload code as
+ * `simulate`, so `--rate R --seed N` draws the same Poisson arrivals in both (and a trace without
+ * timestamps gets the same default process).
+ */
+export function replayRequests(f: Pick<ReplayFlags, 'trace' | 'format' | 'rate' | 'limit' | 'seed'>): AsyncIterable<Request> {
+  if (f.rate !== undefined) positive('--rate', f.rate);
+  if (f.limit !== undefined) parseNumberFlag('--limit', f.limit, { integer: true, min: 1 });
+  return buildWorkload({ trace: f.trace, format: f.format, rate: f.rate, limit: f.limit, seed: f.seed }, defaultTracePath()).requests;
+}
+
 /** Builds and runs one replay from CLI flags (shared with the parity benchmark). */
 export async function replayFromFlags(f: ReplayFlags, onProgress?: Parameters<typeof runReplay>[0]['onProgress']): Promise<ReplayResult> {
   const target = parseTarget(f.target);
-  const limit = f.limit === undefined ? undefined : parseNumberFlag('--limit', f.limit, { integer: true, min: 1 });
   const durationS = f.duration === undefined ? undefined : parseNumberFlag('--duration', f.duration, { min: 0 });
   const concurrency = f.concurrency === undefined ? undefined : parseNumberFlag('--concurrency', f.concurrency, { integer: true, min: 1 });
-  let pacing: Pacing = { kind: 'trace' };
-  if (f.rate !== undefined) {
-    pacing = { kind: 'rate', rps: positive('--rate', f.rate) };
-  } else if (concurrency !== undefined) pacing = { kind: 'none' };
+  // --concurrency alone is a closed loop; otherwise requests go out at their arrival times.
+  const pacing: Pacing = f.rate === undefined && concurrency !== undefined ? { kind: 'none' } : { kind: 'trace' };
   if (f.api !== 'chat' && f.api !== 'completions') throw new UserError(`--api: expected chat or completions, got "${f.api}"`);
+  const requests = replayRequests(f);
   return runReplay({
-    requests: openTrace(f.trace ?? defaultTracePath(), { format: f.format, limit }),
+    requests,
     target,
     pacing,
     concurrency,
     durationS,
-    api: f.api as ApiKind,
+    api: f.api,
     model: f.model,
-    seed: parseNumberFlag('--seed', f.seed, { integer: true }),
     slo: f.slo === undefined ? undefined : parseSlo(f.slo),
     label: f.label,
     requestTimeoutS: parseNumberFlag('--timeout', f.timeout, { min: 0 }),
@@ -95,13 +104,13 @@ export function registerReplay(program: Command): void {
     .requiredOption('--target <url>', 'base URL of the endpoint, e.g. http://127.0.0.1:8000 (a worker or a router)')
     .option('--trace <file>', `trace file (default: the shipped ${DEFAULTS.trace}); prompts without text get synthetic text of the right length that keeps shared prefixes`)
     .option('--format <name>', 'trace format (default: detected from the content)')
-    .option('--rate <r>', 'send at a Poisson rate of R requests/s instead of the trace\'s arrival times')
+    .option('--rate <r>', "send at a Poisson rate of R requests/s instead of the trace's arrival times (the same arrivals `simulate --rate R --seed N` draws)")
     .option('--concurrency <c>', 'at most C requests in flight; alone, sends the next request as soon as one finishes')
     .option('--limit <n>', 'send only the first N requests')
     .option('--duration <s>', 'stop sending after S seconds and cut requests still in flight (reported as rejected)')
     .option('--api <kind>', 'chat (/v1/chat/completions) or completions (/v1/completions)', 'chat')
     .option('--model <name>', 'model name to send (default: the first one /v1/models lists)')
-    .option('--seed <n>', 'seed of the --rate arrival draws', String(DEFAULTS.seed))
+    .option('--seed <n>', 'seed of the --rate arrival draws (as in simulate)', String(DEFAULTS.seed))
     .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000')
     .option('--label <name>', 'name of the run in the summary (its policy column)', 'live')
     .option('--timeout <s>', 'seconds a request may take before it is abandoned', String(DEFAULTS.live.requestTimeoutS))
@@ -110,6 +119,7 @@ export function registerReplay(program: Command): void {
     .option('--out <dir>', 'write summary.csv and requests.csv into DIR')
     .action((flags: ReplayFlags) =>
       runAction(async () => {
+        if (flags.out) checkOutputDir('--out', flags.out);
         const r = await replayFromFlags(flags, (p) =>
           process.stderr.write(`replay ${p.elapsedS.toFixed(1)} s: ${p.sent} sent, ${p.completed} completed, ${p.failed} failed, ${p.inFlight} in flight\n`),
         );

@@ -7,10 +7,12 @@ import { UserError } from '../util/errors.js';
 import { ServeApp, type ServeOptions } from '../serve/server.js';
 import { parseServeConfig, parseWorkersFlag, type WorkerSpec } from '../serve/worker-spec.js';
 import { TOKENIZERS, type TokenizerName } from '../serve/tokenize.js';
-import { collect, parseNumberFlag, runAction } from './errors.js';
+import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
+import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
+import { tracingFromEnv } from '../serve/tracing.js';
 
-export interface ServeFlags {
+export interface ServeFlags extends KubernetesFlags {
   dashboard?: boolean;
   workers?: string;
   config?: string;
@@ -69,7 +71,7 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   const num = (flag: string, raw: string, o: { min?: number; integer?: boolean } = {}): number => parseNumberFlag(flag, raw, o);
   const cfg = f.config ? parseServeConfig(f.config) : undefined;
   const workers: WorkerSpec[] = [...(cfg?.workers ?? []), ...(f.workers ? parseWorkersFlag(f.workers) : [])];
-  if (workers.length === 0) throw new UserError('serve: give the upstream engines with --workers URL[,URL...] or --config FILE');
+  if (workers.length === 0 && f.k8sSelector === undefined) throw new UserError('serve: give the upstream engines with --workers URL[,URL...], --config FILE or --k8s-selector LABELS');
   const policyName = f.policy ?? cfg?.policy ?? DEFAULTS.policy;
   const policy = createPolicy(policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) });
   const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
@@ -93,7 +95,7 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   if (adminKey === '') throw new UserError('--admin-key: must not be empty');
   return {
     host: f.host,
-    port: num('--port', f.port, { integer: true, min: 0 }),
+    port: parsePortFlag('--port', f.port),
     workers,
     policy,
     seed: num('--seed', f.seed, { integer: true }),
@@ -143,6 +145,7 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
     rollingWindowS: S.rollingWindowS,
     retryAfterS: S.retryAfterS,
     logWrite,
+    discovery: f.k8sSelector !== undefined,
   };
 }
 
@@ -193,18 +196,30 @@ export function registerServe(program: Command): void {
     .option('--slo <spec>', 'SLO carried by every request and checked per request, e.g. ttft_ms=2000,tpot_ms=50')
     .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory for the slo* policies, matched to workers by their profile label, else gpu; repeatable', collect, [])
     .option('--log <dest>', 'JSON request log: - (stdout), a file, or off', '-')
+    .option('--k8s-selector <labels>', 'discover workers: Running+Ready pods matching this label selector (e.g. app=vllm), listed then watched through the Kubernetes API')
+    .option('--k8s-namespace <ns>', 'namespace of the pods (default: the kubeconfig context\'s, in-cluster the router pod\'s own)')
+    .option('--k8s-port <n>', `engine port on each pod (default ${DEFAULTS.kubernetes.port})`)
+    .option('--k8s-port-annotation <key>', 'pod annotation (or label) holding the engine port, overriding --k8s-port')
+    .option('--k8s-role-label <key>', `pod label (or annotation) holding the worker role (default ${DEFAULTS.kubernetes.roleLabel})`)
+    .option('--k8s-label-prefix <prefix>', `worker labels from pod annotations/labels <prefix>gpu, profile, model, cost, name (default ${DEFAULTS.kubernetes.labelPrefix})`)
+    .option('--k8s-retry-max <s>', `longest wait between failed list/watch attempts (default ${DEFAULTS.kubernetes.retryMaxS})`)
     .option('--dashboard', 'live terminal dashboard (only on a TTY and not with CI=true; a log to stdout is turned off while it is shown)')
     .action((flags: ServeFlags) =>
       runAction(async () => {
-        const dashboard = flags.dashboard === true && process.stdout.isTTY === true && process.env.CI !== 'true';
+        const dashboard = flags.dashboard === true && process.stdout.isTTY && process.env.CI !== 'true';
         // The JSON log would scribble over the dashboard's screen.
         if (dashboard && flags.log === '-') flags.log = 'off';
-        const app = new ServeApp(serveOptionsFromFlags(flags));
+        const serveLog = (line: string): void => void process.stderr.write(`router serve: ${line}\n`);
+        const k8s = kubernetesOptionsFromFlags(flags, parseNumberFlag('--seed', flags.seed, { integer: true }), serveLog);
+        const app = new ServeApp({ ...serveOptionsFromFlags(flags), tracing: await tracingFromEnv() });
         if (app.router.policyName.startsWith('slo') && !app.router.workers.some((v) => v.sloProfile?.hasLoadModel)) {
           process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${app.router.policyName} routes everything through its fallback\n`);
         }
+        // Loaded only when asked for: the client library costs startup time.
+        const discovery = k8s ? (await import('../serve/discovery/start.js')).createKubernetesDiscovery(app, k8s) : undefined;
         const addr = await app.listen();
         const url = `http://${addr.address}:${addr.port}`;
+        void discovery?.start();
         if (!dashboard) process.stderr.write(`router serve: listening on ${url} (${app.workers.length} workers, policy ${app.router.policyName})\n`);
         let dash: { stop: () => Promise<void> } | undefined;
         await new Promise<void>((resolve) => {
@@ -224,7 +239,7 @@ export function registerServe(program: Command): void {
           };
           const drain = (sig: string): void => {
             process.stderr.write(`router serve: ${sig}, draining ${app.router.inFlightTotal + app.queueLength()} in-flight request(s)\n`);
-            void app.shutdown().then(({ drained, cut }) => {
+            void (discovery ? discovery.stop() : Promise.resolve()).then(() => app.shutdown()).then(({ drained, cut }) => {
               process.stderr.write(drained ? 'router serve: drained, bye\n' : `router serve: cut ${cut} request(s) (drain deadline or second signal)\n`);
               resolve();
             });

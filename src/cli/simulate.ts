@@ -9,12 +9,14 @@ import { parseSlo } from '../metrics/slo.js';
 import { buildWorkload, type WorkloadFlags } from '../workload/workload.js';
 import { addWorkloadOptions } from './workload-options.js';
 import type { Request } from '../workload/request.js';
-import { formatSummary, summaryJson } from '../report/text.js';
+import { formatSummary, rejectionNote, summaryJson } from '../report/text.js';
 import { writeReports } from '../report/write.js';
-import { collect, parseNumberFlag, runAction } from './errors.js';
+import { parseNumberFlag, runAction } from './errors.js';
+import { addSimulationOptions } from './simulation-options.js';
 import { colorWanted } from '../tui/format.js';
 import { UserError } from '../util/errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
+import { checkOutputDir } from './output-path.js';
 
 export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
@@ -79,14 +81,8 @@ export function registerSimulate(program: Command): void {
   const cmd = program
     .command('simulate')
     .description('Replay a trace against simulated GPU workers under a routing policy and report latency, goodput, cache hits, balance and cost')
-    .option('--trace <file>', `trace file (default: the shipped ${DEFAULTS.trace})`)
-    .option('--fleet <spec>', 'workers: GPU[:COUNT],... (model llama-3.1-8b unless a profile name like qwen3-32b@h100-sxm-tp2 is given) or a fleet file (.json/.yaml)', DEFAULTS.fleet)
-    .option('--policy <name>', 'routing policy (see `router policies`)', DEFAULTS.policy)
-    .option('--policy-opt <k=v>', 'policy option, repeatable', collect, [])
-    .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
-    .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
-    .option('--slo <spec>', 'SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000,percentile=99')
-    .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory of them for the slo* policies, matched to workers by deployment name (else GPU id); repeatable', collect, [])
+    .option('--policy <name>', 'routing policy (see `router policies`)', DEFAULTS.policy);
+  addSimulationOptions(cmd, { fleet: 'one' })
     .option('--json', 'print the summary as JSON on stdout')
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
     .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')
@@ -94,10 +90,11 @@ export function registerSimulate(program: Command): void {
   addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {
+        if (flags.out) checkOutputDir('--out', flags.out);
         const pace = flags.pace === undefined ? null : parsePace(flags.pace);
         const pacer = new Pacer(pace);
         const started = performance.now();
-        const useTui = process.stdout.isTTY === true && process.env.CI !== 'true' && !flags.json && flags.tui !== false;
+        const useTui = process.stdout.isTTY && process.env.CI !== 'true' && !flags.json && flags.tui !== false;
         let result: SimulationResult;
         if (useTui) {
           // ink and react take most of a second to load: only a dashboard run pays for them.
@@ -135,6 +132,8 @@ export function registerSimulate(program: Command): void {
             await new Promise((r) => setImmediate(r));
           }, { batchEvents: pace === null ? undefined : PACED_BATCH_EVENTS });
         }
+        const rejected = rejectionNote(result.log);
+        if (rejected) process.stderr.write(`router: ${rejected}\n`);
         if (result.stopped) process.stderr.write(`stopped at ${result.summary.duration_s.toFixed(1)} s simulated; reports cover what was simulated\n`);
         if (flags.out) {
           const files = writeReports(flags.out, result);

@@ -10,6 +10,7 @@ import type { Request } from '../workload/request.js';
 import { UserError } from '../util/errors.js';
 import { addWorkloadOptions } from './workload-options.js';
 import { parseNumberFlag, runAction } from './errors.js';
+import { checkOutputFile } from './output-path.js';
 
 type TraceFlags = Omit<WorkloadFlags, 'trace'>;
 
@@ -125,6 +126,7 @@ export function registerTrace(program: Command): void {
   ).action((file: string | undefined, flags: TraceFlags & { to: string; out?: string; withText?: boolean }) =>
     runAction(async () => {
       if (flags.to !== 'jsonl') throw new UserError(`--to ${flags.to}: only jsonl (the project's own format) is written`);
+      if (flags.out) checkOutputFile('--out', flags.out);
       const w = buildWorkload({ ...flags, trace: file });
       const n = await writeLines(flags.out, nativeLines(w.requests, { withText: !!flags.withText, withTokenIds: true }));
       if (flags.out) process.stderr.write(`wrote ${flags.out} (${n} requests)\n`);
@@ -166,6 +168,7 @@ export function registerTrace(program: Command): void {
     .option('-o, --out <file>', 'write to FILE (atomically) instead of stdout')
     .action((flags: Record<string, string | undefined>) =>
       runAction(async () => {
+        if (flags.out) checkOutputFile('--out', flags.out);
         const int = (flag: string, v: string | undefined, min: number): number => parseNumberFlag(flag, v as string, { integer: true, min });
         const process_ = flags.arrival;
         if (process_ !== 'poisson' && process_ !== 'gamma') throw new UserError(`--arrival: expected poisson or gamma, got "${process_}"`);

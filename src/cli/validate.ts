@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { compareStats, defaultGroundTruthDir, groundTruthDeployment, loadGroundTruth, simulateGroundTruth, type ErrorRow } from '../calibration/ground-truth.js';
 import { runAction } from './errors.js';
+import { speedModelOf } from '../profiles/step-cost-factory.js';
 
 export function formatErrorTable(rows: ErrorRow[]): string {
   const out = ['metric    stat   simulated        real   error'];
@@ -19,10 +20,11 @@ export function registerValidate(program: Command): void {
     .action((flags: { data?: string; json?: boolean }) =>
       runAction(async () => {
         const gt = await loadGroundTruth(flags.data ?? defaultGroundTruthDir());
-        const sim = await simulateGroundTruth(gt, groundTruthDeployment(gt));
+        const deployment = groundTruthDeployment(gt);
+        const sim = await simulateGroundTruth(gt, deployment);
         const rows = compareStats(sim, gt.real);
         if (flags.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-        else process.stdout.write(`ground truth: ${gt.dir} (${gt.requests.length} requests)\n${formatErrorTable(rows)}\n`);
+        else process.stdout.write(`ground truth: ${gt.dir} (${gt.requests.length} requests)\nspeed model: ${deployment.name}: ${speedModelOf(deployment)}, no coefficient fitted to end-to-end data\n${formatErrorTable(rows)}\n`);
       }),
     );
 }

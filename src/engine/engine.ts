@@ -383,6 +383,7 @@ export class Engine {
     let pairs = 0;
     let pfKv = 0;
     let dcKv = 0;
+    let chunks = 0;
     for (const { seq, tokens: n } of batch) {
       tokens += n;
       const c = seq.numComputed;
@@ -391,9 +392,10 @@ export class Engine {
       } else {
         pairs += n * (c + n / 2);
         pfKv += c + n;
+        chunks++;
       }
     }
-    return { tokens, seqs: batch.length, prefillAttnPairs: pairs, prefillKvTokens: pfKv, decodeKvTokens: dcKv };
+    return { tokens, seqs: batch.length, prefillAttnPairs: pairs, prefillKvTokens: pfKv, decodeKvTokens: dcKv, prefillChunks: chunks };
   }
 
   private decodeShape(batch: Scheduled[]): StepShape {

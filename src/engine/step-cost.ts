@@ -10,6 +10,8 @@ export interface StepShape {
   prefillKvTokens: number;
   /** Σ over decoding sequences of their context length. */
   decodeKvTokens: number;
+  /** Prefill chunks in the step (sequences that are not decoding); 1 when absent and prefillKvTokens > 0. */
+  prefillChunks?: number;
 }
 
 /** Prices a step in seconds. `decodeSeconds(b, kv)` must equal `seconds` of the all-decode shape exactly. */

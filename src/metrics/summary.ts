@@ -1,6 +1,20 @@
 import { percentiles, type Percentiles } from '../util/stats.js';
 import type { RequestLog } from './request-log.js';
 
+/** Mean, percentiles and (population) standard deviation, as `vllm bench serve` reports them. */
+export interface LatencyStats extends Percentiles {
+  std: number;
+}
+
+export const LATENCY_STATS: readonly (keyof LatencyStats)[] = ['mean', 'p50', 'p90', 'p99', 'std'];
+
+export function latencyStats(values: ArrayLike<number>): LatencyStats {
+  const p = percentiles(values);
+  let ss = 0;
+  for (let i = 0; i < values.length; i++) ss += (values[i] - p.mean) ** 2;
+  return { ...p, std: values.length > 0 ? Math.sqrt(ss / values.length) : NaN };
+}
+
 export interface WorkerSummary {
   name: string;
   gpu: string;
@@ -31,12 +45,20 @@ export interface Summary {
   rejected: number;
   duration_s: number;
   wall_s: number;
-  ttft_ms: Percentiles;
-  tpot_ms: Percentiles;
-  e2e_ms: Percentiles;
-  queue_ms: Percentiles;
+  ttft_ms: LatencyStats;
+  tpot_ms: LatencyStats;
+  e2e_ms: LatencyStats;
+  queue_ms: LatencyStats;
+  /**
+   * Inter-token latency: every gap between successive streamed chunks of every request, as
+   * `vllm bench serve` measures it at the client. NaN where no per-token times were measured
+   * (the simulator reports TPOT, a per-request mean, but not each gap).
+   */
+  itl_ms: LatencyStats;
   throughput_rps: number;
   output_tokens_per_s: number;
+  /** Prompt + output tokens of completed requests per second (vLLM's "total token throughput"). */
+  total_tokens_per_s: number;
   goodput_rps: number | null;
   slo_attainment: number | null;
   prefix_hit_rate: number;
@@ -60,6 +82,8 @@ export interface SummaryInput {
   prefixQueries: number;
   workers: WorkerSummary[];
   sloGiven: boolean;
+  /** Inter-token gaps (ms) of every request, when they were measured. */
+  itlMs?: ArrayLike<number>;
 }
 
 export function summarize(s: SummaryInput): Summary {
@@ -108,12 +132,14 @@ export function summarize(s: SummaryInput): Summary {
     rejected: log.rejected,
     duration_s: s.durationS,
     wall_s: s.wallS,
-    ttft_ms: percentiles(log.completedValues(log.ttftMs)),
-    tpot_ms: percentiles(log.completedValues(log.tpotMs)),
-    e2e_ms: percentiles(log.completedValues(log.e2eMs)),
-    queue_ms: percentiles(log.completedValues(log.queueMs)),
+    ttft_ms: latencyStats(log.completedValues(log.ttftMs)),
+    tpot_ms: latencyStats(log.completedValues(log.tpotMs)),
+    e2e_ms: latencyStats(log.completedValues(log.e2eMs)),
+    queue_ms: latencyStats(log.completedValues(log.queueMs)),
+    itl_ms: latencyStats(s.itlMs ?? []),
     throughput_rps: log.completed / dur,
     output_tokens_per_s: outTokens / dur,
+    total_tokens_per_s: (inTokens + outTokens) / dur,
     goodput_rps: sloGiven ? met / dur : null,
     slo_attainment: sloGiven ? (judged > 0 ? met / judged : 0) : null,
     prefix_hit_rate: s.prefixQueries > 0 ? s.prefixHits / s.prefixQueries : 0,

@@ -51,7 +51,7 @@ function contentText(v: unknown, i: number): string {
         }
         return part.text;
       })
-      .join('');
+      .join(' ');
   }
   throw badRequest(`messages[${i}].content: expected a string or an array of text parts`, 'messages');
 }
@@ -74,7 +74,8 @@ export function parseCompletionCall(endpoint: Endpoint, body: unknown): Completi
       if (!isObject(m) || typeof m.role !== 'string') throw badRequest(`messages[${i}]: expected an object with a string "role"`, 'messages');
       return { role: m.role, content: contentText(m.content, i) };
     });
-    prompt = messages.map((m) => m.content).join('\n');
+    // Joined as serve joins them (src/serve/parse-body.ts, as SGLang does), so both count alike.
+    prompt = messages.map((m) => m.content).join(' ');
   } else {
     let p = body.prompt;
     if (Array.isArray(p) && p.length === 1 && typeof p[0] === 'string') p = p[0];
@@ -97,7 +98,7 @@ export function parseCompletionCall(endpoint: Endpoint, body: unknown): Completi
     includeUsage = so.include_usage === true;
   }
   const maxTokens = positiveInt(body, 'max_completion_tokens') ?? positiveInt(body, 'max_tokens');
-  return { endpoint, model: body.model as string | undefined, prompt, messages, maxTokens, stream, includeUsage };
+  return { endpoint, model: body.model, prompt, messages, maxTokens, stream, includeUsage };
 }
 
 /** Deterministic filler text: each piece is one token to the fast tokenizer (space + ≤3 letters). */

@@ -1,5 +1,5 @@
 import { Engine, type Sequence } from '../engine/engine.js';
-import { RooflineStepCost } from '../profiles/roofline.js';
+import { stepCostFor } from '../profiles/step-cost-factory.js';
 import type { Deployment } from '../profiles/types.js';
 import type { Request } from '../workload/request.js';
 
@@ -38,7 +38,7 @@ export class RealtimeEngine {
     /** Wall clock in seconds (injectable for tests). */
     private readonly wallNow: () => number = () => performance.now() / 1e3,
   ) {
-    const cost = new RooflineStepCost(deployment.gpu, deployment.model, deployment.tp, deployment.coefficients);
+    const cost = stepCostFor(deployment);
     this.engine = new Engine(deployment.engine, cost, {
       firstToken: () => undefined,
       finished: (seq, t) => this.done.push({ seq, t }),

@@ -153,6 +153,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
     let text = '';
     let lastT = NaN;
     let finished = false;
+    // eslint-disable-next-line prefer-const -- the close handler below reads it before submit() returns
     let seq: Sequence | undefined;
     // While stalled, chunks queue here and are written when the stall ends.
     let held: string[] | null = null;

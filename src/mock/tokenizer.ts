@@ -5,7 +5,7 @@ import { fastTokenIds, TOKENIZERS, type TokenizerName } from '../serve/tokenize.
 /**
  * How the mock counts prompt tokens, with the same two tokenizers `serve` offers
  * (src/serve/tokenize.ts), so a mock's count equals what a router in front of it estimates:
- * `fast` (default; chat contents joined by newlines, no template) or `llama3` (the Llama 3 BPE
+ * `fast` (default; chat contents joined by spaces as serve joins them, no template) or `llama3` (the Llama 3 BPE
  * with vLLM's BOS and chat template: exact for Llama 3 models, ~115 MiB and milliseconds per long
  * prompt of CPU that the simulated GPU does not account for). `router replay`'s synthetic words
  * are one token to both.

@@ -5,6 +5,8 @@ import { DEFAULTS } from '../defaults.js';
 import { UserError } from '../util/errors.js';
 import type { Coefficients, Deployment, EngineConfig, Gpu, Model } from './types.js';
 import { parseModelGpuProfile } from '../routing/slo/profile.js';
+import { parseOperatorTables } from './operator-tables.js';
+import type { AllReduceTable } from './collectives.js';
 
 /** The package root (where `profiles/` and `traces/` live), from the compiled file's location. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -86,9 +88,9 @@ export function parseEngineOverrides(v: unknown, where: string): EngineOverrides
     } else if (typeof val !== 'number' || !(val > 0 && val <= 1)) {
       throw new UserError(`${where}.${k}: expected a number in (0, 1], got ${JSON.stringify(val)}`);
     }
-    out[k] = val as number | boolean;
+    out[k] = val;
   }
-  return out as EngineOverrides;
+  return out;
 }
 
 /** A deployment profile file (profiles/deployments/*.json, or one written by `profile measure`). */
@@ -103,6 +105,16 @@ export interface DeploymentFile {
   source?: string;
   /** AIBrix ModelGPUProfile tables for this deployment (`profile import-aibrix`). */
   aibrix?: unknown;
+  /** Measured operator tables (`profile import --from llmservingsim|vidur`). */
+  operators?: unknown;
+}
+
+let collectives: AllReduceTable[] | undefined;
+
+/** Measured all-reduce tables (profiles/collectives.json, derived from Vidur's NCCL measurements). */
+export function collectiveTables(): AllReduceTable[] {
+  collectives ??= (readJson(join(PROFILES_DIR, 'collectives.json')) as { tables: AllReduceTable[] }).tables;
+  return collectives;
 }
 
 let shipped: Map<string, { file: DeploymentFile; path: string }> | undefined;
@@ -225,5 +237,7 @@ export function resolveDeployment(spec: DeploymentSpec): Deployment {
     source,
     kvBlocksSource,
     ...(base?.aibrix !== undefined ? { aibrix: parseModelGpuProfile(base.aibrix, `${source}: aibrix`) } : {}),
+    // Tables measured at one TP degree do not price another.
+    ...(base?.operators !== undefined && (base.tp ?? 1) === tp && (base.model ?? DEFAULTS.model) === model.id ? { operators: parseOperatorTables(base.operators, `${source}: operators`) } : {}),
   };
 }

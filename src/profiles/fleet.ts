@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../util/errors.js';
 import type { Deployment } from './types.js';
-import { parseEngineOverrides, resolveDeployment, shippedDeployments } from './catalog.js';
+import { gpuCatalog, parseEngineOverrides, resolveDeployment, shippedDeployments } from './catalog.js';
 
 export interface FleetWorker {
   name: string;
@@ -27,6 +27,10 @@ export function parseFleet(spec: string): FleetWorker[] {
     const count = m[2] === undefined ? 1 : Number(m[2]);
     if (count < 1) throw new UserError(`--fleet "${part}": count must be at least 1`);
     const isProfile = shippedDeployments().has(m[1]);
+    // MODEL@GPU names a profile: list the shipped ones rather than call it an unknown GPU.
+    if (!isProfile && m[1].includes('@')) {
+      throw new UserError(`--fleet ${part}: no shipped profile "${m[1]}" (shipped: ${[...shippedDeployments().keys()].join(', ')}); or give a GPU id (${[...gpuCatalog().keys()].join(', ')}) or a fleet file`);
+    }
     const deployment = resolveDeployment(isProfile ? { profile: m[1], where: `--fleet ${part}` } : { gpu: m[1], where: `--fleet ${part}` });
     addWorkers(workers, seen, isProfile ? deployment.gpu.id : m[1], count, deployment);
   }
@@ -71,7 +75,7 @@ export function parseFleetFile(path: string): FleetWorker[] {
     const str = (k: string): string | undefined => {
       if (o[k] === undefined) return undefined;
       if (typeof o[k] !== 'string' || o[k] === '') throw new UserError(`${where}.${k}: expected a non-empty string`);
-      return o[k] as string;
+      return o[k];
     };
     const num = (k: string, integer: boolean): number | undefined => {
       if (o[k] === undefined) return undefined;

@@ -75,7 +75,7 @@ class Roofline {
     row[2] += u.kvTimePerToken * s.decodeKvTokens;
     row[3] += 1;
     row[4] += s.seqs;
-    return u.commPerStep + u.commPerToken * s.tokens;
+    return u.commSeconds(s.tokens);
   }
 }
 

@@ -1,12 +1,13 @@
 import type { StepCost, StepShape } from '../engine/step-cost.js';
 import type { Coefficients, Gpu, Model } from './types.js';
+import { AllReduceCost, type AllReduceTable } from './collectives.js';
 
 /**
  * Step time of one forward pass (see docs/architecture.md):
  *   linear  = max(2·N_gemm·tokens / (P·η_gemm), weight_bytes / (BW·μ))      one GEMM pass over all tokens
  *   attn_pf = max(4·L·d_attn·pairs / (P·η_attn), kv_bytes·kv_read / (BW·μ))   causal prefill attention
  *   attn_dc = kv_bytes·Σ context / (BW·μ)                                      decode attention (memory-bound)
- *   comm    = 2·L·(κ_ar + all-reduce bytes / link)                            only with TP > 1
+ *   comm    = 2·L·allreduce(tokens·hidden·2 B)      only with TP > 1 (measured NCCL table or PCIe/NVLink ring model)
  *   t       = linear + attn_pf + attn_dc + comm + κ_0 + κ_seq·seqs
  * A prefix-cache hit lowers `tokens` but the cached context is still read by attention.
  */
@@ -21,10 +22,11 @@ export class RooflineStepCost implements StepCost {
   readonly kvTimePerToken: number;
   private readonly overhead: number;
   private readonly perSeq: number;
-  readonly commPerStep: number;
-  readonly commPerToken: number;
+  private readonly allReduce: AllReduceCost;
+  private readonly commLayers: number;
+  private readonly hidden: number;
 
-  constructor(gpu: Gpu, model: Model, tp: number, c: Coefficients) {
+  constructor(gpu: Gpu, model: Model, tp: number, c: Coefficients, collectives: readonly AllReduceTable[] = []) {
     const n = model.active_params_b * 1e9;
     const vocabRows = model.vocab_size * model.hidden_size;
     // The embedding table is gathered, not multiplied; the LM head runs once per sequence.
@@ -42,15 +44,14 @@ export class RooflineStepCost implements StepCost {
     this.kvTimePerToken = model.kv_cache_bytes_per_token_bf16 / (bw * c.bandwidth_efficiency);
     this.overhead = c.step_overhead_ms / 1e3;
     this.perSeq = c.per_seq_overhead_us / 1e6;
-    if (tp > 1) {
-      // Ring all-reduce moves 2·(tp−1)/tp of the activations; the link figure is bidirectional.
-      const linkBytesPerS = (gpu.interconnect_gbps * 1e9) / 2;
-      this.commPerStep = 2 * model.num_layers * (c.allreduce_latency_us / 1e6);
-      this.commPerToken = (2 * model.num_layers * model.hidden_size * 2 * (2 * (tp - 1)) / tp) / linkBytesPerS;
-    } else {
-      this.commPerStep = 0;
-      this.commPerToken = 0;
-    }
+    this.allReduce = new AllReduceCost(gpu, tp, collectives);
+    this.commLayers = tp > 1 ? 2 * model.num_layers : 0;
+    this.hidden = model.hidden_size;
+  }
+
+  /** TP communication of a step with `tokens` new tokens: two all-reduces of the activations per layer. */
+  commSeconds(tokens: number): number {
+    return this.commLayers === 0 ? 0 : this.commLayers * this.allReduce.seconds(tokens * this.hidden * 2);
   }
 
   seconds(s: StepShape): number {
@@ -65,6 +66,6 @@ export class RooflineStepCost implements StepCost {
   }
 
   private fixed(tokens: number, seqs: number): number {
-    return this.commPerStep + this.commPerToken * tokens + this.overhead + this.perSeq * seqs;
+    return this.commSeconds(tokens) + this.overhead + this.perSeq * seqs;
   }
 }

@@ -1,4 +1,5 @@
 import type { ModelGpuProfileJson } from '../routing/slo/profile.js';
+import type { OperatorTablesJson } from './operator-tables.js';
 /** GPU facts (profiles/hardware.json). */
 export interface Gpu {
   id: string;
@@ -80,4 +81,6 @@ export interface Deployment {
   kvBlocksSource: 'profile' | 'override' | 'derived';
   /** AIBrix SLO tables attached by `profile import-aibrix` (read by the slo* policies). */
   aibrix?: ModelGpuProfileJson;
+  /** Measured operator tables (`profile import`): steps are priced from them instead of the roofline. */
+  operators?: OperatorTablesJson;
 }

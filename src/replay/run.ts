@@ -1,14 +1,17 @@
 import type { Agent } from 'undici';
 import { RequestLog } from '../metrics/request-log.js';
+import { Column } from '../util/stats.js';
 import { effectiveSlo, meetsSlo, type SloSpec } from '../metrics/slo.js';
 import { summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
-import { createRng, exponential } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
 import { createAgent, discoverModel, streamCompletion, type ApiKind, type StreamResult } from './client.js';
 import { promptText } from './prompt.js';
 
-/** When requests are sent: at the trace's arrival times, at a Poisson rate, or as fast as a concurrency cap allows. */
-export type Pacing = { kind: 'trace' } | { kind: 'rate'; rps: number } | { kind: 'none' };
+/**
+ * When requests are sent: at their arrival times (the trace's, or an arrival process the workload
+ * imposed, exactly as `simulate` draws it), or as fast as a concurrency cap allows.
+ */
+export type Pacing = { kind: 'trace' } | { kind: 'none' };
 
 export interface ReplayOptions {
   requests: AsyncIterable<Request> | Iterable<Request>;
@@ -21,7 +24,6 @@ export interface ReplayOptions {
   api: ApiKind;
   /** Model name to send; discovered from /v1/models when absent. */
   model?: string;
-  seed: number;
   slo?: SloSpec;
   /** Name for the summary's policy column. */
   label: string;
@@ -60,21 +62,22 @@ export interface ReplayResult {
 export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const k = o.speedup ?? 1;
   const now = (): number => (performance.now() / 1e3) * k;
-  const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, (s / k) * 1e3)));
+  const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, Math.ceil((s / k) * 1e3))));
   const agent: Agent = createAgent();
   const model = o.model ?? (await discoverModel(agent, o.target));
   const log = new RequestLog();
+  const itlMs = new Column();
   const errors: string[] = [];
-  const rng = createRng(`${o.seed}/replay-arrivals`);
-  const t0 = now();
-  const deadline = o.durationS === undefined ? Infinity : t0 + o.durationS * k;
+  // The schedule's clock starts when the first request is in hand: opening the trace (format
+  // detection, tokenizer, first parse) must not eat into the schedule and then burst.
+  let t0 = now();
+  let deadline = Infinity;
   const cut = new AbortController();
   const inFlight = new Set<Promise<void>>();
   const perWorker = new Map<string, { requests: number; input: number; output: number; cached: number; prompt: number }>();
   let sent = 0;
   let failed = 0;
   let firstArrival = NaN;
-  let nextRateAt = 0;
   let lastEnd = t0;
   let hits = 0;
   let queries = 0;
@@ -105,6 +108,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       });
       return;
     }
+    // ITL as `vllm bench serve` measures it: every gap between successive text chunks.
+    for (let i = 1; i < r.tokenTimes.length; i++) itlMs.push((r.tokenTimes[i] - r.tokenTimes[i - 1]) * 1e3);
     const ttft = (r.firstTokenAt - r.sentAt) * 1e3;
     const e2e = (r.endAt - r.sentAt) * 1e3;
     const out = r.outputTokens;
@@ -134,7 +139,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const arrivalS = o.pacing.kind === 'trace' ? firstArrival + (sentAt - t0) : sentAt - t0;
     const signal = AbortSignal.any([cut.signal, AbortSignal.timeout(o.requestTimeoutS * 1000)]);
     sent++;
-    const p = streamCompletion(agent, { base: o.target, api: o.api, model, prompt: promptText(req), maxTokens: req.outputTokens, signal, keepTokenTimes: o.onResult !== undefined }, now)
+    const p = streamCompletion(agent, { base: o.target, api: o.api, model, prompt: promptText(req), maxTokens: req.outputTokens, signal, keepTokenTimes: true }, now)
       .then((r) => {
         if (r.error === 'aborted' && cut.signal.aborted) r.error = 'cut by --duration';
         record(req, arrivalS, r);
@@ -145,16 +150,17 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
 
   try {
     for await (const req of o.requests) {
-      if (Number.isNaN(firstArrival)) firstArrival = req.arrivalS;
-      let sendAt = t0;
-      if (o.pacing.kind === 'trace') sendAt = t0 + (req.arrivalS - firstArrival);
-      else if (o.pacing.kind === 'rate') {
-        sendAt = t0 + nextRateAt;
-        nextRateAt += exponential(rng, o.pacing.rps);
+      if (Number.isNaN(firstArrival)) {
+        firstArrival = req.arrivalS;
+        t0 = now();
+        lastEnd = t0;
+        lastProgress = t0;
+        if (o.durationS !== undefined) deadline = t0 + o.durationS * k;
       }
+      const sendAt = o.pacing.kind === 'trace' ? t0 + (req.arrivalS - firstArrival) : t0;
       if (sendAt >= deadline) break;
-      const wait = sendAt - now();
-      if (wait > 0) await sleep(wait);
+      // Timers run on a millisecond clock and may fire a little early: never send before the time.
+      for (let wait = sendAt - now(); wait > 0; wait = sendAt - now()) await sleep(wait);
       while (o.concurrency !== undefined && inFlight.size >= o.concurrency && now() < deadline) {
         await Promise.race(deadline === Infinity ? [...inFlight] : [...inFlight, sleep(deadline - now())]);
       }
@@ -178,8 +184,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     .sort((a, b) => a[0].localeCompare(b[0]))
     .map(([name, w]) => ({
       name, gpu: '', model: model ?? '', requests: w.requests, input_tokens: w.input, output_tokens: w.output,
-      prefix_hit_rate: w.prompt > 0 ? w.cached / w.prompt : 0, preemptions: 0, cost_usd: 0,
+      // A client does not know the GPUs behind the target, so their price is unknown, not zero.
+      prefix_hit_rate: w.prompt > 0 ? w.cached / w.prompt : 0, preemptions: 0, cost_usd: NaN,
     }));
-  const summary = summarize({ policy: o.label, log, durationS, wallS: (now() - t0) / k, prefixHits: hits, prefixQueries: queries, workers, sloGiven: o.slo !== undefined });
+  const summary = summarize({ policy: o.label, log, durationS, wallS: (now() - t0) / k, prefixHits: hits, prefixQueries: queries, workers, sloGiven: o.slo !== undefined, itlMs: itlMs.view() });
   return { summary, log, errors };
 }

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import type { Summary } from '../metrics/summary.js';
+import { LATENCY_STATS, type Summary } from '../metrics/summary.js';
 import { UserError } from '../util/errors.js';
-import { summaryRow } from './csv.js';
+import { LATENCY_KEYS, summaryRow } from './csv.js';
 
 /** One compared run: a label and its summary.csv columns as numbers (NaN where empty). */
 export interface CompareRow {
@@ -63,7 +63,7 @@ export function readSummaryFile(path: string): CompareRow[] {
   if (/^\s*[[{]/.test(text)) return readSummaryJson(path, text);
   let records: Record<string, string>[];
   try {
-    records = parse(text, { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+    records = parse<Record<string, string>>(text, { columns: true, skip_empty_lines: true });
   } catch (err) {
     throw new UserError(`${path}: not a summary CSV (${(err as Error).message})`);
   }
@@ -97,7 +97,7 @@ function readSummaryJson(path: string, text: string): CompareRow[] {
       return rowFromSummary(String(o.policy), nanForNull(o) as unknown as Summary);
     }
     const cells: Record<string, string> = {};
-    for (const [k, v] of Object.entries(o)) cells[k] = v === null || v === undefined ? '' : String(v);
+    for (const [k, v] of Object.entries(o)) cells[k] = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
     return rowFromCells(typeof o.run === 'string' ? o.run : String(o.policy), cells);
   });
 }
@@ -198,15 +198,15 @@ export interface Violation {
 /** Known metric names: summary.csv columns, plus `p99_ttft_ms`-style aliases for percentiles. */
 function columnOf(metric: string, known: readonly string[]): string | undefined {
   if (known.includes(metric)) return metric;
-  const m = /^(mean|p50|p90|p99)_(.+)$/.exec(metric);
+  const m = /^(mean|p50|p90|p99|std)_(.+)$/.exec(metric);
   if (m && known.includes(`${m[2]}_${m[1]}`)) return `${m[2]}_${m[1]}`;
   return undefined;
 }
 
 export const FAIL_ON_METRICS: readonly string[] = (() => {
   const cols: string[] = ['requests', 'completed', 'rejected', 'duration_s'];
-  for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms']) for (const p of ['mean', 'p50', 'p90', 'p99']) cols.push(`${k}_${p}`);
-  cols.push('throughput_rps', 'output_tokens_per_s', 'goodput_rps', 'slo_attainment', 'prefix_hit_rate', 'imbalance', 'cost_usd', 'cost_per_1m_tokens_usd');
+  for (const k of LATENCY_KEYS) for (const p of LATENCY_STATS) cols.push(`${k}_${p}`);
+  cols.push('throughput_rps', 'output_tokens_per_s', 'total_tokens_per_s', 'goodput_rps', 'slo_attainment', 'prefix_hit_rate', 'imbalance', 'cost_usd', 'cost_per_1m_tokens_usd');
   return cols;
 })();
 
@@ -230,14 +230,22 @@ function baselineFor(run: CompareRow, baseline: CompareRow[]): CompareRow | unde
   return baseline.find((b) => b.run === run.run) ?? baseline.find((b) => b.policy === run.policy) ?? (baseline.length === 1 ? baseline[0] : undefined);
 }
 
+/** Why a column can be empty, for the error that names it. */
+function noValueHint(column: string): string {
+  if (column === 'goodput_rps' || column === 'slo_attainment') return ' (goodput and SLO attainment need an SLO: pass --slo)';
+  return ' (no completed request gives it one)';
+}
+
 export function evaluateFailOn(rules: FailRule[], rows: CompareRow[], baseline: CompareRow[] | null): Violation[] {
   const out: Violation[] = [];
   for (const rule of rules) {
     if (rule.kind !== 'limit' && !baseline) throw new UserError(`--fail-on: rule "${rule.text}" compares against a baseline; pass --baseline FILE`);
     for (const r of rows) {
       const value = r.values[rule.column];
+      // A gate that cannot be evaluated must not pass silently.
+      if (!Number.isFinite(value)) throw new UserError(`--fail-on: rule "${rule.text}": ${rule.column} has no value for run ${r.run}${noValueHint(rule.column)}`);
       if (rule.kind === 'limit') {
-        if (Number.isFinite(value) && (rule.op === '>' ? value > rule.amount : value < rule.amount)) {
+        if (rule.op === '>' ? value > rule.amount : value < rule.amount) {
           out.push({ rule, run: r.run, value, message: `${rule.text} violated by ${r.run}: ${rule.column} = ${value}` });
         }
         continue;
@@ -245,7 +253,7 @@ export function evaluateFailOn(rules: FailRule[], rows: CompareRow[], baseline: 
       const b = baselineFor(r, baseline ?? []);
       if (!b) throw new UserError(`--baseline: no row for run "${r.run}" (baseline has ${(baseline ?? []).map((x) => x.run).join(', ')})`);
       const base = b.values[rule.column];
-      if (!Number.isFinite(value) || !Number.isFinite(base)) continue;
+      if (!Number.isFinite(base)) throw new UserError(`--fail-on: rule "${rule.text}": ${rule.column} has no value in the baseline row "${b.run}"${noValueHint(rule.column)}`);
       const change = rule.kind === 'delta' ? value - base : base === 0 ? (value === 0 ? 0 : Math.sign(value) * Infinity) : ((value - base) / Math.abs(base)) * 100;
       if (rule.op === '>' ? change > rule.amount : change < rule.amount) {
         const shown = rule.kind === 'relative' ? `${change >= 0 ? '+' : ''}${change.toFixed(1)}%` : `${change >= 0 ? '+' : ''}${change}`;

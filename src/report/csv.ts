@@ -1,6 +1,9 @@
 import { stringify } from 'csv-stringify/sync';
 import type { RequestLog } from '../metrics/request-log.js';
-import type { Summary } from '../metrics/summary.js';
+import { LATENCY_STATS, type Summary } from '../metrics/summary.js';
+
+/** The latency metrics of a summary, in summary.csv order. */
+export const LATENCY_KEYS = ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'itl_ms'] as const;
 import type { TimeseriesRow } from '../sim/simulator.js';
 
 /** Numbers as CSV cells: fixed precision so reports are byte-stable; NaN → empty. */
@@ -48,7 +51,11 @@ export function requestsCsv(log: RequestLog): string {
   return stringify(rows, { header: true, columns: [...REQUEST_COLUMNS] });
 }
 
-/** summary.csv: one row per run, flattened (`ttft_ms_p99`), the same columns for every command. */
+/**
+ * summary.csv: one row per run, flattened (`ttft_ms_p99`), the same columns for every command.
+ * Wall time is left out: it differs on every run, and the same seed must give a byte-identical
+ * file (it is on stdout and in `--json`).
+ */
 export function summaryRow(s: Summary): Record<string, string> {
   const row: Record<string, string> = {
     policy: s.policy,
@@ -56,13 +63,15 @@ export function summaryRow(s: Summary): Record<string, string> {
     completed: cell(s.completed),
     rejected: cell(s.rejected),
     duration_s: cell(s.duration_s),
-    wall_s: cell(s.wall_s),
   };
-  for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms'] as const) {
-    for (const p of ['mean', 'p50', 'p90', 'p99'] as const) row[`${k}_${p}`] = cell(s[k][p]);
+  for (const k of LATENCY_KEYS) {
+    // A summary saved by an older version may lack a metric (itl_ms) or a statistic (std).
+    const stats = s[k] as Summary[typeof k] | undefined;
+    for (const p of LATENCY_STATS) row[`${k}_${p}`] = cell(stats?.[p] ?? NaN);
   }
   row.throughput_rps = cell(s.throughput_rps, 4);
   row.output_tokens_per_s = cell(s.output_tokens_per_s, 2);
+  row.total_tokens_per_s = cell(s.total_tokens_per_s, 2);
   row.goodput_rps = s.goodput_rps === null ? '' : cell(s.goodput_rps, 4);
   row.slo_attainment = s.slo_attainment === null ? '' : cell(s.slo_attainment, 4);
   row.prefix_hit_rate = cell(s.prefix_hit_rate, 4);
@@ -80,7 +89,7 @@ export function summaryCsv(summaries: Summary[]): string {
 export function timeseriesCsv(rows: TimeseriesRow[]): string {
   const cols = ['t_s', 'worker', 'running', 'waiting', 'kv_usage', 'in_flight', 'completed', 'prefix_hit_rate', 'prompt_tokens_per_s', 'generation_tokens_per_s'] as const;
   return stringify(
-    rows.map((r) => cols.map((c) => (typeof r[c] === 'number' ? cell(r[c] as number, 4) : String(r[c])))),
+    rows.map((r) => cols.map((c) => (typeof r[c] === 'number' ? cell(r[c], 4) : r[c]))),
     { header: true, columns: [...cols] },
   );
 }

@@ -2,6 +2,14 @@ import { quantile } from '../util/stats.js';
 import { bestPerColumn, COMPARE_COLUMNS, type CompareRow } from './compare-table.js';
 import { escapeHtml, lineChart, type ChartSeries } from './svg-chart.js';
 
+export interface SeriesRow {
+  tS: number;
+  worker: string;
+  inFlight: number;
+  prefixHitRate: number;
+  promptTokensPerS: number;
+}
+
 /** One run directory's data, as read from its requests.csv, timeseries.csv and summary.csv. */
 export interface ReportRun {
   name: string;
@@ -10,8 +18,8 @@ export interface ReportRun {
   ttftMs: Float64Array;
   tpotMs: Float64Array;
   e2eMs: Float64Array;
-  /** timeseries.csv rows. */
-  series: { tS: number; worker: string; inFlight: number; prefixHitRate: number; promptTokensPerS: number }[];
+  /** timeseries.csv rows; null for a live run (`replay --out`), which has no engine timeseries. */
+  series: SeriesRow[] | null;
 }
 
 const CDF_POINTS = 200;
@@ -46,7 +54,7 @@ function p995(values: Float64Array[]): number {
 }
 
 /** Fleet prefix hit rate per time step, weighted by each worker's prompt tokens in that step. */
-export function fleetHitRate(series: ReportRun['series']): [number, number][] {
+export function fleetHitRate(series: SeriesRow[]): [number, number][] {
   const byT = new Map<number, { hit: number; prompt: number; plain: number; n: number }>();
   for (const r of series) {
     const a = byT.get(r.tS) ?? { hit: 0, prompt: 0, plain: 0, n: 0 };
@@ -59,7 +67,7 @@ export function fleetHitRate(series: ReportRun['series']): [number, number][] {
   return [...byT.entries()].sort((a, b) => a[0] - b[0]).map(([t, a]) => [t, a.prompt > 0 ? a.hit / a.prompt : a.plain / a.n]);
 }
 
-function workerLoad(series: ReportRun['series']): ChartSeries[] {
+function workerLoad(series: SeriesRow[]): ChartSeries[] {
   const by = new Map<string, [number, number][]>();
   for (const r of series) {
     let pts = by.get(r.worker);
@@ -140,19 +148,24 @@ export function renderHtmlReport(runs: ReportRun[], title = 'router report'): st
       yMax: 1,
       series: runs.map((r) => ({ name: r.name, points: cdfPoints(r[key]) })),
     });
-  const load = runs
+  const timed = runs.filter((r): r is ReportRun & { series: SeriesRow[] } => r.series !== null);
+  const live = runs.filter((r) => r.series === null).map((r) => escapeHtml(r.name));
+  const liveNote = live.length > 0 ? `<p class="note">No engine timeseries for ${live.join(', ')} (a live run measured at the client): latencies only.</p>` : '';
+  const load = timed
     .map((r, i) =>
       lineChart({ id: `load-${i}`, title: `in-flight requests per worker · ${r.name}`, xLabel: 'simulated time (s)', yLabel: 'in flight', series: workerLoad(r.series) }),
     )
     .join('');
-  const hit = lineChart({
-    id: 'hit-rate',
-    title: 'prefix-cache hit rate over time (prompt-token weighted)',
-    xLabel: 'simulated time (s)',
-    yLabel: 'hit rate',
-    yMax: 1,
-    series: runs.map((r) => ({ name: r.name, points: thin(fleetHitRate(r.series), MAX_TIME_POINTS) })),
-  });
+  const hit = timed.length === 0
+    ? ''
+    : lineChart({
+        id: 'hit-rate',
+        title: 'prefix-cache hit rate over time (prompt-token weighted)',
+        xLabel: 'simulated time (s)',
+        yLabel: 'hit rate',
+        yMax: 1,
+        series: timed.map((r) => ({ name: r.name, points: thin(fleetHitRate(r.series), MAX_TIME_POINTS) })),
+      });
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
@@ -164,7 +177,7 @@ ${summaryTable(runs)}
 <h2>Latency CDFs</h2>
 <div class="charts">${cdf('ttftMs', 'TTFT')}${cdf('tpotMs', 'TPOT')}${cdf('e2eMs', 'E2E')}</div>
 <h2>Per-worker load over time</h2>
-<div class="charts">${load}</div>
+${liveNote}<div class="charts">${load}</div>
 <h2>Prefix-cache hit rate over time</h2>
 <div class="charts">${hit}</div>
 <script>${SCRIPT}</script>

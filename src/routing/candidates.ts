@@ -46,6 +46,12 @@ export class ViewLookup {
   private list: readonly WorkerView[] | null = null;
   private byIndex: (WorkerView | undefined)[] = [];
   readonly get = (w: number): WorkerView | undefined => this.byIndex[w];
+  /** Drops the cached list (a worker was removed: hold no reference to its view). */
+  clear(): void {
+    this.list = null;
+    this.byIndex = [];
+  }
+
   reset(candidates: readonly WorkerView[]): void {
     if (candidates === this.list) return;
     this.list = candidates;

@@ -3,6 +3,7 @@ import type { Rng } from '../util/rng.js';
 import { UserError } from '../util/errors.js';
 import type { Request } from '../workload/request.js';
 import type { Decision, Outcome, Policy, PolicyContext, PullDecision, QueueLimits, QueuedRequest, ScrapedMetrics, WorkerView } from './types.js';
+import { WorkerRegistry, type WorkerInit, type WorkerListener } from './worker-registry.js';
 
 /** Where the router's decisions go: the simulator turns them into events, serve into HTTP calls. */
 export interface RouterSink {
@@ -16,7 +17,8 @@ export interface RouterSink {
 
 export interface RouterOptions {
   policy: Policy;
-  workers: WorkerView[];
+  /** Workers registered at start, in order (slots 0, 1, ...); more come through `addWorker`. */
+  workers?: readonly WorkerInit[];
   clock: Clock;
   rng: Rng;
   sink: RouterSink;
@@ -45,9 +47,14 @@ interface Waiting extends QueuedRequest {
  *   (the simulator on its virtual clock, serve with one wall-clock timer).
  * - `queuedTotal` counts waiting requests; `rejectWaiting(reason)` ends them all (shutdown, end
  *   of a simulation) so no request is lost.
+ *
+ * Workers live in a `WorkerRegistry` (`addWorker`, `drainWorker`, `resumeWorker`, `removeWorker`,
+ * lookups through `registry`). The policy hears `onWorkerAdded`/`onWorkerRemoved`; a removal
+ * with requests in flight drains first and completes when the last one ends, so a removed
+ * worker leaves no state in the router or the policy.
  */
 export class Router {
-  readonly workers: WorkerView[];
+  readonly registry = new WorkerRegistry();
   private readonly policy: Policy;
   private readonly ctx: PolicyContext;
   private readonly sink: RouterSink;
@@ -59,7 +66,6 @@ export class Router {
   private drainAgain = false;
 
   constructor(o: RouterOptions) {
-    this.workers = o.workers;
     this.policy = o.policy;
     this.ctx = { clock: o.clock, rng: o.rng };
     this.sink = o.sink;
@@ -67,6 +73,41 @@ export class Router {
       maxLength: o.queue?.maxLength ?? o.policy.queueLimits?.maxLength ?? Infinity,
       timeoutS: o.queue?.timeoutS ?? o.policy.queueLimits?.timeoutS ?? Infinity,
     };
+    this.registry.subscribe((e) => {
+      if (e.type === 'added') this.policy.onWorkerAdded?.(e.worker);
+      else if (e.type === 'removed') this.policy.onWorkerRemoved?.(e.worker);
+      if (e.type === 'added' || e.type === 'resumed') this.dispatchWaiting();
+    });
+    for (const w of o.workers ?? []) this.registry.add(w);
+  }
+
+  /** Registered workers (any state) in slot order; an immutable snapshot, replaced on change. */
+  get workers(): readonly WorkerView[] {
+    return this.registry.workers;
+  }
+
+  /** Registers a worker (the object becomes its view); pull mode retries its queue. */
+  addWorker(init: WorkerInit): WorkerView {
+    return this.registry.add(init);
+  }
+
+  /** The worker takes no new requests; in-flight ones finish (a `drained` event follows). */
+  drainWorker(id: number): boolean {
+    return this.registry.drain(id);
+  }
+
+  resumeWorker(id: number): boolean {
+    return this.registry.resume(id);
+  }
+
+  /** Removes the worker now, or once its in-flight requests end ('pending'); see WorkerRegistry.remove. */
+  removeWorker(id: number): 'removed' | 'pending' | undefined {
+    return this.registry.remove(id);
+  }
+
+  /** Registry change notifications (added, draining, drained, resumed, removed). */
+  onWorkerEvent(fn: WorkerListener): () => void {
+    return this.registry.subscribe(fn);
   }
 
   get policyName(): string {
@@ -96,13 +137,14 @@ export class Router {
     this.place(req, d);
   }
 
-  private candidates(): WorkerView[] {
-    return this.workers.every((w) => w.healthy) ? this.workers : this.workers.filter((w) => w.healthy);
+  private candidates(): readonly WorkerView[] {
+    const r = this.registry.routable;
+    return r.every((w) => w.healthy) ? r : r.filter((w) => w.healthy);
   }
 
   private place(req: Request, d: Decision): void {
-    const w = this.workers[d.worker];
-    if (!w || !w.healthy) throw new Error(`policy ${this.policy.name} picked worker ${d.worker}, which is not a candidate`);
+    const w = this.registry.atSlot(d.worker);
+    if (!w || !w.healthy || this.registry.state(w.id) !== 'active') throw new Error(`policy ${this.policy.name} picked worker ${d.worker}, which is not a candidate`);
     if (d.branch) this.branches.set(d.branch, (this.branches.get(d.branch) ?? 0) + 1);
     w.inFlight++;
     w.inFlightPromptTokens += req.inputTokens;
@@ -216,11 +258,15 @@ export class Router {
     w.inFlightPromptTokens -= req.inputTokens;
     if (!firstTokenSeen) w.inPrefill--;
     this.policy.onComplete?.(req, w, outcome, this.ctx);
+    if (w.inFlight === 0) this.registry.released(w);
     this.dispatchWaiting();
   }
 
+  /** New engine metrics for the worker in slot `worker` (ignored once it is removed). */
   onScrape(worker: number, m: ScrapedMetrics): void {
-    this.workers[worker].scraped = m;
+    const w = this.registry.atSlot(worker);
+    if (!w) return;
+    w.scraped = m;
     this.dispatchWaiting();
   }
 

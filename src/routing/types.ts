@@ -20,16 +20,23 @@ export interface ScrapedMetrics {
  * engine's scraped metrics (as stale as the scrape interval makes them).
  */
 export interface WorkerView {
-  /** Index in the router's worker list; stable for the worker's life. */
+  /** Stable id, never reused (WorkerRegistry). */
+  readonly id: number;
+  /**
+   * Slot in the router's registry: stable for the worker's life, dense, and reused after the
+   * worker is removed (per-worker policy state lives in arrays by slot; see WorkerRegistry).
+   */
   readonly index: number;
   readonly name: string;
+  /** Base URL of a live worker (serve); absent in the simulator. */
+  readonly url?: string;
   readonly gpu: string;
   readonly model: string;
   readonly profile: string;
   readonly costUsdPerHour: number;
-  /** KV capacity in tokens (blocks × block size), when known. */
-  readonly kvCapacityTokens?: number;
-  readonly blockSize?: number;
+  /** KV capacity in tokens (blocks × block size), when known (serve learns it from a scrape). */
+  kvCapacityTokens?: number;
+  blockSize?: number;
   healthy: boolean;
   /** Requests dispatched and not yet completed. */
   inFlight: number;
@@ -67,6 +74,12 @@ export interface Policy {
   onDispatch?(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void;
   onFirstToken?(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void;
   onComplete?(req: RouteRequest, worker: WorkerView, outcome: Outcome, ctx: PolicyContext): void;
+  /** A worker joined the registry (its slot may be one a removed worker had). */
+  onWorkerAdded?(worker: WorkerView): void;
+  /**
+   * A worker left the registry, with nothing in flight on it: free every piece of state kept for
+   * it (its slot will be reused by the next worker added).
+   */
   onWorkerRemoved?(worker: WorkerView): void;
 
   // --- Pull mode (optional; a policy without `mode: 'pull'` is routed push-style) ---

@@ -12,7 +12,7 @@ export interface AdminHost {
   readonly workers: readonly ServeWorker[];
   findWorker(key: string): ServeWorker | undefined;
   /** Adds a worker; resolves once its first health check has run (it starts unhealthy). */
-  addWorker(spec: WorkerSpec): Promise<ServeWorker>;
+  addWorkerChecked(spec: WorkerSpec): Promise<ServeWorker>;
   drainWorker(w: ServeWorker): void;
   removeWorker(w: ServeWorker): void;
   onError(req: IncomingMessage, res: ServerResponse, path: string, err: unknown): void;
@@ -21,7 +21,7 @@ export interface AdminHost {
 const ADMIN_BODY = { maxBytes: 64 * 1024, drainBytes: 1024 * 1024 };
 
 /**
- * `GET|POST /workers`, `GET|DELETE /workers/{name|index|url}`, `POST /workers/{key}/drain`,
+ * `GET|POST /workers`, `GET|DELETE /workers/{name|id|url}`, `POST /workers/{key}/drain`,
  * behind the admin key (403 when serve runs without one).
  */
 export class AdminApi {
@@ -34,18 +34,18 @@ export class AdminApi {
     if (!this.key) throw new HttpError(403, 'admin API is disabled: start serve with --admin-key', 'admin_disabled');
     if (!this.key.accepts(req)) throw new HttpError(401, 'missing or invalid admin key (expected "Authorization: Bearer <admin key>")', 'invalid_admin_key', null, { 'www-authenticate': 'Bearer' });
     if (path === '/workers') {
-      if (method === 'GET') return sendJson(res, method, ['GET'], 200, { workers: this.host.workers.map(workerJson) });
+      if (method === 'GET') { sendJson(res, method, ['GET'], 200, { workers: this.host.workers.map(workerJson) }); return; }
       if (method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
       readBody(req, res, ADMIN_BODY)
         .then(async (body) => {
           let spec: WorkerSpec;
           try {
-            spec = workerFromObject(parseJsonObject(body), 'body');
+            spec = { ...workerFromObject(parseJsonObject(body), 'body'), source: 'admin' };
           } catch (err) {
             if (err instanceof UserError) throw new HttpError(400, err.message, 'invalid_worker');
             throw err;
           }
-          const w = await this.host.addWorker(spec);
+          const w = await this.host.addWorkerChecked(spec);
           sendJson(res, 'POST', ['POST'], 201, workerJson(w));
         })
         .catch((err: unknown) => this.host.onError(req, res, path, err));
@@ -56,13 +56,13 @@ export class AdminApi {
     if (drain) rest = rest.slice(0, -'/drain'.length);
     const key = decodeSegment(rest);
     const w = this.host.findWorker(key);
-    if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, index or URL)`, 'worker_not_found');
+    if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, id or URL)`, 'worker_not_found');
     if (drain) {
       if (method !== 'POST') throw methodNotAllowed(['POST']);
       this.host.drainWorker(w);
-      return sendJson(res, method, ['POST'], 200, workerJson(w));
+      sendJson(res, method, ['POST'], 200, workerJson(w)); return;
     }
-    if (method === 'GET') return sendJson(res, method, ['GET'], 200, workerJson(w));
+    if (method === 'GET') { sendJson(res, method, ['GET'], 200, workerJson(w)); return; }
     if (method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
     this.host.removeWorker(w);
     sendJson(res, method, ['DELETE'], 200, { removed: workerJson(w) });
@@ -72,6 +72,7 @@ export class AdminApi {
 export function workerJson(w: ServeWorker): Record<string, unknown> {
   const v = w.view;
   return {
+    id: v.id,
     index: v.index,
     name: w.name,
     url: w.spec.url,
@@ -81,7 +82,7 @@ export function workerJson(w: ServeWorker): Record<string, unknown> {
     cost_usd_per_hour: v.costUsdPerHour,
     healthy: v.healthy,
     health_check_ok: w.healthOk,
-    draining: w.draining,
+    drained: w.drained,
     breaker: w.breaker.state,
     in_flight: v.inFlight,
     in_prefill: v.inPrefill,
@@ -90,5 +91,7 @@ export function workerJson(w: ServeWorker): Record<string, unknown> {
     kv_capacity_tokens: v.kvCapacityTokens ?? null,
     scraped: v.scraped ?? null,
     scrape_error: w.lastScrapeError ?? null,
+    source: w.spec.source ?? 'static',
+    ...(w.spec.pod !== undefined ? { pod: w.spec.pod, role: w.spec.role ?? null } : {}),
   };
 }

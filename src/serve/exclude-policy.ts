@@ -39,7 +39,7 @@ export class ExcludingPolicy implements Policy {
     const inner = this.inner;
     if (!inner.next) return undefined;
     return (queue, candidates, ctx): PullDecision | null => {
-      const d = inner.next!(queue, candidates, ctx);
+      const d = inner.next ? inner.next(queue, candidates, ctx) : null;
       if (!d || 'reject' in d) return d;
       const ex = this.excluded.get(d.entry.req.id);
       if (!ex?.has(d.decision.worker)) return d;

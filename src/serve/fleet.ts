@@ -47,16 +47,16 @@ export class Fleet {
     this.recompute();
   }
 
-  /** By name, URL or index (the admin API's `{name|index|url}`). */
+  /** By name, URL or stable id (the admin API's `{name|id|url}`). */
   find(key: string): ServeWorker | undefined {
-    return this.list.find((x) => x.name === key || x.spec.url === key || String(x.view.index) === key);
+    return this.list.find((x) => x.name === key || x.spec.url === key || String(x.view.id) === key);
   }
 
   /** Recomputes `view.healthy` for every live worker (after any worker's admission changed). */
   recompute(): void {
     let any = false;
     for (const w of this.list) if (w.admitted) any = true;
-    const panic = !any && this.list.some((w) => w.healthOk && !w.draining);
+    const panic = !any && this.list.some((w) => w.healthOk && !w.drained);
     if (panic !== this.panic) {
       this.panic = panic;
       if (panic) this.o.note('no worker is admitted (every breaker open): failing open to the workers that pass health checks');
@@ -64,7 +64,7 @@ export class Fleet {
     }
     let became = false;
     for (const w of this.list) {
-      const h = w.admitted || (panic && w.healthOk && !w.draining);
+      const h = w.admitted || (panic && w.healthOk && !w.drained);
       if (h && !w.view.healthy) became = true;
       w.view.healthy = h;
     }

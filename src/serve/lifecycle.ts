@@ -7,6 +7,7 @@ import { isRetryableStatus } from './backoff.js';
 import type { ServeWorker } from './worker.js';
 import { UpstreamAttempt, type AttemptOwner } from './upstream-attempt.js';
 import { SseUsageCounter } from './sse-usage.js';
+import { NO_ATTEMPT, NO_REQUEST, type AttemptTrace, type RequestTrace } from './tracing.js';
 
 /**
  * Where a request is. Load on a worker is held by the Router exactly in `dispatched`,
@@ -90,6 +91,9 @@ export class RequestLifecycle implements AttemptOwner {
   endS?: number;
   outputTokens?: number;
   readonly usage = new SseUsageCounter();
+  /** Tracing hooks (no-ops unless OTEL_EXPORTER_OTLP_ENDPOINT is set). */
+  trace: RequestTrace = NO_REQUEST;
+  private attemptTrace: AttemptTrace = NO_ATTEMPT;
   private attempt?: UpstreamAttempt;
   private timer?: NodeJS.Timeout;
   private firstByteTimer?: NodeJS.Timeout;
@@ -188,15 +192,18 @@ export class RequestLifecycle implements AttemptOwner {
     this.attempts++;
     this.worker = w;
     this.dispatchS ??= this.host.nowS();
+    this.trace.dispatched(w.name);
     this.usage.reset();
     const attempt = new UpstreamAttempt(this);
     this.attempt = attempt;
     w.attemptStarted(this);
     if (this.stream && this.host.firstByteTimeoutMs > 0) this.firstByteTimer = setTimeout(this.onFirstByteTimeout, this.host.firstByteTimeoutMs);
+    const at = (this.attemptTrace = this.trace.attempt({ name: w.name, url: w.spec.url }, this.attempts));
+    const base = at === NO_ATTEMPT ? this.upstreamHeaders : { ...this.upstreamHeaders, ...at.headers };
     const opts: Dispatcher.DispatchOptions = {
-      method: this.method as Dispatcher.HttpMethod,
+      method: this.method,
       path: w.basePath + this.path,
-      headers: w.spec.apiKey ? { ...this.upstreamHeaders, authorization: `Bearer ${w.spec.apiKey}` } : this.upstreamHeaders,
+      headers: w.spec.apiKey ? { ...base, authorization: `Bearer ${w.spec.apiKey}` } : base,
       body: this.body,
     };
     w.pool.dispatch(opts, attempt);
@@ -228,6 +235,7 @@ export class RequestLifecycle implements AttemptOwner {
     this.host.onResponseHead(this, out);
     this.res.writeHead(status, out);
     this.phase = 'streaming';
+    this.attemptTrace.firstByte();
     this.clearFirstByteTimer();
     this.firstByteS = this.host.nowS();
     this.worker?.progress();
@@ -238,12 +246,22 @@ export class RequestLifecycle implements AttemptOwner {
     if (a !== this.attempt) return;
     this.attempt = undefined;
     this.clearFirstByteTimer();
-    const w = this.worker!;
+    const w = this.worker;
+    if (!w) return;
     w.attemptEnded(this);
+    const at = this.attemptTrace;
+    this.attemptTrace = NO_ATTEMPT;
+    if (at !== NO_ATTEMPT) this.endAttemptTrace(at, a, how, err);
     if (how === 'end') this.completed(w, a.status);
     else if (how === 'discarded') this.failedBeforeFirstByte(w, `upstream_status_${a.status}`);
-    else if (this.phase === 'streaming') this.midstream(w, err!, a.isSse);
+    else if (this.phase === 'streaming') this.midstream(w, err ?? new Error('upstream failed'), a.isSse);
     else this.failedBeforeFirstByte(w, this.stop ? 'aborted' : classify(err));
+  }
+
+  private endAttemptTrace(at: AttemptTrace, a: UpstreamAttempt, how: 'end' | 'discarded' | 'error', err?: Error): void {
+    if (how === 'end') at.end({ status: a.status, error: a.status < 400 ? undefined : `upstream_status_${a.status}`, outputTokens: this.usage.outputTokens() });
+    else if (how === 'discarded') at.end({ status: a.status, error: `upstream_status_${a.status}` });
+    else at.end({ status: this.phase === 'streaming' ? this.status : undefined, error: this.stop ?? (this.phase === 'streaming' ? 'midstream' : classify(err)) });
   }
 
   // ---- endings -------------------------------------------------------------------------------
@@ -303,9 +321,8 @@ export class RequestLifecycle implements AttemptOwner {
     w.refresh();
     this.release({ ok: false, outputTokens: 0 }, false);
     if (why === 'aborted') {
-      const stop = this.stop!;
       this.phase = 'backoff';
-      this.stopWith(stop);
+      this.stopWith(this.stop ?? 'shutdown');
       return;
     }
     this.error = why;
@@ -345,6 +362,7 @@ export class RequestLifecycle implements AttemptOwner {
     this.timer = undefined;
     this.clearFirstByteTimer();
     this.res.off('close', this.onResClose);
+    this.trace.end({ status: reason === 'client_abort' ? 499 : this.status, error: this.error, attempts: this.attempts, stream: this.stream, inputTokens: this.route === 'inference' ? this.request.inputTokens : undefined, outputTokens: this.outputTokens });
     this.host.onFinish(this);
   }
 }

@@ -75,7 +75,7 @@ export function readInferenceBody(kind: InferenceKind, o: Record<string, unknown
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad(`"${key}" must be an integer >= 1, got ${JSON.stringify(v)}`, key);
     maxTokens = v;
   }
-  const out: InferenceBody = { stream: o.stream === true, maxTokens, model: o.model as string | undefined };
+  const out: InferenceBody = { stream: o.stream === true, maxTokens, model: o.model };
   if (kind === 'chat') {
     const msgs = o.messages;
     if (!Array.isArray(msgs)) throw bad(`"messages" must be an array, got ${describe(msgs)}`, 'messages', msgs === undefined ? 'missing_required_parameter' : 'invalid_type');
@@ -94,8 +94,8 @@ export function readInferenceBody(kind: InferenceKind, o: Record<string, unknown
   const p = o.prompt;
   if (typeof p === 'string') out.text = p;
   else if (isIntArray(p)) out.tokenIds = p;
-  else if (Array.isArray(p) && p.length > 0 && p.every((x) => typeof x === 'string')) out.text = (p as string[]).join(' ');
-  else if (Array.isArray(p) && p.length > 0 && p.every(isIntArray)) out.tokenIds = (p as number[][]).flat();
+  else if (Array.isArray(p) && p.length > 0 && p.every((x) => typeof x === 'string')) out.text = p.join(' ');
+  else if (Array.isArray(p) && p.length > 0 && p.every(isIntArray)) out.tokenIds = p.flat();
   else {
     throw bad(
       `"prompt" must be a string, an array of strings, or an array of token ids, got ${p === undefined ? 'nothing' : describe(p)}`,

@@ -42,7 +42,7 @@ export class ServeMetrics {
     this.child('d', worker, '', this.dispatches).inc();
   }
 
-  private child(kind: string, a: string, b: string, c: Counter<string>): { inc(): void } {
+  private child(kind: string, a: string, b: string, c: Counter): { inc(): void } {
     const key = `${kind}\u0000${a}\u0000${b}`;
     let ch = this.children.get(key);
     if (!ch) this.children.set(key, (ch = kind === 'r' ? c.labels(a, b) : c.labels(a)));

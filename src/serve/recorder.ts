@@ -36,7 +36,7 @@ export class TraceRecorder {
     this.done.set(seq, formatNativeLine(req, { withText: this.withText }) + '\n');
     let out = '';
     while (this.done.has(this.nextToWrite)) {
-      out += this.done.get(this.nextToWrite);
+      out += this.done.get(this.nextToWrite) ?? '';
       this.done.delete(this.nextToWrite++);
       this.written++;
     }

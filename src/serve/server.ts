@@ -1,7 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Router, type RouterSink } from '../routing/router.js';
-import type { Outcome, Policy, PolicyContext, ScrapedMetrics } from '../routing/types.js';
+import type { Outcome, Policy, PolicyContext, ScrapedMetrics, WorkerView } from '../routing/types.js';
+import { WorkerExistsError } from '../routing/worker-registry.js';
 import { createPolicy } from '../routing/registry.js';
 import type { Request, Slo } from '../workload/request.js';
 import { attachSloProfiles } from '../routing/slo/attach.js';
@@ -28,6 +29,7 @@ import { AdminApi, type AdminHost } from './admin.js';
 import { Fleet } from './fleet.js';
 import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBody, sendJson, type BodyLimits } from './http.js';
 import type { ServeHooks } from './hooks.js';
+import { TRACING_OFF, type Tracing } from './tracing.js';
 
 export interface ServeOptions {
   host: string;
@@ -77,6 +79,10 @@ export interface ServeOptions {
   /** `/metrics` and `/readiness` require the API key too (when one is set). */
   protectOps?: boolean;
   hooks?: ServeHooks;
+  /** Workers come from a discovery source too, so an empty static list is fine. */
+  discovery?: boolean;
+  /** OpenTelemetry hooks (tracingFromEnv); default off. */
+  tracing?: Tracing;
   /** Operator notes (health transitions, ejections); default stderr. */
   note?: (line: string) => void;
 }
@@ -102,8 +108,9 @@ const FORWARD_SKIP = new Set(['host', 'connection', 'keep-alive', 'transfer-enco
 export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   readonly clock = new WallClock();
   readonly router: Router;
-  /** Every worker by its Router index (retired ones included: indices are stable). */
-  private readonly byIndex: ServeWorker[] = [];
+  /** Every registered worker by its stable id (until the Router frees it). */
+  private readonly byId = new Map<number, ServeWorker>();
+  readonly tracing: Tracing;
   readonly fleet: Fleet;
   readonly metrics: ServeMetrics;
   readonly server: Server;
@@ -134,7 +141,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   private readonly needsIds: boolean;
 
   constructor(readonly o: ServeOptions) {
-    if (o.workers.length === 0) throw new UserError('serve: no workers (give --workers or --config)');
+    if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
     this.maxAttempts = Math.max(1, o.maxAttempts);
     this.workerHeader = o.workerHeader === true;
     this.firstByteTimeoutMs = o.firstByteTimeoutMs ?? 0;
@@ -142,13 +149,14 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.note = o.note ?? ((line) => process.stderr.write(`router serve: ${line}\n`));
     this.tokenize = promptTokenizer(o.tokenizer);
     this.needsIds = o.record !== undefined || !COUNT_ONLY_POLICIES.has(o.policy.name);
-    this.policy = new ExcludingPolicy(o.policy);
+    this.tracing = o.tracing ?? TRACING_OFF;
+    this.policy = new ExcludingPolicy(this.tracing.observePolicy(o.policy));
     this.passPolicy = new ExcludingPolicy(createPolicy('least-request'), this.policy.excluded);
     this.bodyBudget = new ByteBudget(o.maxBytesInFlight ?? Infinity);
     this.bodyLimits = { maxBytes: o.maxBodyBytes, drainBytes: o.drainBodyBytes ?? 16 * 1024 * 1024, budget: this.bodyBudget };
     this.passCtx = { clock: this.clock, rng: childRng(o.seed, 'serve-passthrough') };
     this.retryRng = childRng(o.seed, 'serve-retry');
-    this.router = new Router({ policy: this.policy, workers: [], clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
+    this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
     this.fleet = new Fleet({ stallTimeoutS: o.stallTimeoutS ?? 0, nowS: () => this.clock.now(), onAvailable: () => this.router.dispatchWaiting(), note: this.note });
     this.workerEvents = {
       admissionChanged: () => this.fleet.recompute(),
@@ -237,18 +245,30 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   private attach(spec: WorkerSpec): ServeWorker {
     const dup = this.fleet.live.find((w) => w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
-    const w = new ServeWorker(spec, this.byIndex.length, this.runtime(), this.workerEvents);
+    const w = new ServeWorker(spec, this.runtime(), this.workerEvents);
     const table = this.o.sloProfiles?.find((t) => t.deployment === w.view.profile) ?? this.o.sloProfiles?.find((t) => t.deployment === w.view.gpu);
     if (table) w.view.sloProfile = table;
-    this.byIndex.push(w);
-    this.router.workers.push(w.view);
+    try {
+      this.router.addWorker(w.view);
+    } catch (err) {
+      if (err instanceof WorkerExistsError) throw new HttpError(409, err.message, 'worker_exists');
+      throw err;
+    }
+    this.byId.set(w.view.id, w);
     this.fleet.add(w);
     this.hooks.onWorkerAdded?.(w);
     return w;
   }
 
-  /** Adds a worker (`POST /workers`, discovery). It takes traffic once a health check passes. */
-  async addWorker(spec: WorkerSpec): Promise<ServeWorker> {
+  /** Adds a worker (discovery): it takes traffic once a health check passes. */
+  addWorker(spec: WorkerSpec): ServeWorker {
+    const w = this.attach(spec);
+    if (this.server.listening) void w.start();
+    return w;
+  }
+
+  /** Adds a worker (`POST /workers`) and resolves once its first health check has run. */
+  async addWorkerChecked(spec: WorkerSpec): Promise<ServeWorker> {
     const w = this.attach(spec);
     if (this.server.listening) await w.start();
     this.router.dispatchWaiting();
@@ -259,24 +279,33 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     return this.fleet.find(key);
   }
 
-  /** Stops sending new requests to `w`; its in-flight requests finish. */
+  /**
+   * Stops sending new requests to `w`; its in-flight requests finish. (Not the registry's drain:
+   * discovery turns `drained` back off when the pod is Ready again, and the flag is all routing needs.)
+   */
   drainWorker(w: ServeWorker): void {
-    w.draining = true;
+    w.drained = true;
     w.refresh();
     this.fleet.recompute();
   }
 
-  /** Takes `w` out for good: in-flight requests finish, then its pool closes. */
+  /**
+   * Takes `w` out for good: the Router frees it (registry slot, policy state) once its in-flight
+   * requests end, and its pool closes then; nothing of it is kept after that.
+   */
   removeWorker(w: ServeWorker): void {
+    if (w.removed) return;
     w.retire();
     this.fleet.remove(w);
-    this.policy.onWorkerRemoved?.(w.view);
     this.hooks.onWorkerRemoved?.(w);
-    const closeWhenIdle = (): void => {
-      if (w.view.inFlight > 0 && !this.draining) setTimeout(closeWhenIdle, 200).unref();
-      else void w.pool.close().catch(() => undefined);
-    };
-    closeWhenIdle();
+    const id = w.view.id;
+    const off = this.router.onWorkerEvent((e) => {
+      if (e.type !== 'removed' || e.worker.id !== id) return;
+      off();
+      this.byId.delete(id);
+      void w.pool.close().catch(() => undefined);
+    });
+    this.router.removeWorker(id);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -326,14 +355,14 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
 
   // ---- Router sink ------------------------------------------------------------------------
 
-  dispatch(req: Request, view: { index: number }): void {
+  dispatch(req: Request, view: WorkerView): void {
     const lc = this.live.get(req.id);
     if (!lc || lc.phase !== 'routing') {
       // The client left (or timed out) while the request waited in the Router: release at once.
       queueMicrotask(() => this.router.onComplete(req, { ok: false, outputTokens: 0 }, false));
       return;
     }
-    const w = this.byIndex[view.index];
+    const w = this.byId.get(view.id) as ServeWorker;
     lc.dispatched();
     this.metrics.countDispatch(w.name);
     // Deferred: the Router may dispatch from inside onComplete of another request.
@@ -372,6 +401,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   route(lc: RequestLifecycle): void {
+    lc.trace.submitted();
     if (lc.route === 'inference') {
       const t0 = process.hrtime.bigint();
       this.router.submit(lc.request);
@@ -381,14 +411,15 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     }
     // Pass-through endpoints (models, embeddings) are not inference: a plain least-request pick
     // among the workers taking traffic, away from those that failed this request.
-    const views = this.router.workers;
+    const views = this.router.registry.routable;
     const candidates = views.every((v) => v.healthy) ? views : views.filter((v) => v.healthy);
     const d = candidates.length > 0 ? this.passPolicy.pick(lc.request, candidates, this.passCtx) : null;
-    if (!d) {
+    const view = d ? this.router.registry.atSlot(d.worker) : undefined;
+    const w = view ? this.byId.get(view.id) : undefined;
+    if (!w) {
       lc.rejected(new HttpError(503, 'no healthy worker', 'no_worker_available', null, { 'retry-after': String(this.o.retryAfterS) }));
       return;
     }
-    const w = this.byIndex[d.worker];
     lc.dispatched();
     queueMicrotask(() => lc.start(w));
   }
@@ -454,13 +485,13 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   private dispatchHttp(req: IncomingMessage, res: ServerResponse, path: string): void {
     const method = req.method ?? 'GET';
     if (path === '/health' || path === '/liveness') {
-      return sendJson(res, method, ['GET', 'HEAD'], 200, { status: 'ok' });
+      sendJson(res, method, ['GET', 'HEAD'], 200, { status: 'ok' }); return;
     }
     if (path === '/readiness') {
       if (this.o.protectOps) this.checkApiKey(req);
       const healthy = this.fleet.live.filter((w) => w.view.healthy).length;
       const ready = !this.draining && healthy > 0;
-      return sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining });
+      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining }); return;
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
@@ -470,11 +501,13 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(text);
         },
-        (err: Error) => this.answerError(req, res, path, err),
+        (err: unknown) => {
+          this.answerError(req, res, path, err);
+        },
       );
       return;
     }
-    if (path === '/workers' || path.startsWith('/workers/')) return this.admin.handle(req, res, method, path);
+    if (path === '/workers' || path.startsWith('/workers/')) { this.admin.handle(req, res, method, path); return; }
     const kind = INFERENCE[path];
     const passMethod = PASS_THROUGH[path];
     if (!kind && !passMethod) throw new HttpError(404, `no route for ${method} ${path.slice(0, 200)}`, 'not_found');
@@ -486,7 +519,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     if (method === 'POST' && ct !== undefined && !isJsonContentType(ct)) {
       throw new HttpError(415, `content-type must be application/json, got "${ct.slice(0, 100)}"`, 'unsupported_media_type');
     }
-    if (method === 'GET') return this.startRequest(req, res, path, 'passthrough', undefined);
+    if (method === 'GET') { this.startRequest(req, res, path, 'passthrough', undefined); return; }
     readBody(req, res, this.bodyLimits).then(
       (body) => {
         try {
@@ -511,7 +544,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
         // A multi-megabyte prompt is tokenized a slice per turn, so other requests keep moving.
         void fastTokenIdsAsync(text).then(
           (ids) => {
-            if (res.destroyed) return this.bodyBudget.give(body.length);
+            if (res.destroyed) { this.bodyBudget.give(body.length); return; }
             this.begin(req, res, path, route, body, { ...base, inputTokens: Math.max(1, ids.length), prefix: this.needsIds ? { kind: 'tokens', ids } : undefined }, parsed.stream);
           },
           (err: unknown) => {
@@ -551,6 +584,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const userId = headers['x-user-id'];
     if (sessionId !== undefined || userId !== undefined) request = { ...request, sessionId, userId };
     const lc = new RequestLifecycle(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, request.arrivalS, this.o.requestTimeoutMs);
+    if (this.tracing.enabled) lc.trace = this.tracing.request(request.id, lc.method, path, req.headers);
     this.live.set(request.id, lc);
     this.meter.arrived(lc);
     this.hooks.onRequestStart?.(lc);
@@ -595,7 +629,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
         this.router.rejectWaiting('server is shutting down');
         // Aborted attempts end on undici's next turn: wait (bounded) until every request ended.
         await new Promise<void>((resolve) => {
-          if (this.live.size === 0) return resolve();
+          if (this.live.size === 0) { resolve(); return; }
           this.drained = resolve;
           setTimeout(resolve, 1000).unref();
         });
@@ -606,11 +640,13 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     await new Promise((r) => setTimeout(r, 50));
     this.server.closeAllConnections();
     await closed;
-    for (const w of this.byIndex) w.stop();
+    const all = [...this.byId.values()];
+    for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);
-    await Promise.all(this.byIndex.map((w) => w.pool.close().catch(() => undefined)));
+    await Promise.all(all.map((w) => w.pool.close().catch(() => undefined)));
     this.recorder?.close();
     this.log.flush();
+    await this.tracing.shutdown();
     return { drained: cut === 0, cut };
   }
 }

@@ -33,7 +33,7 @@ export class SseUsageCounter {
     }
     this.tail.push(chunk);
     this.tailBytes += chunk.length;
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= TAIL) this.tailBytes -= this.tail.shift()!.length;
+    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= TAIL) this.tailBytes -= this.tail.shift()?.length ?? 0;
   }
 
   /** Output tokens: the usage the engine reported, else one per SSE content event; undefined when unknown. */

@@ -14,6 +14,11 @@ export interface WorkerSpec {
   costUsdPerHour?: number;
   /** Bearer key serve sends to this worker. */
   apiKey?: string;
+  /** Where the worker came from (shown in `GET /workers`); static when absent. */
+  source?: 'static' | 'admin' | 'kubernetes';
+  /** Discovered workers: the pod ("namespace/name") and its role label, if any. */
+  pod?: string;
+  role?: string;
 }
 
 export interface ServeConfigFile {
@@ -22,7 +27,7 @@ export interface ServeConfigFile {
   policyOpts?: Record<string, string>;
 }
 
-const LABELS: Record<string, keyof WorkerSpec> = {
+const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerHour' | 'apiKey'> = {
   name: 'name',
   gpu: 'gpu',
   profile: 'profile',
@@ -47,7 +52,7 @@ export function checkWorkerUrl(raw: string, where: string): string {
 
 function setLabel(spec: WorkerSpec, key: string, value: string, where: string): void {
   const field = LABELS[key];
-  if (!field || field === 'url') throw new UserError(`${where}: unknown label "${key}" (known: ${Object.keys(LABELS).join(', ')})`);
+  if (!field) throw new UserError(`${where}: unknown label "${key}" (known: ${Object.keys(LABELS).join(', ')})`);
   if (value === '') throw new UserError(`${where}: label "${key}" is empty`);
   if (field === 'costUsdPerHour') {
     const v = Number(value);
@@ -134,8 +139,9 @@ export function parseServeConfig(path: string): ServeConfigFile {
   for (const k of Object.keys(o)) {
     if (!FILE_KEYS.has(k)) throw new UserError(`--config ${path}: unknown key "${k}" (known: ${[...FILE_KEYS].join(', ')})`);
   }
-  if (!Array.isArray(o.workers) || o.workers.length === 0) throw new UserError(`--config ${path}: "workers" must be a non-empty list`);
-  const cfg: ServeConfigFile = { workers: o.workers.map((w, i) => workerFromObject(w, `--config ${path}: workers[${i}]`)) };
+  // No "workers" is fine when they are discovered (--k8s-selector); the CLI checks there are some.
+  if (o.workers !== undefined && !Array.isArray(o.workers)) throw new UserError(`--config ${path}: "workers" must be a list`);
+  const cfg: ServeConfigFile = { workers: ((o.workers ?? []) as unknown[]).map((w, i) => workerFromObject(w, `--config ${path}: workers[${i}]`)) };
   if (o.policy !== undefined) {
     if (typeof o.policy !== 'string') throw new UserError(`--config ${path}: "policy" must be a string`);
     cfg.policy = o.policy;

@@ -58,9 +58,9 @@ export class ServeWorker {
   readonly basePath: string;
   healthOk: boolean;
   admitted = false;
-  retired = false;
-  /** Admin drain: takes no new requests; in-flight ones finish. */
-  draining = false;
+  removed = false;
+  /** Out of rotation (admin drain, or its pod is not Ready under discovery); in-flight requests finish. */
+  drained = false;
   /** Requests that ended on this worker, and those that ended with an error attributed to it. */
   served = 0;
   errors = 0;
@@ -93,7 +93,6 @@ export class ServeWorker {
 
   constructor(
     readonly spec: WorkerSpec,
-    index: number,
     private readonly o: WorkerRuntimeOptions,
     private readonly events: WorkerEvents,
   ) {
@@ -109,9 +108,10 @@ export class ServeWorker {
     });
     this.breaker = new CircuitBreaker(o.breaker, o.nowS);
     this.healthOk = o.health.intervalMs <= 0;
+    // id and slot are assigned when the server registers the view with its Router.
     this.view = {
-      index,
       name: spec.name ?? `${u.host}${this.basePath}`,
+      url: spec.url,
       gpu: spec.gpu ?? 'unknown',
       model: spec.model ?? 'unknown',
       profile: spec.profile ?? 'unknown',
@@ -120,7 +120,7 @@ export class ServeWorker {
       inFlight: 0,
       inFlightPromptTokens: 0,
       inPrefill: 0,
-    };
+    } as LiveWorkerView;
     this.admitted = this.healthOk;
   }
 
@@ -131,12 +131,12 @@ export class ServeWorker {
   /** Recomputes `admitted`; an open breaker schedules the moment it may probe again. */
   refresh(): void {
     const was = this.admitted;
-    this.admitted = !this.retired && !this.draining && this.healthOk && this.breaker.allows();
+    this.admitted = !this.removed && !this.drained && this.healthOk && this.breaker.allows();
     if (this.breaker.state !== this.noted) {
       this.noteBreaker(this.noted);
       this.noted = this.breaker.state;
     }
-    if (this.breaker.state === 'open' && !this.retired) {
+    if (this.breaker.state === 'open' && !this.removed) {
       if (!this.reopenTimer) this.reopenTimer = setTimeout(this.onReopen, Math.ceil(this.breaker.reopensInS() * 1000) + 1).unref();
       if (!this.probeTimer && this.breaker.openedBy === 'errors' && this.o.health.intervalMs > 0) {
         this.probeTimer = setTimeout(this.onProbe, this.probeDelayMs).unref();
@@ -186,7 +186,7 @@ export class ServeWorker {
   }
 
   async checkHealth(): Promise<void> {
-    if (this.retired) return;
+    if (this.removed) return;
     const h = this.o.health;
     let ok: boolean;
     let why = '';
@@ -198,7 +198,7 @@ export class ServeWorker {
       ok = false;
       why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     }
-    if (this.retired) return;
+    if (this.removed) return;
     if (ok) {
       this.healthFails = 0;
       this.lastHealthError = undefined;
@@ -224,7 +224,7 @@ export class ServeWorker {
   }
 
   async scrape(): Promise<void> {
-    if (this.retired) return;
+    if (this.removed) return;
     try {
       const r = await this.get('/metrics', Math.max(1000, this.o.scrapeIntervalMs));
       if (r.status !== 200) {
@@ -239,7 +239,7 @@ export class ServeWorker {
       this.lastScrapeError = undefined;
       if (s.kvCapacityTokens !== undefined) this.view.kvCapacityTokens = s.kvCapacityTokens;
       if (s.blockSize !== undefined) this.view.blockSize = s.blockSize;
-      if (!this.retired) this.events.scraped(this, s.metrics);
+      if (!this.removed) this.events.scraped(this, s.metrics);
     } catch (err) {
       this.lastScrapeError = (err as Error).message;
     }
@@ -274,7 +274,7 @@ export class ServeWorker {
 
   /** Takes the worker out of rotation for good; in-flight requests finish, then the pool closes. */
   retire(): void {
-    this.retired = true;
+    this.removed = true;
     this.stop();
     this.refresh();
   }

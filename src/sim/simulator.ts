@@ -1,5 +1,5 @@
 import { Engine, type Sequence } from '../engine/engine.js';
-import { RooflineStepCost } from '../profiles/roofline.js';
+import { stepCostFor } from '../profiles/step-cost-factory.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import { Router } from '../routing/router.js';
 import type { Policy, WorkerView } from '../routing/types.js';
@@ -109,24 +109,31 @@ export class Simulation {
   events = 0;
 
   constructor(private readonly o: SimulationOptions) {
-    this.views = o.fleet.map((w, i) => ({
-      index: i,
-      name: w.name,
-      gpu: w.deployment.gpu.id,
-      model: w.deployment.model.id,
-      profile: w.deployment.name,
-      costUsdPerHour: w.deployment.costUsdPerHour,
-      kvCapacityTokens: w.deployment.engine.numGpuBlocks * w.deployment.engine.blockSize,
-      blockSize: w.deployment.engine.blockSize,
-      healthy: true,
-      inFlight: 0,
-      inFlightPromptTokens: 0,
-      inPrefill: 0,
-      ...(w.deployment.aibrix ? { sloProfile: new ProfileTable(w.deployment.aibrix) } : {}),
-    }));
+    this.router = new Router({
+      policy: o.policy,
+      clock: this.clock,
+      rng: childRng(o.seed, 'router'),
+      sink: {
+        dispatch: (req, w) => this.dispatch(req, w),
+        reject: (req, reason, status) => this.recordRejected(req, '', reason, status),
+      },
+    });
+    // Slots 0..n−1 in fleet order: engine i serves the worker in slot i.
+    this.views = o.fleet.map((w) =>
+      this.router.addWorker({
+        name: w.name,
+        gpu: w.deployment.gpu.id,
+        model: w.deployment.model.id,
+        profile: w.deployment.name,
+        costUsdPerHour: w.deployment.costUsdPerHour,
+        kvCapacityTokens: w.deployment.engine.numGpuBlocks * w.deployment.engine.blockSize,
+        blockSize: w.deployment.engine.blockSize,
+        ...(w.deployment.aibrix ? { sloProfile: new ProfileTable(w.deployment.aibrix) } : {}),
+      }),
+    );
     if (o.sloProfiles) attachSloProfiles(this.views, o.sloProfiles);
     this.engines = o.fleet.map((w, i) => {
-      const cost = new RooflineStepCost(w.deployment.gpu, w.deployment.model, w.deployment.tp, w.deployment.coefficients);
+      const cost = stepCostFor(w.deployment);
       return new Engine(w.deployment.engine, cost, {
         firstToken: (seq) => this.finishedBuf.push({ seq, worker: i, first: true }),
         finished: (seq) => this.finishedBuf.push({ seq, worker: i, first: false }),
@@ -137,16 +144,6 @@ export class Simulation {
     this.lastScrape = o.fleet.map(() => ({ hits: 0, queries: 0 }));
     this.lastSeries = o.fleet.map(() => ({ hits: 0, queries: 0, prompt: 0, gen: 0, finished: 0 }));
     this.served = o.fleet.map(() => ({ requests: 0, input: 0, output: 0 }));
-    this.router = new Router({
-      policy: o.policy,
-      workers: this.views,
-      clock: this.clock,
-      rng: childRng(o.seed, 'router'),
-      sink: {
-        dispatch: (req, w) => this.dispatch(req, w),
-        reject: (req, reason, status) => this.recordRejected(req, '', reason, status),
-      },
-    });
   }
 
   /** Ends the run at the next batch boundary; what was simulated is still reported. */
@@ -241,6 +238,13 @@ export class Simulation {
   private dispatch(req: Request, w: WorkerView): void {
     const engine = this.engines[w.index];
     const now = this.clock.now();
+    // vLLM answers 400 when prompt + max_tokens exceed max_model_len (the model's context), as mock-worker does.
+    const maxContext = this.o.fleet[w.index].deployment.model.max_position_embeddings;
+    if (req.inputTokens + req.outputTokens > maxContext) {
+      this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
+      this.recordRejected(req, w.name, `prompt + output (${req.inputTokens} + ${req.outputTokens} tokens) exceed the model's maximum context length (${maxContext} tokens)`);
+      return;
+    }
     if (!engine.fits(req)) {
       this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
       this.recordRejected(req, w.name, `prompt + output (${req.inputTokens + req.outputTokens} tokens) exceed the worker's KV cache`);
@@ -429,5 +433,5 @@ export class Simulation {
 }
 
 function toAsyncIterator<T>(src: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> | Iterator<T> {
-  return Symbol.asyncIterator in src ? (src as AsyncIterable<T>)[Symbol.asyncIterator]() : (src as Iterable<T>)[Symbol.iterator]();
+  return Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : src[Symbol.iterator]();
 }

@@ -50,7 +50,7 @@ export function startServeDashboard(opts: ServeDashboardOptions): { stop: () => 
   const stdout = opts.stdout ?? process.stdout;
   const stdin = opts.stdin ?? process.stdin;
   const color = opts.color ?? colorWanted();
-  const ink = render(<ServeDashboardApp o={{ ...opts, stdin, color, refreshMs: opts.refreshMs ?? REFRESH_MS.initial, keys: stdin.isTTY === true }} />, { stdout, stdin, exitOnCtrlC: false, patchConsole: false });
+  const ink = render(<ServeDashboardApp o={{ ...opts, stdin, color, refreshMs: opts.refreshMs ?? REFRESH_MS.initial, keys: stdin.isTTY }} />, { stdout, stdin, exitOnCtrlC: false, patchConsole: false });
   return {
     stop: async () => {
       ink.unmount();

@@ -118,7 +118,7 @@ export class SimDashboardController {
 function App({ c, size }: { c: SimDashboardController; size: () => ScreenSize }) {
   const [snap, setSnap] = useState<SimDashboardSnapshot | null>(() => c.snapshot());
   const [refreshMs, setRefreshMs] = useState(c.refreshMs);
-  useInput((input, key) => c.key(input, key.ctrl), { isActive: c.opts.stdin.isTTY === true });
+  useInput((input, key) => c.key(input, key.ctrl), { isActive: c.opts.stdin.isTTY });
   useEffect(
     () =>
       c.subscribe(() => {

@@ -27,7 +27,7 @@ async function* aibrixRequests(path: string): AsyncGenerator<Request> {
     const list = f.raw('requests');
     if (!Array.isArray(list)) f.fail('requests', 'an array of requests');
     for (let i = 0; i < list.length; i++) {
-      const item = list[i];
+      const item: unknown = list[i];
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
         throw located(path, n, `field "requests[${i}]": expected an object`);
       }
@@ -56,5 +56,6 @@ export const aibrixFormat: TraceFormat = {
     const first = head.replace(/^\s+/, '').split('\n', 1)[0];
     return /"timestamp"\s*:/.test(first) && /"requests"\s*:\s*\[/.test(first);
   },
+  signature: { kind: 'jsonl', fields: ['timestamp', 'requests'] },
   read: aibrixRequests,
 };

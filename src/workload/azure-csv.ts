@@ -97,6 +97,7 @@ export const azureFormat: TraceFormat = {
   name: 'azure',
   description: 'Azure LLM inference CSV (TIMESTAMP,ContextTokens,GeneratedTokens)',
   detect: (head) => /^TIMESTAMP\s*,\s*ContextTokens\s*,\s*GeneratedTokens\s*$/i.test(header(head)),
+  signature: { kind: 'csv', fields: ['TIMESTAMP', 'ContextTokens', 'GeneratedTokens'] },
   read: azureRequests,
 };
 
@@ -104,5 +105,6 @@ export const burstGptFormat: TraceFormat = {
   name: 'burstgpt',
   description: 'BurstGPT CSV (Timestamp, Model, Request tokens, Response tokens, Total tokens, Log Type)',
   detect: (head) => /^Timestamp\s*,\s*Model\s*,\s*Request tokens\s*,\s*Response tokens/i.test(header(head)),
+  signature: { kind: 'csv', fields: ['Timestamp', 'Model', 'Request tokens', 'Response tokens'] },
   read: burstGptRequests,
 };

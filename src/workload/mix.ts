@@ -61,6 +61,6 @@ export async function* mergeByArrival(sources: AsyncIterable<Request>[]): AsyncG
       await pull(h.source);
     }
   } finally {
-    await Promise.all(its.map((it) => it.return?.()));
+    await Promise.all(its.map(async (it) => { await it.return?.(); }));
   }
 }

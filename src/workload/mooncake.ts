@@ -76,5 +76,6 @@ export const mooncakeFormat: TraceFormat = {
     const first = head.replace(/^\s+/, '').split('\n', 1)[0];
     return /"hash_ids"\s*:/.test(first) && /"input_length"\s*:/.test(first) && /"timestamp"\s*:/.test(first);
   },
+  signature: { kind: 'jsonl', fields: ['timestamp', 'input_length', 'output_length', 'hash_ids'] },
   read: mooncakeRequests,
 };

@@ -1,4 +1,4 @@
-import { openSync, readSync, closeSync } from 'node:fs';
+import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import type { Request } from './request.js';
 import { readLines } from './lines.js';
 import { parseNativeLine } from './native-jsonl.js';
@@ -24,6 +24,11 @@ export interface TraceFormat {
    * consecutive, and the workload imposes an arrival process (`src/workload/arrivals.ts`).
    */
   readonly untimed?: boolean;
+  /**
+   * The fields a file of this format carries: CSV header columns or keys of each JSON line. Only
+   * used to explain a failed detection (which known format a file nearly matched, what it lacks).
+   */
+  readonly signature?: { kind: 'csv' | 'jsonl'; fields: readonly string[] };
 }
 
 async function* jsonlRequests(
@@ -42,12 +47,14 @@ const formats: TraceFormat[] = [
     name: 'jsonl',
     description: "the project's own JSONL (arrival_s, input_tokens, output_tokens, ...)",
     detect: (head) => /"arrival_s"\s*:/.test(firstLine(head)),
+    signature: { kind: 'jsonl', fields: ['arrival_s', 'input_tokens', 'output_tokens'] },
     read: (path) => jsonlRequests(path, parseNativeLine),
   },
   {
     name: 'vllm-bench',
     description: 'vLLM-benchmark JSONL (input_toks, output_toks, arrival_time_ns, input_tok_ids)',
     detect: (head) => /"arrival_time_ns"\s*:/.test(firstLine(head)) && /"input_toks"\s*:/.test(firstLine(head)),
+    signature: { kind: 'jsonl', fields: ['arrival_time_ns', 'input_toks', 'output_toks'] },
     read: (path) => jsonlRequests(path, parseVllmBenchLine),
   },
 ];
@@ -85,7 +92,13 @@ function readHead(path: string): string {
   }
 }
 
+/** A directory opens fine on Linux and fails only at the first read: say so up front. */
+function rejectDirectory(path: string): void {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`${path}: is a directory; expected a trace file`);
+}
+
 export function detectFormat(path: string, explicit?: string): TraceFormat {
+  rejectDirectory(path);
   if (explicit) {
     const f = formats.find((x) => x.name === explicit);
     if (!f) throw new UserError(`--format ${explicit}: unknown trace format (known: ${formats.map((x) => x.name).join(', ')})`);
@@ -95,9 +108,48 @@ export function detectFormat(path: string, explicit?: string): TraceFormat {
   if (head.trim() === '') throw new UserError(`${path}: the trace is empty`);
   const f = formats.find((x) => x.detect(head, path));
   if (!f) {
-    throw new UserError(`${path}: unrecognised trace format (known: ${formats.map((x) => x.name).join(', ')}; pass --format)`);
+    throw new UserError(`${path}: unrecognised trace format${nearMiss(head)} (known: ${formats.map((x) => x.name).join(', ')}; pass --format)`);
   }
   return f;
+}
+
+/** The fields the file's first record has: CSV header columns, or the keys of the first JSON line. */
+function fieldsOf(head: string): { kind: 'csv' | 'jsonl'; fields: string[] } | undefined {
+  const line = firstLine(head.replace(/^\ufeff/, '')).replace(/\r$/, '');
+  if (line.startsWith('{')) {
+    const keys: string[] = [];
+    for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"\s*:/g)) keys.push(m[1]);
+    return { kind: 'jsonl', fields: keys };
+  }
+  if (line.includes(',')) return { kind: 'csv', fields: line.split(',').map((c) => c.trim()) };
+  return undefined;
+}
+
+/**
+ * `: nearest is azure (...), which needs column GeneratedTokens` when the file has at least half
+ * the fields of a known format; '' when nothing is close.
+ */
+export function nearMiss(head: string): string {
+  const got = fieldsOf(head);
+  if (!got) return '';
+  const have = new Set(got.fields.map((x) => x.toLowerCase()));
+  let best: { format: TraceFormat; missing: string[]; matched: number; share: number } | undefined;
+  for (const format of formats) {
+    const sig = format.signature;
+    if (!sig || sig.kind !== got.kind) continue;
+    const missing = sig.fields.filter((x) => !have.has(x.toLowerCase()));
+    const matched = sig.fields.length - missing.length;
+    const share = matched / sig.fields.length;
+    if (matched === 0 || share < 0.5) continue;
+    if (!best || share > best.share || (share === best.share && matched > best.matched)) best = { format, missing, matched, share };
+  }
+  if (!best) return '';
+  const what = got.kind === 'csv' ? 'column' : 'field';
+  const lacks = best.missing.length === 0
+    ? `has every ${what} it needs (${best.format.signature?.fields.join(', ')}) but not in the layout it expects`
+    : `lacks ${what}${best.missing.length > 1 ? 's' : ''} ${best.missing.join(', ')}`;
+  const seen = got.kind === 'csv' ? `header: ${got.fields.join(',')}` : `keys: ${got.fields.join(', ')}`;
+  return `: nearest known format is ${best.format.name} (${best.format.description}); this file ${lacks} (${seen})`;
 }
 
 export interface OpenTraceOptions {

@@ -12,13 +12,13 @@ function flags(over: Partial<CompareFlags>): CompareFlags {
   return { fleet: [], policyOpt: [], seed: '42', scrapeInterval: '1', format: 'text', limit: '300', ...over };
 }
 
-test('compare on worker threads gives exactly the sequential results (wall time aside)', async () => {
+test('compare on worker threads gives exactly the sequential results (no wall time in the rows)', async () => {
   const jobs = compareJobs(flags({ policies: 'least-request,random,power-of-two', fleet: ['l20:2', 'l20:3'] }));
   assert.deepEqual(jobs.map((j) => j.run), ['least-request@l20:2', 'random@l20:2', 'power-of-two@l20:2', 'least-request@l20:3', 'random@l20:3', 'power-of-two@l20:3']);
   const par = await runParallel(jobs, 2);
   const seq = await runSequential(jobs);
-  const strip = (rows: typeof par) => rows.map((r) => ({ ...r, values: { ...r.values, wall_s: 0 } }));
-  assert.deepEqual(strip(par), strip(seq));
+  assert.ok(!('wall_s' in par[0].values), 'wall time is not a summary.csv column');
+  assert.deepEqual(par, seq);
   // Different policies really differ, so the equality above means something.
   assert.notEqual(par[0].values.ttft_ms_p99, par[1].values.ttft_ms_p99);
 });
@@ -39,7 +39,7 @@ test('router compare: markdown table on stdout and in $GITHUB_STEP_SUMMARY; --fa
     const saved = join(dir, 'compare.csv');
 
     // Saved results compared with themselves: no change, exit 0.
-    const same = run(['compare', saved, '--baseline', saved, '--fail-on', 'p99_ttft_ms>+10%,goodput_rps<-5%']);
+    const same = run(['compare', saved, '--baseline', saved, '--fail-on', 'p99_ttft_ms>+10%,throughput_rps<-5%']);
     assert.equal(same.status, 0, same.stderr);
     assert.match(same.stdout, /^run\s+completed/);
 
@@ -58,6 +58,12 @@ test('router compare: markdown table on stdout and in $GITHUB_STEP_SUMMARY; --fa
     assert.equal(policy.status, 2);
     assert.match(policy.stderr, /^router: --policy nope: unknown policy \(known: .*random/);
     assert.equal(policy.stdout, '');
+    // The CI gate on goodput without an SLO has nothing to check: an error, not a silent pass.
+    const gate = run(['compare', saved, '--fail-on', 'goodput_rps<5']);
+    assert.equal(gate.status, 2, gate.stderr);
+    assert.equal(gate.stderr.trim(), 'router: --fail-on: rule "goodput_rps<5": goodput_rps has no value for run least-request (goodput and SLO attainment need an SLO: pass --slo)');
+    const gated = run(['compare', '--policies', 'least-request', '--limit', '100', '--slo', 'ttft_ms=100000', '--fail-on', 'goodput_rps<0.001']);
+    assert.equal(gated.status, 0, gated.stderr);
     const fmt = run(['compare', saved, '--format', 'html']);
     assert.equal(fmt.status, 2);
     assert.equal(fmt.stderr.trim(), 'router: --format: expected one of text, markdown, csv, json, got "html"');
@@ -67,4 +73,32 @@ test('router compare: markdown table on stdout and in $GITHUB_STEP_SUMMARY; --fa
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('simulate and compare define their shared simulation flags once: same flags, help and defaults', async () => {
+  const { Command } = await import('commander');
+  const { registerSimulate } = await import('../../src/cli/simulate.js');
+  const { registerCompare } = await import('../../src/cli/compare.js');
+  const program = new Command();
+  registerSimulate(program);
+  registerCompare(program);
+  const opts = (name: string) => new Map((program.commands.find((c) => c.name() === name)?.options ?? []).map((o) => [o.long, o]));
+  const sim = opts('simulate');
+  const cmp = opts('compare');
+  for (const flag of ['--trace', '--policy-opt', '--seed', '--scrape-interval', '--slo', '--slo-profile']) {
+    const a = sim.get(flag);
+    const b = cmp.get(flag);
+    assert.ok(a && b, `${flag} in both`);
+    assert.deepEqual([b.flags, b.description, b.defaultValue, b.defaultValueDescription], [a.flags, a.description, a.defaultValue, a.defaultValueDescription], flag);
+  }
+  assert.ok(cmp.get('--fleet')?.description.startsWith(sim.get('--fleet')?.description ?? '?'), 'compare --fleet extends simulate --fleet');
+});
+
+test('compare --help shows each default once (no "(default: [])" after a default in the text)', () => {
+  const r = runCli(['compare', '--help']);
+  assert.equal(r.status, 0, r.stderr);
+  const help = r.stdout.replace(/\s+/g, ' ');
+  assert.doesNotMatch(help, /\(default: \[\]\)/);
+  assert.match(help, /--fleet <spec> workers: .*repeatable to compare fleets \(default: l20:4\)/);
+  assert.equal((help.match(/default: l20:4/g) ?? []).length, 1);
 });

@@ -71,7 +71,7 @@ test('stdout not a terminal: no ink at all, progress on stderr only, summary on 
   assert.ok(!r.stdout.includes('\u001b') && !r.stderr.includes('\u001b'));
   const j = runCli(['simulate', '--limit', '200', '--json'], { env: { CI: '' } });
   assert.equal(j.status, 0, j.stderr);
-  assert.equal(JSON.parse(j.stdout).completed, 200);
+  assert.equal((JSON.parse(j.stdout) as { completed: number }).completed, 200);
 });
 
 test('--pace slows the run to the requested multiple of real time; a bad --pace is a user error', () => {

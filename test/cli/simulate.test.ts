@@ -26,10 +26,13 @@ test('--json prints the documented keys; --out writes the three reports', () => 
   const r = runCli(['simulate', '--limit', '200', '--fleet', 'l20:2,a10:1', '--policy', 'round-robin', '--json', '--out', dir, '--slo', 'ttft_ms=500,tpot_ms=80']);
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout) as Record<string, unknown>;
-  for (const k of ['requests', 'completed', 'rejected', 'duration_s', 'wall_s', 'ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'throughput_rps', 'output_tokens_per_s', 'goodput_rps', 'slo_attainment', 'prefix_hit_rate', 'imbalance', 'cost_usd', 'workers']) {
+  for (const k of ['requests', 'completed', 'rejected', 'duration_s', 'wall_s', 'ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'itl_ms', 'throughput_rps', 'output_tokens_per_s', 'total_tokens_per_s', 'goodput_rps', 'slo_attainment', 'prefix_hit_rate', 'imbalance', 'cost_usd', 'workers']) {
     assert.ok(k in s, `missing ${k}`);
   }
-  for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms']) assert.deepEqual(Object.keys(s[k] as object), ['mean', 'p50', 'p90', 'p99']);
+  for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'itl_ms']) assert.deepEqual(Object.keys(s[k] as object), ['mean', 'p50', 'p90', 'p99', 'std']);
+  // A simulation has no per-token times: ITL is unknown (null), not 0.
+  assert.equal((s.itl_ms as { mean: number | null }).mean, null);
+  assert.ok((s.total_tokens_per_s as number) > (s.output_tokens_per_s as number));
   assert.equal(s.requests, 200);
   assert.equal((s.workers as unknown[]).length, 3);
   assert.equal(typeof s.slo_attainment, 'number');
@@ -40,10 +43,13 @@ test('--json prints the documented keys; --out writes the three reports', () => 
   assert.match(readFileSync(join(dir, 'summary.csv'), 'utf8'), /^policy,requests,completed/);
 });
 
-test('same seed → byte-identical requests.csv through the CLI', () => {
+test('same seed → byte-identical reports (requests, summary, timeseries) through the CLI; wall time only on stdout', () => {
   const [a, b] = [tmp(), tmp()];
   for (const d of [a, b]) assert.equal(runCli(['simulate', '--limit', '300', '--policy', 'random', '--seed', '9', '--out', d]).status, 0);
-  assert.equal(readFileSync(join(a, 'requests.csv'), 'utf8'), readFileSync(join(b, 'requests.csv'), 'utf8'));
+  for (const f of ['requests.csv', 'summary.csv', 'timeseries.csv']) {
+    assert.equal(readFileSync(join(a, f), 'utf8'), readFileSync(join(b, f), 'utf8'), `${f} differs between two runs with the same seed`);
+  }
+  assert.doesNotMatch(readFileSync(join(a, 'summary.csv'), 'utf8').split('\n')[0], /wall/);
 });
 
 function expectUserError(args: string[], pattern: RegExp, outDir?: string): void {
@@ -95,7 +101,7 @@ test('a YAML fleet file with engine overrides runs', () => {
 test('`router profile show` prints the required shipped profiles', () => {
   const names = ['rtx-4090', 'a10', 'l20', 'l40s', 'a100-80g-sxm', 'h100-sxm', 'rtx-pro-6000-bse'].map((g) => `llama-3.1-8b@${g}`);
   names.push('qwen3-32b@h100-sxm-tp2', 'qwen3-32b@rtx-pro-6000-bse-tp2');
-  const list = runCli(['profile', 'list']).stdout.split('\n');
+  const list = runCli(['profile', 'list']).stdout.split('\n').map((l) => l.split(/\s+/)[0]);
   for (const n of names) {
     assert.ok(list.includes(n), `${n} listed`);
     const r = runCli(['profile', 'show', n]);
@@ -106,4 +112,25 @@ test('`router profile show` prints the required shipped profiles', () => {
   assert.match(runCli(['profile', 'show', 'llama-3.1-8b@rtx-4090']).stdout, /2588 blocks = 41408 tokens \(profile\)/);
   assert.equal(runCli(['profile', 'show', 'nope']).status, 2);
   assert.ok(existsSync(join(REPO_ROOT, 'profiles', 'coefficients.json')));
+});
+
+test("a prompt (+ output) beyond the model's context is rejected with the reason, as a vLLM worker answers 400", () => {
+  const dir = tmp();
+  const trace = join(dir, 'ctx.jsonl');
+  writeFileSync(
+    trace,
+    [
+      '{"id":"small","arrival_s":0,"input_tokens":100,"output_tokens":5}',
+      '{"id":"huge","arrival_s":0.5,"input_tokens":200000,"output_tokens":5}',
+      // 131,000 + 100 > 131,072: the output counts too, as in vLLM's check.
+      '{"id":"edge","arrival_s":1,"input_tokens":131000,"output_tokens":100}',
+    ].join('\n') + '\n',
+  );
+  const r = runCli(['simulate', '--trace', trace, '--fleet', 'l20:1', '--json', '--out', join(dir, 'out')]);
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { requests: number; completed: number; rejected: number };
+  assert.deepEqual([s.requests, s.completed, s.rejected], [3, 1, 2]);
+  const rows = readFileSync(join(dir, 'out', 'requests.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+  assert.deepEqual(rows.map((c) => [c[0], c[c.length - 1]]), [['small', 'ok'], ['huge', 'rejected'], ['edge', 'rejected']]);
+  assert.match(r.stderr, /^router: 2 requests rejected, e\.g\. huge: prompt \+ output \(200000 \+ 5 tokens\) exceed the model's maximum context length \(131072 tokens\) \| edge: prompt \+ output \(131000 \+ 100 tokens\) exceed the model's maximum context length \(131072 tokens\)$/m);
 });

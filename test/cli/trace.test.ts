@@ -8,6 +8,9 @@ import { runCli } from '../helpers/cli.js';
 const dir = mkdtempSync(join(tmpdir(), 'router-trace-cli-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
+/** What `trace stats --json` prints (the fields these tests read). */
+interface TraceStats { requests: number; duration_s: number; rate_rps: number; input_tokens: Record<string, number>; output_tokens: Record<string, number>; prefix_reuse: number }
+
 function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = runCli(args, { cwd: dir });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -42,7 +45,7 @@ test('bad workload flags exit 2', () => {
 test('synth → stats → convert → head round trip', () => {
   const synth = run('trace', 'synth', '--groups', '4', '--prompts-per-group', '5', '--system-prompt-len', '320', '--question-len', '32', '--output-len', '64', '--rate', '20', '-o', 'gsp.jsonl');
   assert.equal(synth.code, 0, synth.stderr);
-  const s = JSON.parse(run('trace', 'stats', 'gsp.jsonl', '--json').stdout);
+  const s = JSON.parse(run('trace', 'stats', 'gsp.jsonl', '--json').stdout) as TraceStats;
   assert.equal(s.requests, 20);
   assert.deepEqual(s.input_tokens, { mean: 352, p50: 352, p90: 352, p99: 352 });
   assert.equal(s.output_tokens.mean, 64);
@@ -59,8 +62,8 @@ test('synth → stats → convert → head round trip', () => {
   const lines = readFileSync(join(dir, 'sg.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; input_tokens: number; token_ids: number[] });
   assert.deepEqual(lines.map((l) => l.id), ['a', 'b']);
   assert.equal(lines[0].token_ids.length, lines[0].input_tokens);
-  const again = JSON.parse(run('trace', 'stats', 'sg.jsonl', '--json').stdout);
-  const orig = JSON.parse(run('trace', 'stats', 'sg.json', '--json', '--rate', '4', '--seed', '9').stdout);
+  const again = JSON.parse(run('trace', 'stats', 'sg.jsonl', '--json').stdout) as TraceStats;
+  const orig = JSON.parse(run('trace', 'stats', 'sg.json', '--json', '--rate', '4', '--seed', '9').stdout) as TraceStats;
   assert.deepEqual({ ...again, duration_s: 0, rate_rps: 0 }, { ...orig, duration_s: 0, rate_rps: 0 });
   assert.ok(Math.abs(again.duration_s - orig.duration_s) < 1e-5);
 

@@ -271,7 +271,7 @@ test('faults: error rate, slow start, stall, crash after N requests', { timeout:
     await w.close();
   }
   let crashed = 0;
-  w = await testMock({ faults: { crashAfter: 1 }, crash: () => void crashed++ });
+  w = await testMock({ faults: { crashAfter: 1 }, crash: () => { crashed++; } });
   try {
     assert.equal((await postJson(`${w.url}/v1/completions`, req)).status, 200);
     const second = postJson(`${w.url}/v1/completions`, { ...req }).catch(() => 'failed');
@@ -301,7 +301,7 @@ test('CLI: mock-worker prints its URL, serves, exits 0 on SIGTERM; a missing --g
     const r = (await (await postJson(`${url}/v1/completions`, { prompt: 'a b c', max_tokens: 2 })).json()) as Chunk;
     assert.equal(r.usage?.total_tokens, 5);
     child.kill('SIGTERM');
-    const [code] = await once(child, 'exit');
+    const [code] = (await once(child, 'exit')) as [number | null];
     assert.equal(code, 0);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -310,7 +310,7 @@ test('CLI: mock-worker prints its URL, serves, exits 0 on SIGTERM; a missing --g
   let err = '';
   bad.stderr.setEncoding('utf8');
   bad.stderr.on('data', (s: string) => (err += s));
-  const [code] = await once(bad, 'exit');
+  const [code] = (await once(bad, 'exit')) as [number | null];
   assert.equal(code, 2);
   assert.equal(err, 'router: mock-worker: give --gpu (e.g. --gpu l20) or --profile\n');
 });

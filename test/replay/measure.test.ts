@@ -65,8 +65,8 @@ function spawnMock(args: string[]): Promise<{ child: ChildProcess; url: string }
   const child = spawn(process.execPath, ['dist/src/cli/main.js', 'mock-worker', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (s: string) => {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => {
       out += s;
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) resolve({ child, url: m[1] });

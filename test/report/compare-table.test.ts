@@ -50,6 +50,18 @@ test('evaluateFailOn: hand-checked violations against a baseline', () => {
   assert.throws(() => evaluateFailOn(parseFailOn('p99_ttft_ms>+10%'), [row('rr', {})], twoBase), /no row for run "rr"/);
 });
 
+test('evaluateFailOn: a rule on a metric with no value is an error, never a silent pass', () => {
+  const noSlo = [row('least-request', { goodput_rps: NaN })];
+  assert.throws(
+    () => evaluateFailOn(parseFailOn('goodput_rps<5'), noSlo, null),
+    (e: Error) => e instanceof UserError && e.message === '--fail-on: rule "goodput_rps<5": goodput_rps has no value for run least-request (goodput and SLO attainment need an SLO: pass --slo)',
+  );
+  assert.throws(() => evaluateFailOn(parseFailOn('goodput_rps<-5%'), [row('least-request', {})], noSlo), /goodput_rps has no value in the baseline row "least-request"/);
+  assert.throws(() => evaluateFailOn(parseFailOn('ttft_ms_p99>+10%'), [row('a', { ttft_ms_p99: NaN })], [row('a', {})]), /ttft_ms_p99 has no value for run a \(no completed request/);
+  // A rule on a column that has a value still passes or fails as before.
+  assert.deepEqual(evaluateFailOn(parseFailOn('ttft_ms_p99>1000'), noSlo, null), []);
+});
+
 test('bestPerColumn: lower or higher is better per column, ties all marked, no marks for one row or all equal', () => {
   const rows = [row('a', { ttft_ms_p99: 100, goodput_rps: 5 }), row('b', { ttft_ms_p99: 90, goodput_rps: 5.5 }), row('c', { ttft_ms_p99: 90, goodput_rps: NaN })];
   const best = bestPerColumn(rows);

@@ -96,7 +96,7 @@ test('router report: a directory without run files is a one-line user error; --h
   try {
     const r = runCli(['report', dir, '--html']);
     assert.equal(r.status, 2);
-    assert.equal(r.stderr.trim(), `router: ${dir}: no requests.csv (expected a directory written by \`router simulate --out DIR\`)`);
+    assert.equal(r.stderr.trim(), `router: ${dir}: no requests.csv (expected a directory written by \`router simulate --out DIR\` or \`router replay --out DIR\`)`);
     const n = runCli(['report', dir]);
     assert.equal(n.status, 2);
     assert.equal(n.stderr.trim(), 'router: report: pass --html (the only report format)');

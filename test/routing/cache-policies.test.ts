@@ -122,7 +122,7 @@ test('kv-cost: temperature samples every worker, lowest cost most often', () => 
   p.onDispatch!(blockReq(range(0, 40)), ws[0], c); // worker 0 is loaded
   const n = [0, 0];
   for (let i = 0; i < 400; i++) n[p.pick(blockReq(range(1000 + i * 10, 4)), ws, c)!.worker]++;
-  assert.ok(n[1] > n[0] && n[0] > 0, `picks ${n}`);
+  assert.ok(n[1] > n[0] && n[0] > 0, `picks ${n.join(',')}`);
 });
 
 test('weighted: scorer parsing, default pipeline, session and weighted-random pickers', () => {
@@ -193,7 +193,7 @@ test('consistent-hash: stable per key, spreads keys, bounded load spills clockwi
   for (let i = 0; i < 400; i++) assert.equal(p.pick(textReq('q', { sessionId: `s${i}` }), ws, c)!.worker, home.get(`s${i}`));
   const per = [0, 0, 0, 0];
   for (const w of home.values()) per[w]++;
-  for (const x of per) assert.ok(x > 50, `keys per worker ${per}`);
+  for (const x of per) assert.ok(x > 50, `keys per worker ${per.join(',')}`);
   // worker 3 leaves: only its keys move
   const three = ws.slice(0, 3);
   for (const [k, w] of home) {

@@ -5,6 +5,7 @@ import type { Request } from '../../src/workload/request.js';
 
 export function workers(n: number, extra: Partial<WorkerView> = {}): WorkerView[] {
   return Array.from({ length: n }, (_, i) => ({
+    id: i,
     index: i,
     name: `w-${i}`,
     gpu: 'l20',

@@ -18,7 +18,7 @@ function counts(picks: number[], n: number): number[] {
 test('random: every pick is a candidate and all candidates get picked', () => {
   const ws = workers(4);
   const c = counts(pickMany(createPolicy('random'), () => textReq('a'), ws, ctx(), 400), 4);
-  for (const x of c) assert.ok(x > 60 && x < 140, `counts ${c}`);
+  for (const x of c) assert.ok(x > 60 && x < 140, `counts ${c.join(',')}`);
   const sub = [ws[1], ws[3]];
   for (const p of pickMany(createPolicy('random'), () => textReq('a'), sub, ctx(), 50)) assert.ok(p === 1 || p === 3);
 });
@@ -37,7 +37,7 @@ test('least-request: the fewest in flight; ties random', () => {
   ws[2].inFlight = 1;
   const c = counts(pickMany(createPolicy('least-request'), () => textReq('a'), ws, ctx(), 200), 3);
   assert.equal(c[0], 0);
-  assert.ok(c[1] > 60 && c[2] > 60, `counts ${c}`);
+  assert.ok(c[1] > 60 && c[2] > 60, `counts ${c.join(',')}`);
 });
 
 test('least-tokens: prompt tokens + in-flight × expected output, the estimate learned from completions', () => {

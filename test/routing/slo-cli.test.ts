@@ -28,7 +28,7 @@ test('profile export-aibrix sweeps the simulated engine into AIBrix tables; one 
   r = runCli(['profile', 'export-aibrix', '--fleet', 'a10:1,l20:2', '--slo', 'tpot_ms=50', '--out', multi, ...grid]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(readdirSync(multi).sort(), ['llama-3.1-8b@a10.json', 'llama-3.1-8b@l20.json']);
-  assert.equal(JSON.parse(readFileSync(join(multi, 'llama-3.1-8b@a10.json'), 'utf8')).slos.tpot, 0.05);
+  assert.equal((JSON.parse(readFileSync(join(multi, 'llama-3.1-8b@a10.json'), 'utf8')) as { slos: { tpot: number } }).slos.tpot, 0.05);
 
   // Those tables drive the slo policy in simulate (no fallback note).
   r = runCli(['simulate', '--limit', '300', '--fleet', 'a10:1,l20:2', '--policy', 'slo', '--slo-profile', multi, '--slo', 'tpot_ms=50', '--json']);
@@ -58,7 +58,7 @@ test('profile import-aibrix attaches tables to a deployment that a fleet file th
   assert.doesNotMatch(r.stderr, /fallback/);
   r = runCli(['profile', 'import-aibrix', src, '--gpu', 'a10']);
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(JSON.parse(r.stdout).name, 'llama-3.1-8b@a10');
+  assert.equal((JSON.parse(r.stdout) as { name: string }).name, 'llama-3.1-8b@a10');
 });
 
 test('SLO profile mistakes are one-line user errors', () => {

@@ -30,6 +30,7 @@ export function handProfile(gpu: string, over: Partial<ModelGpuProfileJson> = {}
 
 export function view(index: number, profile: string, table?: ProfileTable): WorkerView {
   return {
+    id: index,
     index,
     name: `${profile}-${index}`,
     gpu: profile,

@@ -29,6 +29,11 @@ beforeEach(async () => {
 const two = (): string => `http://127.0.0.1:${a!.port};name=A,http://127.0.0.1:${b!.port};name=B`;
 const chat = (port: number, content: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) => call(port, 'POST', '/v1/chat/completions', chatBody(content, extra), headers);
 
+interface ErrorBody {
+  error: { message: string; type: string; code: string | null; param: string | null };
+}
+const errorOf = (r: { body: Buffer }): ErrorBody['error'] => (JSON.parse(r.body.toString()) as ErrorBody).error;
+
 async function metricsText(serve: Proc, headers: Record<string, string> = {}): Promise<string> {
   return (await call(serve.port, 'GET', '/metrics', undefined, headers)).body.toString();
 }
@@ -131,7 +136,7 @@ test('18.2: --max-connections caps open connections', async () => {
   const serve = await startServe(['--workers', `http://127.0.0.1:${a!.port}`, '--health-interval', '0', '--log', 'off', '--max-connections', '5', '--max-connections-per-client', '0']);
   try {
     const held = Array.from({ length: 5 }, () => raw(serve.port));
-    await until(async () => held.every((h) => h.sock.readyState === 'open'), 3000);
+    await until(() => held.every((h) => h.sock.readyState === 'open'), 3000);
     const extra = raw(serve.port);
     await within(extra.closed, 5000, 'a connection beyond the cap is closed');
     for (const h of held) h.sock.destroy();
@@ -153,7 +158,7 @@ test('18.3: the default body limit is what a prompt needs (5 MiB → 413); bytes
     assert.ok(await until(async () => (await stats(a!)).active === 1, 3000));
     const second = await chat(serve.port, 'z'.repeat(2000));
     assert.equal(second.status, 503);
-    assert.equal(JSON.parse(second.body.toString()).error.code, 'overloaded');
+    assert.equal(errorOf(second).code, 'overloaded');
     assert.equal((await held).status, 200);
     assert.equal((await chat(serve.port, 'z'.repeat(2000))).status, 200, 'the budget is given back');
   } finally {
@@ -198,14 +203,14 @@ test('18.6/14: malformed admin paths, CONNECT, json-patch bodies and duplicate w
   try {
     const bad = await call(serve.port, 'GET', '/workers/%ZZ', undefined, auth);
     assert.equal(bad.status, 400);
-    assert.equal(JSON.parse(bad.body.toString()).error.code, 'invalid_path');
+    assert.equal(errorOf(bad).code, 'invalid_path');
     assert.doesNotMatch(serve.stderr(), /URIError|at /);
     const patch = await call(serve.port, 'POST', '/v1/chat/completions', chatBody('x'), { 'content-type': 'application/json-patch+json' });
     assert.equal(patch.status, 415);
     assert.equal((await call(serve.port, 'POST', '/v1/chat/completions', chatBody('x'), { 'content-type': 'application/json; charset=utf-8' })).status, 200);
     const dup = await call(serve.port, 'POST', '/workers', JSON.stringify({ url: `http://127.0.0.1:${a!.port}` }), auth);
     assert.equal(dup.status, 409);
-    assert.equal(JSON.parse(dup.body.toString()).error.type, 'invalid_request_error');
+    assert.equal(errorOf(dup).type, 'invalid_request_error');
     const c = raw(serve.port);
     c.sock.write('CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n');
     const answer = await within(c.closed, 5000, 'CONNECT answered');
@@ -335,12 +340,12 @@ test('18.11: unknown GPU labels are refused like simulate does; known GPUs get c
   assert.equal(r.stderr.trim().split('\n').length, 1);
   const serve = await startServe(['--workers', `http://127.0.0.1:${a!.port};name=A;gpu=l20`, '--health-interval', '0', '--admin-key', 'k', '--log', 'off']);
   try {
-    const w = JSON.parse((await call(serve.port, 'GET', '/workers/A', undefined, { authorization: 'Bearer k' })).body.toString());
+    const w = JSON.parse((await call(serve.port, 'GET', '/workers/A', undefined, { authorization: 'Bearer k' })).body.toString()) as { profile: string; cost_usd_per_hour: number };
     assert.equal(w.profile, 'llama-3.1-8b@l20');
     assert.ok(w.cost_usd_per_hour > 0);
     const badAdd = await call(serve.port, 'POST', '/workers', JSON.stringify({ url: 'http://127.0.0.1:1', gpu: 'h1000' }), { authorization: 'Bearer k' });
     assert.equal(badAdd.status, 400);
-    assert.match(JSON.parse(badAdd.body.toString()).error.message, /unknown GPU "h1000"/);
+    assert.match(errorOf(badAdd).message, /unknown GPU "h1000"/);
   } finally {
     await stop(serve);
   }
@@ -352,7 +357,7 @@ test('18.11: an admin-added dead worker starts unhealthy and takes no request; h
   try {
     const added = await call(serve.port, 'POST', '/workers', JSON.stringify({ url: 'http://127.0.0.1:9', name: 'dead' }), auth);
     assert.equal(added.status, 201);
-    assert.equal(JSON.parse(added.body.toString()).healthy, false);
+    assert.equal((JSON.parse(added.body.toString()) as { healthy: boolean }).healthy, false);
     for (let i = 0; i < 6; i++) assert.equal((await chat(serve.port, `n${i}`)).status, 200, 'nothing goes to the dead worker');
     assert.ok(await until(() => /worker dead still unhealthy: \/health (ECONNREFUSED|.*)/.test(serve.stderr()), 5000), serve.stderr());
     await control(a!, { mode: 'unhealthy' });

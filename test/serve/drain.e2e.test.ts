@@ -47,7 +47,7 @@ test('SIGTERM stops accepting, drains in-flight requests to completion, records 
     assert.equal((long.hash_ids as number[]).length, Math.floor((long.input_tokens as number) / 16));
     const sim = spawnSync(process.execPath, [CLI, 'simulate', '--trace', trace, '--fleet', 'l20:2', '--json'], { encoding: 'utf8' });
     assert.equal(sim.status, 0, sim.stderr);
-    assert.equal(JSON.parse(sim.stdout).requests, 10);
+    assert.equal((JSON.parse(sim.stdout) as { requests: number }).requests, 10);
   } finally {
     await stop(serve);
   }

@@ -76,7 +76,7 @@ test('a stream that fails mid-way ends with an SSE error event and [DONE]', asyn
     // The fixture cuts its socket after 3 chunks (the last may be lost with the socket).
     assert.ok(events.length >= 3 && events.length <= 5, `${events.length} events`);
     assert.ok(events.slice(0, -2).every((e) => e.includes('chat.completion.chunk')));
-    const err = JSON.parse(events[events.length - 2].slice('data: '.length));
+    const err = JSON.parse(events[events.length - 2].slice('data: '.length)) as { error: { code: string } };
     assert.equal(err.error.code, 'midstream');
     assert.equal(events[events.length - 1], 'data: [DONE]');
   } finally {
@@ -157,7 +157,7 @@ test('no healthy worker: 503 with Retry-After and an OpenAI error; readiness fol
     const r = await call(serve.port, 'POST', '/v1/chat/completions', chatBody('nobody'));
     assert.equal(r.status, 503);
     assert.equal(r.headers['retry-after'], '1');
-    const e = JSON.parse(r.body.toString()).error;
+    const e = (JSON.parse(r.body.toString()) as { error: Record<string, unknown> }).error;
     assert.deepEqual(Object.keys(e).sort(), ['code', 'message', 'param', 'type']);
     await control(b!, {});
     assert.ok(await until(async () => (await call(serve.port, 'GET', '/readiness')).status === 200));

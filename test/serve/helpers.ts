@@ -33,11 +33,11 @@ function spawnUntil(args: string[], ready: RegExp, timeoutMs = 10_000): Promise<
         resolve({ child, port: Number(m[1]), stdout: () => out, stderr: () => err, exited });
       }
     };
-    child.stdout!.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       check();
     });
-    child.stderr!.on('data', (c: Buffer) => {
+    child.stderr.on('data', (c: Buffer) => {
       err += c.toString();
       check();
     });

@@ -73,7 +73,7 @@ test('1,000 malformed, oversized and wrongly typed requests each get the right 4
       const r = await request(`http://127.0.0.1:${serve!.port}${c.path}`, { method: c.method as 'POST', body: c.body, headers, dispatcher: agent });
       const text = await r.body.text();
       assert.equal(r.statusCode, c.status, `${c.name}: ${text}`);
-      const e = JSON.parse(text).error;
+      const e = (JSON.parse(text) as { error: Record<string, unknown> }).error;
       assert.deepEqual(Object.keys(e).sort(), ['code', 'message', 'param', 'type'], c.name);
       assert.equal(typeof e.message, 'string');
       if (c.param !== undefined) assert.equal(e.param, c.param, c.name);

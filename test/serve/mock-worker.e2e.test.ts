@@ -26,7 +26,7 @@ function startMock(args: string[] = []): Promise<{ url: string; child: ChildProc
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`mock-worker did not start: ${out}`)), 15_000);
-    child.stdout!.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) {
@@ -58,7 +58,7 @@ test('serve in front of mock workers: identical bodies, engine metrics scraped, 
     // vLLM-style /metrics of the mocks reach the worker views, with KV capacity from cache_config_info.
     assert.ok(
       await until(async () => {
-        const ws = JSON.parse((await call(serve!.port, 'GET', '/workers', undefined, { authorization: 'Bearer k' })).body.toString()).workers as { scraped: unknown; kv_capacity_tokens: number | null }[];
+        const ws = (JSON.parse((await call(serve!.port, 'GET', '/workers', undefined, { authorization: 'Bearer k' })).body.toString()) as { workers: { scraped: unknown; kv_capacity_tokens: number | null }[] }).workers;
         return ws.every((w) => w.scraped !== null && (w.kv_capacity_tokens ?? 0) > 0);
       }, 5000),
     );
@@ -68,7 +68,7 @@ test('serve in front of mock workers: identical bodies, engine metrics scraped, 
     const results = await Promise.all(bodies.map((b) => call(serve2!.port, 'POST', '/v1/chat/completions', b)));
     for (const r of results) {
       assert.equal(r.status, 200, r.body.toString());
-      assert.equal(JSON.parse(r.body.toString()).usage.completion_tokens, 4);
+      assert.equal((JSON.parse(r.body.toString()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 4);
     }
     assert.notEqual(crashy.child.exitCode, null, 'the crashy worker did crash');
   } finally {

@@ -64,20 +64,20 @@ test('pass-through of /v1/models and /v1/embeddings', async () => {
   assert.ok(models.body.equals((await call(up1!.port, 'GET', '/v1/models')).body));
   const emb = await call(serve!.port, 'POST', '/v1/embeddings', JSON.stringify({ model: 'fixture-model', input: 'x' }));
   assert.equal(emb.status, 200);
-  assert.deepEqual(JSON.parse(emb.body.toString()).data[0].embedding, [0.1, 0.2, 0.3]);
+  assert.deepEqual((JSON.parse(emb.body.toString()) as { data: { embedding: number[] }[] }).data[0].embedding, [0.1, 0.2, 0.3]);
 });
 
 test('admin API refuses without the key and manages workers with it', async () => {
   const noKey = await call(serve!.port, 'GET', '/workers');
   assert.equal(noKey.status, 401);
-  assert.equal(JSON.parse(noKey.body.toString()).error.type, 'authentication_error');
+  assert.equal((JSON.parse(noKey.body.toString()) as { error: { type: string } }).error.type, 'authentication_error');
   const wrong = await call(serve!.port, 'GET', '/workers', undefined, { authorization: 'Bearer admin-secreT' });
   assert.equal(wrong.status, 401);
   const del = await call(serve!.port, 'DELETE', '/workers/w1');
   assert.equal(del.status, 401);
   const auth = { authorization: 'Bearer admin-secret' };
-  const list = JSON.parse((await call(serve!.port, 'GET', '/workers', undefined, auth)).body.toString());
-  assert.deepEqual(list.workers.map((w: { name: string }) => w.name), ['w1', 'w2']);
+  const list = JSON.parse((await call(serve!.port, 'GET', '/workers', undefined, auth)).body.toString()) as { workers: { name: string; gpu: string; cost_usd_per_hour: number }[] };
+  assert.deepEqual(list.workers.map((w) => w.name), ['w1', 'w2']);
   assert.equal(list.workers[0].gpu, 'l20');
   assert.equal(list.workers[0].cost_usd_per_hour, 1.5);
   // Remove w1: every request now lands on w2.
@@ -91,7 +91,9 @@ test('admin API refuses without the key and manages workers with it', async () =
   assert.equal((await call(serve!.port, 'POST', '/workers', JSON.stringify({ url: 'ftp://x' }), auth)).status, 400);
   const added = await call(serve!.port, 'POST', '/workers', JSON.stringify({ url: `http://127.0.0.1:${up1!.port}`, name: 'w1b' }), auth);
   assert.equal(added.status, 201);
-  assert.equal(JSON.parse(added.body.toString()).index, 2);
+  // A new stable id; the freed slot 0 is reused.
+  const addedJson = JSON.parse(added.body.toString()) as { id: number; index: number };
+  assert.deepEqual([addedJson.id, addedJson.index], [2, 0]);
   assert.equal((await call(serve!.port, 'POST', '/workers', JSON.stringify({ url: `http://127.0.0.1:${up1!.port}` }), auth)).status, 409);
   for (let i = 0; i < 4; i++) assert.equal((await call(serve!.port, 'POST', '/v1/chat/completions', chatBody(`s${i}`))).status, 200);
   assert.ok((await stats(up1!)).requests - before1 >= 1);
@@ -101,7 +103,7 @@ test('/health, /readiness and /metrics', async () => {
   assert.equal((await call(serve!.port, 'GET', '/health')).status, 200);
   const ready = await call(serve!.port, 'GET', '/readiness');
   assert.equal(ready.status, 200);
-  assert.equal(JSON.parse(ready.body.toString()).ready, true);
+  assert.equal((JSON.parse(ready.body.toString()) as { ready: boolean }).ready, true);
   // Scraped engine metrics reach the worker views (and the Prometheus page).
   assert.ok(await until(async () => (await call(serve!.port, 'GET', '/metrics')).body.toString().includes('router_worker_engine_kv_usage{worker="w2"}')));
   const m = (await call(serve!.port, 'GET', '/metrics')).body.toString();

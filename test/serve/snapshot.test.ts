@@ -100,7 +100,7 @@ test('pull mode: dispatch happens later than submit; a full queue and a queue ti
         assert.deepEqual(rs.map((r) => r.status), [...expect], `timeout ${timeoutS}`);
         for (const r of rs.filter((x) => x.status === 429)) {
           assert.equal(r.headers['retry-after'], '1');
-          assert.match(JSON.parse(r.body.toString()).error.message, /router queue (full|timeout)/);
+          assert.match((JSON.parse(r.body.toString()) as { error: { message: string } }).error.message, /router queue (full|timeout)/);
         }
         assert.equal(app.queueLength(), 0);
         assert.equal(app.router.inFlightTotal, 0);

@@ -224,7 +224,7 @@ test('trace recorder writes in arrival order whatever the completion order, read
 });
 
 test('retries are re-routed away from workers that failed the request, unless none is left', () => {
-  const view = (index: number): WorkerView => ({ index, name: `w${index}`, gpu: 'g', model: 'm', profile: 'p', costUsdPerHour: 0, healthy: true, inFlight: 0, inFlightPromptTokens: 0, inPrefill: 0 });
+  const view = (index: number): WorkerView => ({ id: index, index, name: `w${index}`, gpu: 'g', model: 'm', profile: 'p', costUsdPerHour: 0, healthy: true, inFlight: 0, inFlightPromptTokens: 0, inPrefill: 0 });
   const ws = [view(0), view(1), view(2)];
   const p = new ExcludingPolicy(createPolicy('least-request'));
   const ctx = { clock: { now: () => 0 }, rng: createRng(3) };

@@ -193,7 +193,7 @@ test('AIBrix workload JSONL: requests of one line share its timestamp; prompt te
   await rejects(bad, 'aibrix', /bad-ab\.jsonl:1: field "output_length": expected an integer >= 0/);
 });
 
-test('detection: every format by content; an unknown file is a user error', async () => {
+test('detection: every format by content; an unknown file is a user error', () => {
   const n = file('native.jsonl', '{"arrival_s": 0, "input_tokens": 3, "output_tokens": 2}\n');
   assert.equal(detectFormat(n).name, 'jsonl');
   const v = file('bench.jsonl', '{"input_toks": 3, "output_toks": 2, "arrival_time_ns": 0}\n');

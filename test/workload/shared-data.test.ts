@@ -16,7 +16,7 @@ const skip = data ? false : 'real traces absent: ../shared/data not found beside
 const cli = join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
 
 function stats(file: string, ...flags: string[]): { requests: number; duration_s: number; rate_rps: number; input_tokens: Record<string, number>; output_tokens: Record<string, number>; prefix_reuse: number } {
-  return JSON.parse(execFileSync(process.execPath, [cli, 'trace', 'stats', join(data as string, file), '--json', ...flags], { encoding: 'utf8' }));
+  return JSON.parse(execFileSync(process.execPath, [cli, 'trace', 'stats', join(data as string, file), '--json', ...flags], { encoding: 'utf8' })) as ReturnType<typeof stats>;
 }
 
 test('trace stats: record counts and token statistics of the shared traces', { skip }, () => {
@@ -104,7 +104,7 @@ test('BIRD on one simulated worker: prefix-cache hit rate > 0.8 after the first 
 test('router simulate runs on every shared trace and on the ShareGPT 7 + BIRD 4 req/s mix', { skip }, () => {
   const root = data as string;
   const run = (...args: string[]): { requests: number; completed: number } =>
-    JSON.parse(execFileSync(process.execPath, [cli, 'simulate', '--json', ...args], { encoding: 'utf8', cwd: root }));
+    JSON.parse(execFileSync(process.execPath, [cli, 'simulate', '--json', ...args], { encoding: 'utf8', cwd: root })) as { requests: number; completed: number };
   for (const f of Object.values(SHARED_TRACES)) {
     const s = run('--trace', f, '--limit', '200');
     assert.equal(s.requests, 200, f);

@@ -81,6 +81,7 @@ export const cacheAwarePolicy: PolicyFactory = {
       },
       onWorkerRemoved(w) {
         tree.removeTenant(w.index);
+        views.clear();
       },
     };
   },

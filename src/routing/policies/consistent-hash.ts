@@ -128,6 +128,8 @@ export const consistentHashPolicy: PolicyFactory = {
       },
       onWorkerRemoved(w) {
         ring.remove(w.index);
+        // Views are refilled on every pick; dropping the tail keeps no reference to the removed one.
+        if (byIndex.length > w.index) byIndex.length = w.index;
       },
     };
   },

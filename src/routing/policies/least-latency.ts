@@ -17,7 +17,7 @@
  * A worker with no figures yet borrows the mean over the workers that have some; with no figures anywhere the policy
  * reduces to the fewest requests waiting for a first token.
  */
-import type { PolicyFactory, WorkerView } from '../types.js';
+import type { PolicyFactory } from '../types.js';
 import { argminPosition, PerWorker } from '../candidates.js';
 import { numberOpt } from '../options.js';
 

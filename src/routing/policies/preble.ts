@@ -118,6 +118,7 @@ export const preblePolicy: PolicyFactory = {
       onWorkerRemoved(w) {
         tree.removeTenant(w.index);
         win.reset(w.index);
+        views.clear();
       },
     };
   },

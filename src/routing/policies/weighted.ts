@@ -169,6 +169,7 @@ export const weightedPolicy: PolicyFactory = {
       },
       onWorkerRemoved(w) {
         index.removeWorker(w.index);
+        for (const [s, at] of sessions) if (at === w.index) sessions.delete(s);
       },
     };
   },

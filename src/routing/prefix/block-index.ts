@@ -62,8 +62,18 @@ export class BlockIndex {
     return found;
   }
 
+  /** Forgets worker `w` entirely (its LRU and storage go; the slot may be reused). */
   removeWorker(w: number): void {
-    this.lru[w]?.clear();
+    if (w >= this.lru.length) return;
+    this.lru[w] = undefined;
+    while (this.lru.length > 0 && this.lru[this.lru.length - 1] === undefined) this.lru.pop();
+  }
+
+  /** Workers the index holds an LRU for (leak tests). */
+  workerCount(): number {
+    let n = 0;
+    for (const l of this.lru) if (l) n++;
+    return n;
   }
 }
 

@@ -140,6 +140,18 @@ export class RadixTree {
     if (this.chars[tenant] > this.maxChars) this.evictTenant(tenant, Math.floor(this.maxChars * this.lowWater));
   }
 
+  /** Tenant entries over all nodes, by tenant (leak tests; walks the whole tree). */
+  tenantEntries(): Map<number, number> {
+    const out = new Map<number, number>();
+    const stack: TreeNode[] = [this.root];
+    while (stack.length > 0) {
+      const nd = stack.pop() as TreeNode;
+      for (const t of nd.tenants.keys()) out.set(t, (out.get(t) ?? 0) + 1);
+      if (nd.children) for (const ch of nd.children.values()) stack.push(ch);
+    }
+    return out;
+  }
+
   /** Drops a tenant everywhere (worker removed). */
   removeTenant(tenant: number): void {
     const stack: TreeNode[] = [this.root];

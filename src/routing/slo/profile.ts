@@ -81,7 +81,7 @@ export function parseModelGpuProfile(doc: unknown, where: string): ModelGpuProfi
   const num = (k: string, dflt: number): number => {
     if (o[k] === undefined) return dflt;
     if (typeof o[k] !== 'number' || !Number.isFinite(o[k])) throw new UserError(`${where}: ${k}: expected a number`);
-    return o[k] as number;
+    return o[k];
   };
   const p: ModelGpuProfileJson = {
     gpu: o.gpu,
