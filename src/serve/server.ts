@@ -303,6 +303,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       if (e.type !== 'removed' || e.worker.id !== id) return;
       off();
       this.byId.delete(id);
+      if (!this.fleet.live.some((x) => x.name === w.name)) this.metrics.forgetWorker(w.name);
       void w.pool.close().catch(() => undefined);
     });
     this.router.removeWorker(id);
@@ -321,6 +322,20 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     });
     this.fleet.startWatchdog();
     return this.server.address() as AddressInfo;
+  }
+
+  /** What serve keeps per worker and per request, for checks that nothing leaks (admin churn). */
+  retainedState(): Record<string, number> {
+    return {
+      registered: this.router.workers.length,
+      slots: this.router.workers.reduce((m, v) => Math.max(m, v.index + 1), 0),
+      byId: this.byId.size,
+      fleet: this.fleet.live.length,
+      liveRequests: this.live.size,
+      excluded: this.policy.excluded.size,
+      metricChildren: this.metrics.cachedChildren,
+      perClient: this.perClient.size,
+    };
   }
 
   /** Requests waiting in the Router's queue (pull mode; always 0 in push mode). */
