@@ -42,10 +42,25 @@ export const DEFAULTS = {
    * 1–64 RPS in powers of two, 100 Poisson requests per point); outputs capped at 1024 and inputs
    * at 8192 so a fleet of 8B-class GPUs sweeps in seconds.
    */
+  /**
+   * SLO the slo* policies plan for, and runs are judged by, when no --slo is given: AIBrix's
+   * heterogeneous-GPU scenario (docs/source/features/heterogeneous-gpu.rst), P99 time per output
+   * token <= 50 ms. Tables derived for it are cached per deployment (see `sloTableCache`).
+   */
+  slo: 'tpot_ms=50,percentile=99',
+  /** Where derived SLO tables are cached when $ROUTER_CACHE_DIR is unset (under the home directory). */
+  cacheDir: '.cache/router',
   aibrixSweep: {
     outputs: [4, 8, 16, 32, 64, 128, 256, 512, 1024],
     inputs: [128, 256, 512, 1024, 2048, 4096, 8192],
     rates: [1, 2, 4, 8, 16, 32, 64],
+    /**
+     * Rates the slo* policies' derived tables are swept at: steps of √2 instead of 2, so a cell's
+     * capacity (the highest rate that passed) is underestimated by at most 1.41x, not 2x; from
+     * 0.25 req/s so a cell that fails at 1 req/s still gets a measured rate. Cells stop at their
+     * first failing rate, so the finer grid costs little.
+     */
+    derivedRates: [0.25, 0.5, 0.71, 1, 1.41, 2, 2.83, 4, 5.66, 8, 11.3, 16, 22.6, 32, 45.3, 64],
     samples: 100,
     /** gen_profile drops a rate whose measured throughput is below this fraction of it. */
     minTputFraction: 0.9,
@@ -125,6 +140,8 @@ export const DEFAULTS = {
     tokenizer: 'fast',
     /** Block size of the prefix hashes `--record` writes (`hash_ids`). */
     recordBlockTokens: 16,
+    /** `--profiles-redis`: seconds between rescans of the aibrix:profile_* keys (AIBrix's gateway: 10). */
+    profilesRedisPollS: 10,
     /** Seconds suggested in Retry-After when the router's queue is full. */
     retryAfterS: 1,
     /** Window of the rolling TTFT/TPOT/E2E percentiles in the live snapshot. */

@@ -25,6 +25,8 @@ import { addWorkloadOptions } from './workload-options.js';
 import { checkOutputDir } from './output-path.js';
 import { simulateFromFlags, type SimulateFlags } from './simulate.js';
 import type { CompareWorkerReply } from './compare-worker.js';
+import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
+import { loadSloProfiles } from './profile-aibrix.js';
 
 export interface CompareFlags extends Omit<SimulateFlags, 'policy' | 'fleet' | 'json' | 'out' | 'tui' | 'pace' | 'format'> {
   policies?: string;
@@ -83,6 +85,26 @@ export async function runParallel(jobs: CompareJob[], threads: number): Promise<
   return rows;
 }
 
+/**
+ * With an slo* policy in the comparison and no --slo, every policy is judged by the default SLO
+ * (the one slo plans for), and each fleet's tables are derived here, once, before the threads
+ * start: they then all read the cache instead of sweeping the same deployments side by side.
+ */
+async function prepareSloJobs(jobs: CompareJob[], sloFlag: string | undefined): Promise<void> {
+  const slo = jobs.filter((j) => usesSloTables(j.flags.policy));
+  if (slo.length === 0) return;
+  if (sloFlag === undefined) {
+    process.stderr.write(`router: no --slo given: every policy is judged by the default SLO ${DEFAULTS.slo} (the one ${slo[0].flags.policy} plans for)\n`);
+    for (const j of jobs) j.flags = { ...j.flags, slo: DEFAULTS.slo };
+  }
+  const done = new Set<string>();
+  for (const j of slo) {
+    if (done.has(j.flags.fleet)) continue;
+    done.add(j.flags.fleet);
+    await sloSetup(j.flags.policy, j.flags.slo, parseFleet(j.flags.fleet), j.flags.sloProfile?.length ? loadSloProfiles(j.flags.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
+  }
+}
+
 function runInWorker(flags: SimulateFlags): Promise<CompareWorkerReply> {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL('./compare-worker.js', import.meta.url), { workerData: flags });
@@ -123,6 +145,7 @@ export function registerCompare(program: Command): void {
             createPolicy(j.flags.policy, parsePolicyOptions(j.flags.policyOpt));
             parseFleet(j.flags.fleet);
           }
+          await prepareSloJobs(jobs, flags.slo);
           const threads = flags.jobs === undefined ? availableParallelism() : parseNumberFlag('--jobs', flags.jobs, { integer: true, min: 1 });
           rows.push(...(threads > 1 && jobs.length > 1 ? await runParallel(jobs, threads) : await runSequential(jobs)));
         }

@@ -6,6 +6,7 @@ import { loadDeploymentFile, resolveDeployment, type DeploymentFile } from '../p
 import { parseFleet, type FleetWorker } from '../profiles/fleet.js';
 import { parseModelGpuProfile, parseProfileText, ProfileTable, profileJson, type AibrixSlos, type ModelGpuProfileJson } from '../routing/slo/profile.js';
 import { sweepAibrixProfile } from '../sim/aibrix-sweep.js';
+import { checkRedisUrl, writeProfilesToRedis } from '../serve/profiles-redis.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UserError } from '../util/errors.js';
 import { parseNumberFlag, runAction } from './errors.js';
@@ -86,6 +87,8 @@ interface ExportFlags {
   rates?: string;
   samples: string;
   seed: string;
+  redis?: string;
+  sharedPrefix?: string;
 }
 
 interface ImportFlags {
@@ -122,6 +125,8 @@ export function registerProfileAibrix(program: Command): void {
     .option('--rates <list>', `request rates tried per cell, req/s (default ${d.rates.join(',')})`)
     .option('--samples <n>', 'Poisson requests per (cell, rate) point', String(d.samples))
     .option('--seed <n>', 'seed of the arrival process', String(DEFAULTS.seed))
+    .option('--shared-prefix <tokens>', 'every sweep prompt also carries this many cached prefix tokens: tables indexed by the tokens a worker computes, measured with a prefix-sharing workload\'s long cached context (default 0, as AIBrix)', '0')
+    .option('--redis <url>', 'also write each profile to Redis under AIBrix\'s key aibrix:profile_<model>_<deployment> (redis://host:port[/db])')
     .action((f: ExportFlags) =>
       runAction(async () => {
         const slos = parseAibrixSloFlag(f.slo);
@@ -134,12 +139,19 @@ export function registerProfileAibrix(program: Command): void {
           minTputFraction: d.minTputFraction,
           slos,
           created: Date.now() / 1e3,
+          sharedPrefixTokens: parseNumberFlag('--shared-prefix', f.sharedPrefix ?? '0', { integer: true, min: 0 }),
         };
+        const redis = f.redis === undefined ? undefined : checkRedisUrl(f.redis, '--redis');
         const deployments = distinctDeployments(parseFleet(f.fleet));
         const profiles: ModelGpuProfileJson[] = [];
         for (const w of deployments) {
           process.stderr.write(`sweeping ${w.deployment.name}: ${opts.outputs.length}x${opts.inputs.length} cells x ${opts.rates.length} rates x ${opts.samples} requests\n`);
           profiles.push(await sweepAibrixProfile(w, opts));
+        }
+        if (redis) {
+          const keys = await writeProfilesToRedis(redis, profiles.map((p, i) => ({ model: deployments[i].deployment.model.id, profile: p })));
+          for (const k of keys) process.stderr.write(`wrote Redis key ${k}\n`);
+          if (!f.out) return;
         }
         if (!f.out) {
           for (const p of profiles) process.stdout.write(profileJson(p));

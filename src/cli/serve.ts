@@ -9,8 +9,10 @@ import { parseServeConfig, parseWorkersFlag, type WorkerSpec } from '../serve/wo
 import { TOKENIZERS, type TokenizerName } from '../serve/tokenize.js';
 import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
+import { completeServeSloOptions, usesSloTables } from './profile-aibrix-derive.js';
+import { checkRedisUrl, startRedisProfiles } from '../serve/profiles-redis.js';
 import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
-import { tracingFromEnv } from '../serve/tracing.js';
+import { tracingFromEnv } from '../serve/tracing-env.js';
 
 export interface ServeFlags extends KubernetesFlags {
   dashboard?: boolean;
@@ -56,6 +58,7 @@ export interface ServeFlags extends KubernetesFlags {
   recordText?: boolean;
   slo?: string;
   sloProfile: string[];
+  profilesRedis?: string;
   log: string;
 }
 
@@ -193,8 +196,9 @@ export function registerServe(program: Command): void {
     .option('--tokenizer <name>', `prompt token counting: fast (a few µs, ~1.1x Llama 3 counts) or llama3 (exact Llama 3 BPE + chat template, slower)`, S.tokenizer)
     .option('--record <file>', 'write live traffic as a native JSONL trace (replay with `router simulate --trace FILE`)')
     .option('--record-text', 'include prompt text in the recorded trace')
-    .option('--slo <spec>', 'SLO carried by every request and checked per request, e.g. ttft_ms=2000,tpot_ms=50')
-    .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory for the slo* policies, matched to workers by their profile label, else gpu; repeatable', collect, [])
+    .option('--slo <spec>', `SLO carried by every request and checked per request, e.g. ttft_ms=2000,tpot_ms=50 (slo* policies: default ${DEFAULTS.slo}); x-slo-ttft-ms, x-slo-tpot-ms, x-slo-e2e-ms, x-slo-tpat-ms request headers override it per request`)
+    .option('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory for the slo* policies, matched to workers by their profile label, else gpu; repeatable. Without one, tables are derived from each worker\'s gpu/profile label and cached', collect, [])
+    .option('--profiles-redis <url>', 'read AIBrix profiles from Redis keys aibrix:profile_<model>_<deployment> (as the AIBrix gateway does), matched to workers by deployment name; reloaded on change (keyspace notifications, plus a rescan every 10 s)')
     .option('--log <dest>', 'JSON request log: - (stdout), a file, or off', '-')
     .option('--k8s-selector <labels>', 'discover workers: Running+Ready pods matching this label selector (e.g. app=vllm), listed then watched through the Kubernetes API')
     .option('--k8s-namespace <ns>', 'namespace of the pods (default: the kubeconfig context\'s, in-cluster the router pod\'s own)')
@@ -211,9 +215,12 @@ export function registerServe(program: Command): void {
         if (dashboard && flags.log === '-') flags.log = 'off';
         const serveLog = (line: string): void => void process.stderr.write(`router serve: ${line}\n`);
         const k8s = kubernetesOptionsFromFlags(flags, parseNumberFlag('--seed', flags.seed, { integer: true }), serveLog);
-        const app = new ServeApp({ ...serveOptionsFromFlags(flags), tracing: await tracingFromEnv() });
-        if (app.router.policyName.startsWith('slo') && !app.router.workers.some((v) => v.sloProfile?.hasLoadModel)) {
-          process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${app.router.policyName} routes everything through its fallback\n`);
+        const options = serveOptionsFromFlags(flags);
+        await completeServeSloOptions(options, flags.slo, (line) => process.stderr.write(`${line}\n`));
+        const app = new ServeApp({ ...options, tracing: await tracingFromEnv() });
+        const redis = flags.profilesRedis === undefined ? undefined : await startRedisProfiles(app, checkRedisUrl(flags.profilesRedis, '--profiles-redis'), options.sloProfiles ?? [], serveLog);
+        if (usesSloTables(app.router.policyName) && !app.router.workers.some((v) => v.sloProfile?.hasLoadModel)) {
+          process.stderr.write(`router: note: no worker's AIBrix SLO tables have an e2e table (the load model needs one), so ${app.router.policyName} routes everything through its fallback\n`);
         }
         // Loaded only when asked for: the client library costs startup time.
         const discovery = k8s ? (await import('../serve/discovery/start.js')).createKubernetesDiscovery(app, k8s) : undefined;
@@ -239,7 +246,7 @@ export function registerServe(program: Command): void {
           };
           const drain = (sig: string): void => {
             process.stderr.write(`router serve: ${sig}, draining ${app.router.inFlightTotal + app.queueLength()} in-flight request(s)\n`);
-            void (discovery ? discovery.stop() : Promise.resolve()).then(() => app.shutdown()).then(({ drained, cut }) => {
+            void (discovery ? discovery.stop() : Promise.resolve()).then(() => redis?.stop()).then(() => app.shutdown()).then(({ drained, cut }) => {
               process.stderr.write(drained ? 'router serve: drained, bye\n' : `router serve: cut ${cut} request(s) (drain deadline or second signal)\n`);
               resolve();
             });

@@ -5,7 +5,6 @@ import { PACKAGE_ROOT } from '../profiles/catalog.js';
 import { parseFleet } from '../profiles/fleet.js';
 import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
 import { Simulation, type SimulationResult } from '../sim/simulator.js';
-import { parseSlo } from '../metrics/slo.js';
 import { buildWorkload, type WorkloadFlags } from '../workload/workload.js';
 import { addWorkloadOptions } from './workload-options.js';
 import type { Request } from '../workload/request.js';
@@ -16,6 +15,7 @@ import { addSimulationOptions } from './simulation-options.js';
 import { colorWanted } from '../tui/format.js';
 import { UserError } from '../util/errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
+import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
 import { checkOutputDir } from './output-path.js';
 
 export interface SimulateFlags extends WorkloadFlags {
@@ -52,9 +52,10 @@ export async function simulateFromFlags(
 ): Promise<SimulationResult> {
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
-  const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
   const fleet = parseFleet(f.fleet);
   const policy = createPolicy(f.policy, parsePolicyOptions(f.policyOpt));
+  // slo* policies need no set-up: the SLO defaults and missing tables are derived (and cached).
+  const setup = await sloSetup(policy.name, f.slo, fleet, f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
   const requests = requestsFromFlags(f);
   const sim = new Simulation({
     fleet,
@@ -63,17 +64,18 @@ export async function simulateFromFlags(
     seed,
     scrapeIntervalS,
     timeseriesIntervalS: DEFAULTS.timeseriesIntervalS,
-    slo,
-    sloProfiles: f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : undefined,
+    slo: setup.slo,
+    sloProfiles: setup.tables,
     onBatch,
     batchEvents: live.batchEvents,
   });
-  if (policy.name.startsWith('slo') && !sim.views.some((v) => v.sloProfile?.hasLoadModel)) {
-    process.stderr.write(`router: note: no worker has AIBrix SLO tables with an e2e table (give --slo-profile, see \`router profile export-aibrix\`), so ${policy.name} routes everything through its fallback\n`);
+  if (usesSloTables(policy.name) && !sim.views.some((v) => v.sloProfile?.hasLoadModel)) {
+    process.stderr.write(`router: note: no worker's AIBrix SLO tables have an e2e table (the load model needs one), so ${policy.name} routes everything through its fallback\n`);
   }
   const started = process.hrtime.bigint();
   const result = await sim.run();
   result.summary.wall_s = Number(process.hrtime.bigint() - started) / 1e9;
+  if (setup.sloLabel) result.summary.slo = setup.sloLabel;
   return result;
 }
 

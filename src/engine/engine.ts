@@ -44,6 +44,9 @@ export interface EngineSnapshot {
   finished: number;
 }
 
+/** Most decode steps priced ahead in one stretch. */
+const MAX_STRETCH_STEPS = 64;
+
 interface Scheduled {
   seq: Sequence;
   tokens: number;
@@ -237,7 +240,10 @@ export class Engine {
     for (const s of f.batch) minLeft = Math.min(minLeft, s.seq.req.outputTokens - s.seq.numOutput - 1);
     // After step 1 each sequence still needs `left` tokens; the last of them must go through the
     // general path so its completion is reported.
-    let m = minLeft - 1;
+    // Capped: an arrival usually cuts a long stretch early, and pricing steps that never run made
+    // planning cost O(output length) per arrival on a lightly loaded worker. A stretch that runs
+    // to its end is followed by the next one, with the same steps at the same times.
+    let m = Math.min(minLeft - 1, MAX_STRETCH_STEPS);
     if (m <= 0) return;
     const free = this.pool.free;
     if (this.blocksForDecode(f.batch, m) > free) {

@@ -70,6 +70,8 @@ export interface Summary {
   rejected_429?: number;
   /** Per SLO class, present when any request was judged against an SLO. */
   slo_classes?: SloClassSummary[];
+  /** The run-wide SLO (`--slo`, or the slo* policies' default, marked "(default)"), when one applied. */
+  slo?: string;
 }
 
 export interface SummaryInput {
@@ -84,6 +86,35 @@ export interface SummaryInput {
   sloGiven: boolean;
   /** Inter-token gaps (ms) of every request, when they were measured. */
   itlMs?: ArrayLike<number>;
+}
+
+/** What a summary needs from the requests, however they were kept (a full log or a streaming tally). */
+export interface RequestAggregates {
+  requests: number;
+  completed: number;
+  rejected: number;
+  rejected429: number;
+  inTokens: number;
+  outTokens: number;
+  met: number;
+  judged: number;
+  classes: Map<string, SloClassSummary>;
+  ttft: LatencyStats;
+  tpot: LatencyStats;
+  e2e: LatencyStats;
+  queue: LatencyStats;
+}
+
+/** Counts one judged request into its SLO class. */
+export function countSloClass(classes: Map<string, SloClassSummary>, name: string, met: boolean, rejected: boolean): void {
+  let c = classes.get(name);
+  if (!c) {
+    c = { slo_class: name, requests: 0, met: 0, rejected: 0, slo_attainment: 0, goodput_rps: 0 };
+    classes.set(name, c);
+  }
+  c.requests++;
+  if (met) c.met++;
+  if (rejected) c.rejected++;
 }
 
 export function summarize(s: SummaryInput): Summary {
@@ -103,18 +134,31 @@ export function summarize(s: SummaryInput): Summary {
       judged++;
       if (m === 1) met++;
       const name = log.sloClasses[i];
-      if (name !== undefined) {
-        let c = classes.get(name);
-        if (!c) {
-          c = { slo_class: name, requests: 0, met: 0, rejected: 0, slo_attainment: 0, goodput_rps: 0 };
-          classes.set(name, c);
-        }
-        c.requests++;
-        if (m === 1) c.met++;
-        if (log.statuses[i] !== 'ok') c.rejected++;
-      }
+      if (name !== undefined) countSloClass(classes, name, m === 1, log.statuses[i] !== 'ok');
     }
   }
+  return summaryFrom(
+    {
+      requests: log.length,
+      completed: log.completed,
+      rejected: log.rejected,
+      rejected429: log.rejected429,
+      inTokens,
+      outTokens,
+      met,
+      judged,
+      classes,
+      ttft: latencyStats(log.completedValues(log.ttftMs)),
+      tpot: latencyStats(log.completedValues(log.tpotMs)),
+      e2e: latencyStats(log.completedValues(log.e2eMs)),
+      queue: latencyStats(log.completedValues(log.queueMs)),
+    },
+    s,
+  );
+}
+
+export function summaryFrom(a: RequestAggregates, s: Omit<SummaryInput, 'log'>): Summary {
+  const { met, judged, classes, inTokens, outTokens } = a;
   const dur = s.durationS > 0 ? s.durationS : NaN;
   const served = s.workers.map((w) => w.requests);
   const mean = served.reduce((a, b) => a + b, 0) / Math.max(1, served.length);
@@ -127,27 +171,27 @@ export function summarize(s: SummaryInput): Summary {
   }
   return {
     policy: s.policy,
-    requests: log.length,
-    completed: log.completed,
-    rejected: log.rejected,
+    requests: a.requests,
+    completed: a.completed,
+    rejected: a.rejected,
     duration_s: s.durationS,
     wall_s: s.wallS,
-    ttft_ms: latencyStats(log.completedValues(log.ttftMs)),
-    tpot_ms: latencyStats(log.completedValues(log.tpotMs)),
-    e2e_ms: latencyStats(log.completedValues(log.e2eMs)),
-    queue_ms: latencyStats(log.completedValues(log.queueMs)),
+    ttft_ms: a.ttft,
+    tpot_ms: a.tpot,
+    e2e_ms: a.e2e,
+    queue_ms: a.queue,
     itl_ms: latencyStats(s.itlMs ?? []),
-    throughput_rps: log.completed / dur,
+    throughput_rps: a.completed / dur,
     output_tokens_per_s: outTokens / dur,
     total_tokens_per_s: (inTokens + outTokens) / dur,
     goodput_rps: sloGiven ? met / dur : null,
     slo_attainment: sloGiven ? (judged > 0 ? met / judged : 0) : null,
     prefix_hit_rate: s.prefixQueries > 0 ? s.prefixHits / s.prefixQueries : 0,
-    imbalance: mean > 0 ? Math.max(...served) / mean : 1,
+    imbalance: mean > 0 ? served.reduce((m, v) => (v > m ? v : m), -Infinity) / mean : 1,
     cost_usd: cost,
     cost_per_1m_tokens_usd: inTokens + outTokens > 0 ? (cost / (inTokens + outTokens)) * 1e6 : NaN,
     workers: s.workers,
-    ...(log.rejected429 > 0 ? { rejected_429: log.rejected429 } : {}),
+    ...(a.rejected429 > 0 ? { rejected_429: a.rejected429 } : {}),
     ...(classes.size > 0 ? { slo_classes: [...classes.values()].sort((a, b) => (a.slo_class < b.slo_class ? -1 : a.slo_class > b.slo_class ? 1 : 0)) } : {}),
   };
 }

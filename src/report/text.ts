@@ -36,7 +36,7 @@ export function formatSummary(s: Summary): string {
   const kv: [string, string][] = [
     ['throughput', `${fmt(s.throughput_rps, 2)} req/s, ${fmt(s.output_tokens_per_s, 0)} output tok/s, ${fmt(s.total_tokens_per_s, 0)} total tok/s`],
     ['goodput', s.goodput_rps === null ? '- (no --slo given)' : `${fmt(s.goodput_rps, 2)} req/s`],
-    ['SLO attainment', s.slo_attainment === null ? '- (no --slo given)' : `${fmt(s.slo_attainment * 100, 1)}%`],
+    ['SLO attainment', s.slo_attainment === null ? '- (no --slo given)' : `${fmt(s.slo_attainment * 100, 1)}%${s.slo ? ` (SLO ${s.slo})` : ''}`],
     ['prefix hit rate', `${fmt(s.prefix_hit_rate * 100, 1)}%`],
     ['imbalance', `${fmt(s.imbalance, 2)} (max/mean requests per worker)`],
     ['cost', Number.isFinite(s.cost_usd) ? `$${fmt(s.cost_usd, 4)} ($${fmt(s.cost_per_1m_tokens_usd, 3)} per 1M tokens)` : '- (unknown: no GPU prices for these workers)'],

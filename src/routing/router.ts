@@ -4,6 +4,7 @@ import { UserError } from '../util/errors.js';
 import type { Request } from '../workload/request.js';
 import type { Decision, Outcome, Policy, PolicyContext, PullDecision, QueueLimits, QueuedRequest, ScrapedMetrics, WorkerView } from './types.js';
 import { WorkerRegistry, type WorkerInit, type WorkerListener } from './worker-registry.js';
+import { InFlightIndex } from './load-index.js';
 
 /** Where the router's decisions go: the simulator turns them into events, serve into HTTP calls. */
 export interface RouterSink {
@@ -63,11 +64,13 @@ export class Router {
   private readonly queue = new Map<string, Waiting>();
   private readonly limits: QueueLimits;
   private draining = false;
+  /** Least-in-flight index over the routable list (built at the first lookup). */
+  private loadIndex: InFlightIndex | null = null;
   private drainAgain = false;
 
   constructor(o: RouterOptions) {
     this.policy = o.policy;
-    this.ctx = { clock: o.clock, rng: o.rng };
+    this.ctx = { clock: o.clock, rng: o.rng, inFlightIndex: (c) => this.inFlightIndex(c) };
     this.sink = o.sink;
     this.limits = {
       maxLength: o.queue?.maxLength ?? o.policy.queueLimits?.maxLength ?? Infinity,
@@ -137,6 +140,13 @@ export class Router {
     this.place(req, d);
   }
 
+  /** See PolicyContext.inFlightIndex: indexes the routable list, rebuilt when the registry replaces it. */
+  private inFlightIndex(candidates: readonly WorkerView[]): InFlightIndex | undefined {
+    if (candidates !== this.registry.routable || candidates.length === 0) return undefined;
+    if (this.loadIndex?.list !== candidates) this.loadIndex = new InFlightIndex(candidates);
+    return this.loadIndex;
+  }
+
   private candidates(): readonly WorkerView[] {
     const r = this.registry.routable;
     return r.every((w) => w.healthy) ? r : r.filter((w) => w.healthy);
@@ -147,6 +157,7 @@ export class Router {
     if (!w || !w.healthy || this.registry.state(w.id) !== 'active') throw new Error(`policy ${this.policy.name} picked worker ${d.worker}, which is not a candidate`);
     if (d.branch) this.branches.set(d.branch, (this.branches.get(d.branch) ?? 0) + 1);
     w.inFlight++;
+    this.loadIndex?.update(w);
     w.inFlightPromptTokens += req.inputTokens;
     w.inPrefill++;
     this.placed.set(req.id, w);
@@ -255,6 +266,7 @@ export class Router {
     if (!w) return;
     this.placed.delete(req.id);
     w.inFlight--;
+    this.loadIndex?.update(w);
     w.inFlightPromptTokens -= req.inputTokens;
     if (!firstTokenSeen) w.inPrefill--;
     this.policy.onComplete?.(req, w, outcome, this.ctx);

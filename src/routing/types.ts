@@ -52,9 +52,23 @@ export interface WorkerView {
   sloProfile?: ProfileTable;
 }
 
+/** The router's in-flight index over a candidate list (src/routing/load-index.ts). */
+export interface InFlightLookup {
+  /** `loadRange(list, inFlight)`. */
+  range(): { min: number; max: number };
+  /** `argminRandomTie(list, inFlight, rng)`: same pick, same draws. */
+  argminRandomTie(rng: Rng): WorkerView;
+}
+
 export interface PolicyContext {
   readonly clock: Clock;
   readonly rng: Rng;
+  /**
+   * The router's index of in-flight counts over `candidates` (least-loaded with the scan's
+   * tie-break, min/max in O(log n)), or undefined when `candidates` is not the list the router
+   * indexes (a policy's own subset) and the caller scans.
+   */
+  readonly inFlightIndex?: (candidates: readonly WorkerView[]) => InFlightLookup | undefined;
 }
 
 /** How a routing decision ended; `branch` labels it for metrics (e.g. "cache-hit", "imbalanced"). */

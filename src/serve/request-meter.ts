@@ -1,6 +1,6 @@
-import type { Slo } from '../workload/request.js';
 import { promptBlockHashes } from '../workload/block-hash.js';
-import { meetsSlo } from '../metrics/slo.js';
+import { meetsSlo, sloClassName } from '../metrics/slo.js';
+import type { SloClassCounter } from './slo-classes.js';
 import type { AccessLog } from './access-log.js';
 import type { ServeMetrics } from './prom.js';
 import type { TraceRecorder } from './recorder.js';
@@ -19,7 +19,7 @@ export interface MeterOptions {
   log: AccessLog;
   recorder?: TraceRecorder;
   recordBlockTokens: number;
-  slo?: Slo;
+  sloClasses?: SloClassCounter;
   rollingWindowS: number;
   nowS: () => number;
 }
@@ -104,6 +104,16 @@ export class RequestMeter {
     }
     if (lc.end === 'rejected') this.totals.rejected++;
     this.record(lc, out);
+    // Every inference request held to an SLO is judged, a failed or rejected one as a miss. A
+    // non-streaming client gets its first token with the last: its TTFT target is met by its E2E.
+    const slo = inference ? lc.request.slo : undefined;
+    let judged: { name: string; met: boolean } | undefined;
+    if (slo) {
+      const inTok = lc.request.inputTokens;
+      const met = ok && meetsSlo(slo, { ttftMs: (ttftS ?? e2eS) * 1000, tpotMs: (tpotS ?? 0) * 1000, e2eMs: e2eS * 1000, tpatMs: (e2eS * 1000) / (inTok + (out ?? 0)) });
+      judged = { name: sloClassName(slo), met };
+      this.o.sloClasses?.observe(judged.name, met, lc.end === 'rejected');
+    }
     if (!this.o.log.enabled) return;
     const entry: Record<string, unknown> = {
       ts: new Date().toISOString(),
@@ -121,11 +131,9 @@ export class RequestMeter {
       tpot_ms: tpotS !== undefined ? round(tpotS * 1000) : undefined,
       e2e_ms: round(e2eS * 1000),
     };
-    if (this.o.slo && inference && ok) {
-      const inTok = lc.request.inputTokens;
-      // A non-streaming client gets its first token with the last: its TTFT is its E2E.
-      const ttftMs = (ttftS ?? e2eS) * 1000;
-      entry.slo_met = meetsSlo(this.o.slo, { ttftMs, tpotMs: (tpotS ?? 0) * 1000, e2eMs: e2eS * 1000, tpatMs: (e2eS * 1000) / (inTok + (out ?? 0)) });
+    if (judged) {
+      entry.slo_met = judged.met;
+      entry.slo_class = judged.name;
     }
     if (lc.error) entry.error = lc.error;
     this.o.log.log(entry);

@@ -5,7 +5,10 @@ import type { Outcome, Policy, PolicyContext, ScrapedMetrics, WorkerView } from 
 import { WorkerExistsError } from '../routing/worker-registry.js';
 import { createPolicy } from '../routing/registry.js';
 import type { Request, Slo } from '../workload/request.js';
-import { attachSloProfiles } from '../routing/slo/attach.js';
+import { effectiveSlo } from '../metrics/slo.js';
+import { attachSloTables, checkSloTablesMatch, sloTableFor } from '../routing/slo/attach.js';
+import { parseSloHeaders } from '../routing/slo/targets.js';
+import { SloClassCounter } from './slo-classes.js';
 import type { ProfileTable } from '../routing/slo/profile.js';
 import { childRng, type Rng } from '../util/rng.js';
 import { UserError } from '../util/errors.js';
@@ -81,7 +84,7 @@ export interface ServeOptions {
   hooks?: ServeHooks;
   /** Workers come from a discovery source too, so an empty static list is fine. */
   discovery?: boolean;
-  /** OpenTelemetry hooks (tracingFromEnv); default off. */
+  /** OpenTelemetry hooks (tracingFromEnv in tracing-env.ts); default off. */
   tracing?: Tracing;
   /** Operator notes (health transitions, ejections); default stderr. */
   note?: (line: string) => void;
@@ -139,6 +142,10 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   private readonly workerEvents: WorkerEvents;
   /** Whether requests carry prompt token ids (the policy reads prefixes, or --record hashes them). */
   private readonly needsIds: boolean;
+  /** SLO tables the workers are matched against, weakest first (derived, --slo-profile, Redis). */
+  private sloTables: readonly ProfileTable[] = [];
+  /** Per-SLO-class attainment and goodput (/metrics, snapshot). */
+  readonly sloClasses: SloClassCounter;
 
   constructor(readonly o: ServeOptions) {
     if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
@@ -163,14 +170,16 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       scraped: (w: ServeWorker, m: ScrapedMetrics) => this.router.onScrape(w.view.index, m),
       note: this.note,
     };
+    this.sloTables = o.sloProfiles ?? [];
     for (const spec of o.workers) this.attach(spec);
-    if (o.sloProfiles) attachSloProfiles(this.router.workers, o.sloProfiles);
+    if (o.sloProfiles) checkSloTablesMatch(this.router.workers, o.sloProfiles);
     this.metrics = new ServeMetrics({
       workers: () => this.fleet.live,
       queueLength: () => this.queueLength(),
       policyName: () => this.router.policyName,
       branches: () => this.router.branches,
     });
+    this.sloClasses = new SloClassCounter(this.metrics.registry, this.clock.now());
     this.log = new AccessLog(o.logWrite);
     if (o.apiKey) this.apiKey = new BearerKey(o.apiKey);
     this.admin = new AdminApi(this, o.adminKey ? new BearerKey(o.adminKey) : undefined);
@@ -180,7 +189,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       log: this.log,
       recorder: this.recorder,
       recordBlockTokens: o.record?.blockTokens ?? 16,
-      slo: o.slo,
+      sloClasses: this.sloClasses,
       rollingWindowS: o.rollingWindowS,
       nowS: () => this.clock.now(),
     });
@@ -246,7 +255,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const dup = this.fleet.live.find((w) => w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
     const w = new ServeWorker(spec, this.runtime(), this.workerEvents);
-    const table = this.o.sloProfiles?.find((t) => t.deployment === w.view.profile) ?? this.o.sloProfiles?.find((t) => t.deployment === w.view.gpu);
+    const table = sloTableFor(w.view, this.sloTables);
     if (table) w.view.sloProfile = table;
     try {
       this.router.addWorker(w.view);
@@ -258,6 +267,13 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.fleet.add(w);
     this.hooks.onWorkerAdded?.(w);
     return w;
+  }
+
+  /** New SLO tables (Redis reload): every worker is matched again; waiting requests may now fit. */
+  setSloTables(tables: readonly ProfileTable[]): void {
+    this.sloTables = tables;
+    attachSloTables(this.fleet.live.map((w) => w.view), tables);
+    this.router.dispatchWaiting();
   }
 
   /** Adds a worker (discovery): it takes traffic once a health check passes. */
@@ -553,7 +569,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const arrivalS = this.clock.now();
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
-      const base = { id, arrivalS, outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens, text: parsed.text, slo: this.o.slo };
+      // x-slo-* headers override --slo target by target; the slo* policies rank by them.
+      const base = { id, arrivalS, outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens, text: parsed.text, slo: effectiveSlo(this.o.slo, parseSloHeaders(req.headers)) };
       const text = parsed.text ?? '';
       if (parsed.tokenIds === undefined && this.o.tokenizer === 'fast' && text.length > ASYNC_TOKENIZE_CHARS) {
         // A multi-megabyte prompt is tokenized a slice per turn, so other requests keep moving.

@@ -68,14 +68,6 @@ export const TRACING_OFF: Tracing = Object.freeze({
   shutdown: () => Promise.resolve(),
 });
 
-/** Tracing as the OTEL_* environment asks: off without an OTLP endpoint (or with OTEL_SDK_DISABLED). */
-export async function tracingFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<Tracing> {
-  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  if (!endpoint || env.OTEL_SDK_DISABLED === 'true' || env.OTEL_TRACES_EXPORTER === 'none') return TRACING_OFF;
-  const { OtelTracing } = await import('./tracing-otel.js');
-  return new OtelTracing(env);
-}
-
 /**
  * A policy that reports every decision to `seen` and is otherwise the policy itself (a Proxy,
  * so hooks the policy interface gains later pass through untouched).

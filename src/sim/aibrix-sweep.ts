@@ -20,6 +20,13 @@ export interface SweepOptions {
   seed: number;
   /** Unix seconds written as `created` (the caller owns the wall clock). */
   created: number;
+  /**
+   * Tokens of a prefix every sweep prompt shares (cached after the first request), on top of the
+   * cell's input tokens: the tables are then indexed by the tokens a worker computes, measured
+   * with the long cached context a prefix-sharing workload keeps in KV and reads in attention.
+   * 0 (default) sweeps unshared prompts, as AIBrix's benchmark does.
+   */
+  sharedPrefixTokens?: number;
 }
 
 /** What one (cell, rate) point measured. */
@@ -42,7 +49,14 @@ export async function sweepPoint(worker: FleetWorker, input: number, output: num
   const sim = new Simulation({
     fleet: [worker],
     policy: createPolicy('round-robin'),
-    requests: syntheticRequests({ seed: o.seed, rate, count: o.samples, input: { kind: 'fixed', mean: input }, output: { kind: 'fixed', mean: output } }),
+    requests: syntheticRequests({
+      seed: o.seed,
+      rate,
+      count: o.samples,
+      input: { kind: 'fixed', mean: input },
+      output: { kind: 'fixed', mean: output },
+      ...(o.sharedPrefixTokens ? { sharedPrefix: { groups: 1, prefixTokens: o.sharedPrefixTokens, blockTokens: worker.deployment.engine.blockSize } } : {}),
+    }),
     seed: o.seed,
     scrapeIntervalS: 0,
     timeseriesIntervalS: Number.MAX_VALUE,
@@ -51,7 +65,7 @@ export async function sweepPoint(worker: FleetWorker, input: number, output: num
   const e2e = log.completedValues(log.e2eMs).map((x) => x / 1e3);
   const ttft = log.completedValues(log.ttftMs).map((x) => x / 1e3);
   const tpot = log.completedValues(log.tpotMs).map((x) => x / 1e3);
-  const tpat = e2e.map((x) => x / (input + output));
+  const tpat = e2e.map((x) => x / (input + (o.sharedPrefixTokens ?? 0) + output));
   const s = o.slos;
   const p = s.percentile;
   // Like gen_profile: every SLO given must hold at the percentile (or on the mean when 0).
@@ -93,6 +107,11 @@ function sustainedThroughput(log: RequestLog, e2eS: Float64Array, completed: num
  * least 90 % of the rate; `tputs` = measured throughput at the highest such rate (0 if none),
  * `e2e` (and `ttft` with a TTFT SLO) = the mean there. A cell no rate satisfies keeps the mean at
  * the lowest rate, so the E2E table has no holes (the shipped AIBrix profiles have none either).
+ *
+ * Unlike gen_profile, which runs every rate, the highest passing rate is found by binary search:
+ * latency and the throughput shortfall only grow with the rate on one worker, so a rate above a
+ * failing one could not survive. That is log2(rates) runs per cell instead of all of them (the
+ * slo policies derive tables on first use, so the sweep is on their start-up path).
  */
 export async function sweepAibrixProfile(worker: FleetWorker, o: SweepOptions): Promise<ModelGpuProfileJson> {
   const tputs: number[][] = [];
@@ -103,17 +122,29 @@ export async function sweepAibrixProfile(worker: FleetWorker, o: SweepOptions): 
     const rowE: number[] = [];
     const rowF: number[] = [];
     for (const inp of o.inputs) {
-      let best: SweepPoint | undefined;
-      let lowest: SweepPoint | undefined;
-      for (const rate of o.rates) {
-        const pt = await sweepPoint(worker, inp, out, rate, o);
-        lowest ??= pt;
-        if (pt.meetsSlo && pt.tput >= o.minTputFraction * rate) best = pt;
+      // Binary search for the highest passing rate: rates[lo] passes (lo = -1: none known to), rates[hi] fails.
+      const points = new Map<number, SweepPoint>();
+      const at = async (i: number): Promise<SweepPoint> => {
+        let pt = points.get(i);
+        if (!pt) {
+          pt = await sweepPoint(worker, inp, out, o.rates[i], o);
+          points.set(i, pt);
+        }
+        return pt;
+      };
+      let lo = -1;
+      let hi = o.rates.length;
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >> 1;
+        const pt = await at(mid);
+        if (pt.meetsSlo && pt.tput >= o.minTputFraction * o.rates[mid]) lo = mid;
+        else hi = mid;
       }
-      const at = best ?? lowest;
+      const best = lo >= 0 ? await at(lo) : undefined;
+      const shown = best ?? (o.rates.length > 0 ? await at(0) : undefined);
       rowT.push(best ? best.tput : 0);
-      rowE.push(at ? at.e2eMean : 0);
-      rowF.push(at ? at.ttftMean : 0);
+      rowE.push(shown ? shown.e2eMean : 0);
+      rowF.push(shown ? shown.ttftMean : 0);
     }
     tputs.push(rowT);
     e2e.push(rowE);

@@ -4,14 +4,15 @@ import type { FleetWorker } from '../profiles/fleet.js';
 import { Router } from '../routing/router.js';
 import type { Policy, WorkerView } from '../routing/types.js';
 import { ProfileTable } from '../routing/slo/profile.js';
-import { attachSloProfiles } from '../routing/slo/attach.js';
+import { attachSloTables } from '../routing/slo/attach.js';
 import { VirtualClock } from '../util/clock.js';
 import { EventHeap } from '../util/heap.js';
 import { childRng } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
 import { RequestLog } from '../metrics/request-log.js';
 import { effectiveSlo, meetsSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
-import { summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
+import { summarize, summaryFrom, type Summary, type WorkerSummary } from '../metrics/summary.js';
+import { StreamingRequestStats, type RequestSink } from '../metrics/request-stats.js';
 
 export interface SimulationOptions {
   fleet: FleetWorker[];
@@ -23,8 +24,8 @@ export interface SimulationOptions {
   timeseriesIntervalS: number;
   slo?: SloSpec;
   /**
-   * AIBrix SLO tables for the slo* policies, matched to workers by deployment name (else GPU id);
-   * they override tables a deployment carries from `profile import-aibrix`.
+   * AIBrix SLO tables for the slo* policies, matched to workers by deployment name (else GPU id),
+   * weakest first; they override tables a deployment carries from `profile import-aibrix`.
    */
   sloProfiles?: readonly ProfileTable[];
   /** Advance pure-decode stretches in one computation (exact; off only to prove it). */
@@ -36,6 +37,14 @@ export interface SimulationOptions {
   onBatch?: (sim: Simulation) => void | Promise<void>;
   /** Events between `onBatch` calls (default 8192); a live dashboard or `--pace` asks for fewer. */
   batchEvents?: number;
+  /**
+   * `full` (default) keeps every request for requests.csv; `summary` keeps only running totals and
+   * quantile sketches (memory independent of the request count; percentiles within 0.5 %), and
+   * leaves `log` empty.
+   */
+  requestLog?: 'full' | 'summary';
+  /** Keep timeseries rows (default true); a run that writes no timeseries.csv skips sampling. */
+  timeseries?: boolean;
 }
 
 /** One row of timeseries.csv: a worker's state at the end of an interval. */
@@ -81,6 +90,16 @@ export interface SimProgress {
 }
 
 /**
+ * Tables a deployment carries from `profile import-aibrix` are that deployment's, whatever
+ * deployment name their `gpu` field holds: they are keyed by the deployment they are attached to.
+ */
+export function importedSloTables(fleet: readonly FleetWorker[]): ProfileTable[] {
+  const out = new Map<string, ProfileTable>();
+  for (const w of fleet) if (w.deployment.aibrix && !out.has(w.deployment.name)) out.set(w.deployment.name, new ProfileTable({ ...w.deployment.aibrix, gpu: w.deployment.name }));
+  return [...out.values()];
+}
+
+/**
  * The discrete-event simulator: trace arrivals and engine step ends on one heap keyed by
  * (time, sequence); the Router routes on a virtual clock with a seeded rng; each worker is an
  * `Engine` priced by its deployment's roofline.
@@ -91,6 +110,8 @@ export class Simulation {
   readonly engines: Engine[];
   readonly views: WorkerView[];
   readonly log = new RequestLog();
+  private readonly stats: StreamingRequestStats | null;
+  private readonly sink: RequestSink;
   readonly timeseries: TimeseriesRow[] = [];
   private readonly heap = new EventHeap<StepEvent>();
   private seqNo = 0;
@@ -109,6 +130,8 @@ export class Simulation {
   events = 0;
 
   constructor(private readonly o: SimulationOptions) {
+    this.stats = o.requestLog === 'summary' ? new StreamingRequestStats() : null;
+    this.sink = this.stats ?? this.log;
     this.router = new Router({
       policy: o.policy,
       clock: this.clock,
@@ -128,10 +151,9 @@ export class Simulation {
         costUsdPerHour: w.deployment.costUsdPerHour,
         kvCapacityTokens: w.deployment.engine.numGpuBlocks * w.deployment.engine.blockSize,
         blockSize: w.deployment.engine.blockSize,
-        ...(w.deployment.aibrix ? { sloProfile: new ProfileTable(w.deployment.aibrix) } : {}),
       }),
     );
-    if (o.sloProfiles) attachSloProfiles(this.views, o.sloProfiles);
+    attachSloTables(this.views, [...importedSloTables(o.fleet), ...(o.sloProfiles ?? [])]);
     this.engines = o.fleet.map((w, i) => {
       const cost = stepCostFor(w.deployment);
       return new Engine(w.deployment.engine, cost, {
@@ -155,8 +177,8 @@ export class Simulation {
     return {
       simTimeS: this.clock.now(),
       arrived: this.arrived,
-      completed: this.log.completed,
-      rejected: this.log.rejected,
+      completed: this.sink.completed,
+      rejected: this.sink.rejected,
       inFlight: this.router.inFlightTotal,
       queued: this.router.queuedTotal,
       events: this.events,
@@ -181,7 +203,7 @@ export class Simulation {
     };
     await refill();
     if (this.o.scrapeIntervalS > 0) this.push(0, 'scrape', -1, 0);
-    this.push(this.o.timeseriesIntervalS, 'series', -1, 0);
+    if (this.o.timeseries !== false) this.push(this.o.timeseriesIntervalS, 'series', -1, 0);
     let sinceBatch = 0;
     const batchEvents = this.o.batchEvents ?? 8192;
     for (;;) {
@@ -307,7 +329,7 @@ export class Simulation {
     s.input += req.inputTokens;
     s.output += out;
     this.lastEnd = Math.max(this.lastEnd, now);
-    this.log.add({
+    this.sink.add({
       requestId: req.id,
       arrivalS: arrival,
       worker: this.views[worker].name,
@@ -329,7 +351,7 @@ export class Simulation {
   private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429): void {
     this.lastEnd = Math.max(this.lastEnd, this.clock.now());
     const slo = effectiveSlo(this.o.slo, req.slo);
-    this.log.add({
+    this.sink.add({
       requestId: req.id,
       arrivalS: req.arrivalS,
       worker,
@@ -418,16 +440,8 @@ export class Simulation {
         cost_usd: (this.views[i].costUsdPerHour * durationS) / 3600,
       };
     });
-    const summary = summarize({
-      policy: this.router.policyName,
-      log: this.log,
-      durationS,
-      wallS: 0,
-      prefixHits: hits,
-      prefixQueries: queries,
-      workers,
-      sloGiven: this.o.slo !== undefined,
-    });
+    const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined };
+    const summary = this.stats ? summaryFrom(this.stats.aggregates(), input) : summarize({ ...input, log: this.log });
     return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };
   }
 }

@@ -1,3 +1,4 @@
+import './cache-dir.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EngineConfig } from '../../src/profiles/types.js';

@@ -82,7 +82,39 @@ test('SLO profile mistakes are one-line user errors', () => {
     assert.match(r.stderr, re);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
-  const r = runCli(['simulate', '--limit', '50', '--policy', 'slo']);
+  // A table without an e2e table truly cannot drive the load model: then (only then) the fallback note.
+  const old = join(dir, 'no-e2e.json');
+  const { e2e: _e2e, ...noE2e } = AIBRIX_EXAMPLE_PROFILE;
+  writeFileSync(old, JSON.stringify({ ...noE2e, gpu: 'l20' }));
+  const r = runCli(['simulate', '--limit', '50', '--policy', 'slo', '--fleet', 'l20', '--slo-profile', old]);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /no worker has AIBrix SLO tables .* so slo routes everything through its fallback/);
+  assert.match(r.stderr, /no worker's AIBrix SLO tables have an e2e table .* so slo routes everything through its fallback/);
+});
+
+test('slo with no set-up derives tables once, caches them by content hash, and names the default SLO', () => {
+  const cache = tmp();
+  const env = { ROUTER_CACHE_DIR: cache };
+  const out1 = join(cache, 'run1');
+  const out2 = join(cache, 'run2');
+  const args = ['simulate', '--limit', '200', '--fleet', 'a10:1,l20:1', '--policy', 'slo'];
+  const first = runCli([...args, '--out', out1], { env });
+  assert.equal(first.status, 0, first.stderr);
+  assert.doesNotMatch(first.stderr, /fallback/);
+  assert.match(first.stderr, /default SLO tpot_ms=50,percentile=99/);
+  assert.match(first.stderr, /deriving SLO tables for llama-3\.1-8b@a10 /);
+  assert.match(first.stderr, /deriving SLO tables for llama-3\.1-8b@l20 /);
+  assert.match(first.stdout, /SLO attainment .*\(SLO tpot_ms=50,percentile=99 \(default\)\)/);
+  const cached = readdirSync(join(cache, 'slo-tables'));
+  assert.equal(cached.length, 2);
+  const second = runCli([...args, '--out', out2], { env });
+  assert.equal(second.status, 0, second.stderr);
+  assert.doesNotMatch(second.stderr, /deriving/, 'the second run reads the cache');
+  assert.deepEqual(readdirSync(join(cache, 'slo-tables')), cached);
+  assert.equal(readFileSync(join(out2, 'requests.csv'), 'utf8'), readFileSync(join(out1, 'requests.csv'), 'utf8'));
+  // Another SLO is another table; --slo names it without "(default)".
+  const third = runCli([...args, '--slo', 'tpot_ms=80', '--json'], { env });
+  assert.equal(third.status, 0, third.stderr);
+  assert.match(third.stderr, /deriving SLO tables for llama-3\.1-8b@a10 /);
+  assert.equal((JSON.parse(third.stdout) as { slo: string }).slo, 'tpot_ms=80,percentile=99');
+  assert.equal(readdirSync(join(cache, 'slo-tables')).length, 4);
 });

@@ -6,6 +6,8 @@ import { subQueueKey } from '../../src/routing/slo/queue.js';
 import { createPolicy } from '../../src/routing/registry.js';
 import type { SloPolicy } from '../../src/routing/policies/slo.js';
 import type { Rng } from '../../src/util/rng.js';
+import { createRng } from '../../src/util/rng.js';
+import type { Request } from '../../src/workload/request.js';
 import { Harness, handProfile, req, view } from './slo-harness.js';
 
 const oracle = { predictor: 'oracle' };
@@ -84,15 +86,15 @@ test('pack-load fills the fullest worker that fits; least-load the emptiest; slo
   assert.equal(pull.router.queuedTotal, 2);
 });
 
-test('a cell that met the SLO at no rate on every GPU type is rejected with 429; on one type it is skipped', () => {
+test('a cell that met the SLO at no rate on every GPU type is served best-effort, or rejected with 429 (unattainable=reject); on one type it is skipped', () => {
   const zero = handProfile('zero', { tputs: [[10, 1], [1, 0]] });
-  const h = new Harness([view(0, 'zero', zero)], 'slo', oracle);
+  const h = new Harness([view(0, 'zero', zero)], 'slo', { ...oracle, unattainable: 'reject' });
   h.router.submit(req('z', 2048, 256));
   assert.equal(h.rejected.length, 1);
   assert.equal(h.rejected[0].status, 429);
   assert.match(h.rejected[0].reason, /SLO unattainable: the profile cell for ~256 output and 2048 input tokens met the SLO at no rate on zero/);
-  // With unattainable=fallback it is served best-effort by the fallback policy instead.
-  const h3 = new Harness([view(0, 'zero', zero)], 'slo', { ...oracle, unattainable: 'fallback' });
+  // By default (unattainable=fallback) it is served best-effort by the fallback policy instead.
+  const h3 = new Harness([view(0, 'zero', zero)], 'slo', oracle);
   h3.router.submit(req('z', 2048, 256));
   assert.deepEqual([h3.dispatched.length, h3.rejected.length], [1, 0]);
   assert.equal(h3.router.branches.get('slo-fallback'), 1);
@@ -103,13 +105,16 @@ test('a cell that met the SLO at no rate on every GPU type is rejected with 429;
   assert.deepEqual(h2.dispatched.map((d) => d.worker), [1]);
 });
 
-test('an idle worker takes a request heavier than its whole capacity instead of holding it forever', () => {
-  const heavy = handProfile('gpu', { tputs: [[10, 1], [1, 0.1]] }); // (256,2048): 1/(0.1·8) = 1.25
+test('a cell that holds less than one request in flight charges a whole worker, not more', () => {
+  const heavy = handProfile('gpu', { tputs: [[10, 1], [1, 0.1]] }); // (256,2048): tput·e2e = 0.1·8 = 0.8 < 1
   const h = new Harness([view(0, 'gpu', heavy)], 'slo', oracle);
   h.router.submit(req('a', 2048, 256));
   h.router.submit(req('b', 128, 16));
   assert.deepEqual(h.order(), ['a']);
-  assert.equal((h.policy as SloPolicy).utilisation(0), 1.25);
+  assert.equal((h.policy as SloPolicy).utilisation(0), 1);
+  h.complete(req('a', 2048, 256));
+  assert.deepEqual(h.order(), ['a', 'b']);
+  assert.equal((h.policy as SloPolicy).utilisation(0), 0.2);
 });
 
 test('no profile: the fallback (least-request) routes everything and nothing waits', () => {
@@ -165,7 +170,7 @@ test('histogram predictor: samples the prompt bucket row by count, 240 s window,
 
 test('a cold prediction never rejects: it is served through the fallback until the predictor knows the prompt size', () => {
   const zero = handProfile('gpu', { tputs: [[0, 1], [1, 1]] }); // (16,128) met the SLO at no rate
-  const h = new Harness([view(0, 'gpu', zero)], 'slo'); // histogram predictor, cold prediction 1 -> row 16
+  const h = new Harness([view(0, 'gpu', zero)], 'slo', { unattainable: 'reject' }); // histogram predictor, cold prediction 1 -> row 16
   const a = req('a', 128, 16);
   h.router.submit(a);
   assert.deepEqual([h.order(), h.rejected.length], [['a'], 0]);
@@ -174,4 +179,22 @@ test('a cold prediction never rejects: it is served through the fallback until t
   h.router.submit(req('b', 128, 16));
   assert.equal(h.rejected.length, 1);
   assert.match(h.rejected[0].reason, /SLO unattainable/);
+});
+
+test('prefix-aware capacity: a long prompt whose prefix a worker holds is looked up (and charged) by its uncached tokens', () => {
+  // Outputs [16, 256] x inputs [128, 2048]; (16, 2048) met the SLO at no rate, (16, 128) costs 0.2.
+  const t = handProfile('gpu', { tputs: [[10, 0], [1, 0.25]] });
+  const w = [view(0, 'gpu', t), view(1, 'gpu', t)].map((v) => ({ ...v, blockSize: 16, kvCapacityTokens: 1 << 20 }));
+  const h = new Harness(w, 'slo', { ...oracle, unattainable: 'reject' });
+  const ids = (n: number, tail: number): number[] => [...Array.from({ length: 1984 }, (_, i) => i + 1), ...Array.from({ length: n - 1984 }, (_, i) => tail + i)];
+  const prompt = (id: string, tail: number): Request => ({ ...req(id, 2048, 16), prefix: { kind: 'tokens', ids: ids(2048, tail) } });
+  // Nothing cached anywhere: the whole 2048-token prompt is computed, an unattainable cell.
+  h.router.submit(prompt('cold', 100_000));
+  assert.equal(h.rejected.length, 1);
+  // A worker that was sent the 1984-token prefix computes 64 tokens of the next prompt: cell (16, 128).
+  const warm = { ...req('warm', 1984, 16), prefix: { kind: 'tokens' as const, ids: ids(1984, 0) } };
+  (h.policy as SloPolicy).onDispatch?.(warm, w[1], { clock: h.clock, rng: createRng(1) });
+  h.router.submit(prompt('hit', 200_000));
+  assert.deepEqual(h.dispatched.map((d) => [d.id, d.worker]), [['hit', 1]]);
+  assert.equal((h.policy as SloPolicy).utilisation(1), 0.2);
 });

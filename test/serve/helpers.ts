@@ -1,3 +1,4 @@
+import '../helpers/cache-dir.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,8 +53,8 @@ export function startUpstream(): Promise<Proc> {
   return spawnUntil([UPSTREAM_MAIN, '--listen', '0'], /^port (\d+)$/m);
 }
 
-export function startServe(args: string[]): Promise<Proc> {
-  return spawnUntil([CLI, 'serve', '--port', '0', ...args], /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+export function startServe(args: string[], timeoutMs?: number): Promise<Proc> {
+  return spawnUntil([CLI, 'serve', '--port', '0', ...args], /listening on http:\/\/127\.0\.0\.1:(\d+)/, timeoutMs);
 }
 
 export async function stop(p: Proc | undefined): Promise<void> {

@@ -201,7 +201,7 @@ test('values change the objects as documented: disabled PDB, pods in another nam
     const cfg = parseServeConfig(file);
     assert.equal(cfg.policy, 'cache-aware');
     assert.deepEqual(cfg.workers.map((w) => [w.url, w.gpu, w.name]), [['http://10.0.0.9:8000', 'h100-sxm', 'outside']]);
-    assert.equal(createPolicy(cfg.policy!, { ...cfg.policyOpts, ...parsePolicyOptions([]) }).name, 'cache-aware');
+    assert.equal(createPolicy(cfg.policy, { ...cfg.policyOpts, ...parsePolicyOptions([]) }).name, 'cache-aware');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

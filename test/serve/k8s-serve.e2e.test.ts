@@ -51,8 +51,8 @@ function spawnReady(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = proc
         resolve({ child, port: Number(m[1]), output: () => out });
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`exited ${code} before ready: ${args.join(' ')}\n${out}`));

@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CLI, call, chatBody, until } from './helpers.js';
-import { decisionObserver, tracingFromEnv, TRACING_OFF } from '../../src/serve/tracing.js';
+import { decisionObserver, TRACING_OFF } from '../../src/serve/tracing.js';
+import { tracingFromEnv } from '../../src/serve/tracing-env.js';
 import { createPolicy } from '../../src/routing/registry.js';
 
 /**
@@ -173,6 +174,6 @@ test('the decision observer sees every pick and passes the rest of the policy th
   assert.equal(p.mode, inner.mode);
   const views = [0, 1].map((index) => ({ index, name: `w${index}`, gpu: 'l20', model: 'm', profile: 'p', costUsdPerHour: 0, healthy: true, inFlight: 0, inFlightPromptTokens: 0, inPrefill: 0 }));
   const ctx = { clock: { now: () => 0 }, rng: { next: () => 0.5, int: () => 0 } };
-  for (const id of ['a', 'b']) p.pick({ id, arrivalS: 0, inputTokens: 1 }, views as never, ctx as never);
+  for (const id of ['a', 'b']) p.pick({ id, arrivalS: 0, inputTokens: 1 }, views as never, ctx);
   assert.deepEqual(seen, ['a->0/2', 'b->1/2']);
 });

@@ -26,7 +26,7 @@
  *   not on a timer thread; max_tree_size is per worker as in SGLang, so memory is bounded by
  *   workers × max_tree_size characters (see prefix/radix-tree.ts).
  */
-import type { Policy, PolicyFactory } from '../types.js';
+import type { Policy, PolicyFactory, WorkerView } from '../types.js';
 import { argminRandomTie } from '../pick.js';
 import { numberOpt } from '../options.js';
 import { argminOfIndexes, CandidateSet, inFlight, loadRange, ViewLookup } from '../candidates.js';
@@ -60,9 +60,11 @@ export const cacheAwarePolicy: PolicyFactory = {
       name: NAME,
       tree,
       pick(req, candidates, ctx) {
-        const { min, max } = loadRange(candidates, inFlight);
+        const index = ctx.inFlightIndex?.(candidates);
+        const least = (): WorkerView => index?.argminRandomTie(ctx.rng) ?? argminRandomTie(candidates, inFlight, ctx.rng);
+        const { min, max } = index?.range() ?? loadRange(candidates, inFlight);
         if (max - min > abs && max > min * rel) {
-          return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'imbalanced' };
+          return { worker: least().index, branch: 'imbalanced' };
         }
         const key = prefixKey(req).key;
         if (key.length > 0) {
@@ -74,7 +76,7 @@ export const cacheAwarePolicy: PolicyFactory = {
             if (w) return { worker: w.index, branch: 'cache-hit' };
           }
         }
-        return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'cache-miss' };
+        return { worker: least().index, branch: 'cache-miss' };
       },
       onDispatch(req, w) {
         tree.insert(prefixKey(req).key, w.index);

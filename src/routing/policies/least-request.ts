@@ -14,6 +14,6 @@ export const leastRequestPolicy: PolicyFactory = {
   options: [],
   create: () => ({
     name: 'least-request',
-    pick: (_req, candidates, ctx) => ({ worker: argminRandomTie(candidates, inFlight, ctx.rng).index }),
+    pick: (_req, candidates, ctx) => ({ worker: (ctx.inFlightIndex?.(candidates)?.argminRandomTie(ctx.rng) ?? argminRandomTie(candidates, inFlight, ctx.rng)).index }),
   }),
 };

@@ -7,6 +7,7 @@ import { OraclePredictor } from '../predictor/oracle.js';
 import type { OutputPredictor } from '../predictor/predictor.js';
 import { consumption, LoadTracker, WORKER_CAPACITY } from '../slo/load.js';
 import type { ProfileTable, Signature } from '../slo/profile.js';
+import { ComputedPromptTokens } from '../slo/prefix.js';
 import { SloSubQueues, type SloEntry } from '../slo/queue.js';
 import { sloRank, targetsFor } from '../slo/targets.js';
 import type { Decision, Outcome, Policy, PolicyContext, PolicyFactory, PolicyOption, PullDecision, QueueLimits, QueuedRequest, WorkerView } from '../types.js';
@@ -23,22 +24,33 @@ interface Group {
   workers: WorkerView[];
 }
 
-interface Ranked {
-  group: Group;
+/** One worker of a GPU type as a request would meet it: its cell and Little's-law consumption there. */
+interface Placement {
+  worker: WorkerView;
   sig: Signature;
-  rank: number;
+  /** Infinity when the cell met the SLO at no rate. */
+  c: number;
 }
 
-/** Workers with a usable profile (throughput and E2E tables), by deployment, in fleet order. */
+interface Ranked {
+  group: Group;
+  rank: number;
+  /** Workers of the group where the request is attainable (finite consumption). */
+  places: Placement[];
+}
+
+/** Workers with a usable profile (throughput and E2E tables), by the deployment their table describes, in fleet order. */
 function profiledGroups(candidates: readonly WorkerView[]): Group[] {
   const groups = new Map<string, Group>();
   for (const w of candidates) {
     const t = w.sloProfile;
     if (!t?.hasLoadModel) continue;
-    let g = groups.get(w.profile);
+    // Grouped by table, not by the profile label: serve workers labelled only gpu=... all have
+    // profile "unknown", and their tables were matched by GPU.
+    let g = groups.get(t.deployment);
     if (!g) {
-      g = { deployment: w.profile, table: t, workers: [] };
-      groups.set(w.profile, g);
+      g = { deployment: t.deployment, table: t, workers: [] };
+      groups.set(t.deployment, g);
     }
     g.workers.push(w);
   }
@@ -55,9 +67,13 @@ function profiledGroups(candidates: readonly WorkerView[]): Group[] {
  *
  * Differences from AIBrix, on purpose:
  * - a GPU type whose cell met the SLO at no rate is skipped (AIBrix rejects when it is the most
- *   relaxed); the request is rejected only when every type fails (`unattainable=fallback` serves
- *   it best-effort instead), and never on a cold prediction: it goes through the fallback, so the
- *   predictor gets to learn that prompt size;
+ *   relaxed); when every type fails, the request is served best-effort through the fallback on
+ *   the most relaxed type (`unattainable=reject` refuses it, as AIBrix): a rejection is a certain
+ *   miss, while the cell only says the SLO failed under a stream of requests of that one shape.
+ *   Never rejected on a cold prediction either, so the predictor gets to learn that prompt size;
+ * - cells are looked up, and consumption charged, by the prompt tokens each worker would compute
+ *   (the part its prefix cache lacks, from a routing-time block index), not the whole prompt;
+ * - a request consumes at most a whole worker (a cell holding under one request in flight);
  * - an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold it
  *   forever);
  * - the queue is bounded in length and wait (AIBrix's is not);
@@ -71,6 +87,7 @@ export class SloPolicy implements Policy {
   /** Consumption decided by `next`/`pick`, booked when the Router dispatches. */
   private readonly chosen = new Map<string, { c: number; viaFallback: boolean }>();
   private readonly viaFallback = new Set<string>();
+  private readonly prefix = new ComputedPromptTokens();
 
   constructor(
     readonly name: string,
@@ -79,8 +96,8 @@ export class SloPolicy implements Policy {
     private readonly coldPrediction: number,
     private readonly fallback: Policy,
     readonly queueLimits: QueueLimits,
-    /** 'reject' (AIBrix) or 'fallback': serve SLO-unattainable requests best-effort instead. */
-    private readonly unattainable: 'reject' | 'fallback' = 'reject',
+    /** 'fallback' (default): serve SLO-unattainable requests best-effort; 'reject' as AIBrix. */
+    private readonly unattainable: 'reject' | 'fallback' = 'fallback',
   ) {}
 
   /** Normalised pending load of a worker (AIBrix `realtime_normalized_pendings`). */
@@ -99,6 +116,7 @@ export class SloPolicy implements Policy {
 
   onDequeue(entry: QueuedRequest): void {
     this.subs.remove(entry.req.id);
+    this.prefix.forget(entry.req.id);
   }
 
   next(queue: ReadonlyMap<string, QueuedRequest>, candidates: readonly WorkerView[], ctx: PolicyContext): PullDecision | null {
@@ -129,7 +147,7 @@ export class SloPolicy implements Policy {
     const cost = new Map<number, number>();
     for (const w of candidates) {
       if (!w.sloProfile?.hasLoadModel) continue;
-      const x = consumption(w.sloProfile, w.sloProfile.signature(1, req.inputTokens));
+      const x = consumption(w.sloProfile, w.sloProfile.signature(1, this.prefix.computedTokens(req, w)));
       cost.set(w.index, x !== undefined && Number.isFinite(x) ? x : 0);
     }
     const open = this.backend === 'least-load' ? candidates : candidates.filter((w) => this.hasRoom(w, cost.get(w.index) ?? 0));
@@ -154,9 +172,24 @@ export class SloPolicy implements Policy {
       const req = head.entry.req;
       const options: Ranked[] = [];
       for (const group of groups) {
-        const sig = group.table.signature(head.predictedOut, req.inputTokens);
-        const rank = sloRank(group.table, sig, targetsFor(req.slo, group.table.json.slos), head.predictedOut, req.inputTokens, now - head.entry.enqueuedS);
-        if (rank !== undefined) options.push({ group, sig, rank });
+        const targets = targetsFor(req.slo, group.table.json.slos);
+        // Each worker's cell is looked up by the prompt tokens it would compute (the uncached part).
+        let rank: number | undefined;
+        let rankAny: number | undefined;
+        const places: Placement[] = [];
+        for (const w of group.workers) {
+          const sig = group.table.signature(head.predictedOut, this.prefix.computedTokens(req, w));
+          const r = sloRank(group.table, sig, targets, head.predictedOut, req.inputTokens, now - head.entry.enqueuedS);
+          if (r === undefined) continue;
+          const c = consumption(group.table, sig);
+          if (c === undefined) continue;
+          rankAny = rankAny === undefined ? r : Math.min(rankAny, r);
+          if (c === Infinity) continue;
+          places.push({ worker: w, sig, c });
+          rank = rank === undefined ? r : Math.min(rank, r);
+        }
+        if (rank !== undefined) options.push({ group, rank, places });
+        else if (rankAny !== undefined) options.push({ group, rank: rankAny, places });
       }
       if (options.length === 0) unranked.push(head);
       else ranked.push({ head, options: options.sort((a, b) => a.rank - b.rank) });
@@ -166,13 +199,12 @@ export class SloPolicy implements Policy {
     for (const { head, options } of ranked) {
       let usable = 0;
       for (const o of options) {
-        const c = consumption(o.group.table, o.sig);
-        if (c === undefined || c === Infinity) continue;
+        if (o.places.length === 0) continue;
         if (usable++ > 0 && o.rank > 0) break;
-        const w = this.placeOn(o.group.workers, c, ctx.rng);
-        if (w) {
-          this.chosen.set(head.entry.req.id, { c, viaFallback: false });
-          return { entry: head.entry, decision: { worker: w.index, branch: 'slo' } };
+        const p = this.placeOn(o.places, ctx.rng);
+        if (p) {
+          this.chosen.set(head.entry.req.id, { c: p.c, viaFallback: false });
+          return { entry: head.entry, decision: { worker: p.worker.index, branch: 'slo' } };
         }
       }
       if (usable === 0 && (head.cold || this.unattainable === 'fallback')) {
@@ -197,19 +229,26 @@ export class SloPolicy implements Policy {
     return null;
   }
 
-  /** The backend: where in one GPU type's workers a request of consumption `c` goes, or null when all are full. */
-  private placeOn(workers: readonly WorkerView[], c: number, rng: Rng): WorkerView | null {
-    if (this.backend === 'least-load') return argminRandomTie(workers, (w) => this.load.utilisation(w.index), rng);
-    const fits = workers.filter((w) => this.hasRoom(w, c));
+  /**
+   * The backend: where in one GPU type's workers the request goes, or null when all are full.
+   * Consumption is per worker (a worker holding the prompt's prefix computes less of it), so the
+   * push backend minimises `util + consumption` too (AIBrix, with one consumption per type,
+   * minimises `util`: the same choice there).
+   */
+  private placeOn(places: readonly Placement[], rng: Rng): Placement | null {
+    const fits = this.backend === 'least-load' ? places : places.filter((p) => this.hasRoom(p.worker, p.c));
     if (fits.length === 0) return null;
+    const c = new Map(fits.map((p) => [p.worker.index, p]));
     const sign = this.backend === 'pack-load' ? -1 : 1;
-    return argminRandomTie(fits, (w) => sign * (this.load.utilisation(w.index) + c), rng);
+    const w = argminRandomTie(fits.map((p) => p.worker), (x) => sign * (this.load.utilisation(x.index) + (c.get(x.index) as Placement).c), rng);
+    return c.get(w.index) as Placement;
   }
 
   onDispatch(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void {
     const ch = this.chosen.get(req.id);
     this.chosen.delete(req.id);
     if (ch && ch.c > 0) this.load.add(req.id, worker.index, ch.c);
+    this.prefix.record(req, worker);
     if (ch?.viaFallback) {
       this.viaFallback.add(req.id);
       this.fallback.onDispatch?.(req, worker, ctx);
@@ -228,6 +267,7 @@ export class SloPolicy implements Policy {
 
   onWorkerRemoved(worker: WorkerView): void {
     this.load.forgetWorker(worker.index);
+    this.prefix.removeWorker(worker.index);
     this.fallback.onWorkerRemoved?.(worker);
   }
 }
@@ -236,7 +276,7 @@ const OPTIONS: readonly PolicyOption[] = [
   { name: 'fallback', type: 'string', default: 'least-request', description: 'policy for requests no profile or SLO applies to (AIBrix: least-request)' },
   { name: 'predictor', type: 'string', default: 'histogram', description: "output-length predictor: 'histogram' (AIBrix's windowed log2 histogram) or 'oracle' (true lengths; simulation studies only)" },
   { name: 'cold_prediction', type: 'integer', default: 1, description: 'predicted output tokens before the histogram has seen the prompt size (AIBrix OptimisticColdPrediction: 1)' },
-  { name: 'unattainable', type: 'string', default: 'reject', description: "a request whose profile cell met the SLO at no rate on any GPU type: 'reject' (429, as AIBrix) or 'fallback' (serve it best-effort through the fallback policy)" },
+  { name: 'unattainable', type: 'string', default: 'fallback', description: "a request whose profile cell met the SLO at no rate on any GPU type: 'fallback' (serve it best-effort through the fallback policy, on the most relaxed GPU type) or 'reject' (429, as AIBrix)" },
   { name: 'queue_max', type: 'integer', default: 10000, description: 'most requests waiting in the router; more are rejected (429); 0 = unbounded as in AIBrix' },
   { name: 'queue_timeout_s', type: 'number', default: 60, description: 'seconds a request may wait in the router before it is rejected (429); 0 = forever as in AIBrix' },
 ];

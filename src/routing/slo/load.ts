@@ -5,7 +5,8 @@ export const WORKER_CAPACITY = 1.0;
 
 /**
  * Little's law (AIBrix RFC #642, `PendingLoadProvider`): a cell sustains `tput · e2e` requests in
- * flight at its SLO-meeting rate, so one request consumes `1 / (tput · e2e)` of a worker.
+ * flight at its SLO-meeting rate, so one request consumes `1 / (tput · e2e)` of a worker, at most
+ * all of it (AIBrix has no such floor).
  * Infinity when the cell met the SLO at no rate (AIBrix `ErrorSLOFailureRequest`); undefined when
  * the profile has no E2E table (no load model).
  */
@@ -13,7 +14,10 @@ export function consumption(t: ProfileTable, s: Signature): number | undefined {
   const e2e = t.e2e(s);
   if (e2e === undefined || !(e2e > 0)) return undefined;
   const tput = t.tput(s);
-  return tput > 0 ? 1 / (tput * e2e) : Infinity;
+  // A cell that met the SLO at some rate met it with a request alone in flight: it holds at least
+  // one. Below that, Little's law (a 1 req/s cell whose requests take 0.14 s "holds" 0.14) would
+  // charge one request 7 workers, and a worker serving it would accept nothing else.
+  return tput > 0 ? 1 / Math.max(1, tput * e2e) : Infinity;
 }
 
 /**
