@@ -1,6 +1,8 @@
 /**
- * Proxy overhead (npm run bench:proxy): requests/s and p50/p99 latency of the same loopback
- * backends called directly, through `router serve`, and through nginx when it is installed,
+ * Proxy overhead (npm run bench:proxy): requests/s, p50/p99 latency and proxy CPU µs per request
+ * (process CPU time / requests) of the same loopback backends called directly, through
+ * `router serve`, through a minimal node:http + undici proxy (bench/min-proxy.ts) and through
+ * nginx when it is installed (skipped with a message otherwise),
  * at concurrency 32 and 128, non-streaming and streaming. Prints a table; asserts nothing.
  * Every run is bounded by a request count and a time limit.
  *
@@ -18,6 +20,7 @@ import { quantile } from '../src/util/stats.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '../src/cli/main.js');
 const UPSTREAM = join(here, '../test/serve/fixtures/upstream-main.js');
+const MIN_PROXY = join(here, 'min-proxy.js');
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(name);
@@ -207,6 +210,9 @@ async function main(): Promise<void> {
   const servePid = lastPid;
   await waitHttp(servePort);
   targets.push({ name: 'serve', ports: [servePort], pid: servePid });
+  const minPort = await freePort();
+  await start(process.execPath, [MIN_PROXY, String(minPort), ...backendPorts.map(String)], /listening on/);
+  targets.push({ name: 'node-min', ports: [minPort], pid: lastPid });
   let tmp: string | undefined;
   const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
   if (nginx.status === 0) {
@@ -245,6 +251,25 @@ async function main(): Promise<void> {
     const added = r.target === 'direct' ? '' : (r.p50 - direct.p50).toFixed(2);
     rows.push(`| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? r.cpuMs.toFixed(3) : ''} | ${r.errors} |`);
   }
+  // Side by side: proxy CPU per request (process CPU time / requests) and serve's tail at 128.
+  const names = targets.filter((t) => t.name !== 'direct').map((t) => t.name);
+  rows.push('');
+  rows.push(`| mode | conc | ${names.map((n) => `${n} CPU µs/req`).join(' | ')} | ${names.map((n) => `${n} p50/p99 ms`).join(' | ')} |`);
+  rows.push(`|---|---|${names.map(() => '---|').join('')}${names.map(() => '---|').join('')}`);
+  for (const stream of [false, true]) {
+    for (const concurrency of [32, 128]) {
+      const cells = names.map((n) => results.find((x) => x.target === n && x.stream === stream && x.concurrency === concurrency));
+      rows.push(
+        `| ${stream ? 'stream (16 events)' : 'json'} | ${concurrency} | ${cells.map((c) => (c?.cpuMs !== undefined ? (c.cpuMs * 1000).toFixed(0) : '-')).join(' | ')} | ${cells.map((c) => (c ? `${c.p50.toFixed(2)} / ${c.p99.toFixed(2)}` : '-')).join(' | ')} |`,
+      );
+    }
+  }
+  const serveAt = (stream: boolean, c: number): Result | undefined => results.find((x) => x.target === 'serve' && x.stream === stream && x.concurrency === c);
+  const sj = serveAt(false, 128);
+  const ss = serveAt(true, 128);
+  const cpu = (stream: boolean): number => Math.max(...[32, 128].map((c) => (serveAt(stream, c)?.cpuMs ?? NaN) * 1000));
+  rows.push('');
+  rows.push(`targets (issue 11): serve CPU ≤ 100 µs/json request: ${cpu(false).toFixed(0)} µs; ≤ 200 µs/16-event stream: ${cpu(true).toFixed(0)} µs; p99 ≤ 3× p50 at 128 connections: json ${sj ? (sj.p99 / sj.p50).toFixed(1) : '-'}x, stream ${ss ? (ss.p99 / ss.p50).toFixed(1) : '-'}x`);
   if (targets.some((t) => t.name === 'nginx')) {
     rows.push('');
     rows.push('| mode | conc | serve/nginx throughput | serve/nginx added p50 |');

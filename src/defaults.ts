@@ -112,7 +112,25 @@ export const DEFAULTS = {
     /** Longest silence allowed between upstream bytes (headers or body). */
     idleTimeoutS: 300,
     connectTimeoutS: 10,
-    maxBodyBytes: 32 * 1024 * 1024,
+    /**
+     * Largest request body: a 1M-token prompt is ~4 MiB of text; bigger bodies cost a blocked
+     * event loop and ~4x their size in memory for nothing an engine would accept.
+     */
+    maxBodyBytes: 4 * 1024 * 1024,
+    /** After a 413, this much more of the body is read and dropped so the client reads the answer. */
+    drainBodyBytes: 16 * 1024 * 1024,
+    /** Request-body bytes held at once across all requests (503 beyond). */
+    maxBytesInFlight: 512 * 1024 * 1024,
+    /** Client side: seconds to send the request headers, and the whole body (slow-client defence). */
+    clientHeaderTimeoutS: 10,
+    clientBodyTimeoutS: 60,
+    /** Open client connections (below the usual fd limit of 20k-ish), and per client address. */
+    maxConnections: 16384,
+    maxConnectionsPerClient: 1024,
+    /** Streams: seconds an attempt may wait for its first body byte before another worker is tried. */
+    firstByteTimeoutS: 120,
+    /** Seconds a worker may hold requests without sending a byte while others answer (stall detection). */
+    stallTimeoutS: 15,
     drainTimeoutS: 30,
     /** Keep-alive connections per worker pool. */
     upstreamConnections: 256,

@@ -43,6 +43,15 @@ export interface ServeFlags extends KubernetesFlags {
   idleTimeout: string;
   connectTimeout: string;
   maxBodyBytes: string;
+  maxBytesInFlight: string;
+  clientHeaderTimeout: string;
+  clientBodyTimeout: string;
+  maxConnections: string;
+  maxConnectionsPerClient: string;
+  firstByteTimeout: string;
+  stallTimeout: string;
+  workerHeader?: boolean;
+  protectOps?: boolean;
   drainTimeout: string;
   connections: string;
   defaultMaxTokens: string;
@@ -123,6 +132,16 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
     idleTimeoutMs: num('--idle-timeout', f.idleTimeout, { min: 0.001 }) * 1000,
     connectTimeoutMs: num('--connect-timeout', f.connectTimeout, { min: 0.001 }) * 1000,
     maxBodyBytes: num('--max-body-bytes', f.maxBodyBytes, { integer: true, min: 1 }),
+    drainBodyBytes: S.drainBodyBytes,
+    maxBytesInFlight: num('--max-bytes-in-flight', f.maxBytesInFlight, { integer: true, min: 1 }),
+    headerTimeoutMs: num('--client-header-timeout', f.clientHeaderTimeout, { min: 0.001 }) * 1000,
+    bodyTimeoutMs: num('--client-body-timeout', f.clientBodyTimeout, { min: 0.001 }) * 1000,
+    maxConnections: num('--max-connections', f.maxConnections, { integer: true, min: 1 }),
+    maxConnectionsPerClient: num('--max-connections-per-client', f.maxConnectionsPerClient, { integer: true, min: 0 }),
+    firstByteTimeoutMs: num('--first-byte-timeout', f.firstByteTimeout, { min: 0 }) * 1000,
+    stallTimeoutS: num('--stall-timeout', f.stallTimeout, { min: 0 }),
+    workerHeader: f.workerHeader === true,
+    protectOps: f.protectOps === true,
     drainTimeoutMs: num('--drain-timeout', f.drainTimeout, { min: 0 }) * 1000,
     connections: num('--connections', f.connections, { integer: true, min: 1 }),
     defaultMaxTokens: num('--default-max-tokens', f.defaultMaxTokens, { integer: true, min: 1 }),
@@ -167,6 +186,15 @@ export function registerServe(program: Command): void {
     .option('--idle-timeout <s>', 'longest silence from a worker (headers or between body bytes)', String(S.idleTimeoutS))
     .option('--connect-timeout <s>', 'upstream connect timeout', String(S.connectTimeoutS))
     .option('--max-body-bytes <n>', 'largest request body accepted (413 above)', String(S.maxBodyBytes))
+    .option('--max-bytes-in-flight <n>', 'request-body bytes held at once across all requests (503 beyond)', String(S.maxBytesInFlight))
+    .option('--client-header-timeout <s>', 'seconds a client gets to send its request headers', String(S.clientHeaderTimeoutS))
+    .option('--client-body-timeout <s>', 'seconds a client gets to send its whole request body', String(S.clientBodyTimeoutS))
+    .option('--max-connections <n>', 'open client connections at most (new ones are refused beyond)', String(S.maxConnections))
+    .option('--max-connections-per-client <n>', 'open connections per client address (429 beyond; 0 = no limit)', String(S.maxConnectionsPerClient))
+    .option('--first-byte-timeout <s>', 'streams: seconds to wait for a worker\'s first byte before trying another (0 = off)', String(S.firstByteTimeoutS))
+    .option('--stall-timeout <s>', 'eject a worker that holds requests this long without a byte while others answer (0 = off)', String(S.stallTimeoutS))
+    .option('--worker-header', 'name the answering worker in an x-router-worker response header (off: names may be internal host:port)')
+    .option('--protect-ops', 'require the --api-key on /metrics and /readiness too')
     .option('--drain-timeout <s>', 'on SIGTERM, seconds in-flight requests get to finish', String(S.drainTimeoutS))
     .option('--connections <n>', 'keep-alive connections per worker', String(S.upstreamConnections))
     .option('--default-max-tokens <n>', 'output length recorded for requests without max_tokens', String(S.defaultMaxTokens))
@@ -207,7 +235,16 @@ export function registerServe(program: Command): void {
         if (!dashboard) process.stderr.write(`router serve: listening on ${url} (${app.workers.length} workers, policy ${app.router.policyName})\n`);
         let dash: { stop: () => Promise<void> } | undefined;
         await new Promise<void>((resolve) => {
+          let signals = 0;
           const stop = (sig: string): void => {
+            signals++;
+            if (signals === 2) {
+              // A second signal: end what is left now, as cleanly as the drain deadline would.
+              process.stderr.write(`router serve: ${sig} again, ending ${app.router.inFlightTotal + app.queueLength()} request(s) now\n`);
+              void app.shutdown();
+              return;
+            }
+            if (signals > 2) process.exit(130);
             const closing = dash ? dash.stop() : Promise.resolve();
             dash = undefined;
             void closing.then(() => drain(sig));
@@ -215,12 +252,12 @@ export function registerServe(program: Command): void {
           const drain = (sig: string): void => {
             process.stderr.write(`router serve: ${sig}, draining ${app.router.inFlightTotal + app.queueLength()} in-flight request(s)\n`);
             void (discovery ? discovery.stop() : Promise.resolve()).then(() => redis?.stop()).then(() => app.shutdown()).then(({ drained, cut }) => {
-              process.stderr.write(drained ? 'router serve: drained, bye\n' : `router serve: drain deadline passed, cut ${cut} request(s)\n`);
+              process.stderr.write(drained ? 'router serve: drained, bye\n' : `router serve: cut ${cut} request(s) (drain deadline or second signal)\n`);
               resolve();
             });
           };
-          process.once('SIGTERM', () => stop('SIGTERM'));
-          process.once('SIGINT', () => stop('SIGINT'));
+          process.on('SIGTERM', () => stop('SIGTERM'));
+          process.on('SIGINT', () => stop('SIGINT'));
           if (dashboard) {
             // ink costs about a second to load: only dashboard runs pay for it.
             void Promise.all([import('../tui/serve-app.js'), import('../tui/serve-live.js')]).then(([ui, live]) => {

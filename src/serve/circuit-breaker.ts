@@ -21,6 +21,8 @@ export class CircuitBreaker {
   private probeSuccesses = 0;
   private probeInFlight = false;
   openedAtS = 0;
+  /** What opened it last: consecutive errors, or stall detection. */
+  openedBy: 'errors' | 'stalled' = 'errors';
   transitions = 0;
 
   constructor(
@@ -57,8 +59,21 @@ export class CircuitBreaker {
     this.consecutiveFailures++;
     if (this.o.failureThreshold <= 0) return;
     if (this.state === 'half-open' || (this.state === 'closed' && this.consecutiveFailures >= this.o.failureThreshold)) {
+      if (this.state === 'closed') this.openedBy = 'errors';
       this.to('open');
     }
+  }
+
+  /** Opens the breaker now (stall detection), whatever the failure count. */
+  trip(by: 'errors' | 'stalled'): void {
+    this.openedBy = by;
+    if (this.state === 'open') this.openedAtS = this.now();
+    else this.to('open');
+  }
+
+  /** An active health check passed: let a probe request through now instead of after `openS`. */
+  probeNow(): void {
+    if (this.state === 'open') this.to('half-open');
   }
 
   /** The request ended without telling us anything about the worker (client went away). */

@@ -8,9 +8,11 @@ import type { Policy, PullDecision } from '../routing/types.js';
  * worker that failed it, `pick` is asked once more among the others.
  */
 export class ExcludingPolicy implements Policy {
-  readonly excluded = new Map<string, Set<number>>();
-
-  constructor(readonly inner: Policy) {}
+  constructor(
+    readonly inner: Policy,
+    /** Worker indices each request must avoid, by request id (shareable between wrappers). */
+    readonly excluded = new Map<string, Set<number>>(),
+  ) {}
 
   get name(): string {
     return this.inner.name;

@@ -42,6 +42,18 @@ export class ServeMetrics {
     this.child('d', worker, '', this.dispatches).inc();
   }
 
+  /** A removed worker leaves no label values behind (10,000 add/remove cycles must not grow the page). */
+  forgetWorker(worker: string): void {
+    this.children.delete(`d\u0000${worker}\u0000`);
+    this.dispatches.remove(worker);
+    this.retries.remove(worker);
+  }
+
+  /** Label children cached for the hot path (retained-state checks). */
+  get cachedChildren(): number {
+    return this.children.size;
+  }
+
   private child(kind: string, a: string, b: string, c: Counter): { inc(): void } {
     const key = `${kind}\u0000${a}\u0000${b}`;
     let ch = this.children.get(key);

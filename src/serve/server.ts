@@ -1,10 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { Router, type RouterSink } from '../routing/router.js';
-import type { Outcome, Policy, ScrapedMetrics, WorkerView } from '../routing/types.js';
+import type { Outcome, Policy, PolicyContext, ScrapedMetrics, WorkerView } from '../routing/types.js';
+import { WorkerExistsError } from '../routing/worker-registry.js';
+import { createPolicy } from '../routing/registry.js';
 import type { Request, Slo } from '../workload/request.js';
-import { promptBlockHashes } from '../workload/block-hash.js';
-import { effectiveSlo, meetsSlo, sloClassName } from '../metrics/slo.js';
+import { effectiveSlo } from '../metrics/slo.js';
 import { attachSloTables, checkSloTablesMatch, sloTableFor } from '../routing/slo/attach.js';
 import { parseSloHeaders } from '../routing/slo/targets.js';
 import { SloClassCounter } from './slo-classes.js';
@@ -12,21 +13,25 @@ import type { ProfileTable } from '../routing/slo/profile.js';
 import { childRng, type Rng } from '../util/rng.js';
 import { UserError } from '../util/errors.js';
 import { WallClock } from './wall-clock.js';
-import { HttpError, sendError } from './openai-error.js';
+import { errorBody, HttpError, sendError } from './openai-error.js';
 import { parseJsonObject, readInferenceBody, type InferenceKind } from './parse-body.js';
-import { promptTokenizer, type PromptTokenizer, type TokenizerName } from './tokenize.js';
-import { ServeWorker, type WorkerRuntimeOptions } from './worker.js';
-import { workerFromObject, type WorkerSpec } from './worker-spec.js';
+import { fastTokenCount, fastTokenIdsAsync, promptTokenizer, type PromptTokenizer, type TokenizerName } from './tokenize.js';
+import { ServeWorker, type WorkerEvents, type WorkerRuntimeOptions } from './worker.js';
+import type { WorkerSpec } from './worker-spec.js';
 import type { BreakerOptions } from './circuit-breaker.js';
 import { backoffMs, type BackoffOptions } from './backoff.js';
 import { ExcludingPolicy } from './exclude-policy.js';
-import { Job, type JobHost } from './job.js';
+import { RequestLifecycle, type LifecycleHost, type RouteKind } from './lifecycle.js';
 import { ServeMetrics } from './prom.js';
 import { AccessLog } from './access-log.js';
 import { BearerKey } from './auth.js';
 import { TraceRecorder } from './recorder.js';
-import { RollingWindow } from './rolling.js';
 import { liveSnapshot, type LiveSnapshot } from './snapshot.js';
+import { RequestMeter } from './request-meter.js';
+import { AdminApi, type AdminHost } from './admin.js';
+import { Fleet } from './fleet.js';
+import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBody, sendJson, type BodyLimits } from './http.js';
+import type { ServeHooks } from './hooks.js';
 import { TRACING_OFF, type Tracing } from './tracing.js';
 
 export interface ServeOptions {
@@ -45,7 +50,21 @@ export interface ServeOptions {
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Streams: longest wait for an attempt's first body byte before retrying elsewhere; 0 = off. */
+  firstByteTimeoutMs?: number;
+  /** Stall detection (see Fleet); 0 = off. */
+  stallTimeoutS?: number;
   maxBodyBytes: number;
+  /** Bytes read and discarded after a 413 so the client reads it. */
+  drainBodyBytes?: number;
+  /** Request-body bytes held at once across all requests; beyond it new bodies get 503. */
+  maxBytesInFlight?: number;
+  /** Client side: time to receive a request's headers, and its whole body. */
+  headerTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  /** Open client connections at most (beyond: refused), and per client address. */
+  maxConnections?: number;
+  maxConnectionsPerClient?: number;
   drainTimeoutMs: number;
   connections: number;
   defaultMaxTokens: number;
@@ -58,62 +77,104 @@ export interface ServeOptions {
   retryAfterS: number;
   /** Where the JSON request log goes; undefined = off. */
   logWrite?: (chunk: string) => void;
+  /** Adds `x-router-worker: NAME` to responses (off by default: names can be internal host:port). */
+  workerHeader?: boolean;
+  /** `/metrics` and `/readiness` require the API key too (when one is set). */
+  protectOps?: boolean;
+  hooks?: ServeHooks;
   /** Workers come from a discovery source too, so an empty static list is fine. */
   discovery?: boolean;
   /** OpenTelemetry hooks (tracingFromEnv); default off. */
   tracing?: Tracing;
+  /** Operator notes (health transitions, ejections); default stderr. */
+  note?: (line: string) => void;
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
 const PASS_THROUGH: Record<string, string> = { '/v1/models': 'GET', '/v1/embeddings': 'POST' };
+/** Prompts longer than this (characters) are tokenized across event-loop turns. */
+const ASYNC_TOKENIZE_CHARS = 256 * 1024;
+/**
+ * Policies that read only token counts and load, never the prompt's ids: serve counts tokens
+ * for them without computing ids (a policy not listed here gets ids).
+ */
+const COUNT_ONLY_POLICIES = new Set(['least-request', 'round-robin', 'random', 'power-of-two', 'least-kv-cache', 'least-tokens', 'least-latency', 'vtc', 'session-affinity', 'consistent-hash', 'slo', 'slo-least-load', 'slo-pack-load']);
 const FORWARD_SKIP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'proxy-connection', 'upgrade', 'te', 'trailer', 'expect']);
 
 /**
- * `router serve`: an OpenAI-compatible proxy that drives the same Router as the simulator with
- * a wall clock. The Router answers through this object (its sink); a dispatch may come later
- * than the submit (pull mode, SLO queue), so every request waits as a Job keyed by its id.
+ * `router serve`, the composition root: an OpenAI-compatible proxy that drives the same Router as
+ * the simulator with a wall clock. The Router answers through this object (its sink); a dispatch
+ * may come later than the submit (pull mode, SLO queue), so every request waits as a
+ * RequestLifecycle keyed by its id. Per-request bookkeeping is the RequestMeter's, the admin
+ * API the AdminApi's, who takes traffic the Fleet's.
  */
-export class ServeApp implements RouterSink, JobHost {
+export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   readonly clock = new WallClock();
   readonly router: Router;
-  readonly workers: ServeWorker[] = [];
+  /** Every registered worker by its stable id (until the Router frees it). */
   private readonly byId = new Map<number, ServeWorker>();
+  readonly tracing: Tracing;
+  readonly fleet: Fleet;
   readonly metrics: ServeMetrics;
   readonly server: Server;
   readonly policy: ExcludingPolicy;
   draining = false;
   readonly maxAttempts: number;
-  private readonly jobs = new Map<string, Job>();
+  readonly workerHeader: boolean;
+  readonly firstByteTimeoutMs: number;
+  private readonly live = new Map<string, RequestLifecycle>();
   private seq = 0;
   private readonly retryRng: Rng;
   private readonly log: AccessLog;
   private readonly apiKey?: BearerKey;
-  private readonly adminKey?: BearerKey;
+  private readonly admin: AdminApi;
   private readonly recorder?: TraceRecorder;
-  private readonly recordSeq = new Map<string, number>();
-  private readonly rolling: { ttft: RollingWindow; tpot: RollingWindow; e2e: RollingWindow };
-  readonly totals = { requests: 0, errors: 0, retries: 0, rejected: 0 };
-  private directTurn = 0;
+  readonly meter: RequestMeter;
   private readonly tokenize: PromptTokenizer;
+  /** Pass-through endpoints route with a plain load policy, not the configured one. */
+  private readonly passPolicy: ExcludingPolicy;
+  private readonly passCtx: PolicyContext;
+  private readonly note: (line: string) => void;
+  private readonly hooks: ServeHooks;
+  private readonly perClient = new Map<string, number>();
+  private readonly bodyBudget: ByteBudget;
+  private readonly bodyLimits: BodyLimits;
+  private readonly workerEvents: WorkerEvents;
+  /** Whether requests carry prompt token ids (the policy reads prefixes, or --record hashes them). */
+  private readonly needsIds: boolean;
   /** SLO tables the workers are matched against, weakest first (derived, --slo-profile, Redis). */
   private sloTables: readonly ProfileTable[] = [];
   /** Per-SLO-class attainment and goodput (/metrics, snapshot). */
   readonly sloClasses: SloClassCounter;
-  readonly tracing: Tracing;
 
   constructor(readonly o: ServeOptions) {
     if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
     this.maxAttempts = Math.max(1, o.maxAttempts);
+    this.workerHeader = o.workerHeader === true;
+    this.firstByteTimeoutMs = o.firstByteTimeoutMs ?? 0;
+    this.hooks = o.hooks ?? {};
+    this.note = o.note ?? ((line) => process.stderr.write(`router serve: ${line}\n`));
     this.tokenize = promptTokenizer(o.tokenizer);
+    this.needsIds = o.record !== undefined || !COUNT_ONLY_POLICIES.has(o.policy.name);
     this.tracing = o.tracing ?? TRACING_OFF;
     this.policy = new ExcludingPolicy(this.tracing.observePolicy(o.policy));
+    this.passPolicy = new ExcludingPolicy(createPolicy('least-request'), this.policy.excluded);
+    this.bodyBudget = new ByteBudget(o.maxBytesInFlight ?? Infinity);
+    this.bodyLimits = { maxBytes: o.maxBodyBytes, drainBytes: o.drainBodyBytes ?? 16 * 1024 * 1024, budget: this.bodyBudget };
+    this.passCtx = { clock: this.clock, rng: childRng(o.seed, 'serve-passthrough') };
     this.retryRng = childRng(o.seed, 'serve-retry');
     this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
+    this.fleet = new Fleet({ stallTimeoutS: o.stallTimeoutS ?? 0, nowS: () => this.clock.now(), onAvailable: () => this.router.dispatchWaiting(), note: this.note });
+    this.workerEvents = {
+      admissionChanged: () => this.fleet.recompute(),
+      scraped: (w: ServeWorker, m: ScrapedMetrics) => this.router.onScrape(w.view.index, m),
+      note: this.note,
+    };
     this.sloTables = o.sloProfiles ?? [];
-    for (const spec of o.workers) this.addWorker(spec);
+    for (const spec of o.workers) this.attach(spec);
     if (o.sloProfiles) checkSloTablesMatch(this.router.workers, o.sloProfiles);
     this.metrics = new ServeMetrics({
-      workers: () => this.workers.filter((w) => !w.removed),
+      workers: () => this.fleet.live,
       queueLength: () => this.queueLength(),
       policyName: () => this.router.policyName,
       branches: () => this.router.branches,
@@ -121,14 +182,60 @@ export class ServeApp implements RouterSink, JobHost {
     this.sloClasses = new SloClassCounter(this.metrics.registry, this.clock.now());
     this.log = new AccessLog(o.logWrite);
     if (o.apiKey) this.apiKey = new BearerKey(o.apiKey);
-    if (o.adminKey) this.adminKey = new BearerKey(o.adminKey);
+    this.admin = new AdminApi(this, o.adminKey ? new BearerKey(o.adminKey) : undefined);
     if (o.record) this.recorder = new TraceRecorder(o.record.path, o.record.withText);
-    this.rolling = { ttft: new RollingWindow(o.rollingWindowS), tpot: new RollingWindow(o.rollingWindowS), e2e: new RollingWindow(o.rollingWindowS) };
-    this.server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.handle(req, res));
+    this.meter = new RequestMeter({
+      metrics: this.metrics,
+      log: this.log,
+      recorder: this.recorder,
+      recordBlockTokens: o.record?.blockTokens ?? 16,
+      sloClasses: this.sloClasses,
+      rollingWindowS: o.rollingWindowS,
+      nowS: () => this.clock.now(),
+    });
+    const headerTimeout = o.headerTimeoutMs ?? 10_000;
+    this.server = createServer(
+      {
+        keepAliveTimeout: 65_000,
+        headersTimeout: headerTimeout,
+        requestTimeout: headerTimeout + (o.bodyTimeoutMs ?? 60_000),
+        // Node checks the two timeouts above only this often (default 30 s).
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, headerTimeout / 2)),
+      },
+      (req, res) => this.handle(req, res),
+    );
+    if (o.maxConnections !== undefined && o.maxConnections > 0) this.server.maxConnections = o.maxConnections;
+    this.server.on('connection', (s: Socket) => this.admitConnection(s));
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      // The client waits for our go before uploading: a too-large body is refused before a byte is sent.
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > o.maxBodyBytes) {
+        res.setHeader('connection', 'close');
+        this.answerError(req, res, pathOf(req.url), new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${o.maxBodyBytes} bytes`, 'payload_too_large'));
+        return;
+      }
+      res.writeContinue();
+      this.handle(req, res);
+    });
+    this.server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      // CONNECT is not something a router of model servers tunnels: answer instead of hanging.
+      const body = errorBody(405, 'CONNECT is not supported', 'method_not_allowed');
+      socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nallow: GET, POST\r\nconnection: close\r\n\r\n${body}`);
+      this.meter.refused(req.method, 'other', pathOf(req.url), 405, 'method_not_allowed');
+    });
   }
 
   nowS(): number {
     return this.clock.now();
+  }
+
+  /** Live (not removed) workers in index order. */
+  get workers(): readonly ServeWorker[] {
+    return this.fleet.live;
+  }
+
+  get totals(): RequestMeter['totals'] {
+    return this.meter.totals;
   }
 
   private runtime(): WorkerRuntimeOptions {
@@ -144,55 +251,107 @@ export class ServeApp implements RouterSink, JobHost {
     };
   }
 
-  /** New SLO tables (Redis reload): every worker is matched again; waiting requests may now fit. */
-  setSloTables(tables: readonly ProfileTable[]): void {
-    this.sloTables = tables;
-    attachSloTables(this.workers.filter((w) => !w.removed).map((w) => w.view), tables);
-    this.router.dispatchWaiting();
-  }
-
-  /** Adds a worker to the fleet (startup and `POST /workers`); its index is stable for life. */
-  addWorker(spec: WorkerSpec): ServeWorker {
-    const dup = this.workers.find((w) => !w.removed && (w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name)));
+  private attach(spec: WorkerSpec): ServeWorker {
+    const dup = this.fleet.live.find((w) => w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
-    const w = new ServeWorker(spec, this.runtime(), (sw, m) => this.scraped(sw, m), () => this.router.dispatchWaiting());
+    const w = new ServeWorker(spec, this.runtime(), this.workerEvents);
     const table = sloTableFor(w.view, this.sloTables);
     if (table) w.view.sloProfile = table;
-    this.router.addWorker(w.view);
+    try {
+      this.router.addWorker(w.view);
+    } catch (err) {
+      if (err instanceof WorkerExistsError) throw new HttpError(409, err.message, 'worker_exists');
+      throw err;
+    }
     this.byId.set(w.view.id, w);
-    this.workers.push(w);
-    if (this.server?.listening) w.start();
+    this.fleet.add(w);
+    this.hooks.onWorkerAdded?.(w);
     return w;
   }
 
-  private scraped(w: ServeWorker, m: ScrapedMetrics): void {
-    if (!w.removed) this.router.onScrape(w.view.index, m);
+  /** New SLO tables (Redis reload): every worker is matched again; waiting requests may now fit. */
+  setSloTables(tables: readonly ProfileTable[]): void {
+    this.sloTables = tables;
+    attachSloTables(this.fleet.live.map((w) => w.view), tables);
+    this.router.dispatchWaiting();
   }
 
-  /** Takes the worker out of rotation; the Router frees it (and its pool closes) once its in-flight requests end. */
+  /** Adds a worker (discovery): it takes traffic once a health check passes. */
+  addWorker(spec: WorkerSpec): ServeWorker {
+    const w = this.attach(spec);
+    if (this.server.listening) void w.start();
+    return w;
+  }
+
+  /** Adds a worker (`POST /workers`) and resolves once its first health check has run. */
+  async addWorkerChecked(spec: WorkerSpec): Promise<ServeWorker> {
+    const w = this.attach(spec);
+    if (this.server.listening) await w.start();
+    this.router.dispatchWaiting();
+    return w;
+  }
+
+  findWorker(key: string): ServeWorker | undefined {
+    return this.fleet.find(key);
+  }
+
+  /**
+   * Stops sending new requests to `w`; its in-flight requests finish. (Not the registry's drain:
+   * discovery turns `drained` back off when the pod is Ready again, and the flag is all routing needs.)
+   */
+  drainWorker(w: ServeWorker): void {
+    w.drained = true;
+    w.refresh();
+    this.fleet.recompute();
+  }
+
+  /**
+   * Takes `w` out for good: the Router frees it (registry slot, policy state) once its in-flight
+   * requests end, and its pool closes then; nothing of it is kept after that.
+   */
   removeWorker(w: ServeWorker): void {
+    if (w.removed) return;
     w.retire();
+    this.fleet.remove(w);
+    this.hooks.onWorkerRemoved?.(w);
+    const id = w.view.id;
     const off = this.router.onWorkerEvent((e) => {
-      if (e.type !== 'removed' || e.worker !== w.view) return;
+      if (e.type !== 'removed' || e.worker.id !== id) return;
       off();
-      this.byId.delete(w.view.id);
-      this.workers.splice(this.workers.indexOf(w), 1);
+      this.byId.delete(id);
+      if (!this.fleet.live.some((x) => x.name === w.name)) this.metrics.forgetWorker(w.name);
       void w.pool.close().catch(() => undefined);
     });
-    this.router.removeWorker(w.view.id);
+    this.router.removeWorker(id);
   }
 
   async listen(): Promise<AddressInfo> {
     // Load the tokenizer now rather than on the first request.
     this.tokenize({ text: 'warm up', stream: false });
+    // New workers start unhealthy: run the first health checks before taking traffic.
+    await Promise.all(this.fleet.live.map((w) => w.start()));
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (err: NodeJS.ErrnoException) =>
         reject(new UserError(`serve: cannot listen on ${this.o.host}:${this.o.port} (${err.code ?? err.message})`)),
       );
       this.server.listen(this.o.port, this.o.host, () => resolve());
     });
-    for (const w of this.workers) w.start();
+    this.fleet.startWatchdog();
     return this.server.address() as AddressInfo;
+  }
+
+  /** What serve keeps per worker and per request, for checks that nothing leaks (admin churn). */
+  retainedState(): Record<string, number> {
+    return {
+      registered: this.router.workers.length,
+      slots: this.router.workers.reduce((m, v) => Math.max(m, v.index + 1), 0),
+      byId: this.byId.size,
+      fleet: this.fleet.live.length,
+      liveRequests: this.live.size,
+      excluded: this.policy.excluded.size,
+      metricChildren: this.metrics.cachedChildren,
+      perClient: this.perClient.size,
+    };
   }
 
   /** Requests waiting in the Router's queue (pull mode; always 0 in push mode). */
@@ -201,32 +360,52 @@ export class ServeApp implements RouterSink, JobHost {
   }
 
   snapshot(): LiveSnapshot {
-    return liveSnapshot(this, this.rolling);
+    return liveSnapshot(this, this.meter.rolling);
+  }
+
+  // ---- connections ------------------------------------------------------------------------
+
+  private admitConnection(s: Socket): void {
+    const limit = this.o.maxConnectionsPerClient ?? 0;
+    if (limit <= 0) return;
+    const who = s.remoteAddress ?? '?';
+    const n = (this.perClient.get(who) ?? 0) + 1;
+    if (n > limit) {
+      const body = errorBody(429, `too many connections from ${who} (limit ${limit})`, 'too_many_connections');
+      s.end(`HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      s.destroySoon();
+      return;
+    }
+    this.perClient.set(who, n);
+    s.once('close', () => {
+      const left = (this.perClient.get(who) ?? 1) - 1;
+      if (left <= 0) this.perClient.delete(who);
+      else this.perClient.set(who, left);
+    });
   }
 
   // ---- Router sink ------------------------------------------------------------------------
 
   dispatch(req: Request, view: WorkerView): void {
-    const job = this.jobs.get(req.id);
-    const w = this.byId.get(view.id) as ServeWorker;
-    if (!job || job.done) {
+    const lc = this.live.get(req.id);
+    if (!lc || lc.phase !== 'routing') {
       // The client left (or timed out) while the request waited in the Router: release at once.
       queueMicrotask(() => this.router.onComplete(req, { ok: false, outputTokens: 0 }, false));
       return;
     }
-    job.placed = true;
+    const w = this.byId.get(view.id) as ServeWorker;
+    lc.dispatched();
     this.metrics.countDispatch(w.name);
     // Deferred: the Router may dispatch from inside onComplete of another request.
-    queueMicrotask(() => job.start(w));
+    queueMicrotask(() => lc.start(w));
   }
 
   reject(req: Request, reason: string, status?: 429): void {
-    const job = this.jobs.get(req.id);
-    if (!job || job.done) return;
-    this.totals.rejected++;
+    const lc = this.live.get(req.id);
+    if (!lc || lc.phase === 'done') return;
     const retryAfter = { 'retry-after': String(this.o.retryAfterS) };
     // 429: the pull-mode queue turned it away (full, timed out, SLO unattainable); else no worker.
-    job.rejected(status === 429 ? new HttpError(429, reason, 'router_queue', null, retryAfter) : new HttpError(503, `no worker can take the request: ${reason}`, 'no_worker_available', null, retryAfter));
+    lc.rejected(status === 429 ? new HttpError(429, reason, 'router_queue', null, retryAfter) : new HttpError(503, `no worker can take the request: ${reason}`, 'no_worker_available', null, retryAfter));
   }
 
   /** Pull mode: one wall-clock timer for the Router's next queue deadline. */
@@ -246,199 +425,138 @@ export class ServeApp implements RouterSink, JobHost {
     }, Math.max(0, (at - this.clock.now()) * 1000) + 1);
   }
 
-  // ---- JobHost ----------------------------------------------------------------------------
+  // ---- LifecycleHost ----------------------------------------------------------------------
 
   retryDelayMs(retry: number): number {
     return backoffMs(this.o.backoff, retry, this.retryRng);
   }
 
-  route(job: Job): void {
-    job.trace.submitted();
-    if (job.route === 'inference') {
+  route(lc: RequestLifecycle): void {
+    lc.trace.submitted();
+    if (lc.route === 'inference') {
       const t0 = process.hrtime.bigint();
-      this.router.submit(job.request);
+      this.router.submit(lc.request);
       this.metrics.decisionTime.observe(Number(process.hrtime.bigint() - t0) / 1e9);
       if (this.router.pullMode) this.armQueueTimer();
       return;
     }
-    // Pass-through endpoints bypass the policy: least in-flight healthy worker, rotating on ties.
-    const ex = this.policy.excluded.get(job.id);
-    let live = this.workers.filter((w) => w.view.healthy);
-    const fresh = ex ? live.filter((w) => !ex.has(w.view.index)) : live;
-    if (fresh.length > 0) live = fresh;
-    if (live.length === 0) {
-      job.rejected(new HttpError(503, 'no healthy worker', 'no_worker_available', null, { 'retry-after': String(this.o.retryAfterS) }));
+    // Pass-through endpoints (models, embeddings) are not inference: a plain least-request pick
+    // among the workers taking traffic, away from those that failed this request.
+    const views = this.router.registry.routable;
+    const candidates = views.every((v) => v.healthy) ? views : views.filter((v) => v.healthy);
+    const d = candidates.length > 0 ? this.passPolicy.pick(lc.request, candidates, this.passCtx) : null;
+    const view = d ? this.router.registry.atSlot(d.worker) : undefined;
+    const w = view ? this.byId.get(view.id) : undefined;
+    if (!w) {
+      lc.rejected(new HttpError(503, 'no healthy worker', 'no_worker_available', null, { 'retry-after': String(this.o.retryAfterS) }));
       return;
     }
-    const start = this.directTurn++ % live.length;
-    let best = live[start];
-    for (let i = 1; i < live.length; i++) {
-      const w = live[(start + i) % live.length];
-      if (w.view.inFlight < best.view.inFlight) best = w;
-    }
-    this.metrics.countDispatch(best.name);
-    queueMicrotask(() => job.start(best));
+    lc.dispatched();
+    queueMicrotask(() => lc.start(w));
   }
 
-  release(job: Job, outcome: Outcome, firstTokenSeen: boolean): void {
-    if (job.route === 'inference') {
-      this.router.onComplete(job.request, outcome, firstTokenSeen);
-      if (this.router.pullMode) this.armQueueTimer();
-    }
+  release(lc: RequestLifecycle, outcome: Outcome, firstTokenSeen: boolean): void {
+    this.router.onComplete(lc.request, outcome, firstTokenSeen);
+    if (this.router.pullMode) this.armQueueTimer();
   }
 
-  onFirstToken(job: Job): void {
-    if (job.route === 'inference') this.router.onFirstToken(job.request);
+  onFirstByte(lc: RequestLifecycle): void {
+    if (lc.route === 'inference') this.router.onFirstToken(lc.request);
   }
 
-  onRetry(job: Job, failed: ServeWorker, why: string): void {
-    this.totals.retries++;
-    failed.errors++;
-    this.metrics.retries.inc({ worker: failed.name });
-    this.metrics.errors.inc({ kind: why.startsWith('upstream_status') ? 'upstream_status' : why });
-    let ex = this.policy.excluded.get(job.id);
-    if (!ex) this.policy.excluded.set(job.id, (ex = new Set()));
+  onResponseHead(lc: RequestLifecycle, headers: IncomingHttpHeaders): void {
+    this.hooks.onResponseHead?.(lc, headers);
+  }
+
+  onRetry(lc: RequestLifecycle, failed: ServeWorker, why: string): void {
+    this.meter.retried(failed.name, why);
+    let ex = this.policy.excluded.get(lc.id);
+    if (!ex) this.policy.excluded.set(lc.id, (ex = new Set()));
     ex.add(failed.view.index);
   }
 
-  onFinish(job: Job): void {
-    this.jobs.delete(job.id);
-    this.policy.excluded.delete(job.id);
-    const now = this.clock.now();
-    const status = job.status || (job.clientGone ? 499 : 0);
-    this.metrics.countRequest(job.path, status);
-    const ttftS = job.firstByteS !== undefined ? job.firstByteS - job.arrivalS : undefined;
-    const e2eS = (job.endS ?? now) - job.arrivalS;
-    const out = job.outputTokens;
-    const tpotS = ttftS !== undefined && out !== undefined && out > 1 && !job.error ? (e2eS - ttftS) / (out - 1) : undefined;
-    // The last attempt's worker answered it (a failed attempt before a retry was counted in onRetry).
-    if (job.worker && job.route === 'inference') {
-      if (status > 0 && status < 400) job.worker.served++;
-      else if (!job.clientGone) job.worker.errors++;
-    }
-    if (job.error) {
-      this.totals.errors++;
-      this.metrics.errors.inc({ kind: job.error.startsWith('upstream_status') ? 'upstream_status' : job.error.startsWith('rejected') ? 'rejected' : job.error });
-    } else if (ttftS !== undefined) {
-      this.metrics.ttft.observe(ttftS);
-      this.metrics.e2e.observe(e2eS);
-      this.rolling.ttft.add(now, ttftS * 1000);
-      this.rolling.e2e.add(now, e2eS * 1000);
-      if (tpotS !== undefined) {
-        this.metrics.tpot.observe(tpotS);
-        this.rolling.tpot.add(now, tpotS * 1000);
-      }
-    }
-    this.record(job, out);
-    // Every inference request held to an SLO is judged, a failed or rejected one as a miss.
-    const slo = job.request.slo;
-    let judged: { name: string; met: boolean } | undefined;
-    if (slo && job.route === 'inference') {
-      const inTok = job.request.inputTokens;
-      const met = ttftS !== undefined && !job.error && meetsSlo(slo, { ttftMs: ttftS * 1000, tpotMs: (tpotS ?? 0) * 1000, e2eMs: e2eS * 1000, tpatMs: (e2eS * 1000) / (inTok + (out ?? 0)) });
-      judged = { name: sloClassName(slo), met };
-      this.sloClasses.observe(judged.name, met, job.error !== undefined && job.error.startsWith('rejected'));
-    }
-    if (this.draining && this.jobs.size === 0) this.drained?.();
-    if (!this.log.enabled) return;
-    const entry: Record<string, unknown> = {
-      ts: new Date().toISOString(),
-      id: job.upstreamHeaders['x-request-id'],
-      method: job.method,
-      path: job.path,
-      status,
-      worker: job.worker?.name ?? null,
-      attempts: job.attempts,
-      stream: job.stream,
-      input_tokens: job.route === 'inference' ? job.request.inputTokens : undefined,
-      output_tokens: out,
-      queue_ms: job.dispatchS !== undefined ? round((job.dispatchS - job.arrivalS) * 1000) : undefined,
-      ttft_ms: ttftS !== undefined ? round(ttftS * 1000) : undefined,
-      tpot_ms: tpotS !== undefined ? round(tpotS * 1000) : undefined,
-      e2e_ms: round(e2eS * 1000),
-    };
-    if (judged) {
-      entry.slo_met = judged.met;
-      entry.slo_class = judged.name;
-    }
-    if (job.error) entry.error = job.error;
-    this.log.log(entry);
-  }
-
-  /** `--record`: the request as a trace line, prefix as block hashes, output as produced. */
-  private record(job: Job, outputTokens: number | undefined): void {
-    const seq = this.recordSeq.get(job.id);
-    if (seq === undefined || !this.recorder || !this.o.record) return;
-    this.recordSeq.delete(job.id);
-    const r = job.request;
-    const bt = this.o.record.blockTokens;
-    const prefix = r.prefix?.kind === 'tokens' ? { kind: 'blocks' as const, blockTokens: bt, hashIds: promptBlockHashes(r.prefix, r.inputTokens, bt) } : r.prefix;
-    this.recorder.finish(seq, { ...r, outputTokens: Math.max(1, outputTokens ?? r.outputTokens), prefix });
+  onFinish(lc: RequestLifecycle): void {
+    this.live.delete(lc.id);
+    this.policy.excluded.delete(lc.id);
+    if (lc.body) this.bodyBudget.give(lc.body.length);
+    this.meter.finished(lc);
+    this.hooks.onRequestEnd?.(lc);
+    if (this.draining && this.live.size === 0) this.drained?.();
   }
 
   // ---- HTTP ------------------------------------------------------------------------------
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q >= 0 ? url.slice(0, q) : url;
+    const path = pathOf(req.url);
     try {
-      this.route_(req, res, path);
+      this.dispatchHttp(req, res, path);
     } catch (err) {
       this.answerError(req, res, path, err);
     }
   }
 
+  onError(req: IncomingMessage, res: ServerResponse, path: string, err: unknown): void {
+    this.answerError(req, res, path, err);
+  }
+
   private answerError(req: IncomingMessage, res: ServerResponse, path: string, err: unknown): void {
     const e = err instanceof HttpError ? err : err instanceof UserError ? new HttpError(400, err.message, 'invalid_value') : new HttpError(500, `internal error: ${(err as Error).message}`, 'internal_error');
     if (e.status >= 500 && !(err instanceof HttpError)) process.stderr.write(`router serve: ${(err as Error).stack ?? String(err)}\n`);
-    if (e.status === 413 || this.draining) res.setHeader('connection', 'close');
+    if (this.draining) res.setHeader('connection', 'close');
     sendError(res, e);
-    this.metrics.countRequest(INFERENCE[path] || PASS_THROUGH[path] ? path : 'other', e.status);
-    this.metrics.errors.inc({ kind: e.status < 500 ? 'invalid' : 'internal' });
-    this.log.log({ ts: new Date().toISOString(), method: req.method, path: path.slice(0, 200), status: e.status, error: e.code ?? e.message });
+    this.meter.refused(req.method, INFERENCE[path] || PASS_THROUGH[path] ? path : 'other', path, e.status, e.code ?? e.message);
   }
 
-  private route_(req: IncomingMessage, res: ServerResponse, path: string): void {
+  private checkApiKey(req: IncomingMessage): void {
+    if (this.apiKey && !this.apiKey.accepts(req)) {
+      throw new HttpError(401, 'missing or invalid API key (expected "Authorization: Bearer <key>")', 'invalid_api_key', null, { 'www-authenticate': 'Bearer' });
+    }
+  }
+
+  private dispatchHttp(req: IncomingMessage, res: ServerResponse, path: string): void {
     const method = req.method ?? 'GET';
     if (path === '/health' || path === '/liveness') {
       sendJson(res, method, ['GET', 'HEAD'], 200, { status: 'ok' }); return;
     }
     if (path === '/readiness') {
-      const ready = !this.draining && this.workers.some((w) => w.view.healthy);
-      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: this.workers.filter((w) => w.view.healthy).length, draining: this.draining }); return;
+      if (this.o.protectOps) this.checkApiKey(req);
+      const healthy = this.fleet.live.filter((w) => w.view.healthy).length;
+      const ready = !this.draining && healthy > 0;
+      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining }); return;
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
+      if (this.o.protectOps) this.checkApiKey(req);
       void this.metrics.registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
           res.end(text);
         },
-        (err: unknown) => { this.answerError(req, res, path, err); },
+        (err: unknown) => {
+          this.answerError(req, res, path, err);
+        },
       );
       return;
     }
-    if (path === '/workers' || path.startsWith('/workers/')) { this.admin(req, res, method, path); return; }
+    if (path === '/workers' || path.startsWith('/workers/')) { this.admin.handle(req, res, method, path); return; }
     const kind = INFERENCE[path];
     const passMethod = PASS_THROUGH[path];
     if (!kind && !passMethod) throw new HttpError(404, `no route for ${method} ${path.slice(0, 200)}`, 'not_found');
     if (method !== (kind ? 'POST' : passMethod)) throw methodNotAllowed([kind ? 'POST' : passMethod]);
-    if (this.apiKey && !this.apiKey.accepts(req)) {
-      throw new HttpError(401, 'missing or invalid API key (expected "Authorization: Bearer <key>")', 'invalid_api_key', null, { 'www-authenticate': 'Bearer' });
-    }
+    this.checkApiKey(req);
     // While draining, requests already on an open connection are served (the response closes
     // the connection); new connections are refused by the closed listener.
     const ct = req.headers['content-type'];
-    if (method === 'POST' && ct !== undefined && !/^application\/json\b/i.test(ct)) {
+    if (method === 'POST' && ct !== undefined && !isJsonContentType(ct)) {
       throw new HttpError(415, `content-type must be application/json, got "${ct.slice(0, 100)}"`, 'unsupported_media_type');
     }
-    if (method === 'GET') { this.startJob(req, res, path, 'passthrough', undefined); return; }
-    readBody(req, this.o.maxBodyBytes).then(
+    if (method === 'GET') { this.startRequest(req, res, path, 'passthrough', undefined); return; }
+    readBody(req, res, this.bodyLimits).then(
       (body) => {
         try {
-          this.startJob(req, res, path, kind ? 'inference' : 'passthrough', body, kind);
+          this.startRequest(req, res, path, kind ? 'inference' : 'passthrough', body, kind);
         } catch (err) {
+          this.bodyBudget.give(body.length);
           this.answerError(req, res, path, err);
         }
       },
@@ -446,103 +564,107 @@ export class ServeApp implements RouterSink, JobHost {
     );
   }
 
-  private startJob(req: IncomingMessage, res: ServerResponse, path: string, route: 'inference' | 'passthrough', body: Buffer | undefined, kind?: InferenceKind): void {
-    const n = ++this.seq;
-    const id = String(n);
+  private startRequest(req: IncomingMessage, res: ServerResponse, path: string, route: RouteKind, body: Buffer | undefined, kind?: InferenceKind): void {
+    const id = String(++this.seq);
     const arrivalS = this.clock.now();
-    let request: Request;
-    let stream = false;
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
-      stream = parsed.stream;
-      const ids = this.tokenize(parsed);
-      request = {
-        id,
-        arrivalS,
-        inputTokens: Math.max(1, ids.length),
-        outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens,
-        prefix: { kind: 'tokens', ids },
-        text: parsed.text,
-        // x-slo-* headers override --slo target by target; the slo* policies rank by them.
-        slo: effectiveSlo(this.o.slo, parseSloHeaders(req.headers)),
-      };
-    } else {
-      if (body) parseJsonObject(body);
-      request = { id, arrivalS, inputTokens: 1, outputTokens: 1 };
-    }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || FORWARD_SKIP.has(k) || (k === 'authorization' && this.apiKey)) continue;
-      headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    }
-    const rid = headers['x-request-id'];
-    if (rid === undefined || rid.length > 200) headers['x-request-id'] = `req-${n}`;
-    const job = new Job(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, arrivalS, this.o.requestTimeoutMs);
-    if (this.tracing.enabled) job.trace = this.tracing.request(id, job.method, path, req.headers);
-    this.jobs.set(id, job);
-    this.totals.requests++;
-    if (this.recorder && route === 'inference') this.recordSeq.set(id, this.recorder.arrive());
-    job.queued = true;
-    this.route(job);
-  }
-
-  // ---- Admin API ---------------------------------------------------------------------------
-
-  private admin(req: IncomingMessage, res: ServerResponse, method: string, path: string): void {
-    if (!this.adminKey) throw new HttpError(403, 'admin API is disabled: start serve with --admin-key', 'admin_disabled');
-    if (!this.adminKey.accepts(req)) throw new HttpError(401, 'missing or invalid admin key (expected "Authorization: Bearer <admin key>")', 'invalid_admin_key', null, { 'www-authenticate': 'Bearer' });
-    if (path === '/workers') {
-      if (method === 'GET') { sendJson(res, method, ['GET'], 200, { workers: this.workers.filter((w) => !w.removed).map(workerJson) }); return; }
-      if (method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
-      readBody(req, 64 * 1024).then(
-        (body) => {
-          try {
-            let spec: WorkerSpec;
-            try {
-              spec = { ...workerFromObject(parseJsonObject(body), 'body'), source: 'admin' };
-            } catch (err) {
-              if (err instanceof UserError) throw new HttpError(400, err.message, 'invalid_worker');
-              throw err;
-            }
-            const w = this.addWorker(spec);
-            sendJson(res, 'POST', ['POST'], 201, workerJson(w));
-          } catch (err) {
+      // x-slo-* headers override --slo target by target; the slo* policies rank by them.
+      const base = { id, arrivalS, outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens, text: parsed.text, slo: effectiveSlo(this.o.slo, parseSloHeaders(req.headers)) };
+      const text = parsed.text ?? '';
+      if (parsed.tokenIds === undefined && this.o.tokenizer === 'fast' && text.length > ASYNC_TOKENIZE_CHARS) {
+        // A multi-megabyte prompt is tokenized a slice per turn, so other requests keep moving.
+        void fastTokenIdsAsync(text).then(
+          (ids) => {
+            if (res.destroyed) { this.bodyBudget.give(body.length); return; }
+            this.begin(req, res, path, route, body, { ...base, inputTokens: Math.max(1, ids.length), prefix: this.needsIds ? { kind: 'tokens', ids } : undefined }, parsed.stream);
+          },
+          (err: unknown) => {
+            this.bodyBudget.give(body.length);
             this.answerError(req, res, path, err);
-          }
-        },
-        (err: unknown) => this.answerError(req, res, path, err),
-      );
+          },
+        );
+        return;
+      }
+      let request: Request;
+      if (this.needsIds || parsed.tokenIds !== undefined || this.o.tokenizer !== 'fast') {
+        const ids = this.tokenize(parsed);
+        request = { ...base, inputTokens: Math.max(1, ids.length), prefix: { kind: 'tokens', ids } };
+      } else {
+        request = { ...base, inputTokens: Math.max(1, fastTokenCount(text)) };
+      }
+      this.begin(req, res, path, route, body, request, parsed.stream);
       return;
     }
-    const key = decodeURIComponent(path.slice('/workers/'.length));
-    const w = this.workers.find((x) => !x.removed && (x.name === key || x.spec.url === key || String(x.view.id) === key));
-    if (!w) throw new HttpError(404, `no worker "${key.slice(0, 200)}" (give its name, id or URL)`, 'worker_not_found');
-    if (method === 'GET') { sendJson(res, method, ['GET'], 200, workerJson(w)); return; }
-    if (method !== 'DELETE') throw methodNotAllowed(['GET', 'DELETE']);
-    this.removeWorker(w);
-    sendJson(res, method, ['DELETE'], 200, { removed: workerJson(w) });
+    if (body) parseJsonObject(body);
+    this.begin(req, res, path, route, body, { id, arrivalS, inputTokens: 1, outputTokens: 1 }, false);
+  }
+
+  private begin(req: IncomingMessage, res: ServerResponse, path: string, route: RouteKind, body: Buffer | undefined, request: Request, stream: boolean): void {
+    const headers: Record<string, string> = {};
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i].toLowerCase();
+      if (FORWARD_SKIP.has(k) || (k === 'authorization' && this.apiKey)) continue;
+      const prev = headers[k];
+      headers[k] = prev === undefined ? raw[i + 1] : `${prev}, ${raw[i + 1]}`;
+    }
+    const rid = headers['x-request-id'];
+    if (rid === undefined || rid.length > 200) headers['x-request-id'] = `req-${request.id}`;
+    // Affinity keys for session-affinity / consistent-hash (AIBrix's x-session-id).
+    const sessionId = headers['x-session-id'];
+    const userId = headers['x-user-id'];
+    if (sessionId !== undefined || userId !== undefined) request = { ...request, sessionId, userId };
+    const lc = new RequestLifecycle(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, request.arrivalS, this.o.requestTimeoutMs);
+    if (this.tracing.enabled) lc.trace = this.tracing.request(request.id, lc.method, path, req.headers);
+    this.live.set(request.id, lc);
+    this.meter.arrived(lc);
+    this.hooks.onRequestStart?.(lc);
+    this.route(lc);
   }
 
   // ---- Shutdown ----------------------------------------------------------------------------
 
   private drained?: () => void;
+  private cutNow?: () => void;
+  private shuttingDown?: Promise<{ drained: boolean; cut: number }>;
 
-  /** Stops accepting, lets in-flight requests finish up to the drain deadline, then closes. */
-  async shutdown(): Promise<{ drained: boolean; cut: number }> {
-    if (this.draining) return { drained: false, cut: 0 };
+  /**
+   * Stops accepting, lets in-flight requests finish up to the drain deadline, then ends what is
+   * left (streams get an SSE error and [DONE]) and flushes the log and the record file. A second
+   * call (a second SIGTERM) ends what is left at once, just as cleanly.
+   */
+  shutdown(): Promise<{ drained: boolean; cut: number }> {
+    if (this.shuttingDown) {
+      this.cutNow?.();
+      return this.shuttingDown;
+    }
+    this.shuttingDown = this.doShutdown();
+    return this.shuttingDown;
+  }
+
+  private async doShutdown(): Promise<{ drained: boolean; cut: number }> {
     this.draining = true;
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     this.server.closeIdleConnections();
+    this.fleet.stopWatchdog();
     let cut = 0;
-    if (this.jobs.size > 0) {
+    if (this.live.size > 0) {
       const done = new Promise<boolean>((resolve) => {
         this.drained = () => resolve(true);
+        this.cutNow = () => resolve(false);
         setTimeout(() => resolve(false), this.o.drainTimeoutMs).unref();
       });
       if (!(await done)) {
-        cut = this.jobs.size;
-        for (const j of [...this.jobs.values()]) j.forceEnd();
+        cut = this.live.size;
+        for (const lc of [...this.live.values()]) lc.stopWith('shutdown');
         this.router.rejectWaiting('server is shutting down');
+        // Aborted attempts end on undici's next turn: wait (bounded) until every request ended.
+        await new Promise<void>((resolve) => {
+          if (this.live.size === 0) { resolve(); return; }
+          this.drained = resolve;
+          setTimeout(resolve, 1000).unref();
+        });
       }
     }
     this.log.flush();
@@ -550,86 +672,13 @@ export class ServeApp implements RouterSink, JobHost {
     await new Promise((r) => setTimeout(r, 50));
     this.server.closeAllConnections();
     await closed;
-    for (const w of this.workers) w.stop();
+    const all = [...this.byId.values()];
+    for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);
-    await Promise.all(this.workers.map((w) => w.pool.close().catch(() => undefined)));
+    await Promise.all(all.map((w) => w.pool.close().catch(() => undefined)));
     this.recorder?.close();
     this.log.flush();
     await this.tracing.shutdown();
     return { drained: cut === 0, cut };
   }
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
-function workerJson(w: ServeWorker): Record<string, unknown> {
-  const v = w.view;
-  return {
-    id: v.id,
-    index: v.index,
-    name: w.name,
-    url: w.spec.url,
-    gpu: v.gpu,
-    profile: v.profile,
-    model: v.model,
-    cost_usd_per_hour: v.costUsdPerHour,
-    healthy: v.healthy,
-    health_check_ok: w.healthOk,
-    breaker: w.breaker.state,
-    in_flight: v.inFlight,
-    in_prefill: v.inPrefill,
-    kv_capacity_tokens: v.kvCapacityTokens ?? null,
-    scraped: v.scraped ?? null,
-    scrape_error: w.lastScrapeError ?? null,
-    source: w.spec.source ?? 'static',
-    ...(w.spec.pod !== undefined ? { pod: w.spec.pod, role: w.spec.role ?? null, drained: w.drained } : {}),
-  };
-}
-
-function methodNotAllowed(allowed: string[]): HttpError {
-  return new HttpError(405, `method not allowed (allowed: ${allowed.join(', ')})`, 'method_not_allowed', null, { allow: allowed.join(', ') });
-}
-
-function sendJson(res: ServerResponse, method: string, allowed: string[], status: number, body: unknown): void {
-  if (!allowed.includes(method)) throw methodNotAllowed(allowed);
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(method === 'HEAD' ? undefined : text);
-}
-
-/** Reads a request body up to `limit` bytes; larger bodies are refused with 413 as soon as seen. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
-      reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, 'payload_too_large'));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (c: Buffer) => {
-      if (failed) return;
-      size += c.length;
-      if (size > limit) {
-        failed = true;
-        chunks.length = 0;
-        reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, 'payload_too_large'));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    });
-    req.on('error', (err) => {
-      if (!failed) {
-        failed = true;
-        reject(new HttpError(400, `could not read the request body (${err.message})`, 'bad_body'));
-      }
-    });
-  });
 }

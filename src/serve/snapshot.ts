@@ -52,9 +52,7 @@ export function liveSnapshot(s: SnapshotSource, rolling: { ttft: RollingWindow; 
     queueLength: s.queueLength(),
     inFlight: s.router.inFlightTotal,
     totals: { ...s.totals },
-    workers: s.workers
-      .filter((w) => !w.removed)
-      .map((w) => ({
+    workers: s.workers.map((w) => ({
         index: w.view.index,
         name: w.name,
         url: w.spec.url,

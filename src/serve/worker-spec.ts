@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../util/errors.js';
+import { DEFAULTS } from '../defaults.js';
+import { deploymentName, getGpu, shippedDeployments } from '../profiles/catalog.js';
 
 /** One upstream engine as the operator describes it. */
 export interface WorkerSpec {
@@ -61,6 +63,22 @@ function setLabel(spec: WorkerSpec, key: string, value: string, where: string): 
   }
 }
 
+/**
+ * Checks the `gpu` label against the hardware catalog (as `simulate --fleet` does) and fills in
+ * what a known GPU implies: its cost per hour, and the shipped deployment profile of the
+ * worker's model (default model when unlabelled) on it, else the GPU id.
+ */
+export function completeSpec(spec: WorkerSpec, where: string): WorkerSpec {
+  if (spec.gpu === undefined) return spec;
+  const gpu = getGpu(spec.gpu, `${where}: label gpu`);
+  spec.costUsdPerHour ??= gpu.cost_usd_per_hour;
+  if (spec.profile === undefined) {
+    const name = deploymentName(spec.model ?? DEFAULTS.model, gpu.id, 1);
+    spec.profile = shippedDeployments().has(name) ? name : gpu.id;
+  }
+  return spec;
+}
+
 /** `--workers URL[;label=value...][,URL...]`, labels name, gpu, profile, model, cost, api_key. */
 export function parseWorkersFlag(flag: string): WorkerSpec[] {
   const out: WorkerSpec[] = [];
@@ -75,7 +93,7 @@ export function parseWorkersFlag(flag: string): WorkerSpec[] {
       if (eq <= 0) throw new UserError(`${where}: expected label=value after ";", got "${l}"`);
       setLabel(spec, l.slice(0, eq).trim(), l.slice(eq + 1).trim(), where);
     }
-    out.push(spec);
+    out.push(completeSpec(spec, where));
   }
   if (out.length === 0) throw new UserError('--workers: give at least one worker URL');
   return out;
@@ -98,7 +116,7 @@ export function workerFromObject(o: unknown, where: string): WorkerSpec {
     if (typeof v !== 'string' && typeof v !== 'number') throw new UserError(`${where}.${k}: expected a string or number`);
     setLabel(spec, k, String(v), `${where}.${k}`);
   }
-  return spec;
+  return completeSpec(spec, where);
 }
 
 /** `--config FILE` (YAML or JSON): `{workers: [{url, name, gpu, profile, model, cost, api_key}], policy, policy_opts}`. */

@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import type { ScrapedMetrics, WorkerView } from '../routing/types.js';
-import { CircuitBreaker, type BreakerOptions } from './circuit-breaker.js';
+import { CircuitBreaker, type BreakerOptions, type BreakerState } from './circuit-breaker.js';
 import { EngineMetricsReader } from './engine-metrics.js';
 import type { WorkerSpec } from './worker-spec.js';
 
@@ -21,10 +21,34 @@ export interface WorkerRuntimeOptions {
   nowS: () => number;
 }
 
+/** What a worker tells the fleet around it. */
+export interface WorkerEvents {
+  /** `admitted` may have changed: the fleet recomputes who takes traffic (and fail-open). */
+  admissionChanged(w: ServeWorker): void;
+  scraped(w: ServeWorker, m: ScrapedMetrics): void;
+  /** One line for the operator (health and breaker transitions). */
+  note(line: string): void;
+}
+
+/** An attempt in flight on this worker, as far as stall detection needs it. */
+export interface ActiveAttempt {
+  abortStalled(): void;
+}
+
 /**
  * One upstream engine: its keep-alive pool, circuit breaker, health state and the view the Router
- * reads. `view.healthy` is the single "may take new requests" flag the policies see: health
- * checks pass, the breaker allows, and the worker has not been removed.
+ * reads. `admitted` = health checks pass and the breaker allows; `view.healthy` (what policies
+ * see) is set by the fleet, which fails open to every worker passing health checks when no
+ * worker is admitted.
+ *
+ * A worker whose health checks are on starts unhealthy and is admitted once a check passes.
+ * A passing health check also turns a breaker that errors opened half-open (like Envoy's
+ * `successful_active_health_check_uneject_host`, but a probe request still decides, so a worker
+ * that answers /health and fails every completion does not flap back in); while the breaker is
+ * open the worker's health is checked early (from 0.5 s, doubling up to the health interval), so
+ * a restarted worker is back within about a second rather than after `--breaker-open`. A breaker opened because the worker stalled
+ * is not closed by health checks (a stalled engine still answers /health): it waits out
+ * `--breaker-open` and a half-open probe request.
  */
 export class ServeWorker {
   readonly view: LiveWorkerView;
@@ -32,26 +56,45 @@ export class ServeWorker {
   readonly breaker: CircuitBreaker;
   /** URL path prefix of the worker (usually empty). */
   readonly basePath: string;
-  healthOk = true;
+  healthOk: boolean;
+  admitted = false;
   removed = false;
-  /** Out of rotation while its pod is not Ready (discovery); in-flight requests finish. */
+  /** Out of rotation (admin drain, or its pod is not Ready under discovery); in-flight requests finish. */
   drained = false;
+  /** Requests that ended on this worker, and those that ended with an error attributed to it. */
+  served = 0;
+  errors = 0;
+  private everHealthy = false;
+  /** Breaker state last reported to the operator. */
+  private noted: BreakerState = 'closed';
   private healthFails = 0;
   private healthPasses = 0;
+  private lastHealthError?: string;
   private reopenTimer?: NodeJS.Timeout;
+  private probeTimer?: NodeJS.Timeout;
+  private probeDelayMs = 500;
   private timers: NodeJS.Timeout[] = [];
   private readonly reader = new EngineMetricsReader();
   lastScrapeError?: string;
-  /** Requests this worker answered, and attempts on it that failed (the dashboard's served/errors). */
-  served = 0;
-  errors = 0;
+  /** Attempts in flight here, for stall detection. */
+  readonly active = new Set<ActiveAttempt>();
+  /** Last time an upstream byte, head or completion came from this worker (clock seconds). */
+  lastProgressS = 0;
+  /** When `active` last went from empty to non-empty. */
+  busySinceS = 0;
+  private readonly onReopen = (): void => {
+    this.reopenTimer = undefined;
+    this.refresh();
+  };
+  private readonly onProbe = (): void => {
+    this.probeTimer = undefined;
+    void this.checkHealth();
+  };
 
   constructor(
     readonly spec: WorkerSpec,
     private readonly o: WorkerRuntimeOptions,
-    private readonly onScrape: (w: ServeWorker, m: ScrapedMetrics) => void,
-    /** Called when the worker starts taking requests again (pull mode retries its queue). */
-    private readonly onAvailable: () => void = () => undefined,
+    private readonly events: WorkerEvents,
   ) {
     const u = new URL(spec.url);
     this.basePath = u.pathname === '/' ? '' : u.pathname;
@@ -64,6 +107,7 @@ export class ServeWorker {
       connect: { timeout: o.connectTimeoutMs },
     });
     this.breaker = new CircuitBreaker(o.breaker, o.nowS);
+    this.healthOk = o.health.intervalMs <= 0;
     // id and slot are assigned when the server registers the view with its Router.
     this.view = {
       name: spec.name ?? `${u.host}${this.basePath}`,
@@ -72,42 +116,57 @@ export class ServeWorker {
       model: spec.model ?? 'unknown',
       profile: spec.profile ?? 'unknown',
       costUsdPerHour: spec.costUsdPerHour ?? 0,
-      healthy: true,
+      healthy: false,
       inFlight: 0,
       inFlightPromptTokens: 0,
       inPrefill: 0,
     } as LiveWorkerView;
+    this.admitted = this.healthOk;
   }
 
   get name(): string {
     return this.view.name;
   }
 
-  /** Recomputes `view.healthy`; an open breaker schedules the moment it may probe again. */
+  /** Recomputes `admitted`; an open breaker schedules the moment it may probe again. */
   refresh(): void {
-    const was = this.view.healthy;
-    this.view.healthy = !this.removed && !this.drained && this.healthOk && this.breaker.allows();
-    if (this.view.healthy && !was) this.onAvailable();
-    if (this.breaker.state === 'open' && !this.reopenTimer && !this.removed) {
-      this.reopenTimer = setTimeout(() => {
-        this.reopenTimer = undefined;
-        this.refresh();
-      }, Math.ceil(this.breaker.reopensInS() * 1000) + 1);
-      this.reopenTimer.unref();
+    const was = this.admitted;
+    this.admitted = !this.removed && !this.drained && this.healthOk && this.breaker.allows();
+    if (this.breaker.state !== this.noted) {
+      this.noteBreaker(this.noted);
+      this.noted = this.breaker.state;
     }
+    if (this.breaker.state === 'open' && !this.removed) {
+      if (!this.reopenTimer) this.reopenTimer = setTimeout(this.onReopen, Math.ceil(this.breaker.reopensInS() * 1000) + 1).unref();
+      if (!this.probeTimer && this.breaker.openedBy === 'errors' && this.o.health.intervalMs > 0) {
+        this.probeTimer = setTimeout(this.onProbe, this.probeDelayMs).unref();
+        this.probeDelayMs = Math.min(this.probeDelayMs * 2, Math.max(500, this.o.health.intervalMs));
+      }
+    } else {
+      this.probeDelayMs = 500;
+    }
+    if (this.admitted !== was) this.events.admissionChanged(this);
   }
 
-  /** Starts health checks (the first at once) and metric scraping. */
-  start(): void {
+  private noteBreaker(from: BreakerState): void {
+    const to = this.breaker.state;
+    if (to === 'open') this.events.note(`worker ${this.name} ejected: circuit breaker open (${this.breaker.openedBy === 'stalled' ? 'stalled: no byte while other workers answered' : `${this.breaker.consecutiveFailures} consecutive failures`})`);
+    else if (to === 'closed' && from !== 'closed') this.events.note(`worker ${this.name} readmitted: circuit breaker closed`);
+  }
+
+  /** Starts health checks (the first at once) and metric scraping; resolves after the first check. */
+  start(): Promise<void> {
     const h = this.o.health;
+    let first = Promise.resolve();
     if (h.intervalMs > 0) {
-      void this.checkHealth();
+      first = this.checkHealth();
       this.timers.push(setInterval(() => void this.checkHealth(), h.intervalMs).unref());
     }
     if (this.o.scrapeIntervalMs > 0) {
       void this.scrape();
       this.timers.push(setInterval(() => void this.scrape(), this.o.scrapeIntervalMs).unref());
     }
+    return first;
   }
 
   private authHeaders(): Record<string, string> {
@@ -130,17 +189,36 @@ export class ServeWorker {
     if (this.removed) return;
     const h = this.o.health;
     let ok: boolean;
+    let why = '';
     try {
-      ok = (await this.get(h.path, h.timeoutMs)).status < 300;
-    } catch {
+      const r = await this.get(h.path, h.timeoutMs);
+      ok = r.status < 300;
+      if (!ok) why = `HTTP ${r.status}`;
+    } catch (err) {
       ok = false;
+      why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     }
+    if (this.removed) return;
     if (ok) {
       this.healthFails = 0;
-      if (!this.healthOk && ++this.healthPasses >= h.successThreshold) this.healthOk = true;
+      this.lastHealthError = undefined;
+      // A new worker is admitted on its first pass; one that went unhealthy needs the threshold.
+      const need = this.everHealthy ? h.successThreshold : 1;
+      if (!this.healthOk && ++this.healthPasses >= need) {
+        this.healthOk = true;
+        this.everHealthy = true;
+        this.events.note(`worker ${this.name} healthy: ${h.path} passed ${need} check(s)`);
+      }
+      if (this.healthOk && this.breaker.openedBy === 'errors') this.breaker.probeNow();
     } else {
       this.healthPasses = 0;
-      if (this.healthOk && ++this.healthFails >= h.failureThreshold) this.healthOk = false;
+      if (this.healthOk && ++this.healthFails >= h.failureThreshold) {
+        this.healthOk = false;
+        this.events.note(`worker ${this.name} unhealthy: ${h.path} failed ${h.failureThreshold} check(s) (${why})`);
+      } else if (!this.healthOk && why !== this.lastHealthError) {
+        this.events.note(`worker ${this.name} still unhealthy: ${h.path} ${why}`);
+      }
+      this.lastHealthError = why;
     }
     this.refresh();
   }
@@ -161,10 +239,37 @@ export class ServeWorker {
       this.lastScrapeError = undefined;
       if (s.kvCapacityTokens !== undefined) this.view.kvCapacityTokens = s.kvCapacityTokens;
       if (s.blockSize !== undefined) this.view.blockSize = s.blockSize;
-      this.onScrape(this, s.metrics);
+      if (!this.removed) this.events.scraped(this, s.metrics);
     } catch (err) {
       this.lastScrapeError = (err as Error).message;
     }
+  }
+
+  attemptStarted(a: ActiveAttempt): void {
+    if (this.active.size === 0) this.busySinceS = this.o.nowS();
+    this.active.add(a);
+    this.breaker.onSend();
+    this.refresh();
+  }
+
+  attemptEnded(a: ActiveAttempt): void {
+    this.active.delete(a);
+  }
+
+  progress(): void {
+    this.lastProgressS = this.o.nowS();
+  }
+
+  /** Seconds this worker has had attempts in flight without sending a byte (0 when idle). */
+  silenceS(nowS: number): number {
+    return this.active.size === 0 ? 0 : nowS - Math.max(this.lastProgressS, this.busySinceS);
+  }
+
+  /** Stall detection found the worker silent: eject it and cut what it holds (retried elsewhere). */
+  ejectStalled(): void {
+    this.breaker.trip('stalled');
+    this.refresh();
+    for (const a of [...this.active]) a.abortStalled();
   }
 
   /** Takes the worker out of rotation for good; in-flight requests finish, then the pool closes. */
@@ -178,6 +283,8 @@ export class ServeWorker {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    if (this.probeTimer) clearTimeout(this.probeTimer);
     this.reopenTimer = undefined;
+    this.probeTimer = undefined;
   }
 }

@@ -10,6 +10,24 @@ function fnv1a(s: string, start: number, end: number): number {
   return h >>> 0;
 }
 
+/** Ids of text[from, to) appended to `out` (growing it); returns the new length. */
+export function idsInto(text: string, from: number, to: number, out: { buf: Uint32Array; n: number }): void {
+  PIECE.lastIndex = from;
+  let m: RegExpExecArray | null;
+  while (PIECE.lastIndex < to && (m = PIECE.exec(text)) !== null) {
+    const start = m.index;
+    const end = start + m[0].length;
+    for (let i = start; i < end; i += 10) {
+      if (out.n === out.buf.length) {
+        const bigger = new Uint32Array(out.buf.length * 2);
+        bigger.set(out.buf);
+        out.buf = bigger;
+      }
+      out.buf[out.n++] = fnv1a(text, i, Math.min(end, i + 10));
+    }
+  }
+}
+
 /**
  * The `fast` tokenizer: a deterministic piece splitter, a few µs per request. Letter runs (with
  * their leading space), 1–3 digits, single punctuation marks and whitespace runs are pieces;
@@ -20,13 +38,16 @@ function fnv1a(s: string, start: number, end: number): number {
  * Used by serve (src/serve/tokenize.ts) and by the mock worker, which must count as serve does.
  */
 export function fastTokenIds(text: string): Uint32Array {
-  const out: number[] = [];
+  const out = { buf: new Uint32Array(Math.max(16, text.length >> 2)), n: 0 };
+  idsInto(text, 0, text.length, out);
+  return out.buf.subarray(0, out.n);
+}
+
+/** The count `fastTokenIds(text).length` without computing ids (count-only policies). */
+export function fastTokenCount(text: string): number {
   PIECE.lastIndex = 0;
+  let n = 0;
   let m: RegExpExecArray | null;
-  while ((m = PIECE.exec(text)) !== null) {
-    const start = m.index;
-    const end = start + m[0].length;
-    for (let i = start; i < end; i += 10) out.push(fnv1a(text, i, Math.min(end, i + 10)));
-  }
-  return Uint32Array.from(out);
+  while ((m = PIECE.exec(text)) !== null) n += Math.ceil(m[0].length / 10);
+  return n;
 }

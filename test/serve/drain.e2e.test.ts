@@ -62,7 +62,7 @@ test('past the drain deadline, unfinished streams end with an SSE error and [DON
     serve.child.kill('SIGTERM');
     const r = await pending;
     const text = r.body.toString();
-    assert.match(text, /"code":"timeout"/);
+    assert.match(text, /"code":"shutting_down"/);
     assert.ok(text.endsWith('data: [DONE]\n\n'));
     assert.equal(await serve.exited, 0);
     assert.match(serve.stderr(), /cut 1 request/);

@@ -180,7 +180,7 @@ test('values change the objects as documented: disabled PDB, pods in another nam
     podAnnotations: { team: 'inference' },
     policy: 'cache-aware',
     policyOptions: { cache_threshold: 0.5 },
-    staticWorkers: [{ url: 'http://10.0.0.9:8000', gpu: 'h100', name: 'outside' }],
+    staticWorkers: [{ url: 'http://10.0.0.9:8000', gpu: 'h100-sxm', name: 'outside' }],
   });
   for (const m of ms) validate(m);
   assert.equal(byKind(ms, 'PodDisruptionBudget').length, 0);
@@ -200,7 +200,7 @@ test('values change the objects as documented: disabled PDB, pods in another nam
     writeFileSync(file, (one(ms, 'ConfigMap') as Manifest & { data: Record<string, string> }).data['router.yaml']);
     const cfg = parseServeConfig(file);
     assert.equal(cfg.policy, 'cache-aware');
-    assert.deepEqual(cfg.workers.map((w) => [w.url, w.gpu, w.name]), [['http://10.0.0.9:8000', 'h100', 'outside']]);
+    assert.deepEqual(cfg.workers.map((w) => [w.url, w.gpu, w.name]), [['http://10.0.0.9:8000', 'h100-sxm', 'outside']]);
     assert.equal(createPolicy(cfg.policy, { ...cfg.policyOpts, ...parsePolicyOptions([]) }).name, 'cache-aware');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -257,7 +257,7 @@ test("the Deployment's command line starts serve: $(VAR)s expanded from the Conf
     assert.ok(await until(() => /listening on http:\/\/127\.0\.0\.1:(\d+)/.test(out) || child.exitCode !== null, 20_000), out);
     assert.equal(child.exitCode, null, out);
     const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
-    assert.ok(await until(() => /\+ llm\/vllm-0 http:\/\/127\.0\.0\.1:8000 \(gpu=l20\)/.test(out), 10_000), out);
+    assert.ok(await until(() => /\+ llm\/vllm-0 http:\/\/127\.0\.0\.1:8000 \(gpu=l20[,)]/.test(out), 10_000), out);
     assert.equal((await call(port, 'GET', '/readiness')).status, 200);
   } finally {
     child.kill('SIGKILL');

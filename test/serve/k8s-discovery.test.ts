@@ -78,7 +78,7 @@ const vllm = (ip: string, ready: boolean, extra: { labels?: Record<string, strin
 });
 
 test('lists then watches: Running+Ready pods become workers with labels from the pod; readiness drains and readmits; deletion removes', async () => {
-  api.createPod(NS, 'vllm-a', vllm('10.1.0.1', true, { labels: { 'router/gpu': 'h100', 'router/role': 'decode' }, annotations: { 'router/model': 'llama-3.1-8b', 'router/cost': '2.5', 'router/port': '8001' } }));
+  api.createPod(NS, 'vllm-a', vllm('10.1.0.1', true, { labels: { 'router/gpu': 'h100-sxm', 'router/role': 'decode' }, annotations: { 'router/model': 'llama-3.1-8b', 'router/cost': '2.5', 'router/port': '8001' } }));
   api.createPod(NS, 'vllm-b', vllm('10.1.0.2', false));
   api.createPod(NS, 'vllm-c', { labels: { app: 'vllm' } }); // Pending, no IP
   api.createPod(NS, 'sglang-x', { ip: '10.1.0.9', ready: true, labels: { app: 'sglang' } });
@@ -86,7 +86,7 @@ test('lists then watches: Running+Ready pods become workers with labels from the
   await discovery().start();
   assert.deepEqual(fleet.active(), ['vllm-a']);
   const a = fleet.workers.get(`${NS}/vllm-a`)!.spec;
-  assert.deepEqual(a, { url: 'http://10.1.0.1:8001', name: 'vllm-a', gpu: 'h100', model: 'llama-3.1-8b', costUsdPerHour: 2.5, source: 'kubernetes', pod: 'llm/vllm-a', role: 'decode' });
+  assert.deepEqual(a, { url: 'http://10.1.0.1:8001', name: 'vllm-a', gpu: 'h100-sxm', profile: 'llama-3.1-8b@h100-sxm', model: 'llama-3.1-8b', costUsdPerHour: 2.5, source: 'kubernetes', pod: 'llm/vllm-a', role: 'decode' });
   assert.ok(await until(() => api.openWatches === 1, 5000));
   // The watch resumes at the list's resourceVersion, asks for bookmarks and carries the selector.
   const wq = api.watchQueries[0];

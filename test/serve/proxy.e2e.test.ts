@@ -16,6 +16,7 @@ before(async () => {
   serve = await startServe([
     '--workers', `http://127.0.0.1:${up1.port};name=w1;gpu=l20;cost=1.5,http://127.0.0.1:${up2.port};name=w2`,
     '--admin-key', 'admin-secret',
+    '--worker-header',
     '--policy', 'round-robin',
     '--health-interval', '0.2',
     '--scrape-interval', '0.2',
@@ -125,6 +126,33 @@ test('the request log has one JSON line per request with id, worker, status and 
   assert.equal(line!.status, 200);
   assert.equal(line!.path, '/v1/chat/completions');
   assert.ok(typeof line!.worker === 'string');
-  assert.ok(typeof line!.ttft_ms === 'number' && typeof line!.e2e_ms === 'number');
+  assert.ok(typeof line!.e2e_ms === 'number');
   assert.equal(line!.output_tokens, 6);
+  // A non-streaming client gets its first token with its last: no TTFT, no TPOT.
+  assert.equal(line!.ttft_ms, undefined);
+  assert.equal(line!.tpot_ms, undefined);
+});
+
+test('only streamed inference has a TTFT: non-streaming and pass-through requests stay out of router_ttft_seconds', async () => {
+  const count = async (name: string): Promise<number> => Number(new RegExp(`^${name}_count (\\d+)`, 'm').exec((await call(serve!.port, 'GET', '/metrics')).body.toString())?.[1] ?? NaN);
+  const [ttft0, e2e0] = [await count('router_ttft_seconds'), await count('router_e2e_seconds')];
+  assert.equal((await call(serve!.port, 'POST', '/v1/chat/completions', chatBody('plain'))).status, 200);
+  assert.equal((await call(serve!.port, 'GET', '/v1/models')).status, 200);
+  assert.equal(await count('router_ttft_seconds'), ttft0, 'non-streaming and /v1/models add no TTFT sample');
+  assert.equal(await count('router_e2e_seconds'), e2e0 + 1, '/v1/models is not an inference E2E');
+  await call(serve!.port, 'POST', '/v1/chat/completions', chatBody('streamed', { stream: true, max_tokens: 4 }), { 'x-request-id': 'streamed-1' });
+  assert.equal(await count('router_ttft_seconds'), ttft0 + 1);
+  let line: Record<string, unknown> | undefined;
+  assert.ok(
+    await until(() => {
+      line = readFileSync(join(dir, 'requests.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.id === 'streamed-1');
+      return line !== undefined;
+    }),
+  );
+  assert.ok(typeof line!.ttft_ms === 'number' && typeof line!.tpot_ms === 'number');
+  const dispatches = async (): Promise<number> =>
+    [...(await call(serve!.port, 'GET', '/metrics')).body.toString().matchAll(/^router_dispatches_total\{[^}]*\} (\d+)/gm)].reduce((a, x) => a + Number(x[1]), 0);
+  const d0 = await dispatches();
+  assert.equal((await call(serve!.port, 'GET', '/v1/models')).status, 200);
+  assert.equal(await dispatches(), d0, 'a pass-through is not a routing dispatch');
 });

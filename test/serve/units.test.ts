@@ -10,7 +10,7 @@ import { EngineMetricsReader } from '../../src/serve/engine-metrics.js';
 import { readInferenceBody, parseJsonObject } from '../../src/serve/parse-body.js';
 import { HttpError } from '../../src/serve/openai-error.js';
 import { parseServeConfig, parseWorkersFlag } from '../../src/serve/worker-spec.js';
-import { fastTokenIds } from '../../src/serve/tokenize.js';
+import { fastTokenCount, fastTokenIds, fastTokenIdsAsync } from '../../src/serve/tokenize.js';
 import { TraceRecorder } from '../../src/serve/recorder.js';
 import { ExcludingPolicy } from '../../src/serve/exclude-policy.js';
 import { RollingWindow } from '../../src/serve/rolling.js';
@@ -175,9 +175,9 @@ test('fast tokenizer: hand-checked pieces, deterministic ids, shared text prefix
 });
 
 test('--workers labels and --config files', () => {
-  const ws = parseWorkersFlag('http://a:8000;gpu=h100;cost=2.5;name=big, http://b:9000/prefix/');
+  const ws = parseWorkersFlag('http://a:8000;gpu=h100-sxm;cost=2.5;name=big, http://b:9000/prefix/');
   assert.deepEqual(ws, [
-    { url: 'http://a:8000', gpu: 'h100', costUsdPerHour: 2.5, name: 'big' },
+    { url: 'http://a:8000', gpu: 'h100-sxm', costUsdPerHour: 2.5, name: 'big', profile: 'llama-3.1-8b@h100-sxm' },
     { url: 'http://b:9000/prefix' },
   ]);
   assert.throws(() => parseWorkersFlag('ftp://x'), /must be http/);
@@ -255,4 +255,22 @@ test('bearer keys: exact match only', () => {
   assert.equal(k.accepts(req('Bearer s3cretX')), false);
   assert.equal(k.accepts(req('s3cret')), false);
   assert.equal(k.accepts(req()), false);
+});
+
+test('big prompts: tokenized across event-loop turns with the same ids as in one go; counts without ids agree', async () => {
+  const words = ['alpha', ' beta', '  gamma', '\n\nDelta', ' 12345', ',', ' internationalization', '\t', ' x'];
+  let text = '';
+  for (let i = 0; text.length < 600_000; i++) text += words[(i * 7) % words.length];
+  const whole = fastTokenIds(text);
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 0);
+  const sliced = await fastTokenIdsAsync(text, 4096);
+  clearInterval(ticker);
+  assert.deepEqual(Array.from(sliced), Array.from(whole));
+  assert.ok(turns > 0, 'other work ran while the prompt was tokenized');
+  assert.equal(fastTokenCount(text), whole.length);
+  for (const t of ['', 'a', 'Hello, world!\n\n 1234 internationalization', '   ', 'x  y']) {
+    assert.equal(fastTokenCount(t), fastTokenIds(t).length, JSON.stringify(t));
+    assert.deepEqual(Array.from(await fastTokenIdsAsync(t, 1)), Array.from(fastTokenIds(t)), JSON.stringify(t));
+  }
 });

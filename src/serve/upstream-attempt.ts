@@ -1,0 +1,119 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+
+/** What an attempt reports to the request it serves (implemented by RequestLifecycle). */
+export interface AttemptOwner {
+  /** Upstream answered with `status`; false discards the response (it will be retried). */
+  accept(status: number): boolean;
+  /** Every upstream body chunk, before it is forwarded. */
+  observe(chunk: Buffer, isSse: boolean): void;
+  /** Writes the held response head; called right before the first body bytes go out. */
+  sendHead(status: number, headers: IncomingHttpHeaders): void;
+  readonly headSent: boolean;
+  readonly res: ServerResponse;
+  /** The attempt is over: `end` (complete), `discarded` (a retryable status), or `error`. */
+  attemptEnded(a: UpstreamAttempt, how: 'end' | 'discarded' | 'error', err?: Error): void;
+}
+
+const ABORTED = new Error('request aborted by serve');
+/** Bodies up to this size are forwarded in one write (headers and body in one syscall). */
+const COALESCE_LIMIT = 256 * 1024;
+
+/**
+ * One upstream attempt as an undici dispatch handler. Headers are held until the first body
+ * byte; JSON bodies of known small size are held whole and written in one go; SSE chunks are
+ * written as they come, corked per event-loop turn so chunks parsed together leave together.
+ * A client that cannot keep up pauses the upstream (backpressure).
+ */
+export class UpstreamAttempt implements Dispatcher.DispatchHandler {
+  private ctl?: Dispatcher.DispatchController;
+  private abortWanted?: Error;
+  status = 0;
+  private headers: IncomingHttpHeaders = {};
+  private discard = false;
+  isSse = false;
+  private held?: Buffer[];
+  private corked = false;
+  private waitingDrain = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.owner.res.uncork();
+  };
+  private readonly resumeOnDrain = (): void => {
+    this.waitingDrain = false;
+    this.ctl?.resume();
+  };
+
+  constructor(private readonly owner: AttemptOwner) {}
+
+  abort(): void {
+    this.abortWith(ABORTED);
+  }
+
+  /** Aborts with `reason`, which reaches `attemptEnded` as the error. */
+  abortWith(reason: Error): void {
+    this.abortWanted ??= reason;
+    this.ctl?.abort(reason);
+  }
+
+  onRequestStart(ctl: Dispatcher.DispatchController): void {
+    this.ctl = ctl;
+    if (this.abortWanted) ctl.abort(this.abortWanted);
+  }
+
+  onResponseStart(_ctl: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (status < 200) return;
+    this.status = status;
+    if (!this.owner.accept(status)) {
+      this.discard = true;
+      return;
+    }
+    this.headers = headers;
+    const ct = headers['content-type'];
+    this.isSse = typeof ct === 'string' && ct.startsWith('text/event-stream');
+    const len = Number(headers['content-length']);
+    if (!this.isSse && Number.isFinite(len) && len <= COALESCE_LIMIT) this.held = [];
+  }
+
+  onResponseData(ctl: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.discard) return;
+    const owner = this.owner;
+    owner.observe(chunk, this.isSse);
+    if (this.held) {
+      this.held.push(chunk);
+      return;
+    }
+    const res = owner.res;
+    if (!owner.headSent) owner.sendHead(this.status, this.headers);
+    if (!this.corked) {
+      this.corked = true;
+      res.cork();
+      process.nextTick(this.uncork);
+    }
+    if (!res.write(chunk) && !this.waitingDrain) {
+      this.waitingDrain = true;
+      ctl.pause();
+      res.once('drain', this.resumeOnDrain);
+    }
+  }
+
+  onResponseEnd(): void {
+    const owner = this.owner;
+    if (this.discard) {
+      owner.attemptEnded(this, 'discarded');
+      return;
+    }
+    if (this.held) {
+      owner.sendHead(this.status, this.headers);
+      owner.res.end(this.held.length === 1 ? this.held[0] : Buffer.concat(this.held));
+    } else {
+      if (!owner.headSent) owner.sendHead(this.status, this.headers);
+      owner.res.end();
+    }
+    owner.attemptEnded(this, 'end');
+  }
+
+  onResponseError(_ctl: Dispatcher.DispatchController, err: Error): void {
+    this.owner.attemptEnded(this, 'error', err);
+  }
+}
