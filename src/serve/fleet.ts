@@ -86,8 +86,12 @@ export class Fleet {
     const now = this.o.nowS();
     const s = this.o.stallTimeoutS;
     for (const w of this.list) {
-      if (w.silenceS(now) < s || w.breaker.state === 'open') continue;
-      const othersAnswered = this.list.some((x) => x !== w && now - x.lastProgressS < s && x.lastProgressS > 0);
+      const silence = w.silenceS(now);
+      if (silence < s || w.breaker.state === 'open') continue;
+      // Another worker sent a byte at some point during this worker's silence (not necessarily
+      // within the last stallTimeoutS: a fast worker may have answered everything early on).
+      const silentSince = now - silence;
+      const othersAnswered = this.list.some((x) => x !== w && x.lastProgressS > silentSince);
       if (!othersAnswered) continue;
       this.o.note(`worker ${w.name} stalled: ${w.active.size} request(s) in flight and no byte for ${w.silenceS(now).toFixed(1)} s while other workers answered`);
       w.ejectStalled();

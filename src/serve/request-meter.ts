@@ -1,4 +1,5 @@
 import { promptBlockHashes } from '../workload/block-hash.js';
+import type { ServeWorker } from './worker.js';
 import { meetsSlo, sloClassName } from '../metrics/slo.js';
 import type { SloClassCounter } from './slo-classes.js';
 import type { AccessLog } from './access-log.js';
@@ -58,9 +59,10 @@ export class RequestMeter {
     if (this.o.recorder && lc.route === 'inference') this.recordSeq.set(lc.id, this.o.recorder.arrive());
   }
 
-  retried(worker: string, why: string): void {
+  retried(worker: ServeWorker, why: string): void {
     this.totals.retries++;
-    this.o.metrics.retries.inc({ worker });
+    worker.errors++;
+    this.o.metrics.retries.inc({ worker: worker.name });
     this.o.metrics.errors.inc({ kind: errorKind(why) });
   }
 
@@ -83,9 +85,11 @@ export class RequestMeter {
     const ttftS = inference && lc.stream && lc.firstByteS !== undefined ? lc.firstByteS - lc.arrivalS : undefined;
     const tpotS = ttftS !== undefined && out !== undefined && out > 1 && ok ? (e2eS - ttftS) / (out - 1) : undefined;
     const w = lc.worker;
+    // served: answered by this worker; errors: failed there (a failed attempt before a retry
+    // is counted by `retried`), so the dashboard's two columns add up to the attempts it took.
     if (w) {
-      w.served++;
-      if (!ok && lc.end !== 'client_abort') w.errors++;
+      if (ok) w.served++;
+      else if (lc.end !== 'client_abort') w.errors++;
     }
     if (lc.error) {
       this.totals.errors++;

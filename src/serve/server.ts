@@ -469,7 +469,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   onRetry(lc: RequestLifecycle, failed: ServeWorker, why: string): void {
-    this.meter.retried(failed.name, why);
+    this.meter.retried(failed, why);
     let ex = this.policy.excluded.get(lc.id);
     if (!ex) this.policy.excluded.set(lc.id, (ex = new Set()));
     ex.add(failed.view.index);

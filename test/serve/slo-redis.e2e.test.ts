@@ -67,23 +67,23 @@ test('export-aibrix --redis writes AIBrix keys; serve --profiles-redis loads the
 
     serve = await startServe(['--workers', `http://127.0.0.1:${up.port};profile=llama-3.1-8b@l20;name=w0`, '--policy', 'slo', '--slo', 'e2e_ms=5000', '--slo-profile', '/dev/null/none', '--health-interval', '0', '--log', 'off', '--profiles-redis', url]).catch(() => undefined);
     assert.equal(serve, undefined, 'a missing --slo-profile is still a user error');
-    serve = await startServe(['--workers', `http://127.0.0.1:${up.port};gpu=redis-gpu;name=w0`, '--policy', 'slo', '--slo', 'e2e_ms=5000', '--health-interval', '0', '--log', 'off', '--profiles-redis', url]);
+    serve = await startServe(['--workers', `http://127.0.0.1:${up.port};gpu=a10;name=w0`, '--policy', 'slo', '--slo', 'e2e_ms=5000', '--health-interval', '0', '--log', 'off', '--profiles-redis', url]);
     const err = (): string => serve!.stderr();
     assert.match(err(), /ignoring Redis key aibrix:profile_m_broken: tputs\[0\]: expected 2 cells/);
     assert.match(err(), /SLO profiles from Redis: llama-3\.1-8b@l20/);
     assert.match(err(), /watching redis:\/\/127\.0\.0\.1:\d+ for aibrix:profile_\* keys \(notifications\+polling\)/);
-    // The worker is labelled gpu=redis-gpu: no table matches it yet, so slo runs on its fallback.
-    assert.match(err(), /routes everything through its fallback/);
+    // The worker is labelled gpu=a10: no Redis table names it yet, so slo derives one from its profile.
+    assert.match(err(), /deriving SLO tables for llama-3\.1-8b@a10/);
     assert.equal((await call(serve.port, 'POST', '/v1/chat/completions', chatBody('before'))).status, 200);
     // AIBrix deploys a profile for that deployment: serve picks it up without a restart.
-    await r.set('aibrix:profile_llama-3.1-8b_redis-gpu', JSON.stringify({ ...stored, gpu: 'redis-gpu', created: 2 }));
+    await r.set('aibrix:profile_llama-3.1-8b_a10', JSON.stringify({ ...stored, gpu: 'a10', created: 2 }));
     const lastLoad = (): string => [...err().matchAll(/SLO profiles from Redis: (.*)/g)].pop()?.[1] ?? '';
-    assert.ok(await until(() => lastLoad().split(', ').sort().join(',') === 'llama-3.1-8b@l20,redis-gpu', 10_000), err());
+    assert.ok(await until(() => lastLoad().split(', ').sort().join(',') === 'a10,llama-3.1-8b@l20', 10_000), err());
     const res = await call(serve.port, 'POST', '/v1/chat/completions', chatBody('after'));
     assert.equal(res.status, 200);
-    assert.match((await call(serve.port, 'GET', '/metrics')).body.toString(), /router_policy_decisions_total\{policy="slo",branch="slo"\} 1/);
+    assert.match((await call(serve.port, 'GET', '/metrics')).body.toString(), /router_policy_decisions_total\{policy="slo",branch="slo"\} 2/);
     // Deleting it is a change too.
-    await r.del('aibrix:profile_llama-3.1-8b_redis-gpu');
+    await r.del('aibrix:profile_llama-3.1-8b_a10');
     assert.ok(await until(() => lastLoad() === 'llama-3.1-8b@l20', 10_000), err());
     assert.equal(serve.child.exitCode, null, 'serve is still running');
   } finally {
@@ -98,7 +98,7 @@ test('serve --profiles-redis: a bad URL or an unreachable server is one line, ex
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--profiles-redis: "http:\/\/x" must be redis:\/\/ or rediss:\/\//);
   const port = await freePort();
-  const down = spawnSync(process.execPath, [CLI, 'serve', '--workers', 'http://127.0.0.1:9;gpu=zz', '--policy', 'slo', '--profiles-redis', `redis://127.0.0.1:${port}`], { encoding: 'utf8', timeout: 30_000 });
+  const down = spawnSync(process.execPath, [CLI, 'serve', '--workers', 'http://127.0.0.1:9;gpu=a10', '--policy', 'slo', '--profiles-redis', `redis://127.0.0.1:${port}`], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(down.status, 2, down.stderr);
   assert.match(down.stderr, /--profiles-redis redis:\/\/127\.0\.0\.1:\d+: cannot connect/);
   assert.doesNotMatch(down.stderr, /\n\s+at /);
