@@ -1,36 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServeApp, type ServeOptions } from '../../src/serve/server.js';
+import { ServeApp } from '../../src/serve/server.js';
+import { serveTestOptions as options } from './serve-options.js';
 import { createPolicy } from '../../src/routing/registry.js';
 import type { Policy } from '../../src/routing/types.js';
 import { Upstream } from './fixtures/upstream.js';
 import { call, chatBody, until } from './helpers.js';
 
-function options(ports: number[], policy: Policy, extra: Partial<ServeOptions> = {}): ServeOptions {
-  return {
-    host: '127.0.0.1',
-    port: 0,
-    workers: ports.map((p, i) => ({ url: `http://127.0.0.1:${p}`, name: `w${i}`, gpu: 'l20' })),
-    policy,
-    seed: 1,
-    maxAttempts: 3,
-    backoff: { initialMs: 1, maxMs: 10, multiplier: 1.5, jitter: 0.2 },
-    breaker: { failureThreshold: 5, successThreshold: 1, openS: 1 },
-    health: { path: '/health', intervalMs: 0, timeoutMs: 1000, failureThreshold: 1, successThreshold: 1 },
-    scrapeIntervalMs: 50,
-    requestTimeoutMs: 10_000,
-    idleTimeoutMs: 5_000,
-    connectTimeoutMs: 1_000,
-    maxBodyBytes: 1 << 20,
-    drainTimeoutMs: 1_000,
-    connections: 4,
-    defaultMaxTokens: 16,
-    tokenizer: 'fast',
-    rollingWindowS: 60,
-    retryAfterS: 1,
-    ...extra,
-  };
-}
 
 test('in-process ServeApp: live snapshot for the dashboard, SLO verdict in the request log', async () => {
   const ups = [new Upstream(), new Upstream()];

@@ -7,31 +7,11 @@ import { ServeDashboard } from '../../src/tui/serve-dashboard.js';
 import { serveDashboardFeed } from '../../src/tui/serve-live.js';
 import { Upstream } from '../serve/fixtures/upstream.js';
 import { call, chatBody } from '../serve/helpers.js';
+import { serveTestOptions } from '../serve/serve-options.js';
 
 function options(ports: number[]): ServeOptions {
-  return {
-    host: '127.0.0.1',
-    port: 0,
-    workers: ports.map((p, i) => ({ url: `http://127.0.0.1:${p}`, name: `w${i}`, gpu: 'l20' })),
-    policy: createPolicy('round-robin'),
-    seed: 1,
-    maxAttempts: 3,
-    backoff: { initialMs: 1, maxMs: 10, multiplier: 1.5, jitter: 0.2 },
-    // Breaker and health checks out of the way: every request tries the failing worker in turn.
-    breaker: { failureThreshold: 1000, successThreshold: 1, openS: 1 },
-    health: { path: '/health', intervalMs: 0, timeoutMs: 1000, failureThreshold: 1, successThreshold: 1 },
-    scrapeIntervalMs: 0,
-    requestTimeoutMs: 10_000,
-    idleTimeoutMs: 5_000,
-    connectTimeoutMs: 1_000,
-    maxBodyBytes: 1 << 20,
-    drainTimeoutMs: 1_000,
-    connections: 4,
-    defaultMaxTokens: 16,
-    tokenizer: 'fast',
-    rollingWindowS: 60,
-    retryAfterS: 1,
-  };
+  // Breaker and health checks out of the way: every request tries the failing worker in turn.
+  return serveTestOptions(ports, createPolicy('round-robin'), { breaker: { failureThreshold: 1000, successThreshold: 1, openS: 1 }, scrapeIntervalMs: 0 });
 }
 
 test('serve --dashboard: per-worker served and errors columns count what each worker answered', async () => {
