@@ -19,17 +19,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { quantile } from '../src/util/stats.js';
+import { numberArg } from './args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '../src/cli/main.js');
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const SECONDS = arg('--seconds', 60);
-const REQUESTS = arg('--requests', 10_000);
-const SLOW = arg('--slow', 19_000);
+const SECONDS = numberArg('--seconds', 60);
+const REQUESTS = numberArg('--requests', 10_000);
+const SLOW = numberArg('--slow', 19_000);
 const RATE = 100;
 
 const children = new Set<ChildProcess>();

@@ -16,19 +16,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { quantile } from '../src/util/stats.js';
+import { numberArg } from './args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '../src/cli/main.js');
 const UPSTREAM = join(here, '../test/serve/fixtures/upstream-main.js');
 const MIN_PROXY = join(here, 'min-proxy.js');
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const REQUESTS = arg('--requests', 6000);
-const SECONDS = arg('--seconds', 8);
-const BACKENDS = arg('--backends', 2);
+const REQUESTS = numberArg('--requests', 6000);
+const SECONDS = numberArg('--seconds', 8);
+const BACKENDS = numberArg('--backends', 2);
 const WARMUP = 500;
 const WARMUP_ROUND = 3000;
 
