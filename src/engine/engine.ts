@@ -7,6 +7,9 @@ import type { StepCost, StepShape } from './step-cost.js';
 /** One request inside an engine. Times are engine-clock seconds; NaN until they happen. */
 export interface Sequence {
   readonly req: Request;
+  /** `req`'s token counts, copied so the per-step loops read the sequence alone (one object, not two). */
+  readonly inputTokens: number;
+  readonly outputTokens: number;
   readonly enqueuedAt: number;
   numComputed: number;
   numOutput: number;
@@ -23,7 +26,7 @@ export interface Sequence {
   cachedTokens: number;
   preemptions: number;
   /** Set by `abort`: the sequence leaves at the next step boundary, reported as finished. */
-  aborted?: boolean;
+  aborted: boolean;
   /** The request's shareable block hashes (`cachedContentHashes`), looked up once at `add`. */
   readonly shared: number[] | undefined;
 }
@@ -128,6 +131,8 @@ export class Engine {
   add(req: Request, now: number): Sequence {
     const seq: Sequence = {
       req,
+      inputTokens: req.inputTokens,
+      outputTokens: req.outputTokens,
       enqueuedAt: now,
       numComputed: 0,
       numOutput: 0,
@@ -138,6 +143,9 @@ export class Engine {
       finishedAt: NaN,
       cachedTokens: 0,
       preemptions: 0,
+      aborted: false,
+      leftBlocks: undefined,
+      leftGens: undefined,
       shared: this.config.enablePrefixCaching ? cachedContentHashes(req, this.config.blockSize) : undefined,
     };
     this.waiting.push(seq);
@@ -262,7 +270,7 @@ export class Engine {
     let minLeft = Infinity;
     for (let i = 0; i < b; i++) {
       const seq = seqs[i];
-      minLeft = Math.min(minLeft, seq.req.outputTokens - seq.numOutput - 1);
+      minLeft = Math.min(minLeft, seq.outputTokens - seq.numOutput - 1);
     }
     // After step 1 each sequence still needs `left` tokens; the last of them must go through the
     // general path so its completion is reported.
@@ -405,7 +413,7 @@ export class Engine {
 
 
   private numTokens(seq: Sequence): number {
-    return seq.req.inputTokens + seq.numOutput;
+    return seq.inputTokens + seq.numOutput;
   }
 
   private preempt(seq: Sequence): void {
@@ -528,7 +536,7 @@ export class Engine {
         seq.firstTokenAt = now;
         this.listener.firstToken(seq, now);
       }
-      if (seq.numOutput >= seq.req.outputTokens || seq.aborted) {
+      if (seq.numOutput >= seq.outputTokens || seq.aborted) {
         seq.finishedAt = now;
         this.pool.release(seq.blocks);
         seq.blocks = [];
