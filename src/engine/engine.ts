@@ -80,6 +80,13 @@ export class Engine {
   private readonly batchSeqs: Sequence[] = [];
   private readonly batchTokens: number[] = [];
   private batchLen = 0;
+  /**
+   * End times of a planned stretch's steps: `stepEnds[stretchAt]` ends the step in flight, the
+   * next `extraDecodeSteps` entries end its extra steps. Priced once by `planStretch`, so a scrape
+   * or a cut finds how far the stretch got without pricing its steps again.
+   */
+  private readonly stepEnds = new Float64Array(MAX_STRETCH_STEPS + 1);
+  private stretchAt = 0;
   private readonly inFlight: InFlight = {
     active: false,
     start: 0,
@@ -187,21 +194,13 @@ export class Engine {
   materialize(now: number): void {
     const f = this.inFlight;
     if (!f.active || f.extraDecodeSteps === 0 || now >= f.end) return;
-    let t = f.start + this.cost.seconds(f.shape);
-    if (t > now) return;
+    const ends = this.stepEnds;
+    const at = this.stretchAt;
+    if (ends[at] > now) return;
     // Step 1 (the scheduled batch) has ended; find how many extra steps have too.
-    const b = this.batchLen;
     let done = 0;
-    // Σ decode context at the first extra step; each later step adds one token per sequence.
-    let kv = f.shape.decodeKvTokens + b;
-    for (;;) {
-      if (done === f.extraDecodeSteps - 1) break;
-      const next = t + this.cost.decodeSeconds(b, kv);
-      if (next > now) break;
-      t = next;
-      kv += b;
-      done++;
-    }
+    while (done < f.extraDecodeSteps - 1 && ends[at + done + 1] <= now) done++;
+    const t = ends[at + done];
     this.applyBatch();
     if (done > 0) this.applyDecodeSteps(done);
     // The step in flight at `now` becomes step 1 of the rest of the stretch (the same batch, one
@@ -211,6 +210,7 @@ export class Engine {
     this.decodeShape(f.shape);
     f.start = t;
     f.extraDecodeSteps = rest;
+    this.stretchAt = at + done + 1;
   }
 
   /** Fraction of KV blocks in use (as `snapshot().kvUsage`, without building a snapshot). */
@@ -240,7 +240,8 @@ export class Engine {
     this.materialize(now);
     if (f.extraDecodeSteps === 0) return;
     f.extraDecodeSteps = 0;
-    f.end = f.start + this.cost.seconds(f.shape);
+    // = f.start + seconds(f.shape): planStretch priced this step with the same shape.
+    f.end = this.stepEnds[this.stretchAt];
   }
 
   private startStep(now: number): void {
@@ -260,9 +261,10 @@ export class Engine {
 
   /**
    * Extends a pure-decode step by the further identical decode steps that must follow it: up to
-   * the step before the first sequence finishes, and only while the blocks those steps allocate
+   * the step in which the first sequence finishes, and only while the blocks those steps allocate
    * fit. Waiting requests cannot be admitted in between: the batch size, the token budget and the
-   * free blocks only stay equal or shrink until something finishes.
+   * free blocks only stay equal or shrink until something finishes. `advance` at the stretch's
+   * end reports the sequences that finished in its last step, as the general path would.
    */
   private planStretch(f: InFlight): void {
     const b = this.batchLen;
@@ -272,12 +274,11 @@ export class Engine {
       const seq = seqs[i];
       minLeft = Math.min(minLeft, seq.outputTokens - seq.numOutput - 1);
     }
-    // After step 1 each sequence still needs `left` tokens; the last of them must go through the
-    // general path so its completion is reported.
+    // After step 1 each sequence still needs `left` tokens.
     // Capped: an arrival usually cuts a long stretch early, and pricing steps that never run made
     // planning cost O(output length) per arrival on a lightly loaded worker. A stretch that runs
     // to its end is followed by the next one, with the same steps at the same times.
-    let m = Math.min(minLeft - 1, MAX_STRETCH_STEPS);
+    let m = Math.min(minLeft, MAX_STRETCH_STEPS);
     if (m <= 0) return;
     const free = this.pool.free;
     if (this.blocksForDecode(m) > free) {
@@ -293,10 +294,14 @@ export class Engine {
     if (m <= 0) return;
     let t = f.end;
     let kv = f.shape.decodeKvTokens + b;
-    for (let i = 0; i < m; i++) {
+    const ends = this.stepEnds;
+    ends[0] = t;
+    for (let i = 1; i <= m; i++) {
       t += this.cost.decodeSeconds(b, kv);
+      ends[i] = t;
       kv += b;
     }
+    this.stretchAt = 0;
     f.extraDecodeSteps = m;
     f.end = t;
   }
