@@ -23,6 +23,13 @@ export class BlockPool {
   private readonly meta: Int32Array;
   /** Content hash of a block (valid while its HASHED flag is set). */
   private readonly hash: Float64Array;
+  /**
+   * Blocks [fresh, total) were never handed out. They are the front of the free queue, in index
+   * order (releases join at the back and only cached blocks leave from the middle), so they need
+   * no links: a pool costs nothing to build and its records are touched only when used.
+   */
+  private fresh = 0;
+  /** The linked part of the free queue (released blocks), after the fresh ones. */
   private head = -1;
   private tail = -1;
   private freeCount: number;
@@ -32,15 +39,8 @@ export class BlockPool {
 
   constructor(total: number, readonly cachingEnabled: boolean) {
     this.total = total;
-    const m = new Int32Array(total * STRIDE);
-    for (let i = 0; i < total; i++) {
-      m[i * STRIDE + PREV] = i - 1;
-      m[i * STRIDE + NEXT] = i + 1 < total ? i + 1 : -1;
-    }
-    this.meta = m;
+    this.meta = new Int32Array(total * STRIDE);
     this.hash = new Float64Array(total);
-    this.head = total > 0 ? 0 : -1;
-    this.tail = total - 1;
     this.freeCount = total;
   }
 
@@ -90,9 +90,15 @@ export class BlockPool {
 
   /** Takes a fresh block from the LRU end, evicting whatever it cached. Caller checks `free` first. */
   allocate(): number {
-    const b = this.head;
-    if (b < 0) throw new Error('BlockPool.allocate: no free block');
-    this.unlink(b);
+    let b: number;
+    if (this.fresh < this.total) {
+      b = this.fresh++;
+      this.freeCount--;
+    } else {
+      b = this.head;
+      if (b < 0) throw new Error('BlockPool.allocate: no free block');
+      this.unlink(b);
+    }
     const m = this.meta;
     const o = b * STRIDE;
     if (m[o + HASHED] === 1) {
