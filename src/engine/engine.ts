@@ -7,6 +7,9 @@ import type { StepCost, StepShape } from './step-cost.js';
 /** One request inside an engine. Times are engine-clock seconds; NaN until they happen. */
 export interface Sequence {
   readonly req: Request;
+  /** `req`'s token counts, copied so the per-step loops read the sequence alone (one object, not two). */
+  readonly inputTokens: number;
+  readonly outputTokens: number;
   readonly enqueuedAt: number;
   numComputed: number;
   numOutput: number;
@@ -25,7 +28,7 @@ export interface Sequence {
   cachedTokens: number;
   preemptions: number;
   /** Set by `abort`: the sequence leaves at the next step boundary, reported as finished. */
-  aborted?: boolean;
+  aborted: boolean;
   /** The request's shareable block hashes (`cachedContentHashes`), looked up once at `add`. */
   readonly shared: number[] | undefined;
 }
@@ -70,10 +73,6 @@ interface InFlight {
   end: number;
   shape: StepShape;
   extraDecodeSteps: number;
-  /** End of the step's first (scheduled) step; `end` when there are no extra steps. */
-  firstEnd: number;
-  /** Index in `stretchSteps` of the first extra step's length. */
-  stepBase: number;
 }
 
 /**
@@ -89,17 +88,20 @@ export class Engine {
   private readonly batchSeqs: Sequence[] = [];
   private readonly batchTokens: number[] = [];
   private batchLen = 0;
+  /**
+   * End times of a planned stretch's steps: `stepEnds[stretchAt]` ends the step in flight, the
+   * next `extraDecodeSteps` entries end its extra steps. Priced once by `planStretch`, so a scrape
+   * or a cut finds how far the stretch got without pricing its steps again.
+   */
+  private readonly stepEnds = new Float64Array(MAX_STRETCH_STEPS + 1);
+  private stretchAt = 0;
   private readonly inFlight: InFlight = {
     active: false,
     start: 0,
     end: 0,
     shape: { tokens: 0, seqs: 0, prefillAttnPairs: 0, prefillKvTokens: 0, decodeKvTokens: 0, prefillChunks: 0 },
     extraDecodeSteps: 0,
-    firstEnd: 0,
-    stepBase: 0,
   };
-  /** Lengths of the planned extra steps of the stretch in flight (from `inFlight.stepBase` on). */
-  private readonly stretchSteps = new Float64Array(MAX_STRETCH_STEPS);
   /** A schedule that preempted skips admission, so the following step may admit: no stretch then. */
   private preemptedLastSchedule = false;
   readonly counters = { prefixHits: 0, prefixQueries: 0, preemptions: 0, promptTokens: 0, generationTokens: 0, finished: 0, steps: 0 };
@@ -144,6 +146,8 @@ export class Engine {
   add(req: Request, now: number): Sequence {
     const seq: Sequence = {
       req,
+      inputTokens: req.inputTokens,
+      outputTokens: req.outputTokens,
       enqueuedAt: now,
       numComputed: 0,
       numOutput: 0,
@@ -155,6 +159,9 @@ export class Engine {
       finishedAt: NaN,
       cachedTokens: 0,
       preemptions: 0,
+      aborted: false,
+      leftBlocks: undefined,
+      leftGens: undefined,
       shared: this.config.enablePrefixCaching ? cachedContentHashes(req, this.config.blockSize) : undefined,
     };
     this.waiting.push(seq);
@@ -186,10 +193,9 @@ export class Engine {
     const f = this.inFlight;
     if (!f.active || f.end !== now) throw new Error(`Engine.advance(${now}) but the step in flight ends at ${f.active ? f.end : undefined}`);
     f.active = false;
-    const extra = f.extraDecodeSteps;
     // A stretch's first step ended before `now`; its extra steps follow it back to back.
-    this.applyBatch(f.firstEnd);
-    if (extra > 0) this.applyDecodeSteps(extra, f.firstEnd, f.stepBase);
+    this.applyBatch(f.extraDecodeSteps > 0 ? this.stepEnds[this.stretchAt] : now);
+    if (f.extraDecodeSteps > 0) this.applyDecodeSteps(f.extraDecodeSteps);
     this.finishCompleted(now);
     this.startStep(now);
   }
@@ -198,30 +204,23 @@ export class Engine {
   materialize(now: number): void {
     const f = this.inFlight;
     if (!f.active || f.extraDecodeSteps === 0 || now >= f.end) return;
-    let t = f.firstEnd;
-    if (t > now) return;
+    const ends = this.stepEnds;
+    const at = this.stretchAt;
+    if (ends[at] > now) return;
     // Step 1 (the scheduled batch) has ended; find how many extra steps have too.
-    const steps = this.stretchSteps;
-    const base = f.stepBase;
     let done = 0;
-    for (;;) {
-      if (done === f.extraDecodeSteps - 1) break;
-      const next = t + steps[base + done];
-      if (next > now) break;
-      t = next;
-      done++;
-    }
-    this.applyBatch(f.firstEnd);
-    if (done > 0) this.applyDecodeSteps(done, f.firstEnd, base);
+    while (done < f.extraDecodeSteps - 1 && ends[at + done + 1] <= now) done++;
+    const t = ends[at + done];
+    this.applyBatch(ends[at]);
+    if (done > 0) this.applyDecodeSteps(done);
     // The step in flight at `now` becomes step 1 of the rest of the stretch (the same batch, one
     // token each); its blocks were due at t.
     const rest = f.extraDecodeSteps - done - 1;
     this.allocateDecode(1);
     this.decodeShape(f.shape);
     f.start = t;
-    f.firstEnd = t + steps[base + done];
-    f.stepBase = base + done + 1;
     f.extraDecodeSteps = rest;
+    this.stretchAt = at + done + 1;
   }
 
   /** Fraction of KV blocks in use (as `snapshot().kvUsage`, without building a snapshot). */
@@ -251,7 +250,8 @@ export class Engine {
     this.materialize(now);
     if (f.extraDecodeSteps === 0) return;
     f.extraDecodeSteps = 0;
-    f.end = f.start + this.cost.seconds(f.shape);
+    // = f.start + seconds(f.shape): planStretch priced this step with the same shape.
+    f.end = this.stepEnds[this.stretchAt];
   }
 
   private startStep(now: number): void {
@@ -262,8 +262,6 @@ export class Engine {
     this.shapeOf(shape);
     f.start = now;
     f.end = now + this.cost.seconds(shape);
-    f.firstEnd = f.end;
-    f.stepBase = 0;
     f.extraDecodeSteps = 0;
     f.active = true;
     const pureDecode = shape.prefillKvTokens === 0 && this.batchLen === this.running.length && !this.preemptedLastSchedule;
@@ -273,9 +271,10 @@ export class Engine {
 
   /**
    * Extends a pure-decode step by the further identical decode steps that must follow it: up to
-   * the step before the first sequence finishes, and only while the blocks those steps allocate
+   * the step in which the first sequence finishes, and only while the blocks those steps allocate
    * fit. Waiting requests cannot be admitted in between: the batch size, the token budget and the
-   * free blocks only stay equal or shrink until something finishes.
+   * free blocks only stay equal or shrink until something finishes. `advance` at the stretch's
+   * end reports the sequences that finished in its last step, as the general path would.
    */
   private planStretch(f: InFlight): void {
     const b = this.batchLen;
@@ -283,14 +282,13 @@ export class Engine {
     let minLeft = Infinity;
     for (let i = 0; i < b; i++) {
       const seq = seqs[i];
-      minLeft = Math.min(minLeft, seq.req.outputTokens - seq.numOutput - 1);
+      minLeft = Math.min(minLeft, seq.outputTokens - seq.numOutput - 1);
     }
-    // After step 1 each sequence still needs `left` tokens; the last of them must go through the
-    // general path so its completion is reported.
+    // After step 1 each sequence still needs `left` tokens.
     // Capped: an arrival usually cuts a long stretch early, and pricing steps that never run made
     // planning cost O(output length) per arrival on a lightly loaded worker. A stretch that runs
     // to its end is followed by the next one, with the same steps at the same times.
-    let m = Math.min(minLeft - 1, MAX_STRETCH_STEPS);
+    let m = Math.min(minLeft, MAX_STRETCH_STEPS);
     if (m <= 0) return;
     const free = this.pool.free;
     if (this.blocksForDecode(m) > free) {
@@ -306,13 +304,14 @@ export class Engine {
     if (m <= 0) return;
     let t = f.end;
     let kv = f.shape.decodeKvTokens + b;
-    const steps = this.stretchSteps;
-    for (let i = 0; i < m; i++) {
-      const d = this.cost.decodeSeconds(b, kv);
-      steps[i] = d;
-      t += d;
+    const ends = this.stepEnds;
+    ends[0] = t;
+    for (let i = 1; i <= m; i++) {
+      t += this.cost.decodeSeconds(b, kv);
+      ends[i] = t;
       kv += b;
     }
+    this.stretchAt = 0;
     f.extraDecodeSteps = m;
     f.end = t;
   }
@@ -429,7 +428,7 @@ export class Engine {
 
 
   private numTokens(seq: Sequence): number {
-    return seq.req.inputTokens + seq.numOutput;
+    return seq.inputTokens + seq.numOutput;
   }
 
   private preempt(seq: Sequence): void {
@@ -530,22 +529,18 @@ export class Engine {
 
   /**
    * Applies `m` decode steps to the whole running batch at once (each sequence gains m tokens):
-   * the stretch's steps from `stretchSteps[base]` on, following a step that ended at `firstEnd`.
+   * the stretch's steps after the one ending at `stepEnds[stretchAt]`.
    */
-  private applyDecodeSteps(m: number, firstEnd: number, base: number): void {
+  private applyDecodeSteps(m: number): void {
     this.allocateDecode(m);
     const b = this.running.length;
-    let last = firstEnd;
+    const ends = this.stepEnds;
+    const at = this.stretchAt;
     const gap = this.listener.tokenGap;
-    if (gap) {
-      // Every sequence of a pure-decode batch samples once per step: each step's length is one
-      // gap for each of them.
-      for (let j = 0; j < m; j++) {
-        const d = this.stretchSteps[base + j];
-        gap(d, b);
-        last += d;
-      }
-    }
+    // Every sequence of a pure-decode batch samples once per step: each step's length is one gap
+    // for each of them.
+    if (gap) for (let j = at; j < at + m; j++) gap(ends[j + 1] - ends[j], b);
+    const last = ends[at + m];
     for (const seq of this.running) {
       seq.numComputed += m;
       seq.numOutput += m;
@@ -583,7 +578,7 @@ export class Engine {
         seq.firstTokenAt = now;
         this.listener.firstToken(seq, now);
       }
-      if (seq.numOutput >= seq.req.outputTokens || seq.aborted) {
+      if (seq.numOutput >= seq.outputTokens || seq.aborted) {
         seq.finishedAt = now;
         this.pool.release(seq.blocks);
         seq.blocks = [];

@@ -182,15 +182,18 @@ export class Simulation {
   }
 
   async run(): Promise<SimulationResult> {
-    const it = toAsyncIterator(this.o.requests);
+    const src = this.o.requests;
+    // A synchronous source (a generator, an array) is read without an await per request.
+    const syncIt = Symbol.asyncIterator in src ? null : src[Symbol.iterator]();
+    const it = syncIt ?? toAsyncIterator(src);
     let buf: Request[] = [];
     let bi = 0;
     const refill = async (): Promise<void> => {
       buf = [];
       bi = 0;
       while (buf.length < 4096) {
-        const r = await it.next();
-        if (r.done) {
+        const r = syncIt ? syncIt.next() : await it.next();
+        if (r.done === true) {
           this.sourceDone = true;
           break;
         }
