@@ -5,7 +5,7 @@ import type { BreakerState } from './circuit-breaker.js';
 export interface LiveSource {
   workers(): readonly {
     name: string;
-    view: { inFlight: number; healthy: boolean; scraped?: { running: number; waiting: number; kvUsage: number } };
+    view: { inFlight: number; healthy: boolean; scraped?: { running: number; waiting: number; kvUsage: number }; remote?: { inFlight: number } };
     breaker: { state: BreakerState };
     healthOk: boolean;
   }[];
@@ -87,7 +87,7 @@ export class ServeMetrics {
         },
       });
     };
-    perWorker('router_worker_in_flight', 'Requests the router has in flight on the worker', (w) => w.view.inFlight);
+    perWorker('router_worker_in_flight', 'Requests the router has in flight on the worker', (w) => w.view.inFlight - (w.view.remote?.inFlight ?? 0));
     perWorker('router_worker_healthy', '1 when the worker takes traffic (health checks pass and the breaker allows)', (w) => (w.view.healthy ? 1 : 0));
     perWorker('router_worker_health_check_ok', '1 when the last health checks passed', (w) => (w.healthOk ? 1 : 0));
     perWorker('router_worker_breaker_state', 'Circuit breaker: 0 closed, 1 open, 2 half-open', (w) => BREAKER_CODE[w.breaker.state]);

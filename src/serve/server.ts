@@ -88,6 +88,8 @@ export interface ServeOptions {
   tracing?: Tracing;
   /** Operator notes (health transitions, ejections); default stderr. */
   note?: (line: string) => void;
+  /** State shared with other router replicas (`--state`, src/serve/state/); `/readiness` shows its details. */
+  state?: { start(router: Router, registry: ServeMetrics['registry']): void; stop(): Promise<void>; readiness(): Record<string, unknown> };
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
@@ -337,6 +339,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       this.server.listen(this.o.port, this.o.host, () => resolve());
     });
     this.fleet.startWatchdog();
+    this.o.state?.start(this.router, this.metrics.registry);
     return this.server.address() as AddressInfo;
   }
 
@@ -522,7 +525,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       if (this.o.protectOps) this.checkApiKey(req);
       const healthy = this.fleet.live.filter((w) => w.view.healthy).length;
       const ready = !this.draining && healthy > 0;
-      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining }); return;
+      // Shared state unreachable: still ready (fail open), and the details say it routes on local state.
+      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining, ...(this.o.state ? { state: this.o.state.readiness() } : {}) }); return;
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
@@ -676,6 +680,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);
     await Promise.all(all.map((w) => w.pool.close().catch(() => undefined)));
+    await this.o.state?.stop();
     this.recorder?.close();
     this.log.flush();
     await this.tracing.shutdown();

@@ -16,6 +16,7 @@ import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.j
 import { StreamingRequestStats, latencyStatsOfSketch, type RequestSink } from '../metrics/request-stats.js';
 import { QuantileSketch } from '../metrics/quantile-sketch.js';
 import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
+import { ReplicatedRouter, type ReplicaOptions, type SimRouter } from './replicas.js';
 
 export interface SimulationOptions {
   fleet: FleetWorker[];
@@ -48,6 +49,8 @@ export interface SimulationOptions {
   requestLog?: 'full' | 'summary';
   /** Keep timeseries rows (default true); a run that writes no timeseries.csv skips sampling. */
   timeseries?: boolean;
+  /** Several router replicas (`--router-replicas`), each with its own `policy`; absent = one Router running `policy`. */
+  replicas?: ReplicaOptions;
 }
 
 // The result types live with the metrics so the reports need not import the simulator.
@@ -90,7 +93,7 @@ export function importedSloTables(fleet: readonly FleetWorker[]): ProfileTable[]
  */
 export class Simulation {
   readonly clock = new VirtualClock();
-  readonly router: Router;
+  readonly router: SimRouter;
   readonly engines: Engine[];
   readonly views: WorkerView[];
   readonly log = new RequestLog();
@@ -127,15 +130,11 @@ export class Simulation {
   constructor(private readonly o: SimulationOptions) {
     this.stats = o.requestLog === 'summary' ? new StreamingRequestStats() : null;
     this.sink = this.stats ?? this.log;
-    this.router = new Router({
-      policy: o.policy,
-      clock: this.clock,
-      rng: childRng(o.seed, 'router'),
-      sink: {
-        dispatch: (req, w) => this.dispatch(req, w),
-        reject: (req, reason, status) => this.recordRejected(req, '', reason, status),
-      },
-    });
+    const sink = {
+      dispatch: (req: Request, w: WorkerView) => this.dispatch(req, w),
+      reject: (req: Request, reason: string, status?: 429) => this.recordRejected(req, '', reason, status),
+    };
+    this.router = o.replicas ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink) : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink });
     // Slots 0..n−1 in fleet order: engine i serves the worker in slot i.
     this.views = o.fleet.map((w) =>
       this.router.addWorker({
