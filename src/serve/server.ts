@@ -30,7 +30,7 @@ import { liveSnapshot, type LiveSnapshot } from './snapshot.js';
 import { RequestMeter } from './request-meter.js';
 import { AdminApi, type AdminHost } from './admin.js';
 import { Fleet } from './fleet.js';
-import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBody, sendJson, type BodyLimits } from './http.js';
+import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBodyThen, sendJson, type BodyLimits } from './http.js';
 import type { ServeHooks } from './hooks.js';
 import { TRACING_OFF, type Tracing } from './tracing.js';
 
@@ -553,7 +553,10 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       throw new HttpError(415, `content-type must be application/json, got "${ct.slice(0, 100)}"`, 'unsupported_media_type');
     }
     if (method === 'GET') { this.startRequest(req, res, path, 'passthrough', undefined); return; }
-    readBody(req, res, this.bodyLimits).then(
+    readBodyThen(
+      req,
+      res,
+      this.bodyLimits,
       (body) => {
         try {
           this.startRequest(req, res, path, kind ? 'inference' : 'passthrough', body, kind);
@@ -562,7 +565,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
           this.answerError(req, res, path, err);
         }
       },
-      (err: unknown) => this.answerError(req, res, path, err),
+      (err) => this.answerError(req, res, path, err),
     );
   }
 
