@@ -108,6 +108,11 @@ export interface Decision {
  */
 export interface Policy {
   readonly name: string;
+  /**
+   * Whether routing reads the prompt's content (`req.prefix`), not only counts, load and keys:
+   * serve computes a prompt's token ids only for a policy that does. Absent means it does.
+   */
+  readonly usesPrefix?: boolean;
   pick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null;
   onDispatch?(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void;
   onFirstToken?(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void;

@@ -41,6 +41,7 @@ export const sessionAffinityPolicy: PolicyFactory = {
     const pins = new Map<string, Pin>();
     return {
       name: NAME,
+      usesPrefix: false,
       pick(req, candidates, ctx) {
         const now = ctx.clock.now();
         for (const [k, p] of pins) {
