@@ -21,6 +21,8 @@ export interface Sequence {
   leftGens?: number[];
   firstScheduledAt: number;
   firstTokenAt: number;
+  /** When the sequence's latest token was sampled (its next inter-token gap starts there); kept when the listener takes `tokenGap`. */
+  lastTokenAt: number;
   finishedAt: number;
   /** Prompt tokens served from the prefix cache at first admission. */
   cachedTokens: number;
@@ -34,6 +36,12 @@ export interface Sequence {
 export interface EngineListener {
   firstToken(seq: Sequence, t: number): void;
   finished(seq: Sequence, t: number): void;
+  /**
+   * `count` tokens after a sequence's first were sampled `seconds` after that sequence's previous
+   * token (the inter-token latency a streaming client sees). Optional: without it the engine does
+   * no per-token timing work.
+   */
+  tokenGap?: (seconds: number, count: number) => void;
 }
 
 /** What `/metrics` of a vLLM engine would say right now. */
@@ -147,6 +155,7 @@ export class Engine {
       registered: 0,
       firstScheduledAt: NaN,
       firstTokenAt: NaN,
+      lastTokenAt: NaN,
       finishedAt: NaN,
       cachedTokens: 0,
       preemptions: 0,
@@ -184,7 +193,8 @@ export class Engine {
     const f = this.inFlight;
     if (!f.active || f.end !== now) throw new Error(`Engine.advance(${now}) but the step in flight ends at ${f.active ? f.end : undefined}`);
     f.active = false;
-    this.applyBatch();
+    // A stretch's first step ended before `now`; its extra steps follow it back to back.
+    this.applyBatch(f.extraDecodeSteps > 0 ? this.stepEnds[this.stretchAt] : now);
     if (f.extraDecodeSteps > 0) this.applyDecodeSteps(f.extraDecodeSteps);
     this.finishCompleted(now);
     this.startStep(now);
@@ -201,7 +211,7 @@ export class Engine {
     let done = 0;
     while (done < f.extraDecodeSteps - 1 && ends[at + done + 1] <= now) done++;
     const t = ends[at + done];
-    this.applyBatch();
+    this.applyBatch(ends[at]);
     if (done > 0) this.applyDecodeSteps(done);
     // The step in flight at `now` becomes step 1 of the rest of the stretch (the same batch, one
     // token each); its blocks were due at t.
@@ -484,10 +494,13 @@ export class Engine {
     out.prefillChunks = 0;
   }
 
-  /** Applies one scheduled step: computed tokens, newly full blocks into the cache, sampled tokens. */
-  private applyBatch(): void {
+  /** Applies one scheduled step ending at `end`: computed tokens, newly full blocks into the cache, sampled tokens. */
+  private applyBatch(end: number): void {
     const seqs = this.batchSeqs;
     const toks = this.batchTokens;
+    const gap = this.listener.tokenGap;
+    let runFrom = NaN;
+    let runCount = 0;
     for (let i = 0; i < this.batchLen; i++) {
       const seq = seqs[i];
       const tokens = toks[i];
@@ -496,21 +509,45 @@ export class Engine {
       seq.numComputed += tokens;
       this.registerFull(seq);
       if (seq.numComputed === this.numTokens(seq)) {
+        // A resumed (preempted) sequence's gap spans its wait, as its client sees it. Sequences
+        // that sampled together last time share a gap: reported once with their count.
+        if (gap && seq.numOutput > 0) {
+          if (seq.lastTokenAt === runFrom) runCount++;
+          else {
+            if (runCount > 0) gap(end - runFrom, runCount);
+            runFrom = seq.lastTokenAt;
+            runCount = 1;
+          }
+        }
+        seq.lastTokenAt = end;
         seq.numOutput++;
         this.counters.generationTokens++;
       }
     }
+    if (gap && runCount > 0) gap(end - runFrom, runCount);
   }
 
-  /** Applies `m` decode steps to the whole running batch at once (each sequence gains m tokens). */
+  /**
+   * Applies `m` decode steps to the whole running batch at once (each sequence gains m tokens):
+   * the stretch's steps after the one ending at `stepEnds[stretchAt]`.
+   */
   private applyDecodeSteps(m: number): void {
     this.allocateDecode(m);
+    const b = this.running.length;
+    const ends = this.stepEnds;
+    const at = this.stretchAt;
+    const gap = this.listener.tokenGap;
+    // Every sequence of a pure-decode batch samples once per step: each step's length is one gap
+    // for each of them.
+    if (gap) for (let j = at; j < at + m; j++) gap(ends[j + 1] - ends[j], b);
+    const last = ends[at + m];
     for (const seq of this.running) {
       seq.numComputed += m;
       seq.numOutput += m;
+      seq.lastTokenAt = last;
       this.registerFull(seq);
     }
-    this.counters.generationTokens += m * this.running.length;
+    this.counters.generationTokens += m * b;
   }
 
   /** Allocates the blocks `m` more decode steps of the running batch will fill. */
