@@ -15,8 +15,9 @@ import { UserError } from '../util/errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
 import { checkOutputDir } from './output-path.js';
+import { addPdOptions, pdFromFlags, type PdFlags } from './pd-options.js';
 
-export interface SimulateFlags extends WorkloadFlags {
+export interface SimulateFlags extends WorkloadFlags, PdFlags {
   fleet: string;
   policy: string;
   policyOpt: string[];
@@ -48,7 +49,8 @@ export async function simulateFromFlags(
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
   const fleet = parseFleet(f.fleet);
-  const policy = policyFromFlags(f);
+  const pd = pdFromFlags(f, fleet, () => policyFromFlags(f));
+  const policy = pd?.policy ?? policyFromFlags(f);
   // slo* policies need no set-up: the SLO defaults and missing tables are derived (and cached).
   const setup = await sloSetup(policy.name, f.slo, fleet, f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
   const requests = requestsFromFlags(f);
@@ -63,6 +65,7 @@ export async function simulateFromFlags(
     sloProfiles: setup.tables,
     onBatch,
     batchEvents: live.batchEvents,
+    pd: pd?.pd,
   });
   if (usesSloTables(policy.name) && !sim.views.some((v) => v.sloProfile?.hasLoadModel)) {
     process.stderr.write(`router: note: no worker's AIBrix SLO tables have an e2e table (the load model needs one), so ${policy.name} routes everything through its fallback\n`);
@@ -85,6 +88,7 @@ export function registerSimulate(program: Command): void {
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
     .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')
     .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)');
+  addPdOptions(cmd);
   addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {

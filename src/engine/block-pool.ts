@@ -17,6 +17,8 @@ export class BlockPool {
   private readonly byHash = new Map<number, number>();
   /** Blocks with ref > 0. */
   used = 0;
+  /** Told the hash of each cached block evicted for new content (KV offload tiers take it). */
+  onEvict: ((h: number) => void) | null = null;
 
   constructor(total: number, readonly cachingEnabled: boolean) {
     this.total = total;
@@ -84,7 +86,10 @@ export class BlockPool {
     this.unlink(b);
     const h = this.hash[b];
     if (!Number.isNaN(h)) {
-      if (this.byHash.get(h) === b) this.byHash.delete(h);
+      if (this.byHash.get(h) === b) {
+        this.byHash.delete(h);
+        if (this.onEvict !== null) this.onEvict(h);
+      }
       this.hash[b] = NaN;
     }
     this.ref[b] = 1;
