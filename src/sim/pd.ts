@@ -199,7 +199,8 @@ export class PdCoordinator {
     if (!job) return;
     this.inTransfer.delete(id);
     this.jobs.delete(job.req.id);
-    const bs = this.host.engine(job.decode).config.blockSize;
+    const engine = this.host.engine(job.decode);
+    const bs = engine.config.blockSize;
     const p = job.prefillSeq as Sequence;
     const seq: Sequence = {
       req: job.req,
@@ -213,8 +214,8 @@ export class PdCoordinator {
       finishedAt: NaN,
       cachedTokens: Math.max(p.cachedTokens, job.localBlocks * bs),
       preemptions: p.preemptions,
+      shared: engine.config.enablePrefixCaching ? cachedContentHashes(job.req, bs) : undefined,
     };
-    const engine = this.host.engine(job.decode);
     if (engine.numRunning < engine.config.maxNumSeqs) engine.adoptPrefilled(seq, now);
     else this.ready[job.decode].push(seq);
     this.host.sync(job.decode);
