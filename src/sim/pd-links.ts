@@ -43,7 +43,9 @@ export function resolveKvLink(fleet: readonly FleetWorker[], nodes: readonly num
   const pd = DEFAULTS.pd;
   const sameNode = nodes[p] === nodes[d];
   const oneWay = (Math.min(pw.deployment.gpu.interconnect_gbps, dw.deployment.gpu.interconnect_gbps) * pd.oneWayShare);
-  const nvlink = /nvlink|infinity fabric/i.test(pw.deployment.gpu.interconnect_type) && /nvlink|infinity fabric/i.test(dw.deployment.gpu.interconnect_type);
+  // The fact names the GPU's own fabric first ("NVLink 4 (18 links)", "PCIe Gen4 x16 (no NVLink)").
+  const fabric = /^(nvlink|amd infinity fabric)/i;
+  const nvlink = fabric.test(pw.deployment.gpu.interconnect_type) && fabric.test(dw.deployment.gpu.interconnect_type);
   let link: ResolvedKvLink = sameNode
     ? { gbps: oneWay, latencyUs: pd.sameNodeLatencyUs, layerwise: pd.layerwise, kind: nvlink ? 'nvlink' : 'pcie' }
     : { gbps: Math.min(pd.rdmaGbps, oneWay), latencyUs: pd.rdmaLatencyUs, layerwise: pd.layerwise, kind: 'rdma' };
