@@ -3,6 +3,7 @@ import { kvTransferSeconds } from '../engine/kv-transfer.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import type { WorkerRole } from '../profiles/fleet-pd.js';
 import { Router } from '../routing/router.js';
+import type { SimRouter } from './replicas.js';
 import type { Policy, WorkerView } from '../routing/types.js';
 import type { WorkerInit } from '../routing/worker-registry.js';
 import type { VirtualClock } from '../util/clock.js';
@@ -26,7 +27,7 @@ export interface PdHost {
   /** Engine of fleet worker `i`. */
   engine(i: number): Engine;
   /** The decode pool's router: every request enters and completes there. */
-  readonly router: Router;
+  readonly router: SimRouter;
   /** Schedules `onTransferDone(id)` at `time`. */
   pushTransfer(time: number, id: number): void;
   /** The engine's next step time may have changed. */
@@ -114,7 +115,7 @@ export class PdCoordinator {
   }
 
   /** Registers fleet worker `i` with its pool's router (fleet order, so slots follow it). */
-  addWorker(i: number, init: WorkerInit, decodeRouter: Router): WorkerView {
+  addWorker(i: number, init: WorkerInit, decodeRouter: SimRouter): WorkerView {
     const prefill = this.roles[i] === 'prefill';
     const view = (prefill ? this.prefillRouter : decodeRouter).addWorker(init);
     (prefill ? this.prefillSlots : this.decodeSlots)[view.index] = i;
@@ -136,7 +137,7 @@ export class PdCoordinator {
     return this.roles[worker];
   }
 
-  routerOf(worker: number): Router {
+  routerOf(worker: number): SimRouter {
     return this.isPrefill(worker) ? this.prefillRouter : this.host.router;
   }
 
@@ -204,6 +205,10 @@ export class PdCoordinator {
     const p = job.prefillSeq as Sequence;
     const seq: Sequence = {
       req: job.req,
+      inputTokens: job.req.inputTokens,
+      outputTokens: job.req.outputTokens,
+      lastTokenAt: NaN,
+      aborted: false,
       enqueuedAt: job.transferStartS,
       numComputed: job.req.inputTokens - 1,
       numOutput: 0,
