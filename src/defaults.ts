@@ -77,6 +77,26 @@ export const DEFAULTS = {
     /** vLLM 0.19 `scheduler_reserve_full_isl`: admit a prompt only if its whole input fits in KV. */
     reserveFullPrompt: true,
   },
+  /**
+   * Prefill/decode disaggregation in the simulator (docs/pd.md has the sources). Default KV links
+   * come from each GPU's `interconnect_gbps` in profiles/hardware.json, which states NVLink and
+   * PCIe bandwidth in both directions together: one transfer goes one way, so it gets half.
+   */
+  pd: {
+    /** `--pd-threshold`: uncached prompt tokens from which a request is disaggregated (0 = always, llm-d's decider with nonCachedTokens 0). */
+    thresholdTokens: 0,
+    /** GPUs of one type per node when the simulator places a fleet in fleet order (DGX/HGX H100: 8). */
+    gpusPerNode: 8,
+    /** Share of the stated (bidirectional) interconnect bandwidth one one-way transfer gets. */
+    oneWayShare: 0.5,
+    /** Across nodes: one 400 Gb/s ConnectX-7 NIC per GPU (DGX H100) = 50 GB/s. */
+    rdmaGbps: 50,
+    /** Fixed cost of one transfer: NIXL/UCX handshake and first byte, µs (order of magnitude, see docs/pd.md). */
+    sameNodeLatencyUs: 20,
+    rdmaLatencyUs: 50,
+    /** Send layer i while layer i+1 is computed (vLLM NIXL and Mooncake send after the prefill: off). */
+    layerwise: false,
+  },
   /** `router plan`: the fleet × policy search. */
   plan: {
     targetAttainment: 0.99,

@@ -15,9 +15,10 @@ import { UserError } from '../util/errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
 import { checkOutputDir } from './output-path.js';
+import { addPdOptions, pdFromFlags, type PdFlags } from './pd-options.js';
 import { addReplicaOptions, replicaOptionsFromFlags, type ReplicaFlags } from './replica-options.js';
 
-export interface SimulateFlags extends WorkloadFlags, Partial<ReplicaFlags> {
+export interface SimulateFlags extends WorkloadFlags, PdFlags, Partial<ReplicaFlags> {
   fleet: string;
   policy: string;
   policyOpt: string[];
@@ -49,7 +50,8 @@ export async function simulateFromFlags(
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
   const fleet = parseFleet(f.fleet);
-  const policy = policyFromFlags(f);
+  const pd = pdFromFlags(f, fleet, () => policyFromFlags(f));
+  const policy = pd?.policy ?? policyFromFlags(f);
   // slo* policies need no set-up: the SLO defaults and missing tables are derived (and cached).
   const setup = await sloSetup(policy.name, f.slo, fleet, f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
   const replicas = f.routerReplicas === undefined ? undefined : replicaOptionsFromFlags({ routerReplicas: f.routerReplicas, replicaSplit: f.replicaSplit ?? 'round-robin', sharedState: f.sharedState, syncDelay: f.syncDelay }, (env) => policyFromFlags(f, env));
@@ -66,6 +68,7 @@ export async function simulateFromFlags(
     sloProfiles: setup.tables,
     onBatch,
     batchEvents: live.batchEvents,
+    pd: pd?.pd,
   });
   if (usesSloTables(policy.name) && !sim.views.some((v) => v.sloProfile?.hasLoadModel)) {
     process.stderr.write(`router: note: no worker's AIBrix SLO tables have an e2e table (the load model needs one), so ${policy.name} routes everything through its fallback\n`);
@@ -88,6 +91,7 @@ export function registerSimulate(program: Command): void {
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
     .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')
     .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)');
+  addPdOptions(cmd);
   addReplicaOptions(cmd);
   addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>

@@ -36,6 +36,8 @@ export class BlockPool {
   private readonly byHash = new Map<number, number>();
   /** Blocks with ref > 0. */
   used = 0;
+  /** Told the hash of each cached block evicted for new content (KV offload tiers take it). */
+  onEvict: ((h: number) => void) | null = null;
 
   constructor(total: number, readonly cachingEnabled: boolean) {
     this.total = total;
@@ -103,7 +105,10 @@ export class BlockPool {
     const o = b * STRIDE;
     if (m[o + HASHED] === 1) {
       const h = this.hash[b];
-      if (this.byHash.get(h) === b) this.byHash.delete(h);
+      if (this.byHash.get(h) === b) {
+        this.byHash.delete(h);
+        if (this.onEvict !== null) this.onEvict(h);
+      }
       m[o + HASHED] = 0;
     }
     m[o + REF] = 1;

@@ -1,3 +1,5 @@
+import type { KvOffloadConfig } from './kv-offload.js';
+
 /** Engine settings of one worker, as vLLM names them (snake_case in files). */
 export interface EngineConfig {
   maxNumSeqs: number;
@@ -7,4 +9,6 @@ export interface EngineConfig {
   gpuMemoryUtilization: number;
   enablePrefixCaching: boolean;
   reserveFullPrompt: boolean;
+  /** Lower KV tiers under the HBM prefix cache (`engine.kv_offload` in a fleet file); absent = none. */
+  kvOffload?: KvOffloadConfig;
 }

@@ -3,6 +3,7 @@ import { cachedContentHashes } from '../workload/block-hash.js';
 import type { EngineConfig } from './config.js';
 import { BlockPool } from './block-pool.js';
 import type { StepCost, StepShape } from './step-cost.js';
+import type { KvOffloadTiers } from './kv-offload.js';
 
 /** One request inside an engine. Times are engine-clock seconds; NaN until they happen. */
 export interface Sequence {
@@ -105,6 +106,13 @@ export class Engine {
   /** A schedule that preempted skips admission, so the following step may admit: no stretch then. */
   private preemptedLastSchedule = false;
   readonly counters = { prefixHits: 0, prefixQueries: 0, preemptions: 0, promptTokens: 0, generationTokens: 0, finished: 0, steps: 0 };
+  /** Lower KV tiers under the prefix cache (`attachOffload`); null = HBM only. */
+  private offload: KvOffloadTiers | null = null;
+  /** Seconds of lower-tier loads the next step waits for. */
+  private pendingLoadS = 0;
+  /** Called at every step boundary before scheduling (disaggregated decode receives KV there). */
+  beforeSchedule: ((now: number) => void) | null = null;
+  private scheduling = false;
 
   constructor(
     readonly config: EngineConfig,
@@ -188,6 +196,35 @@ export class Engine {
     if (this.inFlight.active) this.cut(now);
   }
 
+  /** Gives the worker CPU/disk tiers: evicted prefix blocks go down, admissions load hits back (priced). */
+  attachOffload(tiers: KvOffloadTiers): void {
+    this.offload = tiers;
+    this.pool.onEvict = (h) => tiers.store(h);
+  }
+
+  get offloadTiers(): KvOffloadTiers | null {
+    return this.offload;
+  }
+
+  /**
+   * Ends a decode stretch after the step in flight, so blocks may be taken from the pool (the
+   * stretch counted on them) or a sequence added to the running set.
+   */
+  interrupt(now: number): void {
+    if (this.inFlight.active) this.cut(now);
+  }
+
+  /**
+   * Disaggregated decode: a sequence whose prompt KV was received (its blocks held, `numComputed`
+   * set) joins the running set, computing its last prompt token in the next step.
+   */
+  adoptPrefilled(seq: Sequence, now: number): void {
+    // Before the push: a stretch applies its remaining steps to the whole running set.
+    if (this.inFlight.active) this.cut(now);
+    this.running.push(seq);
+    if (!this.inFlight.active && !this.scheduling) this.startStep(now);
+  }
+
   /** Finishes the step in flight (it must end at `now`) and starts the next one if there is work. */
   advance(now: number): void {
     const f = this.inFlight;
@@ -255,6 +292,11 @@ export class Engine {
   }
 
   private startStep(now: number): void {
+    if (this.beforeSchedule !== null) {
+      this.scheduling = true;
+      this.beforeSchedule(now);
+      this.scheduling = false;
+    }
     this.schedule(now);
     if (this.batchLen === 0) return;
     const f = this.inFlight;
@@ -262,6 +304,10 @@ export class Engine {
     this.shapeOf(shape);
     f.start = now;
     f.end = now + this.cost.seconds(shape);
+    if (this.pendingLoadS > 0) {
+      f.end += this.pendingLoadS;
+      this.pendingLoadS = 0;
+    }
     f.extraDecodeSteps = 0;
     f.active = true;
     const pureDecode = shape.prefillKvTokens === 0 && this.batchLen === this.running.length && !this.preemptedLastSchedule;
@@ -374,7 +420,8 @@ export class Engine {
       const seq = this.waiting[0];
       const total = this.numTokens(seq);
       const hits = this.prefixHits(seq, total);
-      const hitTokens = hits.length * cfg.blockSize;
+      const lower = this.offload === null ? 0 : this.lowerTierHits(seq, hits.length, total);
+      const hitTokens = (hits.length + lower) * cfg.blockSize;
       const n = Math.min(total - hitTokens, budget);
       const reserveTo = cfg.reserveFullPrompt ? total : hitTokens + n;
       const newBlocks = Math.ceil(reserveTo / cfg.blockSize) - hits.length;
@@ -383,12 +430,16 @@ export class Engine {
       for (const b of hits) if (this.pool.refCount(b) === 0) idleHits++;
       if (newBlocks + idleHits > this.pool.free) break;
       for (const b of hits) this.pool.touch(b);
+      // Loaded blocks are refreshed in their tier before the allocations below evict into it.
+      if (lower > 0) this.pendingLoadS += (this.offload as KvOffloadTiers).load(seq.shared as number[], hits.length, lower, cfg.blockSize);
       seq.registered = hits.length;
       seq.blocks = hits;
       for (let k = 0; k < newBlocks; k++) seq.blocks.push(this.pool.allocate());
+      if (lower > 0) this.registerLoaded(seq, lower);
       seq.numComputed = hitTokens;
       this.counters.prefixQueries += total;
-      this.counters.prefixHits += hitTokens;
+      // vLLM's prefix-cache counters are HBM hits; lower-tier hits are counted by their tier.
+      this.counters.prefixHits += hitTokens - lower * cfg.blockSize;
       if (Number.isNaN(seq.firstScheduledAt)) {
         seq.firstScheduledAt = now;
         seq.cachedTokens = hitTokens;
@@ -426,6 +477,21 @@ export class Engine {
     return hits;
   }
 
+
+  /** Blocks after the HBM hit that the lower tiers continue the prompt with (leaving one token to compute). */
+  private lowerTierHits(seq: Sequence, from: number, total: number): number {
+    const shared = seq.shared;
+    if (!shared) return 0;
+    return (this.offload as KvOffloadTiers).match(shared, from, Math.floor((total - 1) / this.config.blockSize));
+  }
+
+  /** The fresh blocks a lower-tier hit was loaded into hold that content: cache them under it. */
+  private registerLoaded(seq: Sequence, count: number): void {
+    const shared = seq.shared as number[];
+    const from = seq.registered;
+    for (let i = from; i < from + count; i++) this.pool.register(seq.blocks[i], shared[i]);
+    seq.registered = from + count;
+  }
 
   private numTokens(seq: Sequence): number {
     return seq.inputTokens + seq.numOutput;

@@ -25,6 +25,43 @@ export interface WorkerSummary {
   prefix_hit_rate: number;
   preemptions: number;
   cost_usd: number;
+  /** Disaggregated fleets: `prefill` or `decode` (absent for colocated `both` workers). */
+  role?: 'prefill' | 'decode';
+  /** Lower KV tiers, when the worker has them. */
+  kv_offload?: OffloadTierSummary[];
+}
+
+/** Prefill/decode disaggregation of a run (simulator). */
+export interface PdSummary {
+  prefill_workers: number;
+  decode_workers: number;
+  /** Requests prefilled on a prefill worker and moved; `local`: prefilled by their decode worker (below the threshold). */
+  disaggregated: number;
+  local: number;
+  threshold_tokens: number;
+  /** Prefill end → KV on the decode worker, per disaggregated request (wait for blocks excluded). */
+  transfer_ms: LatencyStats;
+  /** Prefill end → decode blocks free to receive into. */
+  block_wait_ms: LatencyStats;
+  transferred_gb: number;
+  transferred_tokens: number;
+  /** Prompt tokens the decode worker already cached, so not moved. */
+  decode_cached_tokens: number;
+  /** The kinds of link transfers crossed. */
+  links: string[];
+}
+
+/** One lower KV tier (CPU, disk) of one worker, or of the fleet. */
+export interface OffloadTierSummary {
+  tier: 'cpu' | 'disk';
+  capacity_gib: number;
+  /** Prompt tokens found in this tier (past the HBM hit) over prompt tokens looked up. */
+  hit_rate: number;
+  hit_tokens: number;
+  loaded_gb: number;
+  load_s: number;
+  stored_blocks: number;
+  evicted_blocks: number;
 }
 
 /** Goodput of the requests held to one set of SLO targets (a trace or header can give its own). */
@@ -74,6 +111,10 @@ export interface Summary {
   slo_classes?: SloClassSummary[];
   /** The run-wide SLO (`--slo`, or the slo* policies' default, marked "(default)"), when one applied. */
   slo?: string;
+  /** Disaggregated fleets: pools, transfers and how many requests were moved. */
+  pd?: PdSummary;
+  /** Fleets with KV offload tiers: per tier over all workers; `prefix_hit_rate` stays HBM hits only. */
+  kv_offload?: { hit_rate_all_tiers: number; tiers: OffloadTierSummary[] };
 }
 
 export interface SummaryInput {

@@ -1,5 +1,6 @@
 import type { RequestLog } from '../metrics/request-log.js';
 import type { LatencyStats, Summary } from '../metrics/summary.js';
+import { pdSummaryLines } from './pd-text.js';
 
 function fmt(v: number | null, digits = 1): string {
   if (v === null || !Number.isFinite(v)) return '-';
@@ -51,10 +52,12 @@ export function formatSummary(s: Summary): string {
       ...s.slo_classes.map((c) => [c.slo_class, String(c.requests), String(c.met), String(c.rejected), `${fmt(c.slo_attainment * 100, 1)}%`, fmt(c.goodput_rps, 2)]),
     ]));
   }
+  lines.push(...pdSummaryLines(s));
   lines.push('');
+  const roles = s.pd !== undefined;
   lines.push(table([
-    ['worker', 'gpu', 'requests', 'hit rate', 'preempt', 'cost $'],
-    ...s.workers.map((x) => [x.name, x.gpu, String(x.requests), `${fmt(x.prefix_hit_rate * 100, 1)}%`, String(x.preemptions), fmt(x.cost_usd, 4)]),
+    ['worker', ...(roles ? ['role'] : []), 'gpu', 'requests', 'hit rate', 'preempt', 'cost $'],
+    ...s.workers.map((x) => [x.name, ...(roles ? [x.role ?? 'both'] : []), x.gpu, String(x.requests), `${fmt(x.prefix_hit_rate * 100, 1)}%`, String(x.preemptions), fmt(x.cost_usd, 4)]),
   ]));
   return lines.join('\n');
 }

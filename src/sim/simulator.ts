@@ -2,6 +2,8 @@ import { Engine, type Sequence } from '../engine/engine.js';
 import { stepCostFor } from '../profiles/step-cost-factory.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import { Router } from '../routing/router.js';
+import { UserError } from '../util/errors.js';
+import type { WorkerInit } from '../routing/worker-registry.js';
 import type { Policy, WorkerView } from '../routing/types.js';
 import { ProfileTable } from '../routing/slo/profile.js';
 import { attachSloTables } from '../routing/slo/attach.js';
@@ -16,6 +18,8 @@ import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.j
 import { StreamingRequestStats, latencyStatsOfSketch, type RequestSink } from '../metrics/request-stats.js';
 import { QuantileSketch } from '../metrics/quantile-sketch.js';
 import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
+import { PdCoordinator, type PdOptions } from './pd.js';
+import { attachOffloadTiers, offloadSummary, workerOffloadSummary } from './kv-offload-sim.js';
 import { ReplicatedRouter, type ReplicaOptions, type SimRouter } from './replicas.js';
 
 export interface SimulationOptions {
@@ -49,6 +53,11 @@ export interface SimulationOptions {
   requestLog?: 'full' | 'summary';
   /** Keep timeseries rows (default true); a run that writes no timeseries.csv skips sampling. */
   timeseries?: boolean;
+  /**
+   * Disaggregation, required by fleets with `prefill`/`decode` workers (src/sim/pd.ts); `policy`
+   * then routes the decode pool, `pd.prefillPolicy` the prefill pool.
+   */
+  pd?: PdOptions;
   /** Several router replicas (`--router-replicas`), each with its own `policy`; absent = one Router running `policy`. */
   replicas?: ReplicaOptions;
 }
@@ -59,7 +68,7 @@ export type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 interface StepEvent {
   time: number;
   seq: number;
-  kind: 'step' | 'scrape' | 'series';
+  kind: 'step' | 'scrape' | 'series' | 'transfer';
   worker: number;
   version: number;
 }
@@ -125,6 +134,8 @@ export class Simulation {
   private stopRequested = false;
   /** Set while a stopped run records what is left: refusals then mean "unfinished". */
   private stopping = false;
+  /** Prefill/decode disaggregation; null for colocated fleets, which run exactly as before. */
+  readonly pd: PdCoordinator | null;
   events = 0;
 
   constructor(private readonly o: SimulationOptions) {
@@ -135,9 +146,11 @@ export class Simulation {
       reject: (req: Request, reason: string, status?: 429) => this.recordRejected(req, '', reason, status),
     };
     this.router = o.replicas ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink) : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink });
-    // Slots 0..n−1 in fleet order: engine i serves the worker in slot i.
-    this.views = o.fleet.map((w) =>
-      this.router.addWorker({
+    this.pd = o.fleet.some((w) => w.role !== undefined && w.role !== 'both') ? this.createPd() : null;
+    const pd = this.pd;
+    // Slots 0..n−1 in fleet order: engine i serves the worker in slot i (a disaggregated fleet: slots per pool).
+    this.views = o.fleet.map((w, i) =>
+      (pd ? (init: WorkerInit) => pd.addWorker(i, init, this.router) : (init: WorkerInit) => this.router.addWorker(init))({
         name: w.name,
         gpu: w.deployment.gpu.id,
         model: w.deployment.model.id,
@@ -156,11 +169,36 @@ export class Simulation {
         tokenGap: (seconds, count) => this.itl.add(seconds * 1e3, count),
       }, o.fastDecode ?? true);
     });
+    attachOffloadTiers(o.fleet, this.engines);
+    this.pd?.attachEngines();
     this.versions = o.fleet.map(() => 0);
     this.scheduledAt = o.fleet.map(() => NaN);
     this.lastScrape = o.fleet.map(() => ({ hits: 0, queries: 0 }));
     this.lastSeries = o.fleet.map(() => ({ hits: 0, queries: 0, prompt: 0, gen: 0, finished: 0 }));
     this.served = o.fleet.map(() => ({ requests: 0, input: 0, output: 0 }));
+  }
+
+  private createPd(): PdCoordinator {
+    if (!this.o.pd) throw new Error('a fleet with prefill/decode workers needs SimulationOptions.pd');
+    if (this.o.replicas) throw new UserError('--router-replicas: not with a disaggregated fleet yet (one router per pool)');
+    return new PdCoordinator(
+      {
+        clock: this.clock,
+        engine: (i) => this.engines[i],
+        router: this.router,
+        pushTransfer: (time, id) => this.push(time, 'transfer', id, 0),
+        sync: (w) => this.sync(w),
+        reject: (req, worker, reason) => this.recordRejected(req, worker, reason),
+        servedPrefill: (w, req) => {
+          const s = this.served[w];
+          s.requests++;
+          s.input += req.inputTokens;
+        },
+      },
+      this.o.fleet,
+      this.o.pd,
+      childRng(this.o.seed, 'prefill-router'),
+    );
   }
 
   /** Ends the run at the next batch boundary; what was simulated is still reported. */
@@ -272,23 +310,26 @@ export class Simulation {
     this.router.submit(req);
   }
 
-  private dispatch(req: Request, w: WorkerView): void {
-    const engine = this.engines[w.index];
+  private dispatch(req: Request, view: WorkerView): void {
+    // A disaggregated fleet's decode pool has slots of its own: its engine is found by view.
+    const wi = this.pd === null ? view.index : this.views.indexOf(view);
+    const engine = this.engines[wi];
     const now = this.clock.now();
     // vLLM answers 400 when prompt + max_tokens exceed max_model_len (the model's context), as mock-worker does.
-    const maxContext = this.o.fleet[w.index].deployment.model.max_position_embeddings;
+    const maxContext = this.o.fleet[wi].deployment.model.max_position_embeddings;
     if (req.inputTokens + req.outputTokens > maxContext) {
       this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
-      this.recordRejected(req, w.name, `prompt + output (${req.inputTokens} + ${req.outputTokens} tokens) exceed the model's maximum context length (${maxContext} tokens)`);
+      this.recordRejected(req, view.name, `prompt + output (${req.inputTokens} + ${req.outputTokens} tokens) exceed the model's maximum context length (${maxContext} tokens)`);
       return;
     }
     if (!engine.fits(req)) {
       this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
-      this.recordRejected(req, w.name, `prompt + output (${req.inputTokens + req.outputTokens} tokens) exceed the worker's KV cache`);
+      this.recordRejected(req, view.name, `prompt + output (${req.inputTokens + req.outputTokens} tokens) exceed the worker's KV cache`);
       return;
     }
+    if (this.pd !== null && this.pd.dispatchDecode(req, view)) return;
     engine.add(req, now);
-    this.sync(w.index);
+    this.sync(wi);
   }
 
   private sync(w: number): void {
@@ -307,6 +348,8 @@ export class Simulation {
       this.engines[ev.worker].advance(ev.time);
       this.drainFinished(ev.time);
       this.sync(ev.worker);
+    } else if (ev.kind === 'transfer') {
+      (this.pd as PdCoordinator).onTransferDone(ev.worker, ev.time);
     } else if (ev.kind === 'scrape') {
       this.scrapeAll();
       if (!this.idle) this.push(ev.time + this.o.scrapeIntervalS, 'scrape', -1, 0);
@@ -321,8 +364,10 @@ export class Simulation {
     // Completions can re-enter (pull mode dispatches on completion; an engine may then report more).
     for (let i = 0; i < this.finishedLen; i++) {
       const seq = seqs[i];
-      if (this.finishedFirst[i] === 1) this.router.onFirstToken(seq.req);
-      else this.complete(seq, this.finishedWorkers[i], now);
+      const worker = this.finishedWorkers[i];
+      if (this.pd !== null && this.pd.isPrefill(worker)) this.pd.prefillEvent(seq, worker, this.finishedFirst[i] === 1, now);
+      else if (this.finishedFirst[i] === 1) this.router.onFirstToken(seq.req);
+      else this.complete(seq, worker, now);
     }
     this.finishedLen = 0;
   }
@@ -367,6 +412,7 @@ export class Simulation {
       e.materialize(now);
       for (const seq of e.unfinished()) this.recordRejected(seq.req, this.views[i].name, 'in flight when the run was stopped', undefined, seq);
     });
+    for (const p of this.pd?.pending() ?? []) this.recordRejected(p.req, this.views[p.worker].name, 'waiting for or receiving its KV transfer when the run was stopped');
   }
 
   private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429, seq?: Sequence): void {
@@ -419,7 +465,7 @@ export class Simulation {
       const c = e.counters;
       const last = this.lastScrape[i];
       const dq = c.prefixQueries - last.queries;
-      this.router.onScrape(i, {
+      (this.pd === null ? this.router : this.pd.routerOf(i)).onScrape(this.views[i].index, {
         running: e.numRunning,
         waiting: e.numWaiting,
         kvUsage: e.kvUsage,
@@ -481,8 +527,16 @@ export class Simulation {
         cost_usd: (this.views[i].costUsdPerHour * durationS) / 3600,
       };
     });
+    if (this.pd) workers.forEach((w, i) => {
+      const role = (this.pd as PdCoordinator).role(i);
+      if (role !== 'both') w.role = role;
+    });
+    workerOffloadSummary(this.engines, workers);
     const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined, itl: latencyStatsOfSketch(this.itl) };
     const summary = this.stats ? summaryFrom(this.stats.aggregates(), input) : summarize({ ...input, log: this.log });
+    if (this.pd) summary.pd = this.pd.summary();
+    const offload = offloadSummary(this.engines);
+    if (offload) summary.kv_offload = offload;
     return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };
   }
 }
