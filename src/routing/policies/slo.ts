@@ -5,11 +5,12 @@ import { argminRandomTie } from '../pick.js';
 import { HistogramPredictor } from '../predictor/histogram.js';
 import { OraclePredictor } from '../predictor/oracle.js';
 import type { OutputPredictor } from '../predictor/predictor.js';
-import { consumption, LoadTracker, WORKER_CAPACITY } from '../slo/load.js';
-import type { ProfileTable, Signature } from '../slo/profile.js';
+import { LoadTracker, WORKER_CAPACITY } from '../slo/load.js';
+import type { ProfileTable } from '../slo/profile.js';
 import { ComputedPromptTokens } from '../slo/prefix.js';
 import { SloSubQueues, type SloEntry } from '../slo/queue.js';
-import { sloRank, targetsFor } from '../slo/targets.js';
+import { sloRankOf, targetsFor } from '../slo/targets.js';
+import { requestCell } from '../slo/cost.js';
 import type { Decision, Outcome, Policy, PolicyContext, PolicyFactory, PolicyOption, PullDecision, QueueLimits, QueuedRequest, WorkerView } from '../types.js';
 
 /** AIBrix's SLO backends (pkg/plugins/gateway/algorithms/least_load.go, pack_load.go). */
@@ -27,7 +28,6 @@ interface Group {
 /** One worker of a GPU type as a request would meet it: its cell and Little's-law consumption there. */
 interface Placement {
   worker: WorkerView;
-  sig: Signature;
   /** Infinity when the cell met the SLO at no rate. */
   c: number;
 }
@@ -147,7 +147,7 @@ export class SloPolicy implements Policy {
     const cost = new Map<number, number>();
     for (const w of candidates) {
       if (!w.sloProfile?.hasLoadModel) continue;
-      const x = consumption(w.sloProfile, w.sloProfile.signature(1, this.prefix.computedTokens(req, w)));
+      const x = requestCell(w.sloProfile, 1, this.prefix.computedTokens(req, w), req.inputTokens).c;
       cost.set(w.index, x !== undefined && Number.isFinite(x) ? x : 0);
     }
     const open = this.backend === 'least-load' ? candidates : candidates.filter((w) => this.hasRoom(w, cost.get(w.index) ?? 0));
@@ -178,14 +178,14 @@ export class SloPolicy implements Policy {
         let rankAny: number | undefined;
         const places: Placement[] = [];
         for (const w of group.workers) {
-          const sig = group.table.signature(head.predictedOut, this.prefix.computedTokens(req, w));
-          const r = sloRank(group.table, sig, targets, head.predictedOut, req.inputTokens, now - head.entry.enqueuedS);
+          const cell = requestCell(group.table, head.predictedOut, this.prefix.computedTokens(req, w), req.inputTokens);
+          const r = sloRankOf(cell, targets, head.predictedOut, req.inputTokens, now - head.entry.enqueuedS);
           if (r === undefined) continue;
-          const c = consumption(group.table, sig);
+          const c = cell.c;
           if (c === undefined) continue;
           rankAny = rankAny === undefined ? r : Math.min(rankAny, r);
           if (c === Infinity) continue;
-          places.push({ worker: w, sig, c });
+          places.push({ worker: w, c });
           rank = rank === undefined ? r : Math.min(rank, r);
         }
         if (rank !== undefined) options.push({ group, rank, places });
@@ -197,15 +197,16 @@ export class SloPolicy implements Policy {
     // Least slack first: the head whose best GPU type predicts the worst violation.
     ranked.sort((a, b) => b.options[0].rank - a.options[0].rank || a.head.entry.enqueuedS - b.head.entry.enqueuedS);
     for (const { head, options } of ranked) {
-      let usable = 0;
-      for (const o of options) {
-        if (o.places.length === 0) continue;
-        if (usable++ > 0 && o.rank > 0) break;
-        const p = this.placeOn(o.places, ctx.rng);
-        if (p) {
-          this.chosen.set(head.entry.req.id, { c: p.c, viaFallback: false });
-          return { entry: head.entry, decision: { worker: p.worker.index, branch: 'slo' } };
-        }
+      const usableOptions = options.filter((o) => o.places.length > 0);
+      const usable = usableOptions.length;
+      // The most relaxed GPU type, and every other type predicted to meet the SLO, compete as one
+      // pool: Little's-law utilisation is normalised by each worker's own SLO capacity, so the
+      // least-loaded worker of the pool is the one with the most slack, whatever its GPU.
+      const pool = usableOptions.filter((o, i) => i === 0 || o.rank <= 0).flatMap((o) => o.places);
+      const p = pool.length > 0 ? this.placeOn(pool, ctx.rng) : null;
+      if (p) {
+        this.chosen.set(head.entry.req.id, { c: p.c, viaFallback: false });
+        return { entry: head.entry, decision: { worker: p.worker.index, branch: 'slo' } };
       }
       if (usable === 0 && (head.cold || this.unattainable === 'fallback')) {
         // A guess is no ground to refuse: serve it best-effort so the predictor learns this prompt
