@@ -134,3 +134,16 @@ test('a request is charged the heavier of its computed-tokens cell and its cache
   assert.deepEqual(requestCell(new ProfileTable(parseModelGpuProfile(computed, 'c')), 16, 50, 4000), { e2e: 0.5, ttft: undefined, c: 0.2 });
   assert.equal(t.renamed('h').context, context);
 });
+
+test('a request that outlives its cell is re-estimated from the time it has run', () => {
+  const l = new LoadTracker();
+  l.add('long', 0, 0.5, 10, 2); // dispatched at 10 s, its cell's mean E2E is 2 s
+  l.add('plain', 0, 0.1); // no E2E known: held at 0.1 until it completes
+  assert.equal(l.utilisation(0, 11), 0.6, 'within its cell E2E the full charge');
+  assert.equal(l.utilisation(0, 12), 0.6);
+  assert.equal(l.utilisation(0, 14), 0.5 * (2 / 4) + 0.1, 'after 4 s: 1/(tput·4) = c·2/4');
+  assert.equal(l.utilisation(0), 0.6, 'without a time, the charges as booked');
+  l.remove('long');
+  l.remove('plain');
+  assert.equal(l.utilisation(0, 14), 0);
+});

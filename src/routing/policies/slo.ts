@@ -30,6 +30,8 @@ interface Placement {
   worker: WorkerView;
   /** Infinity when the cell met the SLO at no rate. */
   c: number;
+  /** The cell's mean E2E, seconds (the charge is re-estimated once the request outlives it). */
+  e2e?: number;
 }
 
 interface Ranked {
@@ -73,9 +75,15 @@ function profiledGroups(candidates: readonly WorkerView[]): Group[] {
  *   Never rejected on a cold prediction either, so the predictor gets to learn that prompt size;
  * - cells are looked up, and consumption charged, by the prompt tokens each worker would compute
  *   (the part its prefix cache lacks, from a routing-time block index), not the whole prompt;
- * - a request consumes at most a whole worker (a cell holding under one request in flight);
- * - an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold it
- *   forever);
+ * - a request's charge is the heavier of its computed-tokens cell and, with derived tables, its
+ *   cached-context cell (the whole prompt decoded over as cached KV);
+ * - the most relaxed GPU type and every type whose rank predicts the SLO met form one pool, and
+ *   the least normalised load wins there (AIBrix tries the types one after another);
+ * - a request consumes at most a whole worker (a cell holding under one request in flight), and
+ *   such a request takes the least-loaded worker rather than waiting for an idle one (AIBrix would
+ *   hold it until one is idle, in a busy fleet forever);
+ * - a request that outlives its cell's E2E is re-estimated from the time it has run (see
+ *   LoadTracker), so a long answer predicted short does not hold a short request's charge;
  * - the queue is bounded in length and wait (AIBrix's is not);
  * - requests the fallback dispatches to a profiled worker count towards its load, and in the
  *   pulling backends only go to workers with room for them.
@@ -85,9 +93,11 @@ export class SloPolicy implements Policy {
   private readonly subs = new SloSubQueues();
   private readonly load = new LoadTracker();
   /** Consumption decided by `next`/`pick`, booked when the Router dispatches. */
-  private readonly chosen = new Map<string, { c: number; viaFallback: boolean }>();
+  private readonly chosen = new Map<string, { c: number; e2e?: number; viaFallback: boolean }>();
   private readonly viaFallback = new Set<string>();
   private readonly prefix = new ComputedPromptTokens();
+  /** Time of the decision being made (utilisation re-estimates requests that outlived their cell). */
+  private nowS = 0;
 
   constructor(
     readonly name: string,
@@ -101,8 +111,8 @@ export class SloPolicy implements Policy {
   ) {}
 
   /** Normalised pending load of a worker (AIBrix `realtime_normalized_pendings`). */
-  utilisation(worker: number): number {
-    return this.load.utilisation(worker);
+  utilisation(worker: number, nowS = this.nowS): number {
+    return this.load.utilisation(worker, nowS);
   }
 
   private predicted(entry: QueuedRequest, ctx: PolicyContext): SloEntry {
@@ -120,6 +130,7 @@ export class SloPolicy implements Policy {
   }
 
   next(queue: ReadonlyMap<string, QueuedRequest>, candidates: readonly WorkerView[], ctx: PolicyContext): PullDecision | null {
+    this.nowS = ctx.clock.now();
     const groups = profiledGroups(candidates);
     if (groups.length === 0) {
       // No profile applies: FIFO across the queue (its oldest entry is the oldest sub-queue head).
@@ -131,6 +142,7 @@ export class SloPolicy implements Policy {
   }
 
   pick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null {
+    this.nowS = ctx.clock.now();
     const groups = profiledGroups(candidates);
     if (groups.length === 0) return this.viaFallbackPick(req, candidates, ctx);
     const d = this.decide([this.predicted({ req, enqueuedS: ctx.clock.now() }, ctx)], groups, candidates, ctx);
@@ -145,22 +157,24 @@ export class SloPolicy implements Policy {
    */
   private viaFallbackPick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null {
     const cost = new Map<number, number>();
+    const e2e = new Map<number, number | undefined>();
     for (const w of candidates) {
       if (!w.sloProfile?.hasLoadModel) continue;
-      const x = requestCell(w.sloProfile, 1, this.prefix.computedTokens(req, w), req.inputTokens).c;
-      cost.set(w.index, x !== undefined && Number.isFinite(x) ? x : 0);
+      const cell = requestCell(w.sloProfile, 1, this.prefix.computedTokens(req, w), req.inputTokens);
+      cost.set(w.index, cell.c !== undefined && Number.isFinite(cell.c) ? cell.c : 0);
+      e2e.set(w.index, cell.e2e);
     }
     const open = this.backend === 'least-load' ? candidates : candidates.filter((w) => this.hasRoom(w, cost.get(w.index) ?? 0));
     if (open.length === 0) return null;
     const d = this.fallback.pick(req, open, ctx);
     if (!d) return null;
-    this.chosen.set(req.id, { c: cost.get(d.worker) ?? 0, viaFallback: true });
+    this.chosen.set(req.id, { c: cost.get(d.worker) ?? 0, e2e: e2e.get(d.worker), viaFallback: true });
     return { worker: d.worker, branch: d.branch ?? 'slo-fallback' };
   }
 
   /** Capacity rule of the pulling backends; an idle worker always takes one request (or none ever could). */
   private hasRoom(w: WorkerView, c: number): boolean {
-    const u = this.load.utilisation(w.index);
+    const u = this.utilisation(w.index);
     return u + c <= WORKER_CAPACITY + CAPACITY_EPS || u === 0;
   }
 
@@ -185,7 +199,7 @@ export class SloPolicy implements Policy {
           if (c === undefined) continue;
           rankAny = rankAny === undefined ? r : Math.min(rankAny, r);
           if (c === Infinity) continue;
-          places.push({ worker: w, c });
+          places.push({ worker: w, c, e2e: cell.e2e });
           rank = rank === undefined ? r : Math.min(rank, r);
         }
         if (rank !== undefined) options.push({ group, rank, places });
@@ -205,7 +219,7 @@ export class SloPolicy implements Policy {
       const pool = usableOptions.filter((o, i) => i === 0 || o.rank <= 0).flatMap((o) => o.places);
       const p = pool.length > 0 ? this.placeOn(pool, ctx.rng) : null;
       if (p) {
-        this.chosen.set(head.entry.req.id, { c: p.c, viaFallback: false });
+        this.chosen.set(head.entry.req.id, { c: p.c, e2e: p.e2e, viaFallback: false });
         return { entry: head.entry, decision: { worker: p.worker.index, branch: 'slo' } };
       }
       if (usable === 0 && (head.cold || this.unattainable === 'fallback')) {
@@ -237,18 +251,23 @@ export class SloPolicy implements Policy {
    * minimises `util`: the same choice there).
    */
   private placeOn(places: readonly Placement[], rng: Rng): Placement | null {
-    const fits = this.backend === 'least-load' ? places : places.filter((p) => this.hasRoom(p.worker, p.c));
+    let fits = this.backend === 'least-load' ? places : places.filter((p) => this.hasRoom(p.worker, p.c));
+    // A request whose cell holds a whole worker (fewer than one such request in flight met the SLO
+    // in the sweep: a tail effect of short outputs, not concurrency) would wait for an idle worker,
+    // which a busy fleet never has; waiting cannot make it fit, so it takes the least-loaded one
+    // (pack-load: the fullest) and is charged the whole worker there until it outlives its cell.
+    if (fits.length === 0) fits = places.filter((p) => p.c >= WORKER_CAPACITY - CAPACITY_EPS);
     if (fits.length === 0) return null;
     const c = new Map(fits.map((p) => [p.worker.index, p]));
     const sign = this.backend === 'pack-load' ? -1 : 1;
-    const w = argminRandomTie(fits.map((p) => p.worker), (x) => sign * (this.load.utilisation(x.index) + (c.get(x.index) as Placement).c), rng);
+    const w = argminRandomTie(fits.map((p) => p.worker), (x) => sign * (this.utilisation(x.index) + (c.get(x.index) as Placement).c), rng);
     return c.get(w.index) as Placement;
   }
 
   onDispatch(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void {
     const ch = this.chosen.get(req.id);
     this.chosen.delete(req.id);
-    if (ch && ch.c > 0) this.load.add(req.id, worker.index, ch.c);
+    if (ch && ch.c > 0) this.load.add(req.id, worker.index, ch.c, ctx.clock.now(), ch.e2e);
     this.prefix.record(req, worker);
     if (ch?.viaFallback) {
       this.viaFallback.add(req.id);
