@@ -11,7 +11,8 @@ import { ComputedPromptTokens } from '../slo/prefix.js';
 import { SloSubQueues, type SloEntry } from '../slo/queue.js';
 import { sloRankOf, targetsFor } from '../slo/targets.js';
 import { requestCell } from '../slo/cost.js';
-import type { Decision, Outcome, Policy, PolicyContext, PolicyFactory, PolicyOption, PullDecision, QueueLimits, QueuedRequest, WorkerView } from '../types.js';
+import { createPolicyEnv } from '../env.js';
+import type { Decision, Outcome, Policy, PolicyContext, PolicyEnv, PolicyFactory, PolicyOption, PullDecision, QueueLimits, QueuedRequest, WorkerView } from '../types.js';
 
 /** AIBrix's SLO backends (pkg/plugins/gateway/algorithms/least_load.go, pack_load.go). */
 export type SloBackend = 'least-load-pulling' | 'least-load' | 'pack-load';
@@ -95,7 +96,7 @@ export class SloPolicy implements Policy {
   /** Consumption decided by `next`/`pick`, booked when the Router dispatches. */
   private readonly chosen = new Map<string, { c: number; e2e?: number; viaFallback: boolean }>();
   private readonly viaFallback = new Set<string>();
-  private readonly prefix = new ComputedPromptTokens();
+  private readonly prefix: ComputedPromptTokens;
   /** Time of the decision being made (utilisation re-estimates requests that outlived their cell). */
   private nowS = 0;
 
@@ -108,7 +109,10 @@ export class SloPolicy implements Policy {
     readonly queueLimits: QueueLimits,
     /** 'fallback' (default): serve SLO-unattainable requests best-effort; 'reject' as AIBrix. */
     private readonly unattainable: 'reject' | 'fallback' = 'fallback',
-  ) {}
+    env: PolicyEnv = createPolicyEnv(),
+  ) {
+    this.prefix = new ComputedPromptTokens(env);
+  }
 
   /** Normalised pending load of a worker (AIBrix `realtime_normalized_pendings`). */
   utilisation(worker: number, nowS = this.nowS): number {
@@ -287,7 +291,7 @@ export class SloPolicy implements Policy {
 
   onWorkerRemoved(worker: WorkerView): void {
     this.load.forgetWorker(worker.index);
-    this.prefix.removeWorker(worker.index);
+    this.prefix.removeWorker(worker);
     this.fallback.onWorkerRemoved?.(worker);
   }
 }
@@ -316,7 +320,7 @@ export function sloPolicyFactories(createFallback: (name: string) => Policy): Po
     name: v.name,
     description: v.description,
     options: OPTIONS,
-    create: (o) => {
+    create: (o, env) => {
       const fallbackName = String(o.fallback);
       if (fallbackName.startsWith('slo')) throw new UserError(`--policy-opt fallback=${fallbackName} (policy ${v.name}): the fallback must be a push policy, not an slo* policy`);
       let fallback: Policy;
@@ -338,7 +342,7 @@ export function sloPolicyFactories(createFallback: (name: string) => Policy): Po
       if (max < 0) throw new UserError(`--policy-opt queue_max (policy ${v.name}): expected 0 (unbounded) or more, got ${max}`);
       if (timeout < 0) throw new UserError(`--policy-opt queue_timeout_s (policy ${v.name}): expected 0 (no timeout) or more, got ${timeout}`);
       const limits: QueueLimits = { maxLength: max === 0 ? Infinity : max, timeoutS: timeout === 0 ? Infinity : timeout };
-      return new SloPolicy(v.name, v.backend, predictor, cold, fallback, limits, unattainable);
+      return new SloPolicy(v.name, v.backend, predictor, cold, fallback, limits, unattainable, env);
     },
   }));
 }
