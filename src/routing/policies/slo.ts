@@ -99,6 +99,8 @@ export class SloPolicy implements Policy {
   private readonly prefix: ComputedPromptTokens;
   /** Time of the decision being made (utilisation re-estimates requests that outlived their cell). */
   private nowS = 0;
+  /** serve routes the slo* policies on token counts (no prompt ids), as it always has. */
+  readonly usesPrefix = false;
 
   constructor(
     readonly name: string,
