@@ -8,7 +8,7 @@ import { parseSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
 import { resolveDeployment } from '../profiles/catalog.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import { checkSloTablesMatch, sloTableFor } from '../routing/slo/attach.js';
-import { parseModelGpuProfile, parseProfileText, ProfileTable, profileJson, type AibrixSlos } from '../routing/slo/profile.js';
+import { parseModelGpuProfile, parseProfileText, ProfileTable, profileJson, type AibrixSlos, type ModelGpuProfileJson } from '../routing/slo/profile.js';
 import type { ServeOptions } from '../serve/server.js';
 import { sweepAibrixProfile, type SweepOptions } from '../sim/aibrix-sweep.js';
 import { importedSloTables } from '../sim/simulator.js';
@@ -105,28 +105,32 @@ export async function deriveSloTables(workers: readonly FleetWorker[], o: Derive
     const name = w.deployment.name;
     if (seen.has(name)) continue;
     seen.add(name);
-    const path = join(routerCacheDir(), 'slo-tables', `${derivationKey(w, sweep)}.json`);
-    const hit = readCached(path);
-    if (hit) {
-      out.tables.push(new ProfileTable({ ...hit, gpu: name }));
-      out.cached.push(name);
-      continue;
-    }
-    const cells = sweep.outputs.length * sweep.inputs.length;
-    o.progress?.(`router: deriving SLO tables for ${name} (${cells} cells x up to ${sweep.rates.length} rates, ${sweep.samples} requests each; cached in ${dirname(path)})`);
-    const started = performance.now();
-    const p = await sweepAibrixProfile(w, sweep);
-    o.progress?.(`router: derived SLO tables for ${name} in ${((performance.now() - started) / 1e3).toFixed(1)} s`);
-    try {
-      writeFileAtomic(path, profileJson(p));
-    } catch (err) {
-      // A read-only home directory costs a rebuild next time, not this run.
-      o.progress?.(`router: warning: could not cache SLO tables at ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-    }
-    out.tables.push(new ProfileTable(p));
-    out.built.push(name);
+    const computed = await derivedTable(w, sweep, 'computed tokens', o.progress);
+    const context = await derivedTable(w, { ...sweep, cachedContext: true }, 'cached context', o.progress);
+    out.tables.push(new ProfileTable({ ...computed.table, gpu: name }, new ProfileTable({ ...context.table, gpu: name })));
+    (computed.cached && context.cached ? out.cached : out.built).push(name);
   }
   return out;
+}
+
+/** One swept table of a deployment, from the cache or swept now (and cached). */
+async function derivedTable(w: FleetWorker, sweep: SweepOptions, what: string, progress: DeriveOptions['progress']): Promise<{ table: ModelGpuProfileJson; cached: boolean }> {
+  const name = w.deployment.name;
+  const path = join(routerCacheDir(), 'slo-tables', `${derivationKey(w, sweep)}.json`);
+  const hit = readCached(path);
+  if (hit) return { table: hit, cached: true };
+  const cells = sweep.outputs.length * sweep.inputs.length;
+  progress?.(`router: deriving SLO tables (${what}) for ${name} (${cells} cells x up to ${sweep.rates.length} rates, ${sweep.samples} requests each; cached in ${dirname(path)})`);
+  const started = performance.now();
+  const p = await sweepAibrixProfile(w, sweep);
+  progress?.(`router: derived SLO tables (${what}) for ${name} in ${((performance.now() - started) / 1e3).toFixed(1)} s`);
+  try {
+    writeFileAtomic(path, profileJson(p));
+  } catch (err) {
+    // A read-only home directory costs a rebuild next time, not this run.
+    progress?.(`router: warning: could not cache SLO tables at ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return { table: p, cached: false };
 }
 
 /** A cached table, or undefined when absent or unreadable (then it is rebuilt and rewritten). */
@@ -220,7 +224,7 @@ export async function serveSloSetup(policyName: string, sloFlag: string | undefi
   const named: ProfileTable[] = [];
   for (const [label, w] of wanted) {
     const t = byDeployment.get(w.deployment.name);
-    if (t) named.push(new ProfileTable({ ...t.json, gpu: label }));
+    if (t) named.push(t.renamed(label));
   }
   return { slo, sloLabel: sloLabel(slo, isDefault), tables: [...named, ...explicit], derived, unresolved };
 }

@@ -27,6 +27,14 @@ export interface SweepOptions {
    * 0 (default) sweeps unshared prompts, as AIBrix's benchmark does.
    */
   sharedPrefixTokens?: number;
+  /**
+   * Sweep a cached-context table instead: a cell's input tokens are the whole prompt, all of it
+   * but one engine block a prefix every sweep prompt shares (so cached after the first request).
+   * The cells then measure what a long *cached* context costs (KV held, attention read at every
+   * decode step) with almost no prefill: the companion of the computed-tokens table that a
+   * prefix-sharing request (a text-to-SQL schema, a system prompt) is also charged by.
+   */
+  cachedContext?: boolean;
 }
 
 /** What one (cell, rate) point measured. */
@@ -46,6 +54,10 @@ function metric(values: Float64Array, percentile: number): number {
 
 /** Runs `samples` Poisson requests of one shape at one rate on one simulated worker. */
 export async function sweepPoint(worker: FleetWorker, input: number, output: number, rate: number, o: SweepOptions): Promise<SweepPoint> {
+  const block = worker.deployment.engine.blockSize;
+  // Cached-context cells: the prompt is `input` tokens of which all but the last block are shared.
+  const shared = o.cachedContext ? Math.max(0, input - block) : (o.sharedPrefixTokens ?? 0);
+  const computed = o.cachedContext ? input - shared : input;
   const sim = new Simulation({
     fleet: [worker],
     policy: createPolicy('round-robin'),
@@ -53,9 +65,9 @@ export async function sweepPoint(worker: FleetWorker, input: number, output: num
       seed: o.seed,
       rate,
       count: o.samples,
-      input: { kind: 'fixed', mean: input },
+      input: { kind: 'fixed', mean: computed },
       output: { kind: 'fixed', mean: output },
-      ...(o.sharedPrefixTokens ? { sharedPrefix: { groups: 1, prefixTokens: o.sharedPrefixTokens, blockTokens: worker.deployment.engine.blockSize } } : {}),
+      ...(shared > 0 ? { sharedPrefix: { groups: 1, prefixTokens: shared, blockTokens: block } } : {}),
     }),
     seed: o.seed,
     scrapeIntervalS: 0,
@@ -65,7 +77,7 @@ export async function sweepPoint(worker: FleetWorker, input: number, output: num
   const e2e = log.completedValues(log.e2eMs).map((x) => x / 1e3);
   const ttft = log.completedValues(log.ttftMs).map((x) => x / 1e3);
   const tpot = log.completedValues(log.tpotMs).map((x) => x / 1e3);
-  const tpat = e2e.map((x) => x / (input + (o.sharedPrefixTokens ?? 0) + output));
+  const tpat = e2e.map((x) => x / (computed + shared + output));
   const s = o.slos;
   const p = s.percentile;
   // Like gen_profile: every SLO given must hold at the percentile (or on the mean when 0).

@@ -1,6 +1,6 @@
 import { Box, Text } from 'ink';
 import * as asciichart from 'asciichart';
-import type { SimDashboardSnapshot, SeriesPoint } from './sim-snapshot.js';
+import type { SimDashboardSnapshot, SeriesPoint, SloClassRow } from './sim-snapshot.js';
 import type { RollingLatency } from './rolling.js';
 import { alignRows, bar, duration, num, pct } from './format.js';
 
@@ -74,6 +74,24 @@ export function LatencyTable({ rolling, sloAttainment, showSlo = true }: { rolli
   );
 }
 
+/** Attainment per SLO class, when the trace carries more than one (one class is the line above). */
+export function SloClassTable({ classes }: { classes: readonly SloClassRow[] }) {
+  if (classes.length < 2) return null;
+  const rows = alignRows([
+    ['SLO class', 'requests', 'met', 'rejected'],
+    ...classes.map((c) => [c.name, String(c.requests), pct(c.met / c.requests), String(c.rejected)]),
+  ]);
+  return (
+    <Box flexDirection="column">
+      {rows.map((r, i) => (
+        <Text key={i} bold={i === 0}>
+          {r}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
 /** asciichart needs finite numbers and at least two points: a gap repeats the value before it. */
 export function chartable(values: number[]): number[] {
   const first = values.find((x) => Number.isFinite(x)) ?? 0;
@@ -105,7 +123,7 @@ function seriesSpan(series: SeriesPoint[]): string {
  * when the terminal is too short for them.
  */
 export function SimDashboard({ s, color, size }: { s: SimDashboardSnapshot; color: boolean; size: ScreenSize }) {
-  const fixedRows = 2 + 4 + (s.workers.length + 1) + 6 + 2;
+  const fixedRows = 2 + 4 + (s.workers.length + 1) + 6 + 2 + (s.sloClasses.length >= 2 ? s.sloClasses.length + 1 : 0);
   const spare = size.rows - fixedRows;
   const chartHeight = Math.min(6, Math.floor((spare - 4) / 2) - 1);
   const showCharts = chartHeight >= 2 && size.columns >= 40;
@@ -124,6 +142,7 @@ export function SimDashboard({ s, color, size }: { s: SimDashboardSnapshot; colo
       <WorkerTable s={s} color={color} />
       <Text> </Text>
       <LatencyTable rolling={s.rolling} sloAttainment={s.sloAttainment} />
+      <SloClassTable classes={s.sloClasses} />
       {showCharts ? (
         <Box flexDirection="column">
           <Text> </Text>

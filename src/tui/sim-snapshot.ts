@@ -43,12 +43,21 @@ export interface SimDashboardSnapshot {
   rolling: RollingLatency;
   /** Share of judged requests meeting their SLO; null when no SLO applies. */
   sloAttainment: number | null;
+  /** Per SLO class (per-request SLOs from the trace): attainment with rejections as misses, by class name. */
+  sloClasses: SloClassRow[];
   series: SeriesPoint[];
   /** `done`: the trace ran out; `stopped`: the run ended early on `q`. */
   state: 'running' | 'paused' | 'stopping' | 'done' | 'stopped';
   refreshMs: number;
   /** --pace factor, null = as fast as possible. */
   pace: number | null;
+}
+
+export interface SloClassRow {
+  name: string;
+  requests: number;
+  met: number;
+  rejected: number;
 }
 
 /** Wall-side facts the builder cannot know from the simulation itself. */
@@ -83,6 +92,7 @@ export class SimSnapshotBuilder {
   private readonly workerIndex = new Map<string, number>();
   private sloMet = 0;
   private sloJudged = 0;
+  private readonly classes = new Map<string, SloClassRow>();
   private columns: Column[] = [];
   private widthS: number;
   private readonly okIdx: number[] = [];
@@ -140,6 +150,7 @@ export class SimSnapshotBuilder {
       workers,
       rolling: this.rolling(),
       sloAttainment: this.sloJudged > 0 ? this.sloMet / this.sloJudged : null,
+      sloClasses: [...this.classes.values()].map((c) => ({ ...c })),
       series: this.series(),
       state: wall.state,
       refreshMs: wall.refreshMs,
@@ -154,6 +165,17 @@ export class SimSnapshotBuilder {
       if (!Number.isNaN(met)) {
         this.sloJudged++;
         if (met === 1) this.sloMet++;
+        const name = log.sloClasses[i];
+        if (name !== undefined) {
+          let c = this.classes.get(name);
+          if (!c) {
+            c = { name, requests: 0, met: 0, rejected: 0 };
+            this.classes.set(name, c);
+          }
+          c.requests++;
+          if (met === 1) c.met++;
+          if (log.statuses[i] !== 'ok') c.rejected++;
+        }
       }
       if (log.statuses[i] !== 'ok') continue;
       this.okIdx.push(i);

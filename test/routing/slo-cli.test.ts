@@ -101,11 +101,11 @@ test('slo with no set-up derives tables once, caches them by content hash, and n
   assert.equal(first.status, 0, first.stderr);
   assert.doesNotMatch(first.stderr, /fallback/);
   assert.match(first.stderr, /default SLO tpot_ms=50,percentile=99/);
-  assert.match(first.stderr, /deriving SLO tables for llama-3\.1-8b@a10 /);
-  assert.match(first.stderr, /deriving SLO tables for llama-3\.1-8b@l20 /);
+  assert.match(first.stderr, /deriving SLO tables \(computed tokens\) for llama-3\.1-8b@a10 /);
+  assert.match(first.stderr, /deriving SLO tables \(cached context\) for llama-3\.1-8b@l20 /);
   assert.match(first.stdout, /SLO attainment .*\(SLO tpot_ms=50,percentile=99 \(default\)\)/);
   const cached = readdirSync(join(cache, 'slo-tables'));
-  assert.equal(cached.length, 2);
+  assert.equal(cached.length, 4, 'two tables (computed tokens, cached context) per deployment');
   const second = runCli([...args, '--out', out2], { env });
   assert.equal(second.status, 0, second.stderr);
   assert.doesNotMatch(second.stderr, /deriving/, 'the second run reads the cache');
@@ -114,7 +114,7 @@ test('slo with no set-up derives tables once, caches them by content hash, and n
   // Another SLO is another table; --slo names it without "(default)".
   const third = runCli([...args, '--slo', 'tpot_ms=80', '--json'], { env });
   assert.equal(third.status, 0, third.stderr);
-  assert.match(third.stderr, /deriving SLO tables for llama-3\.1-8b@a10 /);
+  assert.match(third.stderr, /deriving SLO tables \(computed tokens\) for llama-3\.1-8b@a10 /);
   assert.equal((JSON.parse(third.stdout) as { slo: string }).slo, 'tpot_ms=80,percentile=99');
-  assert.equal(readdirSync(join(cache, 'slo-tables')).length, 4);
+  assert.equal(readdirSync(join(cache, 'slo-tables')).length, 8);
 });

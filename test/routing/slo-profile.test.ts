@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { bucketIndex, parseModelGpuProfile, parseProfileText, ProfileTable, profileJson } from '../../src/routing/slo/profile.js';
 import { consumption, LoadTracker } from '../../src/routing/slo/load.js';
+import { requestCell } from '../../src/routing/slo/cost.js';
 import { parseSloHeaders, sloRank, targetsFor } from '../../src/routing/slo/targets.js';
 import { UserError } from '../../src/util/errors.js';
 import { REPO_ROOT } from '../helpers/fixtures.js';
@@ -117,4 +118,32 @@ test('x-slo-* headers give a per-request SLO; bad values name the header', () =>
   assert.deepEqual(parseSloHeaders({ 'X-SLO-TPOT-MS': '50', 'x-slo-ttft-ms': ['900', '800'], host: 'a' }), { tpotMs: 50, ttftMs: 800 });
   assert.equal(parseSloHeaders({ host: 'a' }), undefined);
   assert.throws(() => parseSloHeaders({ 'x-slo-e2e-ms': 'soon' }), (e: unknown) => e instanceof UserError && /header x-slo-e2e-ms: expected a positive number/.test(e.message));
+});
+
+test('a request is charged the heavier of its computed-tokens cell and its cached-context cell', () => {
+  // Computed-tokens table: [out 16] x [in 128, 4096]; context table indexed by the whole prompt.
+  const computed = { gpu: 'g', cost: 1, tputs: [[10, 0]], indexes: [[16], [128, 4096]], created: 0, e2e: [[0.5, 2]] };
+  const context = new ProfileTable(parseModelGpuProfile({ gpu: 'g', cost: 1, tputs: [[20, 2]], indexes: [[16], [128, 4096]], created: 0, e2e: [[0.4, 1]] }, 'ctx'));
+  const t = new ProfileTable(parseModelGpuProfile(computed, 'computed'), context);
+  // 4000-token prompt with 50 tokens to compute: computed cell (16,128) holds 1/(10*0.5) = 0.2,
+  // context cell (16,4096) 1/(2*1) = 0.5; E2E the longer, 1 s.
+  assert.deepEqual(requestCell(t, 16, 50, 4000), { e2e: 1, ttft: undefined, c: 0.5 });
+  // Nothing cached: the computed-tokens cell alone (the SLO failed at every rate there).
+  assert.deepEqual(requestCell(t, 16, 4000, 4000), { e2e: 2, ttft: undefined, c: Infinity });
+  // Tables without a companion (AIBrix's own profiles) charge the computed-tokens cell only.
+  assert.deepEqual(requestCell(new ProfileTable(parseModelGpuProfile(computed, 'c')), 16, 50, 4000), { e2e: 0.5, ttft: undefined, c: 0.2 });
+  assert.equal(t.renamed('h').context, context);
+});
+
+test('a request that outlives its cell is re-estimated from the time it has run', () => {
+  const l = new LoadTracker();
+  l.add('long', 0, 0.5, 10, 2); // dispatched at 10 s, its cell's mean E2E is 2 s
+  l.add('plain', 0, 0.1); // no E2E known: held at 0.1 until it completes
+  assert.equal(l.utilisation(0, 11), 0.6, 'within its cell E2E the full charge');
+  assert.equal(l.utilisation(0, 12), 0.6);
+  assert.equal(l.utilisation(0, 14), 0.5 * (2 / 4) + 0.1, 'after 4 s: 1/(tput·4) = c·2/4');
+  assert.equal(l.utilisation(0), 0.6, 'without a time, the charges as booked');
+  l.remove('long');
+  l.remove('plain');
+  assert.equal(l.utilisation(0, 14), 0);
 });

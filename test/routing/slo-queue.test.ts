@@ -198,3 +198,21 @@ test('prefix-aware capacity: a long prompt whose prefix a worker holds is looked
   assert.deepEqual(h.dispatched.map((d) => [d.id, d.worker]), [['hit', 1]]);
   assert.equal((h.policy as SloPolicy).utilisation(1), 0.2);
 });
+
+test('a request whose cell holds a whole worker takes the least-loaded one instead of waiting for an idle one', () => {
+  // (16,2048): 0.25 req/s × 2 s = 0.5 in flight at the SLO rate, so it is charged a whole worker (1).
+  const t = handProfile('gpu', { tputs: [[10, 0.25], [1, 0.25]] });
+  const h = new Harness([view(0, 'gpu', t), view(1, 'gpu', t)], 'slo', oracle);
+  h.router.submit(req('a', 128, 16)); // 0.2 on one worker
+  h.router.submit(req('b', 128, 16)); // 0.2 on the other
+  h.router.submit(req('c', 128, 16)); // 0.2 beside one of them: 0.4 there
+  const heavier = h.dispatched[2].worker;
+  h.router.submit(req('w', 2048, 16));
+  assert.equal(h.router.queuedTotal, 0, 'no worker is ever idle again, so waiting cannot help');
+  assert.equal(h.dispatched[3].worker, 1 - heavier, 'the least-loaded worker');
+  // It is charged the whole worker: a 0.2 request no longer fits there, and waits for the other.
+  const p = h.policy as SloPolicy;
+  assert.equal(p.utilisation(1 - heavier), 1.2);
+  h.router.submit(req('d', 128, 16));
+  assert.equal(h.dispatched[4].worker, heavier);
+});

@@ -31,13 +31,14 @@ test('export-aibrix --redis writes AIBrix keys; serve --profiles-redis loads the
 
     serve = await startServe(['--workers', `http://127.0.0.1:${up.port};profile=llama-3.1-8b@l20;name=w0`, '--policy', 'slo', '--slo', 'e2e_ms=5000', '--slo-profile', '/dev/null/none', '--health-interval', '0', '--log', 'off', '--profiles-redis', url]).catch(() => undefined);
     assert.equal(serve, undefined, 'a missing --slo-profile is still a user error');
-    serve = await startServe(['--workers', `http://127.0.0.1:${up.port};gpu=a10;name=w0`, '--policy', 'slo', '--slo', 'e2e_ms=5000', '--health-interval', '0', '--log', 'off', '--profiles-redis', url]);
+    // Bounded wait sized for the derivation (two swept tables) on a loaded machine.
+    serve = await startServe(['--workers', `http://127.0.0.1:${up.port};gpu=a10;name=w0`, '--policy', 'slo', '--slo', 'e2e_ms=5000', '--health-interval', '0', '--log', 'off', '--profiles-redis', url], 60_000);
     const err = (): string => serve!.stderr();
     assert.match(err(), /ignoring Redis key aibrix:profile_m_broken: tputs\[0\]: expected 2 cells/);
     assert.match(err(), /SLO profiles from Redis: llama-3\.1-8b@l20/);
     assert.match(err(), /watching redis:\/\/127\.0\.0\.1:\d+ for aibrix:profile_\* keys \(notifications\+polling\)/);
     // The worker is labelled gpu=a10: no Redis table names it yet, so slo derives one from its profile.
-    assert.match(err(), /deriving SLO tables for llama-3\.1-8b@a10/);
+    assert.match(err(), /deriving SLO tables \(computed tokens\) for llama-3\.1-8b@a10/);
     assert.equal((await call(serve.port, 'POST', '/v1/chat/completions', chatBody('before'))).status, 200);
     // AIBrix deploys a profile for that deployment: serve picks it up without a restart.
     await r.set('aibrix:profile_llama-3.1-8b_a10', JSON.stringify({ ...stored, gpu: 'a10', created: 2 }));

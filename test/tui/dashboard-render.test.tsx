@@ -30,6 +30,7 @@ function simSnap(over: Partial<SimDashboardSnapshot> = {}): SimDashboardSnapshot
     ],
     rolling: { count: 150, ttftMs: p(80, 500), tpotMs: p(38.5, 49), e2eMs: p(7000, 40000) },
     sloAttainment: 0.975,
+    sloClasses: [],
     series: [
       { t0S: 0, t1S: 10, completedPerS: 5, outputTokensPerS: 500, ttftMs: p(70, 300) },
       { t0S: 10, t1S: 20, completedPerS: 8, outputTokensPerS: 800, ttftMs: p(90, 600) },
@@ -70,6 +71,20 @@ test('simulate dashboard: header, progress, worker rows, rolling latency and SLO
   assert.ok(f.some((l) => l === 'throughput (completed req/s)'));
   assert.equal(f[f.length - 1], 'keys: q quit (reports are still written) · p pause/resume · + faster refresh · - slower refresh');
   assert.ok(!(lastFrame() ?? '').includes('\u001b['), 'no colour codes with color=false');
+});
+
+test('simulate dashboard: one row per SLO class when the trace carries several, none for one', () => {
+  const classes = [
+    { name: 'tpot_ms=50', requests: 100, met: 99, rejected: 1 },
+    { name: 'ttft_ms=200', requests: 40, met: 30, rejected: 4 },
+  ];
+  const { lastFrame, unmount } = render(<SimDashboard s={simSnap({ sloClasses: classes })} color={false} size={{ columns: 120, rows: 60 }} />);
+  const f = lines(lastFrame());
+  unmount();
+  assert.deepEqual(f.slice(14, 18), ['SLO attainment 97.5%', 'SLO class    requests    met  rejected', 'tpot_ms=50        100  99.0%         1', 'ttft_ms=200        40  75.0%         4']);
+  const one = render(<SimDashboard s={simSnap({ sloClasses: classes.slice(0, 1) })} color={false} size={{ columns: 120, rows: 60 }} />);
+  assert.ok(!(one.lastFrame() ?? '').includes('SLO class'));
+  one.unmount();
 });
 
 test('simulate dashboard: charts drop out on a short terminal; unknown trace length and pause are shown', () => {

@@ -68,6 +68,12 @@ test('snapshots during a run are consistent with the simulation and do not chang
   assert.deepEqual(last.workers.map((w) => w.name), ['l20-0', 'l20-1', 'l20-2']);
   assert.equal(last.rolling.count, Math.min(1000, a.summary.completed));
   assert.equal(last.sloAttainment !== null && last.sloAttainment > 0 && last.sloAttainment <= 1, true);
+  // Per-class tallies are the summary's per-class figures (one class here: the run's --slo).
+  assert.equal(last.sloClasses.length, 1);
+  assert.deepEqual(
+    last.sloClasses.map((c) => [c.name, c.requests, c.met, c.rejected]),
+    (a.summary.slo_classes ?? []).map((c) => [c.slo_class, c.requests, c.met, c.rejected]),
+  );
   // Charts: at most maxColumns columns of equal width covering the run, every completion counted once.
   assert.ok(last.series.length <= 8 && last.series.length >= 2);
   const width = last.series[0].t1S - last.series[0].t0S;

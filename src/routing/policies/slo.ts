@@ -5,12 +5,14 @@ import { argminRandomTie } from '../pick.js';
 import { HistogramPredictor } from '../predictor/histogram.js';
 import { OraclePredictor } from '../predictor/oracle.js';
 import type { OutputPredictor } from '../predictor/predictor.js';
-import { consumption, LoadTracker, WORKER_CAPACITY } from '../slo/load.js';
-import type { ProfileTable, Signature } from '../slo/profile.js';
+import { LoadTracker, WORKER_CAPACITY } from '../slo/load.js';
+import type { ProfileTable } from '../slo/profile.js';
 import { ComputedPromptTokens } from '../slo/prefix.js';
 import { SloSubQueues, type SloEntry } from '../slo/queue.js';
-import { sloRank, targetsFor } from '../slo/targets.js';
-import type { Decision, Outcome, Policy, PolicyContext, PolicyFactory, PolicyOption, PullDecision, QueueLimits, QueuedRequest, WorkerView } from '../types.js';
+import { sloRankOf, targetsFor } from '../slo/targets.js';
+import { requestCell } from '../slo/cost.js';
+import { createPolicyEnv } from '../env.js';
+import type { Decision, Outcome, Policy, PolicyContext, PolicyEnv, PolicyFactory, PolicyOption, PullDecision, QueueLimits, QueuedRequest, WorkerView } from '../types.js';
 
 /** AIBrix's SLO backends (pkg/plugins/gateway/algorithms/least_load.go, pack_load.go). */
 export type SloBackend = 'least-load-pulling' | 'least-load' | 'pack-load';
@@ -27,9 +29,10 @@ interface Group {
 /** One worker of a GPU type as a request would meet it: its cell and Little's-law consumption there. */
 interface Placement {
   worker: WorkerView;
-  sig: Signature;
   /** Infinity when the cell met the SLO at no rate. */
   c: number;
+  /** The cell's mean E2E, seconds (the charge is re-estimated once the request outlives it). */
+  e2e?: number;
 }
 
 interface Ranked {
@@ -73,9 +76,15 @@ function profiledGroups(candidates: readonly WorkerView[]): Group[] {
  *   Never rejected on a cold prediction either, so the predictor gets to learn that prompt size;
  * - cells are looked up, and consumption charged, by the prompt tokens each worker would compute
  *   (the part its prefix cache lacks, from a routing-time block index), not the whole prompt;
- * - a request consumes at most a whole worker (a cell holding under one request in flight);
- * - an idle worker accepts one request even if its consumption exceeds 1 (AIBrix would hold it
- *   forever);
+ * - a request's charge is the heavier of its computed-tokens cell and, with derived tables, its
+ *   cached-context cell (the whole prompt decoded over as cached KV);
+ * - the most relaxed GPU type and every type whose rank predicts the SLO met form one pool, and
+ *   the least normalised load wins there (AIBrix tries the types one after another);
+ * - a request consumes at most a whole worker (a cell holding under one request in flight), and
+ *   such a request takes the least-loaded worker rather than waiting for an idle one (AIBrix would
+ *   hold it until one is idle, in a busy fleet forever);
+ * - a request that outlives its cell's E2E is re-estimated from the time it has run (see
+ *   LoadTracker), so a long answer predicted short does not hold a short request's charge;
  * - the queue is bounded in length and wait (AIBrix's is not);
  * - requests the fallback dispatches to a profiled worker count towards its load, and in the
  *   pulling backends only go to workers with room for them.
@@ -85,9 +94,11 @@ export class SloPolicy implements Policy {
   private readonly subs = new SloSubQueues();
   private readonly load = new LoadTracker();
   /** Consumption decided by `next`/`pick`, booked when the Router dispatches. */
-  private readonly chosen = new Map<string, { c: number; viaFallback: boolean }>();
+  private readonly chosen = new Map<string, { c: number; e2e?: number; viaFallback: boolean }>();
   private readonly viaFallback = new Set<string>();
-  private readonly prefix = new ComputedPromptTokens();
+  private readonly prefix: ComputedPromptTokens;
+  /** Time of the decision being made (utilisation re-estimates requests that outlived their cell). */
+  private nowS = 0;
   /** serve routes the slo* policies on token counts (no prompt ids), as it always has. */
   readonly usesPrefix = false;
 
@@ -100,11 +111,14 @@ export class SloPolicy implements Policy {
     readonly queueLimits: QueueLimits,
     /** 'fallback' (default): serve SLO-unattainable requests best-effort; 'reject' as AIBrix. */
     private readonly unattainable: 'reject' | 'fallback' = 'fallback',
-  ) {}
+    env: PolicyEnv = createPolicyEnv(),
+  ) {
+    this.prefix = new ComputedPromptTokens(env);
+  }
 
   /** Normalised pending load of a worker (AIBrix `realtime_normalized_pendings`). */
-  utilisation(worker: number): number {
-    return this.load.utilisation(worker);
+  utilisation(worker: number, nowS = this.nowS): number {
+    return this.load.utilisation(worker, nowS);
   }
 
   private predicted(entry: QueuedRequest, ctx: PolicyContext): SloEntry {
@@ -122,6 +136,7 @@ export class SloPolicy implements Policy {
   }
 
   next(queue: ReadonlyMap<string, QueuedRequest>, candidates: readonly WorkerView[], ctx: PolicyContext): PullDecision | null {
+    this.nowS = ctx.clock.now();
     const groups = profiledGroups(candidates);
     if (groups.length === 0) {
       // No profile applies: FIFO across the queue (its oldest entry is the oldest sub-queue head).
@@ -133,6 +148,7 @@ export class SloPolicy implements Policy {
   }
 
   pick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null {
+    this.nowS = ctx.clock.now();
     const groups = profiledGroups(candidates);
     if (groups.length === 0) return this.viaFallbackPick(req, candidates, ctx);
     const d = this.decide([this.predicted({ req, enqueuedS: ctx.clock.now() }, ctx)], groups, candidates, ctx);
@@ -147,22 +163,24 @@ export class SloPolicy implements Policy {
    */
   private viaFallbackPick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null {
     const cost = new Map<number, number>();
+    const e2e = new Map<number, number | undefined>();
     for (const w of candidates) {
       if (!w.sloProfile?.hasLoadModel) continue;
-      const x = consumption(w.sloProfile, w.sloProfile.signature(1, this.prefix.computedTokens(req, w)));
-      cost.set(w.index, x !== undefined && Number.isFinite(x) ? x : 0);
+      const cell = requestCell(w.sloProfile, 1, this.prefix.computedTokens(req, w), req.inputTokens);
+      cost.set(w.index, cell.c !== undefined && Number.isFinite(cell.c) ? cell.c : 0);
+      e2e.set(w.index, cell.e2e);
     }
     const open = this.backend === 'least-load' ? candidates : candidates.filter((w) => this.hasRoom(w, cost.get(w.index) ?? 0));
     if (open.length === 0) return null;
     const d = this.fallback.pick(req, open, ctx);
     if (!d) return null;
-    this.chosen.set(req.id, { c: cost.get(d.worker) ?? 0, viaFallback: true });
+    this.chosen.set(req.id, { c: cost.get(d.worker) ?? 0, e2e: e2e.get(d.worker), viaFallback: true });
     return { worker: d.worker, branch: d.branch ?? 'slo-fallback' };
   }
 
   /** Capacity rule of the pulling backends; an idle worker always takes one request (or none ever could). */
   private hasRoom(w: WorkerView, c: number): boolean {
-    const u = this.load.utilisation(w.index);
+    const u = this.utilisation(w.index);
     return u + c <= WORKER_CAPACITY + CAPACITY_EPS || u === 0;
   }
 
@@ -180,14 +198,14 @@ export class SloPolicy implements Policy {
         let rankAny: number | undefined;
         const places: Placement[] = [];
         for (const w of group.workers) {
-          const sig = group.table.signature(head.predictedOut, this.prefix.computedTokens(req, w));
-          const r = sloRank(group.table, sig, targets, head.predictedOut, req.inputTokens, now - head.entry.enqueuedS);
+          const cell = requestCell(group.table, head.predictedOut, this.prefix.computedTokens(req, w), req.inputTokens);
+          const r = sloRankOf(cell, targets, head.predictedOut, req.inputTokens, now - head.entry.enqueuedS);
           if (r === undefined) continue;
-          const c = consumption(group.table, sig);
+          const c = cell.c;
           if (c === undefined) continue;
           rankAny = rankAny === undefined ? r : Math.min(rankAny, r);
           if (c === Infinity) continue;
-          places.push({ worker: w, sig, c });
+          places.push({ worker: w, c, e2e: cell.e2e });
           rank = rank === undefined ? r : Math.min(rank, r);
         }
         if (rank !== undefined) options.push({ group, rank, places });
@@ -199,15 +217,16 @@ export class SloPolicy implements Policy {
     // Least slack first: the head whose best GPU type predicts the worst violation.
     ranked.sort((a, b) => b.options[0].rank - a.options[0].rank || a.head.entry.enqueuedS - b.head.entry.enqueuedS);
     for (const { head, options } of ranked) {
-      let usable = 0;
-      for (const o of options) {
-        if (o.places.length === 0) continue;
-        if (usable++ > 0 && o.rank > 0) break;
-        const p = this.placeOn(o.places, ctx.rng);
-        if (p) {
-          this.chosen.set(head.entry.req.id, { c: p.c, viaFallback: false });
-          return { entry: head.entry, decision: { worker: p.worker.index, branch: 'slo' } };
-        }
+      const usableOptions = options.filter((o) => o.places.length > 0);
+      const usable = usableOptions.length;
+      // The most relaxed GPU type, and every other type predicted to meet the SLO, compete as one
+      // pool: Little's-law utilisation is normalised by each worker's own SLO capacity, so the
+      // least-loaded worker of the pool is the one with the most slack, whatever its GPU.
+      const pool = usableOptions.filter((o, i) => i === 0 || o.rank <= 0).flatMap((o) => o.places);
+      const p = pool.length > 0 ? this.placeOn(pool, ctx.rng) : null;
+      if (p) {
+        this.chosen.set(head.entry.req.id, { c: p.c, e2e: p.e2e, viaFallback: false });
+        return { entry: head.entry, decision: { worker: p.worker.index, branch: 'slo' } };
       }
       if (usable === 0 && (head.cold || this.unattainable === 'fallback')) {
         // A guess is no ground to refuse: serve it best-effort so the predictor learns this prompt
@@ -238,18 +257,23 @@ export class SloPolicy implements Policy {
    * minimises `util`: the same choice there).
    */
   private placeOn(places: readonly Placement[], rng: Rng): Placement | null {
-    const fits = this.backend === 'least-load' ? places : places.filter((p) => this.hasRoom(p.worker, p.c));
+    let fits = this.backend === 'least-load' ? places : places.filter((p) => this.hasRoom(p.worker, p.c));
+    // A request whose cell holds a whole worker (fewer than one such request in flight met the SLO
+    // in the sweep: a tail effect of short outputs, not concurrency) would wait for an idle worker,
+    // which a busy fleet never has; waiting cannot make it fit, so it takes the least-loaded one
+    // (pack-load: the fullest) and is charged the whole worker there until it outlives its cell.
+    if (fits.length === 0) fits = places.filter((p) => p.c >= WORKER_CAPACITY - CAPACITY_EPS);
     if (fits.length === 0) return null;
     const c = new Map(fits.map((p) => [p.worker.index, p]));
     const sign = this.backend === 'pack-load' ? -1 : 1;
-    const w = argminRandomTie(fits.map((p) => p.worker), (x) => sign * (this.load.utilisation(x.index) + (c.get(x.index) as Placement).c), rng);
+    const w = argminRandomTie(fits.map((p) => p.worker), (x) => sign * (this.utilisation(x.index) + (c.get(x.index) as Placement).c), rng);
     return c.get(w.index) as Placement;
   }
 
   onDispatch(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void {
     const ch = this.chosen.get(req.id);
     this.chosen.delete(req.id);
-    if (ch && ch.c > 0) this.load.add(req.id, worker.index, ch.c);
+    if (ch && ch.c > 0) this.load.add(req.id, worker.index, ch.c, ctx.clock.now(), ch.e2e);
     this.prefix.record(req, worker);
     if (ch?.viaFallback) {
       this.viaFallback.add(req.id);
@@ -269,7 +293,7 @@ export class SloPolicy implements Policy {
 
   onWorkerRemoved(worker: WorkerView): void {
     this.load.forgetWorker(worker.index);
-    this.prefix.removeWorker(worker.index);
+    this.prefix.removeWorker(worker);
     this.fallback.onWorkerRemoved?.(worker);
   }
 }
@@ -298,7 +322,7 @@ export function sloPolicyFactories(createFallback: (name: string) => Policy): Po
     name: v.name,
     description: v.description,
     options: OPTIONS,
-    create: (o) => {
+    create: (o, env) => {
       const fallbackName = String(o.fallback);
       if (fallbackName.startsWith('slo')) throw new UserError(`--policy-opt fallback=${fallbackName} (policy ${v.name}): the fallback must be a push policy, not an slo* policy`);
       let fallback: Policy;
@@ -320,7 +344,7 @@ export function sloPolicyFactories(createFallback: (name: string) => Policy): Po
       if (max < 0) throw new UserError(`--policy-opt queue_max (policy ${v.name}): expected 0 (unbounded) or more, got ${max}`);
       if (timeout < 0) throw new UserError(`--policy-opt queue_timeout_s (policy ${v.name}): expected 0 (no timeout) or more, got ${timeout}`);
       const limits: QueueLimits = { maxLength: max === 0 ? Infinity : max, timeoutS: timeout === 0 ? Infinity : timeout };
-      return new SloPolicy(v.name, v.backend, predictor, cold, fallback, limits, unattainable);
+      return new SloPolicy(v.name, v.backend, predictor, cold, fallback, limits, unattainable, env);
     },
   }));
 }

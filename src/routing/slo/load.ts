@@ -20,40 +20,73 @@ export function consumption(t: ProfileTable, s: Signature): number | undefined {
   return tput > 0 ? 1 / Math.max(1, tput * e2e) : Infinity;
 }
 
+/** One dispatched request as the tracker holds it. */
+interface Held {
+  worker: number;
+  c: number;
+  /** Dispatch time and the cell's mean E2E (seconds); absent = held at `c` until completion. */
+  sinceS?: number;
+  e2eS?: number;
+}
+
 /**
  * Per-worker utilisation (AIBrix `realtime_normalized_pendings`): raised by a request's consumption
  * when it is dispatched, lowered by the same amount when it completes.
+ *
+ * Unlike AIBrix, a request that outlives its cell's E2E is re-estimated from the time it has run:
+ * it was predicted too short (the histogram predictor draws outputs at random; cold predictions are
+ * 1 token), and a request that has run t seconds belongs to a row whose E2E is at least t. Across
+ * rows of a column the SLO-meeting rate changes far less than E2E, so its Little's-law consumption
+ * `1/(tput·e2e)` is re-read as `c·e2e/t`. Without this, a long answer predicted as 4 tokens holds
+ * the near-whole-worker charge of a 4-token request for its whole minute-long decode, and the pull
+ * backends queue requests behind load that is not there.
  */
 export class LoadTracker {
-  private readonly util = new Map<number, { load: number; requests: number }>();
-  private readonly placed = new Map<string, { worker: number; c: number }>();
+  private readonly byWorker = new Map<number, Map<string, Held>>();
+  private readonly placed = new Map<string, Held>();
 
-  utilisation(worker: number): number {
-    return this.util.get(worker)?.load ?? 0;
+  /** Normalised load of `worker`; at `nowS`, requests past their cell's E2E count re-estimated. */
+  utilisation(worker: number, nowS?: number): number {
+    const held = this.byWorker.get(worker);
+    if (!held) return 0;
+    let u = 0;
+    for (const h of held.values()) {
+      const t = nowS !== undefined && h.sinceS !== undefined && h.e2eS !== undefined ? nowS - h.sinceS : 0;
+      u += h.e2eS !== undefined && t > h.e2eS ? (h.c * h.e2eS) / t : h.c;
+    }
+    return u;
   }
 
-  add(reqId: string, worker: number, c: number): void {
+  add(reqId: string, worker: number, c: number, sinceS?: number, e2eS?: number): void {
     if (this.placed.has(reqId)) throw new Error(`load tracker: request ${reqId} placed twice`);
-    this.placed.set(reqId, { worker, c });
-    const u = this.util.get(worker) ?? { load: 0, requests: 0 };
-    u.load += c;
-    u.requests++;
-    this.util.set(worker, u);
+    const h: Held = { worker, c };
+    if (sinceS !== undefined && e2eS !== undefined && e2eS > 0) {
+      h.sinceS = sinceS;
+      h.e2eS = e2eS;
+    }
+    this.placed.set(reqId, h);
+    let m = this.byWorker.get(worker);
+    if (!m) {
+      m = new Map();
+      this.byWorker.set(worker, m);
+    }
+    m.set(reqId, h);
   }
 
   remove(reqId: string): void {
     const p = this.placed.get(reqId);
     if (!p) return;
     this.placed.delete(reqId);
-    const u = this.util.get(p.worker);
-    if (!u) return;
-    u.requests--;
-    // An idle worker is exactly empty: summing and subtracting floats must not leave dust.
-    u.load = u.requests === 0 ? 0 : u.load - p.c;
+    const m = this.byWorker.get(p.worker);
+    m?.delete(reqId);
+    // An idle worker is exactly empty (the sum is recomputed, so no float dust either).
+    if (m?.size === 0) this.byWorker.delete(p.worker);
   }
 
   forgetWorker(worker: number): void {
-    this.util.delete(worker);
-    for (const [id, p] of this.placed) if (p.worker === worker) this.placed.delete(id);
+    const m = this.byWorker.get(worker);
+    if (!m) return;
+    for (const id of m.keys()) this.placed.delete(id);
+    this.byWorker.delete(worker);
   }
 }

@@ -1,12 +1,8 @@
-import { BlockIndex } from '../prefix/block-index.js';
-import { requestBlockHashes } from '../prefix/request-blocks.js';
-import type { WorkerView } from '../types.js';
+import type { PolicyEnv, PrefixIndex, WorkerView } from '../types.js';
 import type { RouteRequest } from '../../workload/request.js';
 
 /** Block size assumed for a worker that does not report one (vLLM's default). */
 const DEFAULT_BLOCK_TOKENS = 16;
-/** Index size for a worker of unknown KV capacity (serve without a profile): 16M tokens of blocks. */
-const UNKNOWN_CAPACITY_BLOCKS = 1 << 20;
 
 /**
  * How many of a request's prompt tokens a worker will actually compute: the prompt minus the
@@ -15,16 +11,27 @@ const UNKNOWN_CAPACITY_BLOCKS = 1 << 20;
  * Little's-law consumption, by these tokens: a long prompt whose schema is cached is a short one
  * to compute.
  *
- * This is the small adapter over `BlockIndex` the slo policies need (`computedTokens`, `record`,
- * `removeWorker`), so the shared prefix-index interface can replace it without touching them.
- * Matches are memoised per (request, worker) until that worker's index changes: a queued
+ * An adapter over the routing core's shared PrefixIndex (one per engine block size, sized by each
+ * worker's KV capacity), so the slo policies read the same index any prefix plugin of their env
+ * does. Matches are memoised per (request, worker) until that worker's index changes: a queued
  * request is ranked at every trigger, and its prompt is long.
  */
 export class ComputedPromptTokens {
-  private readonly index = new BlockIndex();
+  private readonly indexes = new Map<number, PrefixIndex>();
   private readonly version: number[] = [];
   private readonly memo = new Map<string, Map<number, { version: number; tokens: number }>>();
   private readonly one = [0];
+
+  constructor(private readonly env: PolicyEnv) {}
+
+  private indexFor(blockTokens: number): PrefixIndex {
+    let ix = this.indexes.get(blockTokens);
+    if (!ix) {
+      ix = this.env.prefixIndex({ blockSize: blockTokens, lruBlocks: 0 });
+      this.indexes.set(blockTokens, ix);
+    }
+    return ix;
+  }
 
   computedTokens(req: RouteRequest, w: WorkerView): number {
     const v = this.version[w.index] ?? 0;
@@ -42,9 +49,9 @@ export class ComputedPromptTokens {
 
   private compute(req: RouteRequest, w: WorkerView): number {
     const bt = w.blockSize ?? DEFAULT_BLOCK_TOKENS;
-    const hashes = requestBlockHashes(req, bt);
-    if (hashes.length === 0) return req.inputTokens;
-    this.index.match(hashes, [w], this.one);
+    const ix = this.indexFor(bt);
+    if (ix.blocks(req).length === 0) return req.inputTokens;
+    ix.match(req, [w], this.one);
     // The engine computes at least one token even on a full hit (vLLM).
     return Math.max(1, req.inputTokens - this.one[0] * bt);
   }
@@ -52,11 +59,9 @@ export class ComputedPromptTokens {
   /** The request went to `w`: its prompt blocks are (assumed) cached there from now on. */
   record(req: RouteRequest, w: WorkerView): void {
     this.memo.delete(req.id);
-    const bt = w.blockSize ?? DEFAULT_BLOCK_TOKENS;
-    const hashes = requestBlockHashes(req, bt);
-    if (hashes.length === 0) return;
-    const capacity = w.kvCapacityTokens !== undefined ? w.kvCapacityTokens / bt : UNKNOWN_CAPACITY_BLOCKS;
-    this.index.record(hashes, w.index, capacity);
+    const ix = this.indexFor(w.blockSize ?? DEFAULT_BLOCK_TOKENS);
+    if (ix.blocks(req).length === 0) return;
+    ix.recordRouted(req, w);
     this.version[w.index] = (this.version[w.index] ?? 0) + 1;
   }
 
@@ -65,8 +70,8 @@ export class ComputedPromptTokens {
     this.memo.delete(reqId);
   }
 
-  removeWorker(w: number): void {
-    this.index.removeWorker(w);
-    this.version[w] = (this.version[w] ?? 0) + 1;
+  removeWorker(w: WorkerView): void {
+    for (const ix of this.indexes.values()) ix.removeWorker(w);
+    this.version[w.index] = (this.version[w.index] ?? 0) + 1;
   }
 }

@@ -37,9 +37,22 @@ export class ProfileTable {
   private readonly log2Out: number[];
   private readonly log2In: number[];
 
-  constructor(readonly json: ModelGpuProfileJson) {
+  /**
+   * @param context the deployment's cached-context table (swept with all but one block of each
+   *   prompt cached, indexed by the whole prompt), when the tables were derived here: a request is
+   *   also charged by it for the long context it decodes over. AIBrix profiles have none.
+   */
+  constructor(
+    readonly json: ModelGpuProfileJson,
+    readonly context?: ProfileTable,
+  ) {
     this.log2Out = json.indexes[0].map(Math.log2);
     this.log2In = json.indexes[1].map(Math.log2);
+  }
+
+  /** The same tables under another deployment name (its cached-context companion kept). */
+  renamed(gpu: string): ProfileTable {
+    return new ProfileTable({ ...this.json, gpu }, this.context);
   }
 
   get deployment(): string {

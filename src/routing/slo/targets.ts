@@ -31,12 +31,14 @@ export function targetsFor(own: Slo | undefined, profile: AibrixSlos | undefined
  * meets a profile without a TTFT table and nothing else is set).
  */
 export function sloRank(t: ProfileTable, s: Signature, targets: SloTargets, predictedOut: number, inputTokens: number, waitedS: number): number | undefined {
-  const e2e = t.e2e(s);
+  return sloRankOf({ e2e: t.e2e(s), ttft: t.ttft(s) }, targets, predictedOut, inputTokens, waitedS);
+}
+
+/** `sloRank` on the expected latencies of a request's cell (see `requestCell`). */
+export function sloRankOf(cell: { e2e?: number; ttft?: number }, targets: SloTargets, predictedOut: number, inputTokens: number, waitedS: number): number | undefined {
+  const { e2e, ttft } = cell;
   if (targets.tpot !== undefined && e2e !== undefined) return waitedS + e2e - (targets.tpot * predictedOut + (targets.ttft ?? 0));
-  if (targets.ttft !== undefined) {
-    const ttft = t.ttft(s);
-    if (ttft !== undefined) return waitedS + ttft - targets.ttft;
-  }
+  if (targets.ttft !== undefined && ttft !== undefined) return waitedS + ttft - targets.ttft;
   if (targets.tpat !== undefined && e2e !== undefined) return waitedS + e2e - targets.tpat * (inputTokens + predictedOut);
   if (targets.e2e !== undefined && e2e !== undefined) return waitedS + e2e - targets.e2e;
   return undefined;
