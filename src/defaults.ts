@@ -93,6 +93,12 @@ export const DEFAULTS = {
   serve: {
     host: '127.0.0.1',
     port: 30000,
+    /**
+     * KV event subscriptions (`kv_events=` per worker): ZMTP heartbeats every second, a stream
+     * silent 3 s after a ping counts as lost (the engine's host went away without closing);
+     * reconnect after 100 ms, backing off to 2 s.
+     */
+    kvEvents: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 3000, reconnectMs: 100, reconnectMaxMs: 2000 },
     /** Total attempts per request (1 = no retry), as sgl-router's `max_retries`. */
     retryMaxAttempts: 5,
     retryInitialBackoffMs: 50,

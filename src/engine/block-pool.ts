@@ -17,6 +17,8 @@ export class BlockPool {
   private readonly byHash = new Map<number, number>();
   /** Blocks with ref > 0. */
   used = 0;
+  /** Told the hash of each cached block evicted (KV event publishers: vLLM's BlockRemoved). */
+  onEvict?: (hash: number) => void;
 
   constructor(total: number, readonly cachingEnabled: boolean) {
     this.total = total;
@@ -84,7 +86,10 @@ export class BlockPool {
     this.unlink(b);
     const h = this.hash[b];
     if (!Number.isNaN(h)) {
-      if (this.byHash.get(h) === b) this.byHash.delete(h);
+      if (this.byHash.get(h) === b) {
+        this.byHash.delete(h);
+        this.onEvict?.(h);
+      }
       this.hash[b] = NaN;
     }
     this.ref[b] = 1;
@@ -93,11 +98,15 @@ export class BlockPool {
     return b;
   }
 
-  /** Records that block `b` now holds the full block with hash `h` (vLLM caches full blocks only). */
-  register(b: number, h: number): void {
-    if (!this.cachingEnabled || this.byHash.has(h)) return;
+  /**
+   * Records that block `b` now holds the full block with hash `h` (vLLM caches full blocks only).
+   * False when nothing new was cached (caching off, or another block already holds `h`).
+   */
+  register(b: number, h: number): boolean {
+    if (!this.cachingEnabled || this.byHash.has(h)) return false;
     this.hash[b] = h;
     this.byHash.set(h, b);
+    return true;
   }
 
   /**

@@ -33,6 +33,7 @@ import { Fleet } from './fleet.js';
 import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBody, sendJson, type BodyLimits } from './http.js';
 import type { ServeHooks } from './hooks.js';
 import { TRACING_OFF, type Tracing } from './tracing.js';
+import type { KvEventSubscriptions } from './kv-events/subscriptions.js';
 
 export interface ServeOptions {
   host: string;
@@ -88,6 +89,8 @@ export interface ServeOptions {
   tracing?: Tracing;
   /** Operator notes (health transitions, ejections); default stderr. */
   note?: (line: string) => void;
+  /** KV event subscriptions of workers with `kv_events=` (the policy's precise index reads them). */
+  kvEvents?: KvEventSubscriptions;
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
@@ -180,6 +183,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       branches: () => this.router.branches,
     });
     this.sloClasses = new SloClassCounter(this.metrics.registry, this.clock.now());
+    o.kvEvents?.register(this.metrics.registry);
     this.log = new AccessLog(o.logWrite);
     if (o.apiKey) this.apiKey = new BearerKey(o.apiKey);
     this.admin = new AdminApi(this, o.adminKey ? new BearerKey(o.adminKey) : undefined);
@@ -264,6 +268,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       throw err;
     }
     this.byId.set(w.view.id, w);
+    if (spec.kvEvents !== undefined) this.o.kvEvents?.add({ id: w.view.id, name: w.name, endpoint: spec.kvEvents });
     this.fleet.add(w);
     this.hooks.onWorkerAdded?.(w);
     return w;
@@ -315,6 +320,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.fleet.remove(w);
     this.hooks.onWorkerRemoved?.(w);
     const id = w.view.id;
+    void this.o.kvEvents?.remove(id);
     const off = this.router.onWorkerEvent((e) => {
       if (e.type !== 'removed' || e.worker.id !== id) return;
       off();
@@ -522,7 +528,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       if (this.o.protectOps) this.checkApiKey(req);
       const healthy = this.fleet.live.filter((w) => w.view.healthy).length;
       const ready = !this.draining && healthy > 0;
-      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining }); return;
+      const kv = this.o.kvEvents?.used ? { kv_events: this.o.kvEvents.status() } : {};
+      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining, ...kv }); return;
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
@@ -672,6 +679,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     await new Promise((r) => setTimeout(r, 50));
     this.server.closeAllConnections();
     await closed;
+    await this.o.kvEvents?.close();
     const all = [...this.byId.values()];
     for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);
