@@ -13,6 +13,12 @@ export const DEFAULTS = {
   policy: 'least-request',
   /** Seconds between engine-metric scrapes seen by the router; 0 = perfect information. */
   scrapeIntervalS: 1,
+  /**
+   * `simulate --kv-event-lag`: delay of the engines' KV events to the router's precise index,
+   * seconds. vLLM publishes each step's events when the step ends and ZMQ on a LAN adds well under
+   * a millisecond, so the default is none; the flag studies slower paths.
+   */
+  kvEventLagS: 0,
   /** Interval of timeseries.csv rows, simulated seconds. */
   timeseriesIntervalS: 1,
   /** Wall seconds between plain progress lines on stderr (no dashboard). */

@@ -15,6 +15,8 @@ import { UserError } from '../util/errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
 import { checkOutputDir } from './output-path.js';
+import { SimKvEvents } from '../sim/kv-events.js';
+import { createPolicyEnv } from '../routing/env.js';
 
 export interface SimulateFlags extends WorkloadFlags {
   fleet: string;
@@ -24,6 +26,8 @@ export interface SimulateFlags extends WorkloadFlags {
   policyConfig?: string;
   seed: string;
   scrapeInterval: string;
+  /** --kv-event-lag S (absent when a caller builds flags by hand: the default). */
+  kvEventLag?: string;
   slo?: string;
   /** AIBrix profile files/directories for the slo* policies. */
   sloProfile?: string[];
@@ -48,7 +52,11 @@ export async function simulateFromFlags(
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
   const fleet = parseFleet(f.fleet);
-  const policy = policyFromFlags(f);
+  const kvEvents = new SimKvEvents(parseNumberFlag('--kv-event-lag', f.kvEventLag ?? String(DEFAULTS.kvEventLagS), { min: 0 }));
+  const policy = policyFromFlags(f, createPolicyEnv(kvEvents.indexFactory()));
+  if (f.kvEventLag !== undefined && Number(f.kvEventLag) !== DEFAULTS.kvEventLagS && !kvEvents.used) {
+    process.stderr.write(`router: note: --kv-event-lag has no effect: policy ${policy.name} does not read KV events (the precise-prefix policy or scorer does)\n`);
+  }
   // slo* policies need no set-up: the SLO defaults and missing tables are derived (and cached).
   const setup = await sloSetup(policy.name, f.slo, fleet, f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
   const requests = requestsFromFlags(f);
@@ -63,6 +71,8 @@ export async function simulateFromFlags(
     sloProfiles: setup.tables,
     onBatch,
     batchEvents: live.batchEvents,
+    // Fed only when the policy reads them: other policies run exactly as before.
+    kvEvents: kvEvents.used ? kvEvents : undefined,
   });
   if (usesSloTables(policy.name) && !sim.views.some((v) => v.sloProfile?.hasLoadModel)) {
     process.stderr.write(`router: note: no worker's AIBrix SLO tables have an e2e table (the load model needs one), so ${policy.name} routes everything through its fallback\n`);

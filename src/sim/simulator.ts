@@ -15,6 +15,7 @@ import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.js';
 import { StreamingRequestStats, type RequestSink } from '../metrics/request-stats.js';
 import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
+import type { SimKvEvents } from './kv-events.js';
 
 export interface SimulationOptions {
   fleet: FleetWorker[];
@@ -47,6 +48,8 @@ export interface SimulationOptions {
   requestLog?: 'full' | 'summary';
   /** Keep timeseries rows (default true); a run that writes no timeseries.csv skips sampling. */
   timeseries?: boolean;
+  /** The engines' KV events, for a policy with a precise prefix index (`--kv-event-lag`). */
+  kvEvents?: SimKvEvents;
 }
 
 // The result types live with the metrics so the reports need not import the simulator.
@@ -153,6 +156,7 @@ export class Simulation {
         finished: (seq) => this.noteFinished(seq, i, 0),
       }, o.fastDecode ?? true);
     });
+    o.kvEvents?.attach(this.engines, this.views, this.clock);
     this.versions = o.fleet.map(() => 0);
     this.scheduledAt = o.fleet.map(() => NaN);
     this.lastScrape = o.fleet.map(() => ({ hits: 0, queries: 0 }));

@@ -12,7 +12,7 @@ import { num } from '../../options.js';
 export const PRECISE_PREFIX_OPTIONS = [
   { name: 'block_size', type: 'integer', default: 16, min: 1, description: 'tokens per block a match is counted in (and of the approximate fallback index); the engines\' block size is learnt from their events' },
   { name: 'lru_blocks', type: 'integer', default: 0, min: 0, description: 'approximate fallback index capacity per worker in blocks (0 = KV capacity / block_size)' },
-  { name: 'speculative_ttl_s', type: 'number', default: 5, min: 0, description: 'seconds a routed prompt counts as cached on its worker before the engine\'s events confirm it (0 = events only)' },
+  { name: 'speculative_ttl_s', type: 'number', default: 60, min: 0, description: 'seconds a routed prompt counts as cached on its worker before the engine\'s events confirm it (0 = events only)' },
 ] as const;
 
 export const precisePrefixScorer: PluginDef<'scorer'> = {
