@@ -16,8 +16,9 @@ import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/disco
 import { tracingFromEnv } from '../serve/tracing.js';
 import { KvEventSubscriptions } from '../serve/kv-events/subscriptions.js';
 import { createPolicyEnv } from '../routing/env.js';
+import { addServeStateOptions, serveStateFromFlags, type ServeStateFlags } from './serve-state.js';
 
-export interface ServeFlags extends KubernetesFlags {
+export interface ServeFlags extends KubernetesFlags, Partial<ServeStateFlags> {
   dashboard?: boolean;
   workers?: string;
   config?: string;
@@ -82,7 +83,10 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   const policyName = f.policy ?? cfg?.policy ?? DEFAULTS.policy;
   // A precise-prefix scorer reads the workers' KV event streams (kv_events= labels).
   const kvEvents = new KvEventSubscriptions();
+  // --state: session pins are read through the policy's env (other shared state through the Router).
+  const state = serveStateFromFlags({ state: f.state, statePrefix: f.statePrefix ?? DEFAULTS.replicas.keyPrefix, stateReplicaId: f.stateReplicaId, stateSyncInterval: f.stateSyncInterval ?? String(DEFAULTS.replicas.syncIntervalS) }, (line) => process.stderr.write(`router serve: ${line}\n`));
   const env = createPolicyEnv(kvEvents.indexFactory());
+  if (state) env.sessionPins = state;
   const policy = f.policyConfig
     ? policyFromFlags({ policy: policyName, policyOpt: f.policyOpt, policyConfig: f.policyConfig }, env)
     : createPolicy(policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) }, env);
@@ -159,13 +163,14 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
     logWrite,
     discovery: f.k8sSelector !== undefined,
     kvEvents,
+    state,
   };
 }
 
 export function registerServe(program: Command): void {
-  program
+  addServeStateOptions(program
     .command('serve')
-    .description('Run an OpenAI-compatible router in front of vLLM/SGLang engines, with the same policies as `simulate`')
+    .description('Run an OpenAI-compatible router in front of vLLM/SGLang engines, with the same policies as `simulate`'))
     .option('--workers <list>', 'upstream engines: URL[;gpu=G;profile=P;model=M;cost=USD_PER_HOUR;name=N;api_key=K;kv_events=tcp://HOST:PORT][,URL...] (kv_events: the engine\'s KV event publisher, read by the precise-prefix policy)')
     .option('--config <file>', 'YAML/JSON: {workers: [{url, name, gpu, profile, model, cost, api_key, kv_events}], policy, policy_opts}')
     .option('--host <addr>', 'address to listen on', S.host)

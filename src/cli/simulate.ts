@@ -17,8 +17,9 @@ import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
 import { checkOutputDir } from './output-path.js';
 import { SimKvEvents } from '../sim/kv-events.js';
 import { createPolicyEnv } from '../routing/env.js';
+import { addReplicaOptions, replicaOptionsFromFlags, type ReplicaFlags } from './replica-options.js';
 
-export interface SimulateFlags extends WorkloadFlags {
+export interface SimulateFlags extends WorkloadFlags, Partial<ReplicaFlags> {
   fleet: string;
   policy: string;
   policyOpt: string[];
@@ -59,8 +60,12 @@ export async function simulateFromFlags(
   }
   // slo* policies need no set-up: the SLO defaults and missing tables are derived (and cached).
   const setup = await sloSetup(policy.name, f.slo, fleet, f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
+  const replicaOpts = f.routerReplicas === undefined ? undefined : replicaOptionsFromFlags({ routerReplicas: f.routerReplicas, replicaSplit: f.replicaSplit ?? 'round-robin', sharedState: f.sharedState, syncDelay: f.syncDelay }, (env) => policyFromFlags(f, env));
+  // Every replica's precise index hears every engine's events (each subscribes to all of them).
+  const replicas = replicaOpts && { ...replicaOpts, indexFactory: kvEvents.indexFactory() };
   const requests = requestsFromFlags(f);
   const sim = new Simulation({
+    replicas,
     fleet,
     policy,
     requests,
@@ -95,6 +100,7 @@ export function registerSimulate(program: Command): void {
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
     .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')
     .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)');
+  addReplicaOptions(cmd);
   addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {

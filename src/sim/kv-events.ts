@@ -16,16 +16,25 @@ import type { Clock } from '../util/clock.js';
  * path itself is serve's (src/serve/kv-events/).
  */
 export class SimKvEvents {
-  readonly store = new KvBlockStore();
+  /** One store per router (a replica's speculative layer is its own); every store hears every engine. */
+  private readonly stores: KvBlockStore[] = [];
   private clock: Clock | undefined;
   private wanted = false;
 
   constructor(readonly lagS: number) {}
 
-  /** The env factory for the policy; indexes asked for with `source: 'kv-events'` read this store. */
+  /** The first router's store (a lone router's). */
+  get store(): KvBlockStore {
+    if (this.stores.length === 0) this.stores.push(new KvBlockStore());
+    return this.stores[0];
+  }
+
+  /** The env factory for one router's policy; indexes asked for with `source: 'kv-events'` read its own store. */
   indexFactory(): PrefixIndexFactory {
+    const store = new KvBlockStore();
+    this.stores.push(store);
     const clock: Clock = { now: () => this.clock?.now() ?? 0 };
-    return kvEventsIndexFactory(this.store, clock, () => (this.wanted = true));
+    return kvEventsIndexFactory(store, clock, () => (this.wanted = true));
   }
 
   /** Whether the policy reads KV events (else the simulator need not feed them). */
@@ -39,19 +48,21 @@ export class SimKvEvents {
     engines.forEach((engine, i) => {
       const id = views[i].id;
       const bs = engine.config.blockSize;
-      this.store.open(id);
+      for (const s of this.stores) s.open(id);
       engine.observeKvCache({
         stored: (_seq: Sequence, from: number, to: number, hashes: readonly number[]) => {
           const blocks = hashes.slice(from, to);
-          this.deliver(() => this.store.stored(id, blocks, blocks, bs));
+          for (const s of this.stores) this.deliver(s, () => s.stored(id, blocks, blocks, bs));
         },
-        removed: (hash: number) => this.deliver(() => this.store.removed(id, [hash])),
+        removed: (hash: number) => {
+          for (const s of this.stores) this.deliver(s, () => s.removed(id, [hash]));
+        },
       });
     });
   }
 
-  private deliver(apply: () => void): void {
+  private deliver(store: KvBlockStore, apply: () => void): void {
     if (this.lagS <= 0) apply();
-    else this.store.later((this.clock as Clock).now() + this.lagS, apply);
+    else store.later((this.clock as Clock).now() + this.lagS, apply);
   }
 }

@@ -13,9 +13,11 @@ import { RequestLog } from '../metrics/request-log.js';
 import { effectiveSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
 import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.js';
-import { StreamingRequestStats, type RequestSink } from '../metrics/request-stats.js';
+import { StreamingRequestStats, latencyStatsOfSketch, type RequestSink } from '../metrics/request-stats.js';
+import { QuantileSketch } from '../metrics/quantile-sketch.js';
 import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 import type { SimKvEvents } from './kv-events.js';
+import { ReplicatedRouter, type ReplicaOptions, type SimRouter } from './replicas.js';
 
 export interface SimulationOptions {
   fleet: FleetWorker[];
@@ -50,6 +52,8 @@ export interface SimulationOptions {
   timeseries?: boolean;
   /** The engines' KV events, for a policy with a precise prefix index (`--kv-event-lag`). */
   kvEvents?: SimKvEvents;
+  /** Several router replicas (`--router-replicas`), each with its own `policy`; absent = one Router running `policy`. */
+  replicas?: ReplicaOptions;
 }
 
 // The result types live with the metrics so the reports need not import the simulator.
@@ -92,10 +96,12 @@ export function importedSloTables(fleet: readonly FleetWorker[]): ProfileTable[]
  */
 export class Simulation {
   readonly clock = new VirtualClock();
-  readonly router: Router;
+  readonly router: SimRouter;
   readonly engines: Engine[];
   readonly views: WorkerView[];
   readonly log = new RequestLog();
+  /** Every inter-token gap of every request, ms (as `vllm bench serve` measures ITL). */
+  readonly itl = new QuantileSketch();
   private readonly stats: StreamingRequestStats | null;
   private readonly sink: RequestSink;
   readonly timeseries: TimeseriesRow[] = [];
@@ -127,15 +133,11 @@ export class Simulation {
   constructor(private readonly o: SimulationOptions) {
     this.stats = o.requestLog === 'summary' ? new StreamingRequestStats() : null;
     this.sink = this.stats ?? this.log;
-    this.router = new Router({
-      policy: o.policy,
-      clock: this.clock,
-      rng: childRng(o.seed, 'router'),
-      sink: {
-        dispatch: (req, w) => this.dispatch(req, w),
-        reject: (req, reason, status) => this.recordRejected(req, '', reason, status),
-      },
-    });
+    const sink = {
+      dispatch: (req: Request, w: WorkerView) => this.dispatch(req, w),
+      reject: (req: Request, reason: string, status?: 429) => this.recordRejected(req, '', reason, status),
+    };
+    this.router = o.replicas ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink) : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink });
     // Slots 0..n−1 in fleet order: engine i serves the worker in slot i.
     this.views = o.fleet.map((w) =>
       this.router.addWorker({
@@ -154,6 +156,7 @@ export class Simulation {
       return new Engine(w.deployment.engine, cost, {
         firstToken: (seq) => this.noteFinished(seq, i, 1),
         finished: (seq) => this.noteFinished(seq, i, 0),
+        tokenGap: (seconds, count) => this.itl.add(seconds * 1e3, count),
       }, o.fastDecode ?? true);
     });
     o.kvEvents?.attach(this.engines, this.views, this.clock);
@@ -182,15 +185,18 @@ export class Simulation {
   }
 
   async run(): Promise<SimulationResult> {
-    const it = toAsyncIterator(this.o.requests);
+    const src = this.o.requests;
+    // A synchronous source (a generator, an array) is read without an await per request.
+    const syncIt = Symbol.asyncIterator in src ? null : src[Symbol.iterator]();
+    const it = syncIt ?? toAsyncIterator(src);
     let buf: Request[] = [];
     let bi = 0;
     const refill = async (): Promise<void> => {
       buf = [];
       bi = 0;
       while (buf.length < 4096) {
-        const r = await it.next();
-        if (r.done) {
+        const r = syncIt ? syncIt.next() : await it.next();
+        if (r.done === true) {
           this.sourceDone = true;
           break;
         }
@@ -479,7 +485,7 @@ export class Simulation {
         cost_usd: (this.views[i].costUsdPerHour * durationS) / 3600,
       };
     });
-    const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined };
+    const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined, itl: latencyStatsOfSketch(this.itl) };
     const summary = this.stats ? summaryFrom(this.stats.aggregates(), input) : summarize({ ...input, log: this.log });
     return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };
   }
