@@ -9,7 +9,7 @@ function setup(fastDecode: boolean): { e: Engine; done: [string, number, boolean
   const d = resolveDeployment({ gpu: 'l20', engine: { max_num_seqs: 1 } });
   const cost = new RooflineStepCost(d.gpu, d.model, d.tp, d.coefficients);
   const done: [string, number, boolean][] = [];
-  const e = new Engine(d.engine, cost, { firstToken: () => undefined, finished: (s: Sequence, t) => done.push([s.req.id, t, s.aborted === true]) }, fastDecode);
+  const e = new Engine(d.engine, cost, { firstToken: () => undefined, finished: (s: Sequence, t) => done.push([s.req.id, t, s.aborted]) }, fastDecode);
   return { e, done, cost };
 }
 
