@@ -13,6 +13,12 @@ export const DEFAULTS = {
   policy: 'least-request',
   /** Seconds between engine-metric scrapes seen by the router; 0 = perfect information. */
   scrapeIntervalS: 1,
+  /**
+   * `simulate --kv-event-lag`: delay of the engines' KV events to the router's precise index,
+   * seconds. vLLM publishes each step's events when the step ends and ZMQ on a LAN adds well under
+   * a millisecond, so the default is none; the flag studies slower paths.
+   */
+  kvEventLagS: 0,
   /** Interval of timeseries.csv rows, simulated seconds. */
   timeseriesIntervalS: 1,
   /** Wall seconds between plain progress lines on stderr (no dashboard). */
@@ -113,6 +119,12 @@ export const DEFAULTS = {
   serve: {
     host: '127.0.0.1',
     port: 30000,
+    /**
+     * KV event subscriptions (`kv_events=` per worker): ZMTP heartbeats every second, a stream
+     * silent 3 s after a ping counts as lost (the engine's host went away without closing);
+     * reconnect after 100 ms, backing off to 2 s.
+     */
+    kvEvents: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 3000, reconnectMs: 100, reconnectMaxMs: 2000 },
     /** Total attempts per request (1 = no retry), as sgl-router's `max_retries`. */
     retryMaxAttempts: 5,
     retryInitialBackoffMs: 50,

@@ -4,6 +4,7 @@ import { parseEngineOverrides, resolveDeployment } from '../profiles/catalog.js'
 import { METRICS_STYLES, type MetricsStyle } from '../mock/metrics.js';
 import { startMockWorker, type MockFaults } from '../mock/server.js';
 import { MOCK_TOKENIZERS, type MockTokenizer } from '../mock/tokenizer.js';
+import { checkKvEventsEndpoint } from '../mock/kv-events.js';
 import { UserError } from '../util/errors.js';
 import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 
@@ -26,6 +27,8 @@ interface MockWorkerFlags {
   crashAfter: string;
   slowStartMs: string;
   seed: string;
+  kvEvents?: string;
+  kvEventsTopic: string;
 }
 
 /** `--engine k=v` pairs as a vLLM-named engine object (numbers and true/false). */
@@ -71,6 +74,8 @@ export function registerMockWorker(program: Command): void {
     .option('--crash-after <n>', 'fault: the process exits (code 70) when completion request N+1 arrives, cutting open streams (0 = never)', '0')
     .option('--slow-start-ms <ms>', 'fault: /health and completions answer 503 for this many wall ms after start', '0')
     .option('--seed <n>', 'seed of the fault-injection draws', String(DEFAULTS.seed))
+    .option('--kv-events <endpoint>', 'publish the engine\'s KV cache events (BlockStored/BlockRemoved, vLLM\'s ZMQ msgpack format) on a PUB socket bound here, e.g. tcp://127.0.0.1:5557 (port 0 = any; the endpoint is printed on stdout)')
+    .option('--kv-events-topic <topic>', 'topic frame of every KV event message (vLLM\'s default is empty)', '')
     .action((f: MockWorkerFlags) =>
       runAction(async () => {
         if (!f.gpu && !f.profile) throw new UserError('mock-worker: give --gpu (e.g. --gpu l20) or --profile');
@@ -97,6 +102,7 @@ export function registerMockWorker(program: Command): void {
           crashAfter: parseNumberFlag('--crash-after', f.crashAfter, { integer: true, min: 0 }),
           slowStartMs: parseNumberFlag('--slow-start-ms', f.slowStartMs, { min: 0 }),
         };
+        const kvEvents = f.kvEvents === undefined ? undefined : { endpoint: checkKvEventsEndpoint(f.kvEvents, '--kv-events'), topic: f.kvEventsTopic };
         const worker = await startMockWorker({
           deployment,
           servedModelName: f.servedModelName,
@@ -108,12 +114,14 @@ export function registerMockWorker(program: Command): void {
           defaultMaxTokens: parseNumberFlag('--default-max-tokens', f.defaultMaxTokens, { integer: true, min: 1 }),
           faults,
           seed: parseNumberFlag('--seed', f.seed, { integer: true }),
+          kvEvents,
           crash: () => {
             process.stderr.write(`mock-worker: crashing on request ${faults.crashAfter + 1} (--crash-after ${faults.crashAfter})\n`);
             process.exit(70);
           },
         }).catch((err: unknown) => {
           const e = err as NodeJS.ErrnoException;
+          if (err instanceof UserError) throw err;
           throw new UserError(`mock-worker: cannot listen on ${f.host}:${f.port} (${e.code ?? e.message})`);
         });
         const e = deployment.engine;
@@ -121,6 +129,7 @@ export function registerMockWorker(program: Command): void {
           `mock-worker ${deployment.name}: ${e.numGpuBlocks * e.blockSize} KV tokens, max_num_seqs=${e.maxNumSeqs}, max_num_batched_tokens=${e.maxNumBatchedTokens}, speedup ${speedup}, ${f.metricsStyle} metrics\n`,
         );
         process.stdout.write(`listening on ${worker.url}\n`);
+        if (worker.kvEvents) process.stdout.write(`kv events on ${worker.kvEvents.endpoint}\n`);
         const stop = (): void => {
           void worker.close().then(() => process.exit(0));
         };

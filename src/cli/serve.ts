@@ -14,6 +14,7 @@ import { completeServeSloOptions, usesSloTables } from './profile-aibrix-derive.
 import { checkRedisUrl, startRedisProfiles } from '../serve/profiles-redis.js';
 import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
 import { tracingFromEnv } from '../serve/tracing.js';
+import { KvEventSubscriptions } from '../serve/kv-events/subscriptions.js';
 import { createPolicyEnv } from '../routing/env.js';
 import { addServeStateOptions, serveStateFromFlags, type ServeStateFlags } from './serve-state.js';
 
@@ -80,9 +81,11 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   const workers: WorkerSpec[] = [...(cfg?.workers ?? []), ...(f.workers ? parseWorkersFlag(f.workers) : [])];
   if (workers.length === 0 && f.k8sSelector === undefined) throw new UserError('serve: give the upstream engines with --workers URL[,URL...], --config FILE or --k8s-selector LABELS');
   const policyName = f.policy ?? cfg?.policy ?? DEFAULTS.policy;
+  // A precise-prefix scorer reads the workers' KV event streams (kv_events= labels).
+  const kvEvents = new KvEventSubscriptions();
   // --state: session pins are read through the policy's env (other shared state through the Router).
   const state = serveStateFromFlags({ state: f.state, statePrefix: f.statePrefix ?? DEFAULTS.replicas.keyPrefix, stateReplicaId: f.stateReplicaId, stateSyncInterval: f.stateSyncInterval ?? String(DEFAULTS.replicas.syncIntervalS) }, (line) => process.stderr.write(`router serve: ${line}\n`));
-  const env = createPolicyEnv();
+  const env = createPolicyEnv(kvEvents.indexFactory());
   if (state) env.sessionPins = state;
   const policy = f.policyConfig
     ? policyFromFlags({ policy: policyName, policyOpt: f.policyOpt, policyConfig: f.policyConfig }, env)
@@ -159,6 +162,7 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
     retryAfterS: S.retryAfterS,
     logWrite,
     discovery: f.k8sSelector !== undefined,
+    kvEvents,
     state,
   };
 }
@@ -167,8 +171,8 @@ export function registerServe(program: Command): void {
   addServeStateOptions(program
     .command('serve')
     .description('Run an OpenAI-compatible router in front of vLLM/SGLang engines, with the same policies as `simulate`'))
-    .option('--workers <list>', 'upstream engines: URL[;gpu=G;profile=P;model=M;cost=USD_PER_HOUR;name=N;api_key=K][,URL...]')
-    .option('--config <file>', 'YAML/JSON: {workers: [{url, name, gpu, profile, model, cost, api_key}], policy, policy_opts}')
+    .option('--workers <list>', 'upstream engines: URL[;gpu=G;profile=P;model=M;cost=USD_PER_HOUR;name=N;api_key=K;kv_events=tcp://HOST:PORT][,URL...] (kv_events: the engine\'s KV event publisher, read by the precise-prefix policy)')
+    .option('--config <file>', 'YAML/JSON: {workers: [{url, name, gpu, profile, model, cost, api_key, kv_events}], policy, policy_opts}')
     .option('--host <addr>', 'address to listen on', S.host)
     .option('--port <n>', 'port to listen on (0 = any free port)', String(S.port))
     .option('--policy <name>', `routing policy (see \`router policies\`; default ${DEFAULTS.policy})`)
@@ -228,6 +232,8 @@ export function registerServe(program: Command): void {
         const serveLog = (line: string): void => void process.stderr.write(`router serve: ${line}\n`);
         const k8s = kubernetesOptionsFromFlags(flags, parseNumberFlag('--seed', flags.seed, { integer: true }), serveLog);
         const options = serveOptionsFromFlags(flags);
+        const withEvents = options.workers.filter((w) => w.kvEvents !== undefined).length;
+        if (withEvents > 0 && options.kvEvents?.used !== true) serveLog(`note: ${withEvents} worker(s) have kv_events but policy ${options.policy.name} does not read KV events (the precise-prefix policy or scorer does): not subscribing`);
         await completeServeSloOptions(options, flags.slo, (line) => process.stderr.write(`${line}\n`));
         const app = new ServeApp({ ...options, tracing: await tracingFromEnv() });
         const redis = flags.profilesRedis === undefined ? undefined : await startRedisProfiles(app, checkRedisUrl(flags.profilesRedis, '--profiles-redis'), options.sloProfiles ?? [], serveLog);

@@ -16,6 +16,8 @@ import { loadSloProfiles } from './profile-aibrix.js';
 import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
 import { checkOutputDir } from './output-path.js';
 import { addPdOptions, pdFromFlags, type PdFlags } from './pd-options.js';
+import { SimKvEvents } from '../sim/kv-events.js';
+import { createPolicyEnv } from '../routing/env.js';
 import { addReplicaOptions, replicaOptionsFromFlags, type ReplicaFlags } from './replica-options.js';
 
 export interface SimulateFlags extends WorkloadFlags, PdFlags, Partial<ReplicaFlags> {
@@ -26,6 +28,8 @@ export interface SimulateFlags extends WorkloadFlags, PdFlags, Partial<ReplicaFl
   policyConfig?: string;
   seed: string;
   scrapeInterval: string;
+  /** --kv-event-lag S (absent when a caller builds flags by hand: the default). */
+  kvEventLag?: string;
   slo?: string;
   /** AIBrix profile files/directories for the slo* policies. */
   sloProfile?: string[];
@@ -50,11 +54,18 @@ export async function simulateFromFlags(
   const seed = parseNumberFlag('--seed', f.seed, { integer: true });
   const scrapeIntervalS = parseNumberFlag('--scrape-interval', f.scrapeInterval, { min: 0 });
   const fleet = parseFleet(f.fleet);
-  const pd = pdFromFlags(f, fleet, () => policyFromFlags(f));
-  const policy = pd?.policy ?? policyFromFlags(f);
+  const kvEvents = new SimKvEvents(parseNumberFlag('--kv-event-lag', f.kvEventLag ?? String(DEFAULTS.kvEventLagS), { min: 0 }));
+  const env = (): ReturnType<typeof createPolicyEnv> => createPolicyEnv(kvEvents.indexFactory());
+  const pd = pdFromFlags(f, fleet, () => policyFromFlags(f, env()));
+  const policy = pd?.policy ?? policyFromFlags(f, env());
+  if (f.kvEventLag !== undefined && Number(f.kvEventLag) !== DEFAULTS.kvEventLagS && !kvEvents.used) {
+    process.stderr.write(`router: note: --kv-event-lag has no effect: policy ${policy.name} does not read KV events (the precise-prefix policy or scorer does)\n`);
+  }
   // slo* policies need no set-up: the SLO defaults and missing tables are derived (and cached).
   const setup = await sloSetup(policy.name, f.slo, fleet, f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
-  const replicas = f.routerReplicas === undefined ? undefined : replicaOptionsFromFlags({ routerReplicas: f.routerReplicas, replicaSplit: f.replicaSplit ?? 'round-robin', sharedState: f.sharedState, syncDelay: f.syncDelay }, (env) => policyFromFlags(f, env));
+  const replicaOpts = f.routerReplicas === undefined ? undefined : replicaOptionsFromFlags({ routerReplicas: f.routerReplicas, replicaSplit: f.replicaSplit ?? 'round-robin', sharedState: f.sharedState, syncDelay: f.syncDelay }, (env) => policyFromFlags(f, env));
+  // Every replica's precise index hears every engine's events (each subscribes to all of them).
+  const replicas = replicaOpts && { ...replicaOpts, indexFactory: kvEvents.indexFactory() };
   const requests = requestsFromFlags(f);
   const sim = new Simulation({
     replicas,
@@ -69,6 +80,8 @@ export async function simulateFromFlags(
     onBatch,
     batchEvents: live.batchEvents,
     pd: pd?.pd,
+    // Fed only when the policy reads them: other policies run exactly as before.
+    kvEvents: kvEvents.used ? kvEvents : undefined,
   });
   if (usesSloTables(policy.name) && !sim.views.some((v) => v.sloProfile?.hasLoadModel)) {
     process.stderr.write(`router: note: no worker's AIBrix SLO tables have an e2e table (the load model needs one), so ${policy.name} routes everything through its fallback\n`);

@@ -17,6 +17,7 @@ export function addSimulationOptions(cmd: Command, opts: { fleet: 'one' | 'repea
     .addOption(repeatable('--policy-opt <k=v>', 'policy option, repeatable (compare: applied to every policy)', 'none'))
     .option('--seed <n>', 'seed for every random choice', String(DEFAULTS.seed))
     .option('--scrape-interval <s>', 'seconds between engine-metric scrapes the router sees (0 = perfect information)', String(DEFAULTS.scrapeIntervalS))
+    .option('--kv-event-lag <s>', 'seconds between an engine caching/evicting a block and the router\'s precise index hearing of it (KV events; read by the precise-prefix policy and scorer)', String(DEFAULTS.kvEventLagS))
     .option('--slo <spec>', `SLO, e.g. ttft_ms=2000,tpot_ms=50,e2e_ms=20000,percentile=99 (slo* policies: default ${DEFAULTS.slo})`)
     .addOption(repeatable('--slo-profile <path>', 'AIBrix ModelGPUProfile file or directory of them for the slo* policies, matched to workers by deployment name (else GPU id); repeatable. Without it, tables are derived from each deployment and cached ($ROUTER_CACHE_DIR, default ~/.cache/router)', 'derived'));
 }

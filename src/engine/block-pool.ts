@@ -117,12 +117,16 @@ export class BlockPool {
     return b;
   }
 
-  /** Records that block `b` now holds the full block with hash `h` (vLLM caches full blocks only). */
-  register(b: number, h: number): void {
-    if (!this.cachingEnabled || this.byHash.has(h)) return;
+  /**
+   * Records that block `b` now holds the full block with hash `h` (vLLM caches full blocks only).
+   * False when nothing new was cached (caching off, or another block already holds `h`).
+   */
+  register(b: number, h: number): boolean {
+    if (!this.cachingEnabled || this.byHash.has(h)) return false;
     this.hash[b] = h;
     this.meta[b * STRIDE + HASHED] = 1;
     this.byHash.set(h, b);
+    return true;
   }
 
   /**

@@ -58,6 +58,17 @@ export interface EngineSnapshot {
   finished: number;
 }
 
+/**
+ * Prefix-cache changes of one engine, for KV event publishers (mock-worker --kv-events, the
+ * simulator's precise index): what vLLM reports as BlockStored / BlockRemoved.
+ */
+export interface KvCacheObserver {
+  /** Blocks `from..to−1` of `seq`'s content newly entered the cache; `hashes[i]` is block i's content hash. */
+  stored(seq: Sequence, from: number, to: number, hashes: readonly number[]): void;
+  /** The cached block with this content hash was evicted. */
+  removed(hash: number): void;
+}
+
 /** Most decode steps priced ahead in one stretch. */
 const MAX_STRETCH_STEPS = 64;
 
@@ -113,6 +124,7 @@ export class Engine {
   /** Called at every step boundary before scheduling (disaggregated decode receives KV there). */
   beforeSchedule: ((now: number) => void) | null = null;
   private scheduling = false;
+  private kvObserver?: KvCacheObserver;
 
   constructor(
     readonly config: EngineConfig,
@@ -122,6 +134,12 @@ export class Engine {
     private readonly fastDecode = true,
   ) {
     this.pool = new BlockPool(config.numGpuBlocks, config.enablePrefixCaching);
+  }
+
+  /** Reports prefix-cache stores and evictions to `o` from now on. */
+  observeKvCache(o: KvCacheObserver): void {
+    this.kvObserver = o;
+    this.addEvictListener((h) => o.removed(h));
   }
 
   /** End of the step in flight, or NaN when idle. */
@@ -199,7 +217,16 @@ export class Engine {
   /** Gives the worker CPU/disk tiers: evicted prefix blocks go down, admissions load hits back (priced). */
   attachOffload(tiers: KvOffloadTiers): void {
     this.offload = tiers;
-    this.pool.onEvict = (h) => tiers.store(h);
+    this.addEvictListener((h) => tiers.store(h));
+  }
+
+  /** Both offload tiers and a KV-event publisher may hear evictions. */
+  private addEvictListener(fn: (h: number) => void): void {
+    const prev = this.pool.onEvict;
+    this.pool.onEvict = prev === null ? fn : (h) => {
+      prev(h);
+      fn(h);
+    };
   }
 
   get offloadTiers(): KvOffloadTiers | null {
@@ -631,7 +658,22 @@ export class Engine {
     const shared = seq.shared;
     if (!shared) return;
     const full = Math.min(Math.floor(seq.numComputed / this.config.blockSize), shared.length);
-    for (let i = seq.registered; i < full; i++) this.pool.register(seq.blocks[i], shared[i]);
+    const obs = this.kvObserver;
+    if (obs === undefined) {
+      for (let i = seq.registered; i < full; i++) this.pool.register(seq.blocks[i], shared[i]);
+    } else {
+      // Runs of newly cached blocks, as vLLM reports them (a block another one already caches is not new).
+      let from = -1;
+      for (let i = seq.registered; i < full; i++) {
+        if (this.pool.register(seq.blocks[i], shared[i])) {
+          if (from < 0) from = i;
+        } else if (from >= 0) {
+          obs.stored(seq, from, i, shared);
+          from = -1;
+        }
+      }
+      if (from >= 0) obs.stored(seq, from, full, shared);
+    }
     if (full > seq.registered) seq.registered = full;
   }
 

@@ -8,6 +8,7 @@ import { MockMetrics, metricsPage, type MetricsStyle } from './metrics.js';
 import { ApiError, badRequest, fillerToken, parseCompletionCall, ResponseShapes, usage, type CompletionCall, type Endpoint } from './openai.js';
 import { RealtimeEngine } from './realtime-engine.js';
 import { promptIds, type MockTokenizer } from './tokenizer.js';
+import { startKvEventPublisher, type KvEventPublisher, type KvEventPublisherOptions } from './kv-events.js';
 
 /** Injected faults, for testing what sits in front of a worker. */
 export interface MockFaults {
@@ -42,6 +43,8 @@ export interface MockWorkerOptions {
   seed: number;
   /** What a crash does; the CLI exits the process, tests default to dropping every connection. */
   crash?: () => void;
+  /** Publish the engine's KV cache events over ZMQ, as vLLM's --kv-events-config does. */
+  kvEvents?: KvEventPublisherOptions;
 }
 
 export interface MockWorker {
@@ -49,6 +52,8 @@ export interface MockWorker {
   readonly port: number;
   readonly realtime: RealtimeEngine;
   readonly metrics: MockMetrics;
+  /** The KV event publisher, with `kvEvents`. */
+  readonly kvEvents?: KvEventPublisher;
   close(): Promise<void>;
 }
 
@@ -92,6 +97,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
   const served = o.servedModelName ?? d.model.hf_name;
   const aliases = new Set([served, d.model.id, d.model.hf_name]);
   const realtime = new RealtimeEngine(d, o.speedup);
+  const kvEvents = o.kvEvents ? await startKvEventPublisher(realtime.engine, o.kvEvents) : undefined;
   const metrics = new MockMetrics(o.metricsStyle);
   const rng: Rng = createRng(`${o.seed}/mock-faults`);
   const started = performance.now();
@@ -265,12 +271,13 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
     port,
     realtime,
     metrics,
+    kvEvents,
     close: () =>
       new Promise<void>((resolve) => {
         realtime.close();
         for (const r of open) r.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      }).then(() => kvEvents?.close()),
   };
 }

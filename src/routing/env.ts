@@ -19,7 +19,7 @@ export function createPolicyEnv(factory: PrefixIndexFactory = approximatePrefixI
   return {
     indexes,
     prefixIndex(spec) {
-      const key = `${spec.blockSize}/${spec.lruBlocks}`;
+      const key = `${spec.blockSize}/${spec.lruBlocks}/${spec.source ?? 'routing'}/${spec.speculativeTtlS ?? ''}`;
       let ix = byKey.get(key);
       if (!ix) {
         ix = factory(spec);

@@ -14,6 +14,7 @@ import { leastLatencyPolicy } from './policies/least-latency.js';
 import { cacheAwarePolicy } from './policies/cache-aware.js';
 import { prefixCachePolicy } from './policies/prefix-cache.js';
 import { kvCostPolicy } from './policies/kv-cost.js';
+import { precisePrefixPolicy } from './policies/precise-prefix.js';
 import { weightedPolicy } from './policies/weighted.js';
 import { consistentHashPolicy } from './policies/consistent-hash.js';
 import { sessionAffinityPolicy } from './policies/session-affinity.js';
@@ -38,6 +39,7 @@ export const BUILTIN_POLICIES: readonly PolicyFactory[] = [
   cacheAwarePolicy,
   prefixCachePolicy,
   kvCostPolicy,
+  precisePrefixPolicy,
   weightedPolicy,
   preblePolicy,
   consistentHashPolicy,

@@ -241,6 +241,13 @@ export interface PrefixIndexSpec {
   readonly blockSize: number;
   /** Blocks kept per worker; 0 = the worker's KV capacity / blockSize (31,250 when unknown). */
   readonly lruBlocks: number;
+  /**
+   * What feeds it: 'routing' (default) = routing decisions (approximate); 'kv-events' = the
+   * engines' KV events (prefix/precise-index.ts), when the driver supplies them, else approximate.
+   */
+  readonly source?: 'routing' | 'kv-events';
+  /** kv-events: seconds a routing decision counts as cached before the engine's events confirm it. */
+  readonly speculativeTtlS?: number;
 }
 
 /**

@@ -33,6 +33,7 @@ import { Fleet } from './fleet.js';
 import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBodyThen, sendJson, type BodyLimits } from './http.js';
 import type { ServeHooks } from './hooks.js';
 import { TRACING_OFF, type Tracing } from './tracing.js';
+import type { KvEventSubscriptions } from './kv-events/subscriptions.js';
 
 export interface ServeOptions {
   host: string;
@@ -88,6 +89,8 @@ export interface ServeOptions {
   tracing?: Tracing;
   /** Operator notes (health transitions, ejections); default stderr. */
   note?: (line: string) => void;
+  /** KV event subscriptions of workers with `kv_events=` (the policy's precise index reads them). */
+  kvEvents?: KvEventSubscriptions;
   /** State shared with other router replicas (`--state`, src/serve/state/); `/readiness` shows its details. */
   state?: { start(router: Router, registry: ServeMetrics['registry']): void; stop(): Promise<void>; readiness(): Record<string, unknown> };
 }
@@ -184,6 +187,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       branches: () => this.router.branches,
     });
     this.sloClasses = new SloClassCounter(this.metrics.registry, this.clock.now());
+    o.kvEvents?.register(this.metrics.registry);
     this.log = new AccessLog(o.logWrite);
     if (o.apiKey) this.apiKey = new BearerKey(o.apiKey);
     this.admin = new AdminApi(this, o.adminKey ? new BearerKey(o.adminKey) : undefined);
@@ -268,6 +272,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       throw err;
     }
     this.byId.set(w.view.id, w);
+    if (spec.kvEvents !== undefined) this.o.kvEvents?.add({ id: w.view.id, name: w.name, endpoint: spec.kvEvents });
     this.fleet.add(w);
     this.hooks.onWorkerAdded?.(w);
     return w;
@@ -319,6 +324,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.fleet.remove(w);
     this.hooks.onWorkerRemoved?.(w);
     const id = w.view.id;
+    void this.o.kvEvents?.remove(id);
     const off = this.router.onWorkerEvent((e) => {
       if (e.type !== 'removed' || e.worker.id !== id) return;
       off();
@@ -527,8 +533,9 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       if (this.o.protectOps) this.checkApiKey(req);
       const healthy = this.fleet.live.filter((w) => w.view.healthy).length;
       const ready = !this.draining && healthy > 0;
+      const kv = this.o.kvEvents?.used ? { kv_events: this.o.kvEvents.status() } : {};
       // Shared state unreachable: still ready (fail open), and the details say it routes on local state.
-      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining, ...(this.o.state ? { state: this.o.state.readiness() } : {}) }); return;
+      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining, ...(this.o.state ? { state: this.o.state.readiness() } : {}), ...kv }); return;
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
@@ -702,6 +709,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     await new Promise((r) => setTimeout(r, 50));
     this.server.closeAllConnections();
     await closed;
+    await this.o.kvEvents?.close();
     const all = [...this.byId.values()];
     for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);

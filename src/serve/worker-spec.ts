@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../util/errors.js';
+import { checkZmqEndpoint } from '../util/zmq-endpoint.js';
 import { DEFAULTS } from '../defaults.js';
 import { deploymentName, getGpu, shippedDeployments } from '../profiles/catalog.js';
 
@@ -14,6 +15,8 @@ export interface WorkerSpec {
   costUsdPerHour?: number;
   /** Bearer key serve sends to this worker. */
   apiKey?: string;
+  /** ZMQ endpoint of the engine's KV event publisher (vLLM --kv-events-config), for precise prefix routing. */
+  kvEvents?: string;
   /** Where the worker came from (shown in `GET /workers`); static when absent. */
   source?: 'static' | 'admin' | 'kubernetes';
   /** Discovered workers: the pod ("namespace/name") and its role label, if any. */
@@ -27,7 +30,7 @@ export interface ServeConfigFile {
   policyOpts?: Record<string, string>;
 }
 
-const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerHour' | 'apiKey'> = {
+const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerHour' | 'apiKey' | 'kvEvents'> = {
   name: 'name',
   gpu: 'gpu',
   profile: 'profile',
@@ -35,6 +38,7 @@ const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerH
   cost: 'costUsdPerHour',
   cost_usd_per_hour: 'costUsdPerHour',
   api_key: 'apiKey',
+  kv_events: 'kvEvents',
 };
 
 /** Checks a worker URL: http(s), a host, no query or fragment. */
@@ -58,6 +62,8 @@ function setLabel(spec: WorkerSpec, key: string, value: string, where: string): 
     const v = Number(value);
     if (!Number.isFinite(v) || v < 0) throw new UserError(`${where}: label cost expects a non-negative number (USD per hour), got "${value}"`);
     spec.costUsdPerHour = v;
+  } else if (field === 'kvEvents') {
+    spec.kvEvents = checkZmqEndpoint(value, `${where}: label kv_events`);
   } else {
     spec[field] = value;
   }
@@ -79,7 +85,7 @@ export function completeSpec(spec: WorkerSpec, where: string): WorkerSpec {
   return spec;
 }
 
-/** `--workers URL[;label=value...][,URL...]`, labels name, gpu, profile, model, cost, api_key. */
+/** `--workers URL[;label=value...][,URL...]`, labels name, gpu, profile, model, cost, api_key, kv_events. */
 export function parseWorkersFlag(flag: string): WorkerSpec[] {
   const out: WorkerSpec[] = [];
   for (const part of flag.split(',')) {

@@ -2,7 +2,7 @@ import { DEFAULTS } from '../defaults.js';
 import { Router, type RouterSink } from '../routing/router.js';
 import type { Outcome, Policy, PolicyEnv, ScrapedMetrics, SessionPinStore, WorkerView } from '../routing/types.js';
 import type { WorkerInit } from '../routing/worker-registry.js';
-import { createPolicyEnv } from '../routing/env.js';
+import { createPolicyEnv, type PrefixIndexFactory } from '../routing/env.js';
 import { localLoad } from '../routing/shared-state.js';
 import type { Clock } from '../util/clock.js';
 import { childRng, type Rng } from '../util/rng.js';
@@ -42,6 +42,8 @@ export interface ReplicaOptions {
   shared?: { syncS: number };
   /** Each replica's own policy instance (its own prefix index, pins, estimates). */
   policyFor(replica: number, env: PolicyEnv): Policy;
+  /** Builds the replicas' prefix indexes (the KV-event factory with `--kv-event-lag`: every replica hears every engine). */
+  indexFactory?: PrefixIndexFactory;
 }
 
 /**
@@ -128,7 +130,7 @@ export class ReplicatedRouter implements SimRouter {
     if (o.shared) this.pins = new SyncedPins(o.count, clock);
     this.submitted = new Array<number>(o.count).fill(0);
     this.replicas = Array.from({ length: o.count }, (_, i) => {
-      const env = createPolicyEnv();
+      const env = createPolicyEnv(o.indexFactory);
       if (this.pins) env.sessionPins = this.pins.view(i);
       return new Router({
         policy: o.policyFor(i, env),

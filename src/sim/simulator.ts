@@ -20,6 +20,7 @@ import { QuantileSketch } from '../metrics/quantile-sketch.js';
 import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 import { PdCoordinator, type PdOptions } from './pd.js';
 import { attachOffloadTiers, offloadSummary, workerOffloadSummary } from './kv-offload-sim.js';
+import type { SimKvEvents } from './kv-events.js';
 import { ReplicatedRouter, type ReplicaOptions, type SimRouter } from './replicas.js';
 
 export interface SimulationOptions {
@@ -58,6 +59,8 @@ export interface SimulationOptions {
    * then routes the decode pool, `pd.prefillPolicy` the prefill pool.
    */
   pd?: PdOptions;
+  /** The engines' KV events, for a policy with a precise prefix index (`--kv-event-lag`). */
+  kvEvents?: SimKvEvents;
   /** Several router replicas (`--router-replicas`), each with its own `policy`; absent = one Router running `policy`. */
   replicas?: ReplicaOptions;
 }
@@ -171,6 +174,7 @@ export class Simulation {
     });
     attachOffloadTiers(o.fleet, this.engines);
     this.pd?.attachEngines();
+    o.kvEvents?.attach(this.engines, this.views, this.clock);
     this.versions = o.fleet.map(() => 0);
     this.scheduledAt = o.fleet.map(() => NaN);
     this.lastScrape = o.fleet.map(() => ({ hits: 0, queries: 0 }));

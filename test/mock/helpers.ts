@@ -2,6 +2,7 @@ import { resolveDeployment, type DeploymentSpec } from '../../src/profiles/catal
 import { startMockWorker, NO_FAULTS, type MockFaults, type MockWorker } from '../../src/mock/server.js';
 import type { MetricsStyle } from '../../src/mock/metrics.js';
 import type { MockTokenizer } from '../../src/mock/tokenizer.js';
+import type { KvEventPublisherOptions } from '../../src/mock/kv-events.js';
 
 export interface TestMockOptions {
   spec?: DeploymentSpec;
@@ -10,6 +11,7 @@ export interface TestMockOptions {
   metricsStyle?: MetricsStyle;
   crash?: () => void;
   tokenizer?: MockTokenizer;
+  kvEvents?: KvEventPublisherOptions;
 }
 
 /** A mock worker on an ephemeral 127.0.0.1 port. */
@@ -25,6 +27,7 @@ export function testMock(o: TestMockOptions = {}): Promise<MockWorker> {
     seed: 1,
     crash: o.crash,
     tokenizer: o.tokenizer,
+    kvEvents: o.kvEvents,
   });
 }
 

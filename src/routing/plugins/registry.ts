@@ -4,6 +4,7 @@ import { saturationFilter } from './filters/saturation.js';
 import { queueScorer } from './scorers/queue.js';
 import { kvUtilizationScorer } from './scorers/kv-utilization.js';
 import { prefixScorer } from './scorers/prefix.js';
+import { precisePrefixScorer } from './scorers/precise-prefix.js';
 import { activeRequestsScorer } from './scorers/active-requests.js';
 import { runningScorer } from './scorers/running.js';
 import { sessionScorer } from './scorers/session.js';
@@ -18,6 +19,7 @@ export const PLUGINS: readonly PluginDef[] = [
   queueScorer,
   kvUtilizationScorer,
   prefixScorer,
+  precisePrefixScorer,
   activeRequestsScorer,
   runningScorer,
   sessionScorer,
