@@ -173,5 +173,15 @@ export const DEFAULTS = {
     requestTimeoutS: 600,
     /** Seconds between replay progress lines on stderr. */
     progressIntervalS: 5,
+    /**
+     * `mock-worker --role decode`: the link KV crosses from a prefill worker, an RDMA NIC per GPU
+     * as in H100 nodes (ConnectX-7 NDR 400 Gb/s = 50 GB/s; a one-sided RDMA read is ~10 µs).
+     */
+    pdKvLinkGbps: 50,
+    pdKvLinkLatencyUs: 10,
+    /** Wall seconds a prefill mock keeps KV no decode has read (vLLM's VLLM_NIXL_ABORT_REQUEST_TIMEOUT: 480). */
+    pdHoldS: 480,
+    /** Wall seconds a decode mock's bootstrap lookup waits for the prefill of its room to appear. */
+    pdBootstrapWaitS: 30,
   },
 } as const;

@@ -5,6 +5,7 @@ import { METRICS_STYLES, type MetricsStyle } from '../mock/metrics.js';
 import { startMockWorker, type MockFaults } from '../mock/server.js';
 import { MOCK_TOKENIZERS, type MockTokenizer } from '../mock/tokenizer.js';
 import { UserError } from '../util/errors.js';
+import { MOCK_ROLES, type MockRole } from '../mock/pd-role.js';
 import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 
 interface MockWorkerFlags {
@@ -26,6 +27,9 @@ interface MockWorkerFlags {
   crashAfter: string;
   slowStartMs: string;
   seed: string;
+  role?: string;
+  kvLinkGbps: string;
+  kvLinkLatencyUs: string;
 }
 
 /** `--engine k=v` pairs as a vLLM-named engine object (numbers and true/false). */
@@ -71,6 +75,9 @@ export function registerMockWorker(program: Command): void {
     .option('--crash-after <n>', 'fault: the process exits (code 70) when completion request N+1 arrives, cutting open streams (0 = never)', '0')
     .option('--slow-start-ms <ms>', 'fault: /health and completions answer 503 for this many wall ms after start', '0')
     .option('--seed <n>', 'seed of the fault-injection draws', String(DEFAULTS.seed))
+    .option('--role <role>', `disaggregated serving: ${MOCK_ROLES.join(', ')} (vLLM kv_transfer_params and SGLang bootstrap fields; see docs/pd-serve.md); default: colocated, PD fields ignored`)
+    .option('--kv-link-gbps <n>', 'decode role: GB/s of the link KV arrives over from a prefill worker', String(d.pdKvLinkGbps))
+    .option('--kv-link-latency-us <n>', 'decode role: fixed microseconds per KV transfer', String(d.pdKvLinkLatencyUs))
     .action((f: MockWorkerFlags) =>
       runAction(async () => {
         if (!f.gpu && !f.profile) throw new UserError('mock-worker: give --gpu (e.g. --gpu l20) or --profile');
@@ -97,7 +104,17 @@ export function registerMockWorker(program: Command): void {
           crashAfter: parseNumberFlag('--crash-after', f.crashAfter, { integer: true, min: 0 }),
           slowStartMs: parseNumberFlag('--slow-start-ms', f.slowStartMs, { min: 0 }),
         };
+        if (f.role !== undefined && !(MOCK_ROLES as readonly string[]).includes(f.role)) throw new UserError(`--role: expected ${MOCK_ROLES.join(', ')}, got "${f.role}"`);
+        const gbps = parseNumberFlag('--kv-link-gbps', f.kvLinkGbps, { min: 0 });
+        if (gbps <= 0) throw new UserError('--kv-link-gbps: expected a number > 0');
+        const pd = f.role === undefined ? undefined : {
+          role: f.role as MockRole,
+          link: { gbps, latencyUs: parseNumberFlag('--kv-link-latency-us', f.kvLinkLatencyUs, { min: 0 }) },
+          holdS: d.pdHoldS,
+          bootstrapWaitS: d.pdBootstrapWaitS,
+        };
         const worker = await startMockWorker({
+          pd,
           deployment,
           servedModelName: f.servedModelName,
           host: f.host,
@@ -120,6 +137,7 @@ export function registerMockWorker(program: Command): void {
         process.stderr.write(
           `mock-worker ${deployment.name}: ${e.numGpuBlocks * e.blockSize} KV tokens, max_num_seqs=${e.maxNumSeqs}, max_num_batched_tokens=${e.maxNumBatchedTokens}, speedup ${speedup}, ${f.metricsStyle} metrics\n`,
         );
+        if (pd) process.stderr.write(`mock-worker: role ${pd.role}${pd.role === 'prefill' ? `, SGLang bootstrap port ${worker.port} (this listener)` : ''}${pd.role !== 'prefill' ? `, KV link ${pd.link.gbps} GB/s + ${pd.link.latencyUs} µs` : ''}\n`);
         process.stdout.write(`listening on ${worker.url}\n`);
         const stop = (): void => {
           void worker.close().then(() => process.exit(0));

@@ -19,6 +19,8 @@ export interface WorkerSpec {
   /** Discovered workers: the pod ("namespace/name") and its role label, if any. */
   pod?: string;
   role?: string;
+  /** SGLang disaggregation: the prefill server's bootstrap port (default 8998). */
+  bootstrapPort?: number;
 }
 
 export interface ServeConfigFile {
@@ -27,7 +29,7 @@ export interface ServeConfigFile {
   policyOpts?: Record<string, string>;
 }
 
-const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerHour' | 'apiKey'> = {
+const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerHour' | 'apiKey' | 'role' | 'bootstrapPort'> = {
   name: 'name',
   gpu: 'gpu',
   profile: 'profile',
@@ -35,7 +37,12 @@ const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerH
   cost: 'costUsdPerHour',
   cost_usd_per_hour: 'costUsdPerHour',
   api_key: 'apiKey',
+  role: 'role',
+  bootstrap_port: 'bootstrapPort',
 };
+
+/** Worker roles of disaggregated serving (`both` = an ordinary, colocated worker). */
+export const WORKER_ROLES = ['prefill', 'decode', 'both'] as const;
 
 /** Checks a worker URL: http(s), a host, no query or fragment. */
 export function checkWorkerUrl(raw: string, where: string): string {
@@ -58,6 +65,13 @@ function setLabel(spec: WorkerSpec, key: string, value: string, where: string): 
     const v = Number(value);
     if (!Number.isFinite(v) || v < 0) throw new UserError(`${where}: label cost expects a non-negative number (USD per hour), got "${value}"`);
     spec.costUsdPerHour = v;
+  } else if (field === 'bootstrapPort') {
+    const v = Number(value);
+    if (!Number.isInteger(v) || v < 1 || v > 65535) throw new UserError(`${where}: label bootstrap_port expects a port number (1-65535), got "${value}"`);
+    spec.bootstrapPort = v;
+  } else if (field === 'role') {
+    if (!(WORKER_ROLES as readonly string[]).includes(value)) throw new UserError(`${where}: label role expects ${WORKER_ROLES.join(', ')}, got "${value}"`);
+    spec.role = value;
   } else {
     spec[field] = value;
   }
@@ -80,13 +94,13 @@ export function completeSpec(spec: WorkerSpec, where: string): WorkerSpec {
 }
 
 /** `--workers URL[;label=value...][,URL...]`, labels name, gpu, profile, model, cost, api_key. */
-export function parseWorkersFlag(flag: string): WorkerSpec[] {
+export function parseWorkersFlag(flag: string, name = '--workers'): WorkerSpec[] {
   const out: WorkerSpec[] = [];
   for (const part of flag.split(',')) {
     const item = part.trim();
     if (item === '') continue;
     const [url, ...labels] = item.split(';');
-    const where = `--workers "${item}"`;
+    const where = `${name} "${item}"`;
     const spec: WorkerSpec = { url: checkWorkerUrl(url.trim(), where) };
     for (const l of labels) {
       const eq = l.indexOf('=');
@@ -95,7 +109,7 @@ export function parseWorkersFlag(flag: string): WorkerSpec[] {
     }
     out.push(completeSpec(spec, where));
   }
-  if (out.length === 0) throw new UserError('--workers: give at least one worker URL');
+  if (out.length === 0) throw new UserError(`${name}: give at least one worker URL`);
   return out;
 }
 
