@@ -246,7 +246,8 @@ export function registerServe(program: Command): void {
         const addr = await app.listen();
         const url = `http://${addr.address}:${addr.port}`;
         void discovery?.start();
-        if (!dashboard) process.stderr.write(`router serve: listening on ${url} (${app.workers.length} workers, policy ${app.router.policyName})\n`);
+        const pdNote = app.pd ? `; ${app.pd.workers.length} prefill workers, policy ${app.pd.router.policyName}, ${app.pd.o.protocol} protocol` : '';
+        if (!dashboard) process.stderr.write(`router serve: listening on ${url} (${app.workers.length} workers, policy ${app.router.policyName}${pdNote})\n`);
         let dash: { stop: () => Promise<void> } | undefined;
         await new Promise<void>((resolve) => {
           let signals = 0;

@@ -158,9 +158,11 @@ export class PdCoordinator implements RouterSink {
       const fresh: RequestState = { excluded: new Set(), calls: new Set() };
       st = fresh;
       this.states.set(lc.id, fresh);
-      // The response ended (answered, failed, client gone): prefills still running are moot.
+      // The response ended (failed, client gone): prefills still running are moot. An SGLang
+      // prefill whose decode completed is finishing too: its answer is still read to the end.
       lc.res.once('close', () => {
         this.states.delete(lc.id);
+        if (this.o.protocol === 'sglang' && lc.end === 'completed') return;
         for (const c of fresh.calls) c.abort.abort();
       });
     }
@@ -204,7 +206,7 @@ export class PdCoordinator implements RouterSink {
   private prefill(p: Pairing, req: Request, w: ServeWorker): void {
     const lc = p.lc;
     if (lc.phase !== 'dispatched') {
-      this.done(req, w, false);
+      this.done(req, w, false, 'neutral');
       return;
     }
     let body: Buffer;
