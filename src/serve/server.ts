@@ -192,6 +192,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       branches: () => this.router.branches,
     });
     this.sloClasses = new SloClassCounter(this.metrics.registry, this.clock.now());
+    this.pd?.attachMetrics(this.metrics.registry);
     this.log = new AccessLog(o.logWrite);
     if (o.apiKey) this.apiKey = new BearerKey(o.apiKey);
     this.admin = new AdminApi(this, o.adminKey ? new BearerKey(o.adminKey) : undefined);

@@ -68,6 +68,10 @@ test('vLLM NIXL flow: prefill gets do_remote_decode with one token and no stream
     const line = logLines(serve.stdout()).find((l) => l.id === 'req-1');
     assert.equal(line?.status, 200);
     assert.equal(line?.worker, `127.0.0.1:${dec.port}`, 'the access log names the decode worker');
+    const metrics = (await call(serve.port, 'GET', '/metrics')).body.toString();
+    assert.match(metrics, /^router_pd_requests_total\{path="disaggregated"\} 1$/m);
+    assert.match(metrics, /^router_pd_prefill_seconds_count 1$/m);
+    assert.match(metrics, new RegExp(`^router_pd_prefill_worker_healthy\\{worker="127\\.0\\.0\\.1:${pre.port}"\\} 1$`, 'm'));
   } finally {
     await stop(serve);
     await Promise.all([stopMock(pre), stopMock(dec)]);

@@ -13,6 +13,8 @@ import { ServeWorker, type WorkerRuntimeOptions } from '../worker.js';
 import type { WorkerSpec } from '../worker-spec.js';
 import type { RequestLifecycle } from '../lifecycle.js';
 import { PdDecider } from './decider.js';
+import { PdMetrics } from './metrics.js';
+import type { Registry } from 'prom-client';
 import { kvParamsOfPrefillResponse, roomFromBits, sglangBody, vllmDecodeBody, vllmPrefillBody, type PdProtocol } from './wire.js';
 
 /** Disaggregated serving as configured (`--prefill`, `--pd-protocol`, `--prefill-policy`, `--pd-threshold`). */
@@ -54,6 +56,7 @@ interface PrefillCall {
   readonly req: Request;
   readonly worker: ServeWorker;
   readonly abort: AbortController;
+  readonly startS: number;
 }
 
 /** Per client request: prefill workers that failed it (kept across re-run pairs), calls in flight. */
@@ -94,6 +97,7 @@ export class PdCoordinator implements RouterSink {
   private seq = 0;
   /** Requests disaggregated, and run on their decode worker alone (decider). */
   readonly counts = { disaggregated: 0, local: 0, prefillRetries: 0, pairAborts: 0 };
+  private metrics?: PdMetrics;
 
   constructor(
     private readonly host: PdHost,
@@ -116,6 +120,11 @@ export class PdCoordinator implements RouterSink {
       this.byId.set(w.view.id, w);
       this.fleet.add(w);
     }
+  }
+
+  /** Adds the PD series to serve's `/metrics`. */
+  attachMetrics(registry: Registry): void {
+    this.metrics = new PdMetrics(registry, () => this.fleet.live);
   }
 
   get workers(): readonly ServeWorker[] {
@@ -143,10 +152,12 @@ export class PdCoordinator implements RouterSink {
     if (lc.phase !== 'dispatched') return;
     if (!this.decider.disaggregate(lc.request, decode.view)) {
       this.counts.local++;
+      this.metrics?.requests.inc({ path: 'local' });
       lc.start(decode);
       return;
     }
     this.counts.disaggregated++;
+    this.metrics?.requests.inc({ path: 'disaggregated' });
     const client = JSON.parse((lc.body as Buffer).toString('utf8')) as Json;
     this.stateOf(lc);
     this.submitPrefill({ lc, decode, client, tries: 0 });
@@ -219,7 +230,7 @@ export class PdCoordinator implements RouterSink {
       lc.start(p.decode, body);
       p.decodeAttempt = lc.attempts;
     }
-    const call: PrefillCall = { pairing: p, req, worker: w, abort: new AbortController() };
+    const call: PrefillCall = { pairing: p, req, worker: w, abort: new AbortController(), startS: this.host.clock.now() };
     const st = this.stateOf(lc);
     st.calls.add(call);
     const headers: Record<string, string> = { ...lc.upstreamHeaders, 'content-type': 'application/json' };
@@ -245,6 +256,7 @@ export class PdCoordinator implements RouterSink {
   private answered(call: PrefillCall, status: number, text: string): void {
     const { pairing: p, worker: w, req } = call;
     w.progress();
+    this.metrics?.prefillSeconds.observe(this.host.clock.now() - call.startS);
     if (status >= 200 && status < 300) {
       if (this.o.protocol === 'sglang') {
         this.done(req, w, true);
@@ -276,11 +288,13 @@ export class PdCoordinator implements RouterSink {
     const lc = p.lc;
     if (aborted || lc.phase === 'done') return;
     this.stateOf(lc).excluded.add(w.view.index);
+    this.metrics?.prefillFailures.inc({ worker: w.name });
     this.host.note(`prefill worker ${w.name} failed request ${lc.id} (${why})`);
     if (this.o.protocol === 'sglang') {
       // The decode attempt of this pair waits for a transfer that will not come.
       if (lc.phase === 'upstream' && lc.attempts === p.decodeAttempt) {
         this.counts.pairAborts++;
+        this.metrics?.pairAborts.inc();
         lc.abortPair(PAIR_ABORT);
       }
       return;
@@ -291,6 +305,7 @@ export class PdCoordinator implements RouterSink {
       return;
     }
     this.counts.prefillRetries++;
+    this.metrics?.prefillRetries.inc();
     setTimeout(() => {
       if (lc.phase === 'dispatched') this.submitPrefill(p);
     }, this.host.retryDelayMs(p.tries - 1)).unref();
