@@ -76,3 +76,27 @@ test('vllm: a decode failure before the first byte re-runs the pair (a new prefi
     await Promise.all([stopMock(pre), stopMock(bad), stopMock(dec)]);
   }
 });
+
+test('vllm: a client that leaves during the prefill aborts the prefill call; no decode is sent, nothing stays in flight', { timeout: 60_000 }, async () => {
+  let pre: MockProc | undefined;
+  let dec: MockProc | undefined;
+  let serve: Proc | undefined;
+  try {
+    // The prefill worker holds every answer 30 s after its (only) token: only an abort frees the call sooner.
+    [pre, dec] = await Promise.all([startMock(['--role', 'prefill', '--stall-ms', '30000']), startMock(['--role', 'decode'])]);
+    serve = await startServe(['--prefill', pre.url, '--decode', dec.url, '--log', '-', '--health-interval', '0.5']);
+    const srv = serve;
+    const p0 = pre;
+    const gone = call(serve.port, 'POST', '/v1/chat/completions', body(1), {}, 300);
+    await assert.rejects(gone, /timeout/);
+    const inFlight = async (): Promise<string> => (await call(srv.port, 'GET', '/metrics')).body.toString();
+    assert.ok(await until(async () => /^router_pd_prefill_worker_in_flight\{[^}]*\} 0$/m.test(await inFlight())), 'the prefill call was released');
+    assert.ok(await until(() => logLines(srv.stdout()).length === 1));
+    assert.equal(logLines(serve.stdout())[0].status, 499);
+    assert.equal((await received(p0)).bodies.length, 1);
+    assert.equal((await received(dec)).bodies.length, 0);
+  } finally {
+    await stop(serve);
+    await Promise.all([stopMock(pre), stopMock(dec)]);
+  }
+});
