@@ -18,6 +18,8 @@ export interface Sequence {
   leftGens?: number[];
   firstScheduledAt: number;
   firstTokenAt: number;
+  /** When the sequence's latest token was sampled (its next inter-token gap starts there); kept when the listener takes `tokenGap`. */
+  lastTokenAt: number;
   finishedAt: number;
   /** Prompt tokens served from the prefix cache at first admission. */
   cachedTokens: number;
@@ -31,6 +33,12 @@ export interface Sequence {
 export interface EngineListener {
   firstToken(seq: Sequence, t: number): void;
   finished(seq: Sequence, t: number): void;
+  /**
+   * `count` tokens after a sequence's first were sampled `seconds` after that sequence's previous
+   * token (the inter-token latency a streaming client sees). Optional: without it the engine does
+   * no per-token timing work.
+   */
+  tokenGap?: (seconds: number, count: number) => void;
 }
 
 /** What `/metrics` of a vLLM engine would say right now. */
@@ -62,6 +70,10 @@ interface InFlight {
   end: number;
   shape: StepShape;
   extraDecodeSteps: number;
+  /** End of the step's first (scheduled) step; `end` when there are no extra steps. */
+  firstEnd: number;
+  /** Index in `stretchSteps` of the first extra step's length. */
+  stepBase: number;
 }
 
 /**
@@ -83,7 +95,11 @@ export class Engine {
     end: 0,
     shape: { tokens: 0, seqs: 0, prefillAttnPairs: 0, prefillKvTokens: 0, decodeKvTokens: 0, prefillChunks: 0 },
     extraDecodeSteps: 0,
+    firstEnd: 0,
+    stepBase: 0,
   };
+  /** Lengths of the planned extra steps of the stretch in flight (from `inFlight.stepBase` on). */
+  private readonly stretchSteps = new Float64Array(MAX_STRETCH_STEPS);
   /** A schedule that preempted skips admission, so the following step may admit: no stretch then. */
   private preemptedLastSchedule = false;
   readonly counters = { prefixHits: 0, prefixQueries: 0, preemptions: 0, promptTokens: 0, generationTokens: 0, finished: 0, steps: 0 };
@@ -135,6 +151,7 @@ export class Engine {
       registered: 0,
       firstScheduledAt: NaN,
       firstTokenAt: NaN,
+      lastTokenAt: NaN,
       finishedAt: NaN,
       cachedTokens: 0,
       preemptions: 0,
@@ -169,8 +186,10 @@ export class Engine {
     const f = this.inFlight;
     if (!f.active || f.end !== now) throw new Error(`Engine.advance(${now}) but the step in flight ends at ${f.active ? f.end : undefined}`);
     f.active = false;
-    this.applyBatch();
-    if (f.extraDecodeSteps > 0) this.applyDecodeSteps(f.extraDecodeSteps);
+    const extra = f.extraDecodeSteps;
+    // A stretch's first step ended before `now`; its extra steps follow it back to back.
+    this.applyBatch(f.firstEnd);
+    if (extra > 0) this.applyDecodeSteps(extra, f.firstEnd, f.stepBase);
     this.finishCompleted(now);
     this.startStep(now);
   }
@@ -179,29 +198,29 @@ export class Engine {
   materialize(now: number): void {
     const f = this.inFlight;
     if (!f.active || f.extraDecodeSteps === 0 || now >= f.end) return;
-    let t = f.start + this.cost.seconds(f.shape);
+    let t = f.firstEnd;
     if (t > now) return;
     // Step 1 (the scheduled batch) has ended; find how many extra steps have too.
-    const b = this.batchLen;
+    const steps = this.stretchSteps;
+    const base = f.stepBase;
     let done = 0;
-    // Σ decode context at the first extra step; each later step adds one token per sequence.
-    let kv = f.shape.decodeKvTokens + b;
     for (;;) {
       if (done === f.extraDecodeSteps - 1) break;
-      const next = t + this.cost.decodeSeconds(b, kv);
+      const next = t + steps[base + done];
       if (next > now) break;
       t = next;
-      kv += b;
       done++;
     }
-    this.applyBatch();
-    if (done > 0) this.applyDecodeSteps(done);
+    this.applyBatch(f.firstEnd);
+    if (done > 0) this.applyDecodeSteps(done, f.firstEnd, base);
     // The step in flight at `now` becomes step 1 of the rest of the stretch (the same batch, one
     // token each); its blocks were due at t.
     const rest = f.extraDecodeSteps - done - 1;
     this.allocateDecode(1);
     this.decodeShape(f.shape);
     f.start = t;
+    f.firstEnd = t + steps[base + done];
+    f.stepBase = base + done + 1;
     f.extraDecodeSteps = rest;
   }
 
@@ -243,6 +262,8 @@ export class Engine {
     this.shapeOf(shape);
     f.start = now;
     f.end = now + this.cost.seconds(shape);
+    f.firstEnd = f.end;
+    f.stepBase = 0;
     f.extraDecodeSteps = 0;
     f.active = true;
     const pureDecode = shape.prefillKvTokens === 0 && this.batchLen === this.running.length && !this.preemptedLastSchedule;
@@ -285,8 +306,11 @@ export class Engine {
     if (m <= 0) return;
     let t = f.end;
     let kv = f.shape.decodeKvTokens + b;
+    const steps = this.stretchSteps;
     for (let i = 0; i < m; i++) {
-      t += this.cost.decodeSeconds(b, kv);
+      const d = this.cost.decodeSeconds(b, kv);
+      steps[i] = d;
+      t += d;
       kv += b;
     }
     f.extraDecodeSteps = m;
@@ -471,10 +495,13 @@ export class Engine {
     out.prefillChunks = 0;
   }
 
-  /** Applies one scheduled step: computed tokens, newly full blocks into the cache, sampled tokens. */
-  private applyBatch(): void {
+  /** Applies one scheduled step ending at `end`: computed tokens, newly full blocks into the cache, sampled tokens. */
+  private applyBatch(end: number): void {
     const seqs = this.batchSeqs;
     const toks = this.batchTokens;
+    const gap = this.listener.tokenGap;
+    let runFrom = NaN;
+    let runCount = 0;
     for (let i = 0; i < this.batchLen; i++) {
       const seq = seqs[i];
       const tokens = toks[i];
@@ -483,21 +510,49 @@ export class Engine {
       seq.numComputed += tokens;
       this.registerFull(seq);
       if (seq.numComputed === this.numTokens(seq)) {
+        // A resumed (preempted) sequence's gap spans its wait, as its client sees it. Sequences
+        // that sampled together last time share a gap: reported once with their count.
+        if (gap && seq.numOutput > 0) {
+          if (seq.lastTokenAt === runFrom) runCount++;
+          else {
+            if (runCount > 0) gap(end - runFrom, runCount);
+            runFrom = seq.lastTokenAt;
+            runCount = 1;
+          }
+        }
+        seq.lastTokenAt = end;
         seq.numOutput++;
         this.counters.generationTokens++;
       }
     }
+    if (gap && runCount > 0) gap(end - runFrom, runCount);
   }
 
-  /** Applies `m` decode steps to the whole running batch at once (each sequence gains m tokens). */
-  private applyDecodeSteps(m: number): void {
+  /**
+   * Applies `m` decode steps to the whole running batch at once (each sequence gains m tokens):
+   * the stretch's steps from `stretchSteps[base]` on, following a step that ended at `firstEnd`.
+   */
+  private applyDecodeSteps(m: number, firstEnd: number, base: number): void {
     this.allocateDecode(m);
+    const b = this.running.length;
+    let last = firstEnd;
+    const gap = this.listener.tokenGap;
+    if (gap) {
+      // Every sequence of a pure-decode batch samples once per step: each step's length is one
+      // gap for each of them.
+      for (let j = 0; j < m; j++) {
+        const d = this.stretchSteps[base + j];
+        gap(d, b);
+        last += d;
+      }
+    }
     for (const seq of this.running) {
       seq.numComputed += m;
       seq.numOutput += m;
+      seq.lastTokenAt = last;
       this.registerFull(seq);
     }
-    this.counters.generationTokens += m * this.running.length;
+    this.counters.generationTokens += m * b;
   }
 
   /** Allocates the blocks `m` more decode steps of the running batch will fill. */

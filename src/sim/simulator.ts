@@ -13,7 +13,8 @@ import { RequestLog } from '../metrics/request-log.js';
 import { effectiveSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
 import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.js';
-import { StreamingRequestStats, type RequestSink } from '../metrics/request-stats.js';
+import { StreamingRequestStats, latencyStatsOfSketch, type RequestSink } from '../metrics/request-stats.js';
+import { QuantileSketch } from '../metrics/quantile-sketch.js';
 import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 
 export interface SimulationOptions {
@@ -93,6 +94,8 @@ export class Simulation {
   readonly engines: Engine[];
   readonly views: WorkerView[];
   readonly log = new RequestLog();
+  /** Every inter-token gap of every request, ms (as `vllm bench serve` measures ITL). */
+  readonly itl = new QuantileSketch();
   private readonly stats: StreamingRequestStats | null;
   private readonly sink: RequestSink;
   readonly timeseries: TimeseriesRow[] = [];
@@ -151,6 +154,7 @@ export class Simulation {
       return new Engine(w.deployment.engine, cost, {
         firstToken: (seq) => this.noteFinished(seq, i, 1),
         finished: (seq) => this.noteFinished(seq, i, 0),
+        tokenGap: (seconds, count) => this.itl.add(seconds * 1e3, count),
       }, o.fastDecode ?? true);
     });
     this.versions = o.fleet.map(() => 0);
@@ -475,7 +479,7 @@ export class Simulation {
         cost_usd: (this.views[i].costUsdPerHour * durationS) / 3600,
       };
     });
-    const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined };
+    const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined, itl: latencyStatsOfSketch(this.itl) };
     const summary = this.stats ? summaryFrom(this.stats.aggregates(), input) : summarize({ ...input, log: this.log });
     return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };
   }
