@@ -6,6 +6,7 @@ import { startMockWorker, type MockFaults } from '../mock/server.js';
 import { MOCK_TOKENIZERS, type MockTokenizer } from '../mock/tokenizer.js';
 import { checkKvEventsEndpoint } from '../mock/kv-events.js';
 import { UserError } from '../util/errors.js';
+import { MOCK_ROLES, type MockRole } from '../mock/pd-role.js';
 import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
 
 interface MockWorkerFlags {
@@ -29,6 +30,9 @@ interface MockWorkerFlags {
   seed: string;
   kvEvents?: string;
   kvEventsTopic: string;
+  role?: string;
+  kvLinkGbps: string;
+  kvLinkLatencyUs: string;
 }
 
 /** `--engine k=v` pairs as a vLLM-named engine object (numbers and true/false). */
@@ -76,6 +80,9 @@ export function registerMockWorker(program: Command): void {
     .option('--seed <n>', 'seed of the fault-injection draws', String(DEFAULTS.seed))
     .option('--kv-events <endpoint>', 'publish the engine\'s KV cache events (BlockStored/BlockRemoved, vLLM\'s ZMQ msgpack format) on a PUB socket bound here, e.g. tcp://127.0.0.1:5557 (port 0 = any; the endpoint is printed on stdout)')
     .option('--kv-events-topic <topic>', 'topic frame of every KV event message (vLLM\'s default is empty)', '')
+    .option('--role <role>', `disaggregated serving: ${MOCK_ROLES.join(', ')} (vLLM kv_transfer_params and SGLang bootstrap fields; see docs/pd-serve.md); default: colocated, PD fields ignored`)
+    .option('--kv-link-gbps <n>', 'decode role: GB/s of the link KV arrives over from a prefill worker', String(d.pdKvLinkGbps))
+    .option('--kv-link-latency-us <n>', 'decode role: fixed microseconds per KV transfer', String(d.pdKvLinkLatencyUs))
     .action((f: MockWorkerFlags) =>
       runAction(async () => {
         if (!f.gpu && !f.profile) throw new UserError('mock-worker: give --gpu (e.g. --gpu l20) or --profile');
@@ -103,7 +110,17 @@ export function registerMockWorker(program: Command): void {
           slowStartMs: parseNumberFlag('--slow-start-ms', f.slowStartMs, { min: 0 }),
         };
         const kvEvents = f.kvEvents === undefined ? undefined : { endpoint: checkKvEventsEndpoint(f.kvEvents, '--kv-events'), topic: f.kvEventsTopic };
+        if (f.role !== undefined && !(MOCK_ROLES as readonly string[]).includes(f.role)) throw new UserError(`--role: expected ${MOCK_ROLES.join(', ')}, got "${f.role}"`);
+        const gbps = parseNumberFlag('--kv-link-gbps', f.kvLinkGbps, { min: 0 });
+        if (gbps <= 0) throw new UserError('--kv-link-gbps: expected a number > 0');
+        const pd = f.role === undefined ? undefined : {
+          role: f.role as MockRole,
+          link: { gbps, latencyUs: parseNumberFlag('--kv-link-latency-us', f.kvLinkLatencyUs, { min: 0 }) },
+          holdS: d.pdHoldS,
+          bootstrapWaitS: d.pdBootstrapWaitS,
+        };
         const worker = await startMockWorker({
+          pd,
           deployment,
           servedModelName: f.servedModelName,
           host: f.host,
@@ -128,6 +145,7 @@ export function registerMockWorker(program: Command): void {
         process.stderr.write(
           `mock-worker ${deployment.name}: ${e.numGpuBlocks * e.blockSize} KV tokens, max_num_seqs=${e.maxNumSeqs}, max_num_batched_tokens=${e.maxNumBatchedTokens}, speedup ${speedup}, ${f.metricsStyle} metrics\n`,
         );
+        if (pd) process.stderr.write(`mock-worker: role ${pd.role}${pd.role === 'prefill' ? `, SGLang bootstrap port ${worker.port} (this listener)` : ''}${pd.role !== 'prefill' ? `, KV link ${pd.link.gbps} GB/s + ${pd.link.latencyUs} µs` : ''}\n`);
         process.stdout.write(`listening on ${worker.url}\n`);
         if (worker.kvEvents) process.stdout.write(`kv events on ${worker.kvEvents.endpoint}\n`);
         const stop = (): void => {

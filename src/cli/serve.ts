@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
 import { DEFAULTS } from '../defaults.js';
 import { createPolicy, parsePolicyOptions } from '../routing/registry.js';
+import type { Policy } from '../routing/types.js';
 import { policyFromFlags } from './policy-config.js';
 import { parseSlo } from '../metrics/slo.js';
 import { UserError } from '../util/errors.js';
@@ -17,8 +18,9 @@ import { tracingFromEnv } from '../serve/tracing.js';
 import { KvEventSubscriptions } from '../serve/kv-events/subscriptions.js';
 import { createPolicyEnv } from '../routing/env.js';
 import { addServeStateOptions, serveStateFromFlags, type ServeStateFlags } from './serve-state.js';
+import { splitPools, type PdFlags } from '../serve/pd/config.js';
 
-export interface ServeFlags extends KubernetesFlags, Partial<ServeStateFlags> {
+export interface ServeFlags extends KubernetesFlags, Partial<ServeStateFlags>, PdFlags {
   dashboard?: boolean;
   workers?: string;
   config?: string;
@@ -78,18 +80,26 @@ function tokenizerFlag(raw: string): TokenizerName {
 export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   const num = (flag: string, raw: string, o: { min?: number; integer?: boolean } = {}): number => parseNumberFlag(flag, raw, o);
   const cfg = f.config ? parseServeConfig(f.config) : undefined;
-  const workers: WorkerSpec[] = [...(cfg?.workers ?? []), ...(f.workers ? parseWorkersFlag(f.workers) : [])];
-  if (workers.length === 0 && f.k8sSelector === undefined) throw new UserError('serve: give the upstream engines with --workers URL[,URL...], --config FILE or --k8s-selector LABELS');
+  const configured: WorkerSpec[] = [...(cfg?.workers ?? []), ...(f.workers ? parseWorkersFlag(f.workers) : [])];
+  if (configured.length === 0 && f.k8sSelector === undefined && !f.prefill && !f.decode) throw new UserError('serve: give the upstream engines with --workers URL[,URL...], --config FILE or --k8s-selector LABELS');
   const policyName = f.policy ?? cfg?.policy ?? DEFAULTS.policy;
   // A precise-prefix scorer reads the workers' KV event streams (kv_events= labels).
   const kvEvents = new KvEventSubscriptions();
   // --state: session pins are read through the policy's env (other shared state through the Router).
   const state = serveStateFromFlags({ state: f.state, statePrefix: f.statePrefix ?? DEFAULTS.replicas.keyPrefix, stateReplicaId: f.stateReplicaId, stateSyncInterval: f.stateSyncInterval ?? String(DEFAULTS.replicas.syncIntervalS) }, (line) => process.stderr.write(`router serve: ${line}\n`));
-  const env = createPolicyEnv(kvEvents.indexFactory());
-  if (state) env.sessionPins = state;
-  const policy = f.policyConfig
-    ? policyFromFlags({ policy: policyName, policyOpt: f.policyOpt, policyConfig: f.policyConfig }, env)
-    : createPolicy(policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) }, env);
+  const policyEnv = (): ReturnType<typeof createPolicyEnv> => {
+    const env = createPolicyEnv(kvEvents.indexFactory());
+    if (state) env.sessionPins = state;
+    return env;
+  };
+  // Each pool gets its own instance: policies keep per-pool state.
+  const policyNamed = (name: string | undefined): Policy =>
+    name === undefined && f.policyConfig
+      ? policyFromFlags({ policy: policyName, policyOpt: f.policyOpt, policyConfig: f.policyConfig }, policyEnv())
+      : createPolicy(name ?? policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) }, policyEnv());
+  const pools = splitPools(configured, f, policyNamed, DEFAULTS.serve.recordBlockTokens);
+  const workers = pools.decode;
+  const policy = pools.decodePolicy ?? policyNamed(undefined);
   const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
   let logWrite: ((s: string) => void) | undefined;
   if (f.log === '-') {
@@ -164,6 +174,7 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
     discovery: f.k8sSelector !== undefined,
     kvEvents,
     state,
+    pd: pools.pd,
   };
 }
 
@@ -175,6 +186,12 @@ export function registerServe(program: Command): void {
     .option('--config <file>', 'YAML/JSON: {workers: [{url, name, gpu, profile, model, cost, api_key, kv_events}], policy, policy_opts}')
     .option('--host <addr>', 'address to listen on', S.host)
     .option('--port <n>', 'port to listen on (0 = any free port)', String(S.port))
+    .option('--prefill <url...>', 'disaggregated serving: prefill engines, URL[;labels] (a bare port after a URL is its SGLang bootstrap port, as sgl-router\'s --prefill URL [PORT]); repeatable')
+    .option('--decode <url...>', 'disaggregated serving: decode engines, URL[;labels]; repeatable (role=prefill|decode|both in --workers/--config does the same)')
+    .option('--pd-protocol <name>', 'disaggregation protocol: vllm (NIXL connector: prefill with kv_transfer_params, then decode) or sglang (prefill and decode at once with bootstrap_host/port/room); default vllm')
+    .option('--prefill-policy <name>', 'policy choosing the prefill worker (default: --policy)')
+    .option('--decode-policy <name>', 'policy choosing the decode worker (default: --policy)')
+    .option('--pd-threshold <tokens>', 'disaggregate only requests whose prompt has at least this many tokens the decode worker does not hold yet; shorter ones prefill on the decode worker (llm-d\'s decider; vllm only; default 0 = always)')
     .option('--policy <name>', `routing policy (see \`router policies\`; default ${DEFAULTS.policy})`)
     .option('--policy-opt <k=v>', 'policy option, repeatable', collect, [])
     .option('--policy-config <file>', 'YAML/JSON policy: a filter → scorer → picker profile, or {policy, options} (see docs/policies.md)')
@@ -245,7 +262,8 @@ export function registerServe(program: Command): void {
         const addr = await app.listen();
         const url = `http://${addr.address}:${addr.port}`;
         void discovery?.start();
-        if (!dashboard) process.stderr.write(`router serve: listening on ${url} (${app.workers.length} workers, policy ${app.router.policyName})\n`);
+        const pdNote = app.pd ? `; ${app.pd.workers.length} prefill workers, policy ${app.pd.router.policyName}, ${app.pd.o.protocol} protocol` : '';
+        if (!dashboard) process.stderr.write(`router serve: listening on ${url} (${app.workers.length} workers, policy ${app.router.policyName}${pdNote})\n`);
         let dash: { stop: () => Promise<void> } | undefined;
         await new Promise<void>((resolve) => {
           let signals = 0;

@@ -9,6 +9,7 @@ import { ApiError, badRequest, fillerToken, parseCompletionCall, ResponseShapes,
 import { RealtimeEngine } from './realtime-engine.js';
 import { promptIds, type MockTokenizer } from './tokenizer.js';
 import { startKvEventPublisher, type KvEventPublisher, type KvEventPublisherOptions } from './kv-events.js';
+import { isPrefillCall, MockPd, PLAIN, type MockPdOptions, type PdCall } from './pd-role.js';
 
 /** Injected faults, for testing what sits in front of a worker. */
 export interface MockFaults {
@@ -45,6 +46,8 @@ export interface MockWorkerOptions {
   crash?: () => void;
   /** Publish the engine's KV cache events over ZMQ, as vLLM's --kv-events-config does. */
   kvEvents?: KvEventPublisherOptions;
+  /** Disaggregated serving (`--role`); absent = a colocated worker that ignores PD fields. */
+  pd?: MockPdOptions;
 }
 
 export interface MockWorker {
@@ -54,6 +57,7 @@ export interface MockWorker {
   readonly metrics: MockMetrics;
   /** The KV event publisher, with `kvEvents`. */
   readonly kvEvents?: KvEventPublisher;
+  readonly pd?: MockPd;
   close(): Promise<void>;
 }
 
@@ -99,6 +103,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
   const realtime = new RealtimeEngine(d, o.speedup);
   const kvEvents = o.kvEvents ? await startKvEventPublisher(realtime.engine, o.kvEvents) : undefined;
   const metrics = new MockMetrics(o.metricsStyle);
+  const pd = o.pd ? new MockPd(o.pd, d, realtime) : undefined;
   const rng: Rng = createRng(`${o.seed}/mock-faults`);
   const started = performance.now();
   const maxModelLen = Math.min(d.model.max_position_embeddings, d.engine.numGpuBlocks * d.engine.blockSize);
@@ -135,12 +140,14 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
       throw badRequest(`the request body is not valid JSON (${(err as Error).message})`);
     }
     const call = parseCompletionCall(endpoint, body);
+    const pdCall = pd ? pd.classify(raw, body as Record<string, unknown>) : PLAIN;
     if (call.model !== undefined && !aliases.has(call.model)) {
       throw new ApiError(404, `The model \`${call.model}\` does not exist.`, 'NotFoundError', 'model');
     }
     const ids = promptIds(call, o.tokenizer ?? 'fast');
     if (ids.length === 0) throw badRequest('the prompt is empty', endpoint === 'chat' ? 'messages' : 'prompt');
-    const maxTokens = call.maxTokens ?? o.defaultMaxTokens;
+    // A prefill worker computes the prompt and one token, whatever the client asked for.
+    const maxTokens = isPrefillCall(pdCall) ? 1 : call.maxTokens ?? o.defaultMaxTokens;
     if (ids.length + maxTokens > maxModelLen) {
       throw badRequest(
         `This model's maximum context length is ${maxModelLen} tokens. However, you requested ${ids.length + maxTokens} tokens (${ids.length} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`,
@@ -150,11 +157,16 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
     const id = `${endpoint === 'chat' ? 'chatcmpl' : 'cmpl'}-mock${nextId++}`;
     const r: Request = { id, arrivalS: realtime.now(), inputTokens: ids.length, outputTokens: maxTokens, prefix: { kind: 'tokens', ids } };
     if (!realtime.engine.fits(r)) throw badRequest(`prompt + completion (${ids.length + maxTokens} tokens) do not fit in the KV cache (${maxModelLen} tokens)`, 'max_tokens');
+    if (pd) {
+      await pd.receive(pdCall, r);
+      if (res.destroyed) return;
+      pd.prefillStarted(pdCall);
+    }
     metrics.requestsTotal++;
-    serve(call, r, new ResponseShapes(endpoint, id, created, served), res);
+    serve(call, r, new ResponseShapes(endpoint, id, created, served), res, pdCall);
   }
 
-  function serve(call: CompletionCall, r: Request, shapes: ResponseShapes, res: ServerResponse): void {
+  function serve(call: CompletionCall, r: Request, shapes: ResponseShapes, res: ServerResponse, pdCall: PdCall): void {
     const stall = o.faults.stallMs > 0 && rng.next() < o.faults.stallProb;
     let text = '';
     let lastT = NaN;
@@ -179,6 +191,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
         finished = true;
         metrics.success.abort++;
         realtime.abort(seq);
+        pd?.prefillAborted(pdCall);
       }
     });
     seq = realtime.submit(r, {
@@ -214,9 +227,11 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
         metrics.e2e.observe(t - s.enqueuedAt);
         metrics.success.length++;
         const u = usage(r.inputTokens, s.numOutput, s.cachedTokens);
+        const pdFields = pd?.prefillFinished(pdCall, r);
         if (!call.stream) {
-          if (stall) setTimeout(() => sendJson(res, 200, JSON.stringify(shapes.full(text, 'length', u))), o.faults.stallMs);
-          else sendJson(res, 200, JSON.stringify(shapes.full(text, 'length', u)));
+          const full = JSON.stringify(pdFields ? { ...shapes.full(text, 'length', u), ...pdFields } : shapes.full(text, 'length', u));
+          if (stall) setTimeout(() => sendJson(res, 200, full), o.faults.stallMs);
+          else sendJson(res, 200, full);
           return;
         }
         if (call.includeUsage) write(shapes.usageChunk(u));
@@ -231,6 +246,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
     const method = req.method ?? 'GET';
     const route = (m: string, p: string): boolean => path === p && (method === m || (m === 'GET' && method === 'HEAD'));
     try {
+      if (pd?.handle(req, res, path, method)) return;
       if (route('GET', '/health')) {
         res.writeHead(loading() ? 503 : 200, { 'content-length': 0 });
         res.end();
@@ -266,15 +282,18 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
     server.listen(o.port, o.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  pd?.bind(o.host, port);
   return {
     url: `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`,
     port,
     realtime,
     metrics,
     kvEvents,
+    pd,
     close: () =>
       new Promise<void>((resolve) => {
         realtime.close();
+        pd?.close();
         for (const r of open) r.destroy();
         server.closeAllConnections();
         server.close(() => resolve());

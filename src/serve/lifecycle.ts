@@ -95,6 +95,7 @@ export class RequestLifecycle implements AttemptOwner {
   trace: RequestTrace = NO_REQUEST;
   private attemptTrace: AttemptTrace = NO_ATTEMPT;
   private attempt?: UpstreamAttempt;
+  private pairAbort?: Error;
   private timer?: NodeJS.Timeout;
   private firstByteTimer?: NodeJS.Timeout;
   private readonly onResClose = (): void => {
@@ -182,8 +183,11 @@ export class RequestLifecycle implements AttemptOwner {
     if (this.phase === 'routing') this.phase = 'dispatched';
   }
 
-  /** Starts an attempt on `w` (the dispatch is deferred: the Router may dispatch from inside onComplete). */
-  start(w: ServeWorker): void {
+  /**
+   * Starts an attempt on `w` (the dispatch is deferred: the Router may dispatch from inside
+   * onComplete). `body` replaces the client's body for this attempt (disaggregated decode).
+   */
+  start(w: ServeWorker, body?: Buffer): void {
     if (this.phase !== 'dispatched') {
       // Ended while the dispatch was on its way (client left, timeout): the load was released by finish.
       return;
@@ -204,7 +208,7 @@ export class RequestLifecycle implements AttemptOwner {
       method: this.method,
       path: w.basePath + this.path,
       headers: w.spec.apiKey ? { ...base, authorization: `Bearer ${w.spec.apiKey}` } : base,
-      body: this.body,
+      body: body ?? this.body,
     };
     w.pool.dispatch(opts, attempt);
   }
@@ -212,6 +216,18 @@ export class RequestLifecycle implements AttemptOwner {
   /** The worker was found stalled: cut this attempt (retried elsewhere when nothing was sent yet). */
   abortStalled(): void {
     this.attempt?.abortWith(STALLED);
+  }
+
+  /** Disaggregated: this attempt's prefill partner failed; retry without blaming the decode worker. */
+  abortPair(reason: Error): void {
+    this.pairAbort = reason;
+    this.attempt?.abortWith(reason);
+  }
+
+  /** Disaggregated: ends a request still waiting for its prefill (no prefill worker answered). */
+  failDispatched(e: HttpError, reason: EndReason): void {
+    this.error = e.message;
+    this.fail(e, reason);
   }
 
   // ---- AttemptOwner --------------------------------------------------------------------------
@@ -255,7 +271,7 @@ export class RequestLifecycle implements AttemptOwner {
     if (how === 'end') this.completed(w, a.status);
     else if (how === 'discarded') this.failedBeforeFirstByte(w, `upstream_status_${a.status}`);
     else if (this.phase === 'streaming') this.midstream(w, err ?? new Error('upstream failed'), a.isSse);
-    else this.failedBeforeFirstByte(w, this.stop ? 'aborted' : classify(err));
+    else this.failedBeforeFirstByte(w, this.stop ? 'aborted' : err !== undefined && err === this.pairAbort ? 'prefill_failed' : classify(err));
   }
 
   private endAttemptTrace(at: AttemptTrace, a: UpstreamAttempt, how: 'end' | 'discarded' | 'error', err?: Error): void {
@@ -316,7 +332,7 @@ export class RequestLifecycle implements AttemptOwner {
 
   /** Nothing reached the client: release the worker, maybe retry elsewhere, else answer. */
   private failedBeforeFirstByte(w: ServeWorker, why: string): void {
-    if (why === 'aborted') w.breaker.neutral();
+    if (why === 'aborted' || why === 'prefill_failed') w.breaker.neutral();
     else w.breaker.failure();
     w.refresh();
     this.release({ ok: false, outputTokens: 0 }, false);

@@ -34,6 +34,7 @@ import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBodyThen, 
 import type { ServeHooks } from './hooks.js';
 import { TRACING_OFF, type Tracing } from './tracing.js';
 import type { KvEventSubscriptions } from './kv-events/subscriptions.js';
+import { PdCoordinator, type PdOptions } from './pd/coordinator.js';
 
 export interface ServeOptions {
   host: string;
@@ -93,6 +94,8 @@ export interface ServeOptions {
   kvEvents?: KvEventSubscriptions;
   /** State shared with other router replicas (`--state`, src/serve/state/); `/readiness` shows its details. */
   state?: { start(router: Router, registry: ServeMetrics['registry']): void; stop(): Promise<void>; readiness(): Record<string, unknown> };
+  /** Disaggregated prefill/decode: `workers` are the decode pool, these the prefill side. */
+  pd?: PdOptions;
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
@@ -152,6 +155,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   private sloTables: readonly ProfileTable[] = [];
   /** Per-SLO-class attainment and goodput (/metrics, snapshot). */
   readonly sloClasses: SloClassCounter;
+  /** Disaggregated serving (src/serve/pd); absent for a colocated fleet. */
+  readonly pd?: PdCoordinator;
 
   constructor(readonly o: ServeOptions) {
     if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
@@ -162,7 +167,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.note = o.note ?? ((line) => process.stderr.write(`router serve: ${line}\n`));
     this.tokenize = promptTokenizer(o.tokenizer);
     // A policy that reads only counts and load gets a count; ids cost a hash per piece.
-    this.needsIds = o.record !== undefined || o.policy.usesPrefix !== false;
+    this.needsIds = o.record !== undefined || o.policy.usesPrefix !== false || (o.pd !== undefined && (o.pd.thresholdTokens > 0 || o.pd.prefillPolicy.usesPrefix !== false));
     this.tracing = o.tracing ?? TRACING_OFF;
     this.policy = new ExcludingPolicy(this.tracing.observePolicy(o.policy));
     this.passPolicy = new ExcludingPolicy(createPolicy('least-request'), this.policy.excluded);
@@ -178,6 +183,13 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       note: this.note,
     };
     this.sloTables = o.sloProfiles ?? [];
+    if (o.pd) {
+      this.pd = new PdCoordinator({ clock: this.clock, maxAttempts: this.maxAttempts, retryDelayMs: (r) => this.retryDelayMs(r), note: this.note }, o.pd, this.runtime(), o.seed);
+      const pd = this.pd;
+      this.router.onWorkerEvent((e) => {
+        if (e.type === 'removed') pd.decodeWorkerRemoved(e.worker);
+      });
+    }
     for (const spec of o.workers) this.attach(spec);
     if (o.sloProfiles) checkSloTablesMatch(this.router.workers, o.sloProfiles);
     this.metrics = new ServeMetrics({
@@ -188,6 +200,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     });
     this.sloClasses = new SloClassCounter(this.metrics.registry, this.clock.now());
     o.kvEvents?.register(this.metrics.registry);
+    this.pd?.attachMetrics(this.metrics.registry);
     this.log = new AccessLog(o.logWrite);
     if (o.apiKey) this.apiKey = new BearerKey(o.apiKey);
     this.admin = new AdminApi(this, o.adminKey ? new BearerKey(o.adminKey) : undefined);
@@ -260,6 +273,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   private attach(spec: WorkerSpec): ServeWorker {
+    if (spec.role === 'prefill') throw new HttpError(400, `worker ${spec.url}: prefill workers are configured at start (--prefill), not added to the decode pool`, 'invalid_value');
     const dup = this.fleet.live.find((w) => w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
     const w = new ServeWorker(spec, this.runtime(), this.workerEvents);
@@ -339,7 +353,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     // Load the tokenizer now rather than on the first request.
     this.tokenize({ text: 'warm up', stream: false });
     // New workers start unhealthy: run the first health checks before taking traffic.
-    await Promise.all(this.fleet.live.map((w) => w.start()));
+    await Promise.all([...this.fleet.live.map((w) => w.start()), this.pd?.start()]);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (err: NodeJS.ErrnoException) =>
         reject(new UserError(`serve: cannot listen on ${this.o.host}:${this.o.port} (${err.code ?? err.message})`)),
@@ -362,6 +376,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       excluded: this.policy.excluded.size,
       metricChildren: this.metrics.cachedChildren,
       perClient: this.perClient.size,
+      ...this.pd?.retainedState(),
     };
   }
 
@@ -408,7 +423,9 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     lc.dispatched();
     this.metrics.countDispatch(w.name);
     // Deferred: the Router may dispatch from inside onComplete of another request.
-    queueMicrotask(() => lc.start(w));
+    const pd = this.pd;
+    if (pd) queueMicrotask(() => pd.run(lc, w));
+    else queueMicrotask(() => lc.start(w));
   }
 
   reject(req: Request, reason: string, status?: 429): void {
@@ -481,6 +498,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
 
   onRetry(lc: RequestLifecycle, failed: ServeWorker, why: string): void {
     this.meter.retried(failed, why);
+    // The decode worker did nothing wrong when its prefill partner failed.
+    if (why === 'prefill_failed') return;
     let ex = this.policy.excluded.get(lc.id);
     if (!ex) this.policy.excluded.set(lc.id, (ex = new Set()));
     ex.add(failed.view.index);
@@ -713,7 +732,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const all = [...this.byId.values()];
     for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);
-    await Promise.all(all.map((w) => w.pool.close().catch(() => undefined)));
+    await Promise.all([...all.map((w) => w.pool.close().catch(() => undefined)), this.pd?.close()]);
     await this.o.state?.stop();
     this.recorder?.close();
     this.log.flush();

@@ -22,6 +22,8 @@ export interface WorkerSpec {
   /** Discovered workers: the pod ("namespace/name") and its role label, if any. */
   pod?: string;
   role?: string;
+  /** SGLang disaggregation: the prefill server's bootstrap port (default 8998). */
+  bootstrapPort?: number;
 }
 
 export interface ServeConfigFile {
@@ -30,7 +32,7 @@ export interface ServeConfigFile {
   policyOpts?: Record<string, string>;
 }
 
-const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerHour' | 'apiKey' | 'kvEvents'> = {
+const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerHour' | 'apiKey' | 'kvEvents' | 'role' | 'bootstrapPort'> = {
   name: 'name',
   gpu: 'gpu',
   profile: 'profile',
@@ -39,7 +41,12 @@ const LABELS: Record<string, 'name' | 'gpu' | 'profile' | 'model' | 'costUsdPerH
   cost_usd_per_hour: 'costUsdPerHour',
   api_key: 'apiKey',
   kv_events: 'kvEvents',
+  role: 'role',
+  bootstrap_port: 'bootstrapPort',
 };
+
+/** Worker roles of disaggregated serving (`both` = an ordinary, colocated worker). */
+export const WORKER_ROLES = ['prefill', 'decode', 'both'] as const;
 
 /** Checks a worker URL: http(s), a host, no query or fragment. */
 export function checkWorkerUrl(raw: string, where: string): string {
@@ -64,6 +71,13 @@ function setLabel(spec: WorkerSpec, key: string, value: string, where: string): 
     spec.costUsdPerHour = v;
   } else if (field === 'kvEvents') {
     spec.kvEvents = checkZmqEndpoint(value, `${where}: label kv_events`);
+  } else if (field === 'bootstrapPort') {
+    const v = Number(value);
+    if (!Number.isInteger(v) || v < 1 || v > 65535) throw new UserError(`${where}: label bootstrap_port expects a port number (1-65535), got "${value}"`);
+    spec.bootstrapPort = v;
+  } else if (field === 'role') {
+    if (!(WORKER_ROLES as readonly string[]).includes(value)) throw new UserError(`${where}: label role expects ${WORKER_ROLES.join(', ')}, got "${value}"`);
+    spec.role = value;
   } else {
     spec[field] = value;
   }
@@ -85,14 +99,14 @@ export function completeSpec(spec: WorkerSpec, where: string): WorkerSpec {
   return spec;
 }
 
-/** `--workers URL[;label=value...][,URL...]`, labels name, gpu, profile, model, cost, api_key, kv_events. */
-export function parseWorkersFlag(flag: string): WorkerSpec[] {
+/** `--workers URL[;label=value...][,URL...]`, labels name, gpu, profile, model, cost, api_key, kv_events, role, bootstrap_port. */
+export function parseWorkersFlag(flag: string, name = '--workers'): WorkerSpec[] {
   const out: WorkerSpec[] = [];
   for (const part of flag.split(',')) {
     const item = part.trim();
     if (item === '') continue;
     const [url, ...labels] = item.split(';');
-    const where = `--workers "${item}"`;
+    const where = `${name} "${item}"`;
     const spec: WorkerSpec = { url: checkWorkerUrl(url.trim(), where) };
     for (const l of labels) {
       const eq = l.indexOf('=');
@@ -101,7 +115,7 @@ export function parseWorkersFlag(flag: string): WorkerSpec[] {
     }
     out.push(completeSpec(spec, where));
   }
-  if (out.length === 0) throw new UserError('--workers: give at least one worker URL');
+  if (out.length === 0) throw new UserError(`${name}: give at least one worker URL`);
   return out;
 }
 
