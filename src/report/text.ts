@@ -1,5 +1,6 @@
 import type { RequestLog } from '../metrics/request-log.js';
 import type { LatencyStats, Summary } from '../metrics/summary.js';
+import { groupTables } from './group-table.js';
 
 function fmt(v: number | null, digits = 1): string {
   if (v === null || !Number.isFinite(v)) return '-';
@@ -50,6 +51,10 @@ export function formatSummary(s: Summary): string {
       ['SLO class', 'requests', 'met', 'rejected', 'attainment', 'goodput req/s'],
       ...s.slo_classes.map((c) => [c.slo_class, String(c.requests), String(c.met), String(c.rejected), `${fmt(c.slo_attainment * 100, 1)}%`, fmt(c.goodput_rps, 2)]),
     ]));
+  }
+  for (const g of groupTables(s)) {
+    lines.push('');
+    lines.push(table(g));
   }
   lines.push('');
   lines.push(table([

@@ -32,6 +32,8 @@ export interface WorkerView {
   readonly url?: string;
   readonly gpu: string;
   readonly model: string;
+  /** Other names requests may use for `model` (catalog id, Hugging Face name); the drivers fill it. */
+  readonly modelAliases?: readonly string[];
   readonly profile: string;
   readonly costUsdPerHour: number;
   /** KV capacity in tokens (blocks × block size), when known (serve learns it from a scrape). */

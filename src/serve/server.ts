@@ -33,6 +33,7 @@ import { Fleet } from './fleet.js';
 import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBody, sendJson, type BodyLimits } from './http.js';
 import type { ServeHooks } from './hooks.js';
 import { TRACING_OFF, type Tracing } from './tracing.js';
+import { checkModelServed, modelsList } from './models.js';
 
 export interface ServeOptions {
   host: string;
@@ -124,6 +125,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   readonly firstByteTimeoutMs: number;
   private readonly live = new Map<string, RequestLifecycle>();
   private seq = 0;
+  /** Unix seconds at start (`created` of the models the router lists). */
+  private readonly startedS = Date.now() / 1000;
   private readonly retryRng: Rng;
   private readonly log: AccessLog;
   private readonly apiKey?: BearerKey;
@@ -550,6 +553,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     if (method === 'POST' && ct !== undefined && !isJsonContentType(ct)) {
       throw new HttpError(415, `content-type must be application/json, got "${ct.slice(0, 100)}"`, 'unsupported_media_type');
     }
+    const list = path === '/v1/models' ? modelsList(this.router, Math.floor(this.startedS)) : undefined;
+    if (list) { sendJson(res, method, ['GET'], 200, list); return; }
     if (method === 'GET') { this.startRequest(req, res, path, 'passthrough', undefined); return; }
     readBody(req, res, this.bodyLimits).then(
       (body) => {
@@ -569,8 +574,9 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const arrivalS = this.clock.now();
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
+      checkModelServed(this.router, parsed.model);
       // x-slo-* headers override --slo target by target; the slo* policies rank by them.
-      const base = { id, arrivalS, outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens, text: parsed.text, slo: effectiveSlo(this.o.slo, parseSloHeaders(req.headers)) };
+      const base = { id, arrivalS, outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens, text: parsed.text, slo: effectiveSlo(this.o.slo, parseSloHeaders(req.headers)), model: parsed.model };
       const text = parsed.text ?? '';
       if (parsed.tokenIds === undefined && this.o.tokenizer === 'fast' && text.length > ASYNC_TOKENIZE_CHARS) {
         // A multi-megabyte prompt is tokenized a slice per turn, so other requests keep moving.

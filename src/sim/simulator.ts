@@ -15,6 +15,8 @@ import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.js';
 import { StreamingRequestStats, type RequestSink } from '../metrics/request-stats.js';
 import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
+import { GroupedStats } from '../metrics/group-stats.js';
+import { checkPolicyForModels, unknownModelError } from './models.js';
 
 export interface SimulationOptions {
   fleet: FleetWorker[];
@@ -95,6 +97,8 @@ export class Simulation {
   readonly log = new RequestLog();
   private readonly stats: StreamingRequestStats | null;
   private readonly sink: RequestSink;
+  /** Per-model / tenant / priority tallies, wrapped around the sink. */
+  private readonly groups: GroupedStats;
   readonly timeseries: TimeseriesRow[] = [];
   private readonly heap = new EventHeap<StepEvent>();
   private seqNo = 0;
@@ -116,7 +120,9 @@ export class Simulation {
 
   constructor(private readonly o: SimulationOptions) {
     this.stats = o.requestLog === 'summary' ? new StreamingRequestStats() : null;
-    this.sink = this.stats ?? this.log;
+    const modelOf = new Map(o.fleet.map((w) => [w.name, w.deployment.model.id]));
+    this.groups = new GroupedStats(this.stats ?? this.log, (name) => modelOf.get(name), new Set(modelOf.values()).size > 1, (m) => this.router.models.canonicalName(m) ?? m);
+    this.sink = this.groups;
     this.router = new Router({
       policy: o.policy,
       clock: this.clock,
@@ -132,12 +138,14 @@ export class Simulation {
         name: w.name,
         gpu: w.deployment.gpu.id,
         model: w.deployment.model.id,
+        modelAliases: [w.deployment.model.hf_name],
         profile: w.deployment.name,
         costUsdPerHour: w.deployment.costUsdPerHour,
         kvCapacityTokens: w.deployment.engine.numGpuBlocks * w.deployment.engine.blockSize,
         blockSize: w.deployment.engine.blockSize,
       }),
     );
+    checkPolicyForModels(o.policy, this.views);
     attachSloTables(this.views, [...importedSloTables(o.fleet), ...(o.sloProfiles ?? [])]);
     this.engines = o.fleet.map((w, i) => {
       const cost = stepCostFor(w.deployment);
@@ -239,6 +247,8 @@ export class Simulation {
     this.clock.set(Math.max(this.clock.now(), req.arrivalS));
     if (this.arrived === 0) this.firstArrival = req.arrivalS;
     this.arrived++;
+    if (req.model !== undefined && !this.router.servesModel(req.model)) throw unknownModelError(req, this.views);
+    this.groups.note(req);
     if (this.o.scrapeIntervalS === 0) this.scrapeAll();
     this.router.submit(req);
   }
@@ -453,6 +463,7 @@ export class Simulation {
     });
     const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined };
     const summary = this.stats ? summaryFrom(this.stats.aggregates(), input) : summarize({ ...input, log: this.log });
+    Object.assign(summary, this.groups.summaries(durationS, input.sloGiven));
     return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };
   }
 }

@@ -1,6 +1,7 @@
 import { UserError } from '../../util/errors.js';
 import type { PluginDef, PluginKind } from './types.js';
 import { saturationFilter } from './filters/saturation.js';
+import { modelFilter } from './filters/model.js';
 import { queueScorer } from './scorers/queue.js';
 import { kvUtilizationScorer } from './scorers/kv-utilization.js';
 import { prefixScorer } from './scorers/prefix.js';
@@ -15,6 +16,7 @@ import { randomPicker } from './pickers/random.js';
 /** Every plugin a profile can name; one line per plugin. */
 export const PLUGINS: readonly PluginDef[] = [
   saturationFilter,
+  modelFilter,
   queueScorer,
   kvUtilizationScorer,
   prefixScorer,

@@ -1,0 +1,47 @@
+import { modelCatalog } from '../profiles/catalog.js';
+import type { Router } from '../routing/router.js';
+import { UNLABELLED_MODEL } from '../routing/plugins/filters/model.js';
+import { HttpError } from './openai-error.js';
+
+/**
+ * The other names a worker labelled `model` answers to: a catalog id's Hugging Face name, or a
+ * Hugging Face name's catalog id (vLLM serves the HF name unless --served-model-name says else).
+ */
+export function modelAliases(model: string | undefined): string[] {
+  if (model === undefined || model === UNLABELLED_MODEL) return [];
+  const cat = modelCatalog();
+  const byId = cat.get(model);
+  if (byId) return byId.hf_name === model ? [] : [byId.hf_name];
+  for (const m of cat.values()) if (m.hf_name === model) return [m.id];
+  return [];
+}
+
+/** 404 in OpenAI's shape when no registered worker serves `model` (unlabelled workers might: no 404 then). */
+export function checkModelServed(router: Router, model: string | undefined): void {
+  if (model === undefined || router.servesModel(model)) return;
+  const known = router.models.models().map((m) => m.model);
+  throw new HttpError(404, `The model \`${model}\` does not exist (served here: ${known.join(', ')})`, 'model_not_found', 'model');
+}
+
+/**
+ * `GET /v1/models` answered by the router: the union of the workers' labelled models with how
+ * many workers serve each (registered, and taking traffic now). Undefined when no worker carries
+ * a model label: the request then passes through to a worker, as before.
+ */
+export function modelsList(router: Router, createdS: number): object | undefined {
+  const served = router.models.models();
+  if (served.length === 0) return undefined;
+  const routable = new Set(router.registry.routable.filter((w) => w.healthy).map((w) => w.id));
+  return {
+    object: 'list',
+    data: served.map((m) => ({
+      id: m.model,
+      object: 'model',
+      created: createdS,
+      owned_by: 'router',
+      aliases: m.aliases,
+      workers: m.workers,
+      healthy_workers: router.registry.byModel(m.model).filter((w) => routable.has(w.id)).length,
+    })),
+  };
+}
