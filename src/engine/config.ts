@@ -1,3 +1,5 @@
+import type { LoraConfig } from './lora.js';
+
 /** Engine settings of one worker, as vLLM names them (snake_case in files). */
 export interface EngineConfig {
   maxNumSeqs: number;
@@ -7,4 +9,6 @@ export interface EngineConfig {
   gpuMemoryUtilization: number;
   enablePrefixCaching: boolean;
   reserveFullPrompt: boolean;
+  /** LoRA serving (vLLM `--enable-lora`): adapter slots and load time; absent = base model only. */
+  lora?: LoraConfig;
 }

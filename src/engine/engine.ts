@@ -3,6 +3,7 @@ import { cachedContentHashes } from '../workload/block-hash.js';
 import type { EngineConfig } from './config.js';
 import { BlockPool } from './block-pool.js';
 import type { StepCost, StepShape } from './step-cost.js';
+import { LoraSlots, type LoraInfo } from './lora.js';
 
 /** One request inside an engine. Times are engine-clock seconds; NaN until they happen. */
 export interface Sequence {
@@ -42,6 +43,8 @@ export interface EngineSnapshot {
   promptTokens: number;
   generationTokens: number;
   finished: number;
+  /** Adapters running and waiting (vLLM `lora_requests_info`), when the engine serves LoRA. */
+  lora?: LoraInfo;
 }
 
 /** Most decode steps priced ahead in one stretch. */
@@ -79,6 +82,10 @@ export class Engine {
   /** A schedule that preempted skips admission, so the following step may admit: no stretch then. */
   private preemptedLastSchedule = false;
   readonly counters = { prefixHits: 0, prefixQueries: 0, preemptions: 0, promptTokens: 0, generationTokens: 0, finished: 0, steps: 0 };
+  /** LoRA adapter slots (config.lora); null when the engine serves the base model only. */
+  readonly lora: LoraSlots | null;
+  /** Adapter load time the step being scheduled pays (lora.ts). */
+  private loadS = 0;
 
   constructor(
     readonly config: EngineConfig,
@@ -88,6 +95,7 @@ export class Engine {
     private readonly fastDecode = true,
   ) {
     this.pool = new BlockPool(config.numGpuBlocks, config.enablePrefixCaching);
+    this.lora = config.lora ? new LoraSlots(config.lora) : null;
   }
 
   /** End of the step in flight, or NaN when idle. */
@@ -101,6 +109,11 @@ export class Engine {
 
   get numWaiting(): number {
     return this.waiting.length;
+  }
+
+  /** Sequences in the running set (admitted, not finished, not preempted). */
+  runningSequences(): readonly Sequence[] {
+    return this.running;
   }
 
   /** Sequences admitted or waiting and not finished (a stopped run reports them as unfinished). */
@@ -207,7 +220,15 @@ export class Engine {
       promptTokens: c.promptTokens,
       generationTokens: c.generationTokens,
       finished: c.finished,
+      ...(this.lora ? { lora: this.loraInfo(this.lora) } : {}),
     };
+  }
+
+  private loraInfo(lora: LoraSlots): LoraInfo {
+    const running = lora.running();
+    const waiting = new Set<string>();
+    for (const s of this.waiting) if (s.req.adapter !== undefined && !running.includes(s.req.adapter)) waiting.add(s.req.adapter);
+    return { running, waiting: [...waiting], maxLoras: lora.config.maxLoras };
   }
 
   /** Shortens a decode stretch to the step in flight at `now`, so a new arrival joins the next step. */
@@ -222,10 +243,11 @@ export class Engine {
   }
 
   private startStep(now: number): void {
+    this.loadS = 0;
     const batch = this.schedule(now);
     if (batch.length === 0) return;
     const shape = this.shapeOf(batch);
-    const first = now + this.cost.seconds(shape);
+    const first = now + this.cost.seconds(shape) + this.loadS;
     const f: InFlight = { start: now, end: first, batch, shape, extraDecodeSteps: 0 };
     const pureDecode = shape.prefillKvTokens === 0 && batch.length === this.running.length && !this.preemptedLastSchedule;
     if (this.fastDecode && pureDecode) this.planStretch(f);
@@ -316,8 +338,16 @@ export class Engine {
     }
     this.preemptedLastSchedule = preempted;
     if (preempted) return batch;
-    while (this.waiting.length > 0 && budget > 0 && this.running.length < cfg.maxNumSeqs) {
-      const seq = this.waiting[0];
+    const lora = this.lora;
+    // Position in the waiting queue: LoRA skips a request whose adapter would exceed max_loras.
+    let j = 0;
+    while (j < this.waiting.length && budget > 0 && this.running.length < cfg.maxNumSeqs) {
+      const seq = this.waiting[j];
+      const adapter = lora ? seq.req.adapter : undefined;
+      if (adapter !== undefined && !(lora as LoraSlots).canRun(adapter)) {
+        j++;
+        continue;
+      }
       const total = this.numTokens(seq);
       const hits = this.prefixHits(seq, total);
       const hitTokens = hits.length * cfg.blockSize;
@@ -339,7 +369,9 @@ export class Engine {
         seq.firstScheduledAt = now;
         seq.cachedTokens = hitTokens;
       }
-      this.waiting.shift();
+      if (adapter !== undefined) this.loadS += (lora as LoraSlots).admit(adapter);
+      if (j === 0) this.waiting.shift();
+      else this.waiting.splice(j, 1);
       this.running.push(seq);
       batch.push({ seq, tokens: n });
       budget -= n;
@@ -386,6 +418,7 @@ export class Engine {
     seq.numComputed = 0;
     seq.preemptions++;
     this.counters.preemptions++;
+    if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
     this.waiting.unshift(seq);
   }
 
@@ -473,6 +506,7 @@ export class Engine {
         this.pool.release(seq.blocks);
         seq.blocks = [];
         this.counters.finished++;
+        if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
         this.listener.finished(seq, now);
       } else {
         running[w++] = seq;

@@ -16,9 +16,14 @@ export function modelAliases(model: string | undefined): string[] {
   return [];
 }
 
-/** 404 in OpenAI's shape when no registered worker serves `model` (unlabelled workers might: no 404 then). */
-export function checkModelServed(router: Router, model: string | undefined): void {
-  if (model === undefined || router.servesModel(model)) return;
+/**
+ * What the OpenAI `model` of a request names: a base model some worker serves (by label or
+ * alias; unlabelled workers might serve anything), else a LoRA adapter when a worker reports
+ * LoRA serving in its scrape (vLLM takes adapters by name in `model`), else 404 in OpenAI's shape.
+ */
+export function resolveRequestModel(router: Router, model: string | undefined): { model?: string; adapter?: string } {
+  if (model === undefined || router.servesModel(model)) return { model };
+  if (router.registry.workers.some((w) => w.scraped?.lora !== undefined)) return { adapter: model };
   const known = router.models.models().map((m) => m.model);
   throw new HttpError(404, `The model \`${model}\` does not exist (served here: ${known.join(', ')})`, 'model_not_found', 'model');
 }

@@ -33,7 +33,7 @@ import { Fleet } from './fleet.js';
 import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBody, sendJson, type BodyLimits } from './http.js';
 import type { ServeHooks } from './hooks.js';
 import { TRACING_OFF, type Tracing } from './tracing.js';
-import { checkModelServed, modelsList } from './models.js';
+import { resolveRequestModel, modelsList } from './models.js';
 
 export interface ServeOptions {
   host: string;
@@ -574,9 +574,9 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const arrivalS = this.clock.now();
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
-      checkModelServed(this.router, parsed.model);
+      const asked = resolveRequestModel(this.router, parsed.model);
       // x-slo-* headers override --slo target by target; the slo* policies rank by them.
-      const base = { id, arrivalS, outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens, text: parsed.text, slo: effectiveSlo(this.o.slo, parseSloHeaders(req.headers)), model: parsed.model };
+      const base = { id, arrivalS, outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens, text: parsed.text, slo: effectiveSlo(this.o.slo, parseSloHeaders(req.headers)), ...asked };
       const text = parsed.text ?? '';
       if (parsed.tokenIds === undefined && this.o.tokenizer === 'fast' && text.length > ASYNC_TOKENIZE_CHARS) {
         // A multi-megabyte prompt is tokenized a slice per turn, so other requests keep moving.

@@ -405,6 +405,7 @@ export class Simulation {
         kvUsage: s.kvUsage,
         prefixHitRate: dq > 0 ? (s.prefixHits - last.hits) / dq : undefined,
         atS: now,
+        ...(s.lora ? { lora: s.lora } : {}),
       });
       last.hits = s.prefixHits;
       last.queries = s.prefixQueries;

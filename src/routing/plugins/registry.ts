@@ -9,6 +9,7 @@ import { activeRequestsScorer } from './scorers/active-requests.js';
 import { runningScorer } from './scorers/running.js';
 import { sessionScorer } from './scorers/session.js';
 import { tokenLoadScorer } from './scorers/token-load.js';
+import { loraAffinityScorer } from './scorers/lora-affinity.js';
 import { maxScorePicker } from './pickers/max-score.js';
 import { weightedRandomPicker } from './pickers/weighted-random.js';
 import { randomPicker } from './pickers/random.js';
@@ -24,6 +25,7 @@ export const PLUGINS: readonly PluginDef[] = [
   runningScorer,
   sessionScorer,
   tokenLoadScorer,
+  loraAffinityScorer,
   maxScorePicker,
   weightedRandomPicker,
   randomPicker,
