@@ -4,6 +4,7 @@
  *  (b) a one-hour Poisson trace at 20 req/s on 8 workers (roofline), and (b2) the same on 8 RTX 4090s
  *      priced from their measured operator tables (the tables are array lookups, not recomputed)
  *  (c) 1,000,000 synthetic requests on 32 workers (streamed: the trace is never held in memory)
+ *   node dist/bench/sim.bench.js [a|b|b2|c] [--requests N]   (--requests shortens (c), e.g. for a profile)
  */
 import { existsSync } from 'node:fs';
 import { defaultGroundTruthDir, groundTruthDeployment, loadGroundTruth } from '../src/calibration/ground-truth.js';
@@ -19,6 +20,8 @@ interface Row {
   requests: number;
   simS: number;
   wallS: number;
+  /** CPU seconds of the process: on a shared machine wall time also measures the neighbours. */
+  cpuS: number;
   rssMiB: number;
 }
 
@@ -31,15 +34,23 @@ async function bench(name: string, fleet: FleetWorker[], requests: Iterable<Requ
   peakRss = 0;
   const sim = new Simulation({ fleet, policy: createPolicy(policy), requests, seed: 1, scrapeIntervalS: 1, timeseriesIntervalS: 10, onBatch: sampleRss });
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   const r = await sim.run();
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c1 = process.cpuUsage(c0);
   sampleRss();
-  return { name, requests: r.summary.requests, simS: r.summary.duration_s, wallS, rssMiB: peakRss / 2 ** 20 };
+  return { name, requests: r.summary.requests, simS: r.summary.duration_s, wallS, cpuS: (c1.user + c1.system) / 1e6, rssMiB: peakRss / 2 ** 20 };
 }
 
 const shareGptLike = { input: { kind: 'lognormal' as const, mean: 300, sigma: 1.0, min: 4, max: 4000 }, output: { kind: 'lognormal' as const, mean: 200, sigma: 0.8, min: 1, max: 1500 } };
 const rows: Row[] = [];
-const only = process.argv[2];
+const only = process.argv[2]?.startsWith('--') ? undefined : process.argv[2];
+const ri = process.argv.indexOf('--requests');
+const cRequests = ri >= 0 ? Number(process.argv[ri + 1]) : 1_000_000;
+if (!Number.isInteger(cRequests) || cRequests <= 0) {
+  process.stderr.write(`--requests: expected a positive integer, got ${process.argv[ri + 1]}\n`);
+  process.exit(2);
+}
 
 if (!only || only === 'a') {
   const dir = defaultGroundTruthDir();
@@ -55,12 +66,13 @@ if (!only || only === 'b2') {
   rows.push(await bench('(b2) same, 8 x RTX 4090 (operator tables)', parseFleet('rtx-4090:8'), syntheticRequests({ seed: 1, rate: 20, count: 72_000, ...shareGptLike })));
 }
 if (!only || only === 'c') {
-  rows.push(await bench('(c) 1M requests, 32 x H100', parseFleet('h100-sxm:32'), syntheticRequests({ seed: 2, rate: 400, count: 1_000_000, ...shareGptLike })));
+  const label = cRequests === 1_000_000 ? '1M' : cRequests.toLocaleString('en-US');
+  rows.push(await bench(`(c) ${label} requests, 32 x H100`, parseFleet('h100-sxm:32'), syntheticRequests({ seed: 2, rate: 400, count: cRequests, ...shareGptLike })));
 }
 
-process.stdout.write('benchmark                               requests   sim time    wall    sim/wall   req/s wall   peak RSS\n');
+process.stdout.write('benchmark                               requests   sim time    wall    sim/wall   req/s wall      CPU    sim/CPU   req/s CPU   peak RSS\n');
 for (const r of rows) {
   process.stdout.write(
-    `${r.name.padEnd(38)} ${String(r.requests).padStart(9)} ${r.simS.toFixed(0).padStart(8)} s ${r.wallS.toFixed(2).padStart(6)} s ${(r.simS / r.wallS).toFixed(0).padStart(8)}x ${(r.requests / r.wallS).toFixed(0).padStart(11)} ${r.rssMiB.toFixed(0).padStart(7)} MiB\n`,
+    `${r.name.padEnd(38)} ${String(r.requests).padStart(9)} ${r.simS.toFixed(0).padStart(8)} s ${r.wallS.toFixed(2).padStart(6)} s ${(r.simS / r.wallS).toFixed(0).padStart(8)}x ${(r.requests / r.wallS).toFixed(0).padStart(11)} ${r.cpuS.toFixed(2).padStart(6)} s ${(r.simS / r.cpuS).toFixed(0).padStart(8)}x ${(r.requests / r.cpuS).toFixed(0).padStart(10)} ${r.rssMiB.toFixed(0).padStart(7)} MiB\n`,
   );
 }

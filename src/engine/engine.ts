@@ -25,6 +25,8 @@ export interface Sequence {
   preemptions: number;
   /** Set by `abort`: the sequence leaves at the next step boundary, reported as finished. */
   aborted?: boolean;
+  /** The request's shareable block hashes (`cachedContentHashes`), looked up once at `add`. */
+  readonly shared: number[] | undefined;
 }
 
 export interface EngineListener {
@@ -50,21 +52,17 @@ export interface EngineSnapshot {
 /** Most decode steps priced ahead in one stretch. */
 const MAX_STRETCH_STEPS = 64;
 
-interface Scheduled {
-  seq: Sequence;
-  tokens: number;
-}
-
 /**
- * The step in flight. `extraDecodeSteps` further pure-decode steps with the same batch follow the
- * first one back to back; they are priced and applied in one go (see `planStretch`), which is
- * exact because nothing can change a pure-decode batch until a sequence finishes, blocks run out
- * or a request arrives (an arrival cuts the stretch, see `cut`).
+ * The step in flight (one object per engine, reused: steps allocate nothing). Its batch is the
+ * engine's `batchSeqs`/`batchTokens`. `extraDecodeSteps` further pure-decode steps with the same
+ * batch follow the first one back to back; they are priced and applied in one go (see
+ * `planStretch`), which is exact because nothing can change a pure-decode batch until a sequence
+ * finishes, blocks run out or a request arrives (an arrival cuts the stretch, see `cut`).
  */
 interface InFlight {
+  active: boolean;
   start: number;
   end: number;
-  batch: Scheduled[];
   shape: StepShape;
   extraDecodeSteps: number;
 }
@@ -78,7 +76,17 @@ export class Engine {
   readonly pool: BlockPool;
   private readonly waiting: Sequence[] = [];
   private running: Sequence[] = [];
-  private inFlight: InFlight | null = null;
+  /** The scheduled batch of the step in flight: sequences and their new tokens, `batchLen` long. */
+  private readonly batchSeqs: Sequence[] = [];
+  private readonly batchTokens: number[] = [];
+  private batchLen = 0;
+  private readonly inFlight: InFlight = {
+    active: false,
+    start: 0,
+    end: 0,
+    shape: { tokens: 0, seqs: 0, prefillAttnPairs: 0, prefillKvTokens: 0, decodeKvTokens: 0, prefillChunks: 0 },
+    extraDecodeSteps: 0,
+  };
   /** A schedule that preempted skips admission, so the following step may admit: no stretch then. */
   private preemptedLastSchedule = false;
   readonly counters = { prefixHits: 0, prefixQueries: 0, preemptions: 0, promptTokens: 0, generationTokens: 0, finished: 0, steps: 0 };
@@ -100,7 +108,7 @@ export class Engine {
 
   /** End of the step in flight, or NaN when idle. */
   get nextEventTime(): number {
-    return this.inFlight ? this.inFlight.end : NaN;
+    return this.inFlight.active ? this.inFlight.end : NaN;
   }
 
   get numRunning(): number {
@@ -143,9 +151,10 @@ export class Engine {
       finishedAt: NaN,
       cachedTokens: 0,
       preemptions: 0,
+      shared: this.config.enablePrefixCaching ? cachedContentHashes(req, this.config.blockSize) : undefined,
     };
     this.waiting.push(seq);
-    if (this.inFlight) this.cut(now);
+    if (this.inFlight.active) this.cut(now);
     else this.startStep(now);
     return seq;
   }
@@ -165,15 +174,15 @@ export class Engine {
       this.listener.finished(seq, now);
       return;
     }
-    if (this.inFlight) this.cut(now);
+    if (this.inFlight.active) this.cut(now);
   }
 
   /** Finishes the step in flight (it must end at `now`) and starts the next one if there is work. */
   advance(now: number): void {
     const f = this.inFlight;
-    if (!f || f.end !== now) throw new Error(`Engine.advance(${now}) but the step in flight ends at ${f?.end}`);
-    this.inFlight = null;
-    this.applyBatch(f.batch);
+    if (!f.active || f.end !== now) throw new Error(`Engine.advance(${now}) but the step in flight ends at ${f.active ? f.end : undefined}`);
+    f.active = false;
+    this.applyBatch();
     if (f.extraDecodeSteps > 0) this.applyDecodeSteps(f.extraDecodeSteps);
     this.finishCompleted(now);
     this.startStep(now);
@@ -182,11 +191,11 @@ export class Engine {
   /** Applies the decode steps of a stretch that have ended by `now`, so a scrape sees exact state. */
   materialize(now: number): void {
     const f = this.inFlight;
-    if (!f || f.extraDecodeSteps === 0 || now >= f.end) return;
+    if (!f.active || f.extraDecodeSteps === 0 || now >= f.end) return;
     let t = f.start + this.cost.seconds(f.shape);
     if (t > now) return;
     // Step 1 (the scheduled batch) has ended; find how many extra steps have too.
-    const b = f.batch.length;
+    const b = this.batchLen;
     let done = 0;
     // Σ decode context at the first extra step; each later step adds one token per sequence.
     let kv = f.shape.decodeKvTokens + b;
@@ -198,14 +207,20 @@ export class Engine {
       kv += b;
       done++;
     }
-    this.applyBatch(f.batch);
+    this.applyBatch();
     if (done > 0) this.applyDecodeSteps(done);
-    // The step in flight at `now` becomes step 1 of the rest of the stretch; its blocks were due at t.
+    // The step in flight at `now` becomes step 1 of the rest of the stretch (the same batch, one
+    // token each); its blocks were due at t.
     const rest = f.extraDecodeSteps - done - 1;
-    const batch = f.batch;
     this.allocateDecode(1);
-    const shape = this.decodeShape(batch);
-    this.inFlight = { start: t, end: f.end, batch, shape, extraDecodeSteps: rest };
+    this.decodeShape(f.shape);
+    f.start = t;
+    f.extraDecodeSteps = rest;
+  }
+
+  /** Fraction of KV blocks in use (as `snapshot().kvUsage`, without building a snapshot). */
+  get kvUsage(): number {
+    return this.pool.total > 0 ? this.pool.used / this.pool.total : 0;
   }
 
   snapshot(): EngineSnapshot {
@@ -213,7 +228,7 @@ export class Engine {
     return {
       running: this.running.length,
       waiting: this.waiting.length,
-      kvUsage: this.pool.total > 0 ? this.pool.used / this.pool.total : 0,
+      kvUsage: this.kvUsage,
       prefixHits: c.prefixHits,
       prefixQueries: c.prefixQueries,
       preemptions: c.preemptions,
@@ -224,7 +239,8 @@ export class Engine {
     };
   }
 
-  private loraInfo(lora: LoraSlots): LoraInfo {
+  /** What `vllm:lora_requests_info` would say now (running and waiting adapters, max_lora). */
+  loraInfo(lora: LoraSlots): LoraInfo {
     const running = lora.running();
     const waiting = new Set<string>();
     for (const s of this.waiting) if (s.req.adapter !== undefined && !running.includes(s.req.adapter)) waiting.add(s.req.adapter);
@@ -234,24 +250,26 @@ export class Engine {
   /** Shortens a decode stretch to the step in flight at `now`, so a new arrival joins the next step. */
   private cut(now: number): void {
     const f = this.inFlight;
-    if (!f || f.extraDecodeSteps === 0) return;
+    if (!f.active || f.extraDecodeSteps === 0) return;
     this.materialize(now);
-    const g = this.inFlight as InFlight;
-    if (g.extraDecodeSteps === 0) return;
-    g.extraDecodeSteps = 0;
-    g.end = g.start + this.cost.seconds(g.shape);
+    if (f.extraDecodeSteps === 0) return;
+    f.extraDecodeSteps = 0;
+    f.end = f.start + this.cost.seconds(f.shape);
   }
 
   private startStep(now: number): void {
     this.loadS = 0;
-    const batch = this.schedule(now);
-    if (batch.length === 0) return;
-    const shape = this.shapeOf(batch);
-    const first = now + this.cost.seconds(shape) + this.loadS;
-    const f: InFlight = { start: now, end: first, batch, shape, extraDecodeSteps: 0 };
-    const pureDecode = shape.prefillKvTokens === 0 && batch.length === this.running.length && !this.preemptedLastSchedule;
+    this.schedule(now);
+    if (this.batchLen === 0) return;
+    const f = this.inFlight;
+    const shape = f.shape;
+    this.shapeOf(shape);
+    f.start = now;
+    f.end = now + this.cost.seconds(shape) + this.loadS;
+    f.extraDecodeSteps = 0;
+    f.active = true;
+    const pureDecode = shape.prefillKvTokens === 0 && this.batchLen === this.running.length && !this.preemptedLastSchedule;
     if (this.fastDecode && pureDecode) this.planStretch(f);
-    this.inFlight = f;
     this.counters.steps++;
   }
 
@@ -262,9 +280,13 @@ export class Engine {
    * free blocks only stay equal or shrink until something finishes.
    */
   private planStretch(f: InFlight): void {
-    const b = f.batch.length;
+    const b = this.batchLen;
+    const seqs = this.batchSeqs;
     let minLeft = Infinity;
-    for (const s of f.batch) minLeft = Math.min(minLeft, s.seq.req.outputTokens - s.seq.numOutput - 1);
+    for (let i = 0; i < b; i++) {
+      const seq = seqs[i];
+      minLeft = Math.min(minLeft, seq.req.outputTokens - seq.numOutput - 1);
+    }
     // After step 1 each sequence still needs `left` tokens; the last of them must go through the
     // general path so its completion is reported.
     // Capped: an arrival usually cuts a long stretch early, and pricing steps that never run made
@@ -273,12 +295,12 @@ export class Engine {
     let m = Math.min(minLeft - 1, MAX_STRETCH_STEPS);
     if (m <= 0) return;
     const free = this.pool.free;
-    if (this.blocksForDecode(f.batch, m) > free) {
+    if (this.blocksForDecode(m) > free) {
       let lo = 0;
       let hi = m;
       while (lo < hi) {
         const mid = (lo + hi + 1) >> 1;
-        if (this.blocksForDecode(f.batch, mid) <= free) lo = mid;
+        if (this.blocksForDecode(mid) <= free) lo = mid;
         else hi = mid - 1;
       }
       m = lo;
@@ -295,10 +317,12 @@ export class Engine {
   }
 
   /** Blocks the batch must allocate for `m` decode steps after the step in flight. */
-  private blocksForDecode(batch: Scheduled[], m: number): number {
+  private blocksForDecode(m: number): number {
     const bs = this.config.blockSize;
+    const seqs = this.batchSeqs;
     let need = 0;
-    for (const { seq } of batch) {
+    for (let i = 0; i < this.batchLen; i++) {
+      const seq = seqs[i];
       // After step 1 the sequence holds numComputed+1 computed tokens; step i computes token numComputed+1+i.
       const tokens = seq.numComputed + 1 + m;
       const extra = Math.ceil(tokens / bs) - seq.blocks.length;
@@ -307,9 +331,12 @@ export class Engine {
     return need;
   }
 
-  private schedule(now: number): Scheduled[] {
+  /** Fills `batchSeqs`/`batchTokens`/`batchLen` with the next step's batch. */
+  private schedule(now: number): void {
     const cfg = this.config;
-    const batch: Scheduled[] = [];
+    const seqs = this.batchSeqs;
+    const toks = this.batchTokens;
+    let len = 0;
     let budget = cfg.maxNumBatchedTokens;
     let preempted = false;
     let i = 0;
@@ -332,12 +359,17 @@ export class Engine {
         }
       }
       if (!scheduledSelf) break;
-      batch.push({ seq, tokens: n });
+      seqs[len] = seq;
+      toks[len] = n;
+      len++;
       budget -= n;
       i++;
     }
     this.preemptedLastSchedule = preempted;
-    if (preempted) return batch;
+    if (preempted) {
+      this.batchLen = len;
+      return;
+    }
     const lora = this.lora;
     // Position in the waiting queue: LoRA skips a request whose adapter would exceed max_loras.
     let j = 0;
@@ -373,10 +405,12 @@ export class Engine {
       if (j === 0) this.waiting.shift();
       else this.waiting.splice(j, 1);
       this.running.push(seq);
-      batch.push({ seq, tokens: n });
+      seqs[len] = seq;
+      toks[len] = n;
+      len++;
       budget -= n;
     }
-    return batch;
+    this.batchLen = len;
   }
 
   /** Longest run of cached leading blocks, leaving at least one token to compute (as vLLM does). */
@@ -384,7 +418,7 @@ export class Engine {
     const hits: number[] = [];
     if (!this.config.enablePrefixCaching) return hits;
     const maxBlocks = Math.floor((total - 1) / this.config.blockSize);
-    const shared = cachedContentHashes(seq.req, this.config.blockSize);
+    const shared = seq.shared;
     const nShared = shared ? Math.min(shared.length, maxBlocks) : 0;
     for (let i = 0; i < nShared; i++) {
       const b = this.pool.lookup((shared as number[])[i]);
@@ -422,13 +456,19 @@ export class Engine {
     this.waiting.unshift(seq);
   }
 
-  private shapeOf(batch: Scheduled[]): StepShape {
+  /** Writes the shape of the scheduled batch into `out`. */
+  private shapeOf(out: StepShape): void {
     let tokens = 0;
     let pairs = 0;
     let pfKv = 0;
     let dcKv = 0;
     let chunks = 0;
-    for (const { seq, tokens: n } of batch) {
+    const seqs = this.batchSeqs;
+    const toks = this.batchTokens;
+    const len = this.batchLen;
+    for (let i = 0; i < len; i++) {
+      const seq = seqs[i];
+      const n = toks[i];
       tokens += n;
       const c = seq.numComputed;
       if (n === 1 && seq.numOutput > 0 && c + 1 === this.numTokens(seq)) {
@@ -439,18 +479,39 @@ export class Engine {
         chunks++;
       }
     }
-    return { tokens, seqs: batch.length, prefillAttnPairs: pairs, prefillKvTokens: pfKv, decodeKvTokens: dcKv, prefillChunks: chunks };
+    out.tokens = tokens;
+    out.seqs = len;
+    out.prefillAttnPairs = pairs;
+    out.prefillKvTokens = pfKv;
+    out.decodeKvTokens = dcKv;
+    out.prefillChunks = chunks;
   }
 
-  private decodeShape(batch: Scheduled[]): StepShape {
+  /** Writes the shape of one decode step of the scheduled batch (one token each) into `out`. */
+  private decodeShape(out: StepShape): void {
+    const seqs = this.batchSeqs;
+    const len = this.batchLen;
+    const toks = this.batchTokens;
     let kv = 0;
-    for (const { seq } of batch) kv += seq.numComputed + 1;
-    return { tokens: batch.length, seqs: batch.length, prefillAttnPairs: 0, prefillKvTokens: 0, decodeKvTokens: kv };
+    for (let i = 0; i < len; i++) {
+      kv += seqs[i].numComputed + 1;
+      toks[i] = 1;
+    }
+    out.tokens = len;
+    out.seqs = len;
+    out.prefillAttnPairs = 0;
+    out.prefillKvTokens = 0;
+    out.decodeKvTokens = kv;
+    out.prefillChunks = 0;
   }
 
   /** Applies one scheduled step: computed tokens, newly full blocks into the cache, sampled tokens. */
-  private applyBatch(batch: Scheduled[]): void {
-    for (const { seq, tokens } of batch) {
+  private applyBatch(): void {
+    const seqs = this.batchSeqs;
+    const toks = this.batchTokens;
+    for (let i = 0; i < this.batchLen; i++) {
+      const seq = seqs[i];
+      const tokens = toks[i];
       const decode = tokens === 1 && seq.numOutput > 0 && seq.numComputed + 1 === this.numTokens(seq);
       if (!decode) this.counters.promptTokens += tokens;
       seq.numComputed += tokens;
@@ -485,7 +546,7 @@ export class Engine {
   /** Puts newly full blocks with shareable content (prompt identity, known answer ids) into the prefix cache. */
   private registerFull(seq: Sequence): void {
     if (!this.config.enablePrefixCaching) return;
-    const shared = cachedContentHashes(seq.req, this.config.blockSize);
+    const shared = seq.shared;
     if (!shared) return;
     const full = Math.min(Math.floor(seq.numComputed / this.config.blockSize), shared.length);
     for (let i = seq.registered; i < full; i++) this.pool.register(seq.blocks[i], shared[i]);
@@ -512,6 +573,6 @@ export class Engine {
         running[w++] = seq;
       }
     }
-    running.length = w;
+    if (w !== running.length) running.length = w;
   }
 }

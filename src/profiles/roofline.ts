@@ -133,6 +133,11 @@ export class RooflineStepCost implements StepCost {
   private readonly t: [number, number, number] = [0, 0, 0];
 
   seconds(s: StepShape): number {
+    if (s.prefillKvTokens === 0 && s.tokens === s.seqs) return this.decodeSeconds(s.seqs, s.decodeKvTokens);
+    return this.generalSeconds(s);
+  }
+
+  private generalSeconds(s: StepShape): number {
     const x = this.x;
     x[0] = 1 / this.c.gemm_efficiency;
     x[1] = 1 / this.c.attn_efficiency;
@@ -143,12 +148,55 @@ export class RooflineStepCost implements StepCost {
   }
 
   private readonly dshape: StepShape = { tokens: 0, seqs: 0, prefillAttnPairs: 0, prefillKvTokens: 0, decodeKvTokens: 0 };
+  /**
+   * Per batch size b, the parts of a pure-decode step's price that do not depend on its context:
+   * [t₀·x₀ + t₁·x₁, the bandwidth term before decode attention, the known term]. Decode attention
+   * only adds to the bandwidth term, so `decodeSeconds` finishes the same sums in the same order
+   * as `generalSeconds` (bit-identical), without re-pricing every GEMM of every decode step.
+   */
+  private decodeParts = new Float64Array(0);
+  private decodeKnown = new Uint8Array(0);
 
   decodeSeconds(seqs: number, decodeKvTokens: number): number {
+    if (!Number.isInteger(seqs) || seqs < 0 || seqs > 1 << 16) return this.uncachedDecode(seqs, decodeKvTokens);
+    if (seqs >= this.decodeKnown.length) this.growDecodeCache(seqs);
+    const i = 3 * seqs;
+    const p = this.decodeParts;
+    if (this.decodeKnown[seqs] === 0) {
+      const x = this.x;
+      x[0] = 1 / this.c.gemm_efficiency;
+      x[1] = 1 / this.c.attn_efficiency;
+      x[2] = 1 / this.c.bandwidth_efficiency;
+      const d = this.dshape;
+      d.tokens = seqs;
+      d.seqs = seqs;
+      d.decodeKvTokens = 0;
+      const t = this.t;
+      const known = this.terms(d, x, t);
+      p[i] = t[0] * x[0] + t[1] * x[1];
+      p[i + 1] = t[2];
+      p[i + 2] = known;
+      this.decodeKnown[seqs] = 1;
+    }
+    const bwTerm = p[i + 1] + (this.kvBytesPerToken * decodeKvTokens) / this.bw;
+    return p[i] + bwTerm * (1 / this.c.bandwidth_efficiency) + p[i + 2] + this.overhead + this.perSeq * seqs;
+  }
+
+  private uncachedDecode(seqs: number, decodeKvTokens: number): number {
     const d = this.dshape;
     d.tokens = seqs;
     d.seqs = seqs;
     d.decodeKvTokens = decodeKvTokens;
-    return this.seconds(d);
+    return this.generalSeconds(d);
+  }
+
+  private growDecodeCache(seqs: number): void {
+    const n = Math.max(seqs + 1, 2 * this.decodeKnown.length, 64);
+    const parts = new Float64Array(3 * n);
+    parts.set(this.decodeParts);
+    const known = new Uint8Array(n);
+    known.set(this.decodeKnown);
+    this.decodeParts = parts;
+    this.decodeKnown = known;
   }
 }

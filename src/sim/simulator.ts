@@ -104,7 +104,14 @@ export class Simulation {
   private seqNo = 0;
   private readonly versions: number[];
   private readonly scheduledAt: number[];
-  private readonly finishedBuf: { seq: Sequence; worker: number; first: boolean }[] = [];
+  /** First tokens and completions of the step being handled, in the order the engine reported them. */
+  private readonly finishedSeqs: Sequence[] = [];
+  private readonly finishedWorkers: number[] = [];
+  /** 1 = first token, 0 = finished. */
+  private readonly finishedFirst: number[] = [];
+  private finishedLen = 0;
+  /** Handled events, reused by `push` so a long run allocates no event objects. */
+  private readonly spareEvents: StepEvent[] = [];
   private readonly lastScrape: { hits: number; queries: number }[];
   private readonly lastSeries: { hits: number; queries: number; prompt: number; gen: number; finished: number }[];
   private readonly served: { requests: number; input: number; output: number }[];
@@ -150,8 +157,8 @@ export class Simulation {
     this.engines = o.fleet.map((w, i) => {
       const cost = stepCostFor(w.deployment);
       return new Engine(w.deployment.engine, cost, {
-        firstToken: (seq) => this.finishedBuf.push({ seq, worker: i, first: true }),
-        finished: (seq) => this.finishedBuf.push({ seq, worker: i, first: false }),
+        firstToken: (seq) => this.noteFinished(seq, i, 1),
+        finished: (seq) => this.noteFinished(seq, i, 0),
       }, o.fastDecode ?? true);
     });
     this.versions = o.fleet.map(() => 0);
@@ -215,6 +222,7 @@ export class Simulation {
       } else {
         this.heap.pop();
         this.handle(top);
+        this.spareEvents.push(top);
       }
       this.events++;
       if (++sinceBatch >= batchEvents) {
@@ -240,7 +248,22 @@ export class Simulation {
   }
 
   private push(time: number, kind: StepEvent['kind'], worker: number, version: number): void {
-    this.heap.push({ time, seq: this.seqNo++, kind, worker, version });
+    const ev = this.spareEvents.pop();
+    if (ev) {
+      ev.time = time;
+      ev.seq = this.seqNo++;
+      ev.kind = kind;
+      ev.worker = worker;
+      ev.version = version;
+      this.heap.push(ev);
+    } else this.heap.push({ time, seq: this.seqNo++, kind, worker, version });
+  }
+
+  private noteFinished(seq: Sequence, worker: number, first: number): void {
+    const n = this.finishedLen++;
+    this.finishedSeqs[n] = seq;
+    this.finishedWorkers[n] = worker;
+    this.finishedFirst[n] = first;
   }
 
   private arrive(req: Request): void {
@@ -298,13 +321,14 @@ export class Simulation {
   }
 
   private drainFinished(now: number): void {
-    const buf = this.finishedBuf;
-    for (let i = 0; i < buf.length; i++) {
-      const { seq, worker, first } = buf[i];
-      if (first) this.router.onFirstToken(seq.req);
-      else this.complete(seq, worker, now);
+    const seqs = this.finishedSeqs;
+    // Completions can re-enter (pull mode dispatches on completion; an engine may then report more).
+    for (let i = 0; i < this.finishedLen; i++) {
+      const seq = seqs[i];
+      if (this.finishedFirst[i] === 1) this.router.onFirstToken(seq.req);
+      else this.complete(seq, this.finishedWorkers[i], now);
     }
-    buf.length = 0;
+    this.finishedLen = 0;
   }
 
   private complete(seq: Sequence, worker: number, now: number): void {
@@ -396,19 +420,19 @@ export class Simulation {
     for (let i = 0; i < this.engines.length; i++) {
       const e = this.engines[i];
       e.materialize(now);
-      const s = e.snapshot();
+      const c = e.counters;
       const last = this.lastScrape[i];
-      const dq = s.prefixQueries - last.queries;
+      const dq = c.prefixQueries - last.queries;
       this.router.onScrape(i, {
-        running: s.running,
-        waiting: s.waiting,
-        kvUsage: s.kvUsage,
-        prefixHitRate: dq > 0 ? (s.prefixHits - last.hits) / dq : undefined,
+        running: e.numRunning,
+        waiting: e.numWaiting,
+        kvUsage: e.kvUsage,
+        prefixHitRate: dq > 0 ? (c.prefixHits - last.hits) / dq : undefined,
         atS: now,
-        ...(s.lora ? { lora: s.lora } : {}),
+        ...(e.lora ? { lora: e.loraInfo(e.lora) } : {}),
       });
-      last.hits = s.prefixHits;
-      last.queries = s.prefixQueries;
+      last.hits = c.prefixHits;
+      last.queries = c.prefixQueries;
     }
   }
 
