@@ -39,7 +39,7 @@ test('two-model fleet in serve: requests reach a worker of their model, /v1/mode
   const [a1, a2, b] = await Promise.all([startMock('llama-3.1-8b'), startMock('llama-3.1-8b'), startMock('qwen3-8b')]);
   let serve: Proc | undefined;
   try {
-    serve = await startServe(['--workers', `${a1.url};name=a1;model=llama-3.1-8b,${a2.url};name=a2;model=llama-3.1-8b,${b.url};name=b;model=qwen3-8b`, '--worker-header', '--log', 'off', '--health-interval', '0.5']);
+    serve = await startServe(['--workers', `${a1.url};name=a1;model=llama-3.1-8b,${a2.url};name=a2;model=llama-3.1-8b,${b.url};name=b;model=qwen3-8b`, '--worker-header', '--log', 'off', '--health-interval', '0.5'], 60_000);
     const models = await call(serve.port, 'GET', '/v1/models');
     assert.equal(models.status, 200);
     const list = JSON.parse(models.body.toString()) as { object: string; data: { id: string; object: string; workers: number; aliases: string[] }[] };
