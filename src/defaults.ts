@@ -186,4 +186,19 @@ export const DEFAULTS = {
     /** Seconds between replay progress lines on stderr. */
     progressIntervalS: 5,
   },
+  /** Several router replicas sharing state (issue 15; docs/replicas.md). */
+  replicas: {
+    /** `serve --state`: seconds between a replica's writes of its own load and its reads of the others'. */
+    syncIntervalS: 0.05,
+    /** A replica's entries expire this long after its last write, so a crashed replica's load disappears. */
+    entryTtlS: 3,
+    /** Prefix of every key and channel in Redis (`--state-prefix`). */
+    keyPrefix: 'router:',
+    /** Seconds between reconnect attempts while Redis is unreachable. */
+    reconnectS: 0.5,
+    /** Shared session pins idle longer than this are dropped (session-affinity's idle_ttl_s default is 600). */
+    pinRetentionS: 3600,
+    /** `simulate --shared-state`: seconds between the modelled syncs (serve's sync interval). */
+    simSyncS: 0.05,
+  },
 } as const;

@@ -14,8 +14,10 @@ import { completeServeSloOptions, usesSloTables } from './profile-aibrix-derive.
 import { checkRedisUrl, startRedisProfiles } from '../serve/profiles-redis.js';
 import { kubernetesOptionsFromFlags, type KubernetesFlags } from '../serve/discovery/options.js';
 import { tracingFromEnv } from '../serve/tracing.js';
+import { createPolicyEnv } from '../routing/env.js';
+import { addServeStateOptions, serveStateFromFlags, type ServeStateFlags } from './serve-state.js';
 
-export interface ServeFlags extends KubernetesFlags {
+export interface ServeFlags extends KubernetesFlags, Partial<ServeStateFlags> {
   dashboard?: boolean;
   workers?: string;
   config?: string;
@@ -78,9 +80,13 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   const workers: WorkerSpec[] = [...(cfg?.workers ?? []), ...(f.workers ? parseWorkersFlag(f.workers) : [])];
   if (workers.length === 0 && f.k8sSelector === undefined) throw new UserError('serve: give the upstream engines with --workers URL[,URL...], --config FILE or --k8s-selector LABELS');
   const policyName = f.policy ?? cfg?.policy ?? DEFAULTS.policy;
+  // --state: session pins are read through the policy's env (other shared state through the Router).
+  const state = serveStateFromFlags({ state: f.state, statePrefix: f.statePrefix ?? DEFAULTS.replicas.keyPrefix, stateReplicaId: f.stateReplicaId, stateSyncInterval: f.stateSyncInterval ?? String(DEFAULTS.replicas.syncIntervalS) }, (line) => process.stderr.write(`router serve: ${line}\n`));
+  const env = createPolicyEnv();
+  if (state) env.sessionPins = state;
   const policy = f.policyConfig
-    ? policyFromFlags({ policy: policyName, policyOpt: f.policyOpt, policyConfig: f.policyConfig })
-    : createPolicy(policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) });
+    ? policyFromFlags({ policy: policyName, policyOpt: f.policyOpt, policyConfig: f.policyConfig }, env)
+    : createPolicy(policyName, { ...(cfg?.policyOpts ?? {}), ...parsePolicyOptions(f.policyOpt) }, env);
   const slo = f.slo === undefined ? undefined : parseSlo(f.slo);
   let logWrite: ((s: string) => void) | undefined;
   if (f.log === '-') {
@@ -153,13 +159,14 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
     retryAfterS: S.retryAfterS,
     logWrite,
     discovery: f.k8sSelector !== undefined,
+    state,
   };
 }
 
 export function registerServe(program: Command): void {
-  program
+  addServeStateOptions(program
     .command('serve')
-    .description('Run an OpenAI-compatible router in front of vLLM/SGLang engines, with the same policies as `simulate`')
+    .description('Run an OpenAI-compatible router in front of vLLM/SGLang engines, with the same policies as `simulate`'))
     .option('--workers <list>', 'upstream engines: URL[;gpu=G;profile=P;model=M;cost=USD_PER_HOUR;name=N;api_key=K][,URL...]')
     .option('--config <file>', 'YAML/JSON: {workers: [{url, name, gpu, profile, model, cost, api_key}], policy, policy_opts}')
     .option('--host <addr>', 'address to listen on', S.host)

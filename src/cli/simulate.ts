@@ -15,8 +15,9 @@ import { UserError } from '../util/errors.js';
 import { loadSloProfiles } from './profile-aibrix.js';
 import { sloSetup, usesSloTables } from './profile-aibrix-derive.js';
 import { checkOutputDir } from './output-path.js';
+import { addReplicaOptions, replicaOptionsFromFlags, type ReplicaFlags } from './replica-options.js';
 
-export interface SimulateFlags extends WorkloadFlags {
+export interface SimulateFlags extends WorkloadFlags, Partial<ReplicaFlags> {
   fleet: string;
   policy: string;
   policyOpt: string[];
@@ -51,8 +52,10 @@ export async function simulateFromFlags(
   const policy = policyFromFlags(f);
   // slo* policies need no set-up: the SLO defaults and missing tables are derived (and cached).
   const setup = await sloSetup(policy.name, f.slo, fleet, f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
+  const replicas = f.routerReplicas === undefined ? undefined : replicaOptionsFromFlags({ routerReplicas: f.routerReplicas, replicaSplit: f.replicaSplit ?? 'round-robin', sharedState: f.sharedState, syncDelay: f.syncDelay }, (env) => policyFromFlags(f, env));
   const requests = requestsFromFlags(f);
   const sim = new Simulation({
+    replicas,
     fleet,
     policy,
     requests,
@@ -85,6 +88,7 @@ export function registerSimulate(program: Command): void {
     .option('--out <dir>', 'write summary.csv, requests.csv and timeseries.csv into DIR')
     .option('--no-tui', 'no live dashboard: plain progress lines on stderr (also when stdout is not a terminal, CI=true or --json)')
     .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)');
+  addReplicaOptions(cmd);
   addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {

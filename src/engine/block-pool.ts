@@ -3,14 +3,33 @@
  * map for the prefix cache, and a free queue ordered for LRU eviction. A freed block keeps its
  * hash (still a cache hit) until it is taken for new content from the head of the free queue.
  */
+/** Fields of a block's record in `BlockPool.meta` (one 32-byte record per block). */
+const REF = 0;
+const GEN = 1;
+const PREV = 2;
+const NEXT = 3;
+/** 1 while `hash` holds the block's content hash. */
+const HASHED = 4;
+const STRIDE = 8;
+
 export class BlockPool {
   readonly total: number;
-  private readonly ref: Int32Array;
+  /**
+   * Reference count, generation, free-queue links and a hashed flag of every block, interleaved:
+   * a fleet's pools are far larger than the CPU caches and LRU allocation walks them in no
+   * particular order, so one cache line per block touched (instead of one per field) is most of
+   * what allocation and release cost.
+   */
+  private readonly meta: Int32Array;
+  /** Content hash of a block (valid while its HASHED flag is set). */
   private readonly hash: Float64Array;
-  /** Bumped each time a block is handed out, so a holder of (block, generation) knows if it was reused. */
-  private readonly gen: Int32Array;
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
+  /**
+   * Blocks [fresh, total) were never handed out. They are the front of the free queue, in index
+   * order (releases join at the back and only cached blocks leave from the middle), so they need
+   * no links: a pool costs nothing to build and its records are touched only when used.
+   */
+  private fresh = 0;
+  /** The linked part of the free queue (released blocks), after the fresh ones. */
   private head = -1;
   private tail = -1;
   private freeCount: number;
@@ -20,17 +39,8 @@ export class BlockPool {
 
   constructor(total: number, readonly cachingEnabled: boolean) {
     this.total = total;
-    this.ref = new Int32Array(total);
-    this.hash = new Float64Array(total).fill(NaN);
-    this.gen = new Int32Array(total);
-    this.prev = new Int32Array(total);
-    this.next = new Int32Array(total);
-    for (let i = 0; i < total; i++) {
-      this.prev[i] = i - 1;
-      this.next[i] = i + 1 < total ? i + 1 : -1;
-    }
-    this.head = total > 0 ? 0 : -1;
-    this.tail = total - 1;
+    this.meta = new Int32Array(total * STRIDE);
+    this.hash = new Float64Array(total);
     this.freeCount = total;
   }
 
@@ -45,11 +55,11 @@ export class BlockPool {
   }
 
   refCount(b: number): number {
-    return this.ref[b];
+    return this.meta[b * STRIDE + REF];
   }
 
   generation(b: number): number {
-    return this.gen[b];
+    return this.meta[b * STRIDE + GEN];
   }
 
   /**
@@ -58,7 +68,7 @@ export class BlockPool {
    * preemption, without a hash-map entry per block.
    */
   holds(b: number, g: number): boolean {
-    return this.cachingEnabled && this.gen[b] === g;
+    return this.cachingEnabled && this.meta[b * STRIDE + GEN] === g;
   }
 
   /** The cached block with this hash, or -1. */
@@ -70,25 +80,34 @@ export class BlockPool {
 
   /** Takes a reference on a cached block (a prefix hit), removing it from the free queue if idle. */
   touch(b: number): void {
-    if (this.ref[b] === 0) {
+    const r = b * STRIDE + REF;
+    if (this.meta[r] === 0) {
       this.unlink(b);
       this.used++;
     }
-    this.ref[b]++;
+    this.meta[r]++;
   }
 
   /** Takes a fresh block from the LRU end, evicting whatever it cached. Caller checks `free` first. */
   allocate(): number {
-    const b = this.head;
-    if (b < 0) throw new Error('BlockPool.allocate: no free block');
-    this.unlink(b);
-    const h = this.hash[b];
-    if (!Number.isNaN(h)) {
-      if (this.byHash.get(h) === b) this.byHash.delete(h);
-      this.hash[b] = NaN;
+    let b: number;
+    if (this.fresh < this.total) {
+      b = this.fresh++;
+      this.freeCount--;
+    } else {
+      b = this.head;
+      if (b < 0) throw new Error('BlockPool.allocate: no free block');
+      this.unlink(b);
     }
-    this.ref[b] = 1;
-    this.gen[b]++;
+    const m = this.meta;
+    const o = b * STRIDE;
+    if (m[o + HASHED] === 1) {
+      const h = this.hash[b];
+      if (this.byHash.get(h) === b) this.byHash.delete(h);
+      m[o + HASHED] = 0;
+    }
+    m[o + REF] = 1;
+    m[o + GEN]++;
     this.used++;
     return b;
   }
@@ -97,6 +116,7 @@ export class BlockPool {
   register(b: number, h: number): void {
     if (!this.cachingEnabled || this.byHash.has(h)) return;
     this.hash[b] = h;
+    this.meta[b * STRIDE + HASHED] = 1;
     this.byHash.set(h, b);
   }
 
@@ -105,9 +125,10 @@ export class BlockPool {
    * the eviction end than its prefix (vLLM frees in reverse order for the same reason).
    */
   release(blocks: number[]): void {
+    const m = this.meta;
     for (let i = blocks.length - 1; i >= 0; i--) {
       const b = blocks[i];
-      if (--this.ref[b] === 0) {
+      if (--m[b * STRIDE + REF] === 0) {
         this.used--;
         this.pushBack(b);
       }
@@ -115,21 +136,25 @@ export class BlockPool {
   }
 
   private unlink(b: number): void {
-    const p = this.prev[b];
-    const n = this.next[b];
-    if (p >= 0) this.next[p] = n;
+    const m = this.meta;
+    const o = b * STRIDE;
+    const p = m[o + PREV];
+    const n = m[o + NEXT];
+    if (p >= 0) m[p * STRIDE + NEXT] = n;
     else this.head = n;
-    if (n >= 0) this.prev[n] = p;
+    if (n >= 0) m[n * STRIDE + PREV] = p;
     else this.tail = p;
-    this.prev[b] = -1;
-    this.next[b] = -1;
+    m[o + PREV] = -1;
+    m[o + NEXT] = -1;
     this.freeCount--;
   }
 
   private pushBack(b: number): void {
-    this.prev[b] = this.tail;
-    this.next[b] = -1;
-    if (this.tail >= 0) this.next[this.tail] = b;
+    const m = this.meta;
+    const o = b * STRIDE;
+    m[o + PREV] = this.tail;
+    m[o + NEXT] = -1;
+    if (this.tail >= 0) m[this.tail * STRIDE + NEXT] = b;
     else this.head = b;
     this.tail = b;
     this.freeCount++;

@@ -8,6 +8,9 @@ import { LoraSlots, type LoraInfo } from './lora.js';
 /** One request inside an engine. Times are engine-clock seconds; NaN until they happen. */
 export interface Sequence {
   readonly req: Request;
+  /** `req`'s token counts, copied so the per-step loops read the sequence alone (one object, not two). */
+  readonly inputTokens: number;
+  readonly outputTokens: number;
   readonly enqueuedAt: number;
   numComputed: number;
   numOutput: number;
@@ -19,12 +22,14 @@ export interface Sequence {
   leftGens?: number[];
   firstScheduledAt: number;
   firstTokenAt: number;
+  /** When the sequence's latest token was sampled (its next inter-token gap starts there); kept when the listener takes `tokenGap`. */
+  lastTokenAt: number;
   finishedAt: number;
   /** Prompt tokens served from the prefix cache at first admission. */
   cachedTokens: number;
   preemptions: number;
   /** Set by `abort`: the sequence leaves at the next step boundary, reported as finished. */
-  aborted?: boolean;
+  aborted: boolean;
   /** The request's shareable block hashes (`cachedContentHashes`), looked up once at `add`. */
   readonly shared: number[] | undefined;
 }
@@ -32,6 +37,12 @@ export interface Sequence {
 export interface EngineListener {
   firstToken(seq: Sequence, t: number): void;
   finished(seq: Sequence, t: number): void;
+  /**
+   * `count` tokens after a sequence's first were sampled `seconds` after that sequence's previous
+   * token (the inter-token latency a streaming client sees). Optional: without it the engine does
+   * no per-token timing work.
+   */
+  tokenGap?: (seconds: number, count: number) => void;
 }
 
 /** What `/metrics` of a vLLM engine would say right now. */
@@ -80,6 +91,13 @@ export class Engine {
   private readonly batchSeqs: Sequence[] = [];
   private readonly batchTokens: number[] = [];
   private batchLen = 0;
+  /**
+   * End times of a planned stretch's steps: `stepEnds[stretchAt]` ends the step in flight, the
+   * next `extraDecodeSteps` entries end its extra steps. Priced once by `planStretch`, so a scrape
+   * or a cut finds how far the stretch got without pricing its steps again.
+   */
+  private readonly stepEnds = new Float64Array(MAX_STRETCH_STEPS + 1);
+  private stretchAt = 0;
   private readonly inFlight: InFlight = {
     active: false,
     start: 0,
@@ -141,6 +159,8 @@ export class Engine {
   add(req: Request, now: number): Sequence {
     const seq: Sequence = {
       req,
+      inputTokens: req.inputTokens,
+      outputTokens: req.outputTokens,
       enqueuedAt: now,
       numComputed: 0,
       numOutput: 0,
@@ -148,9 +168,13 @@ export class Engine {
       registered: 0,
       firstScheduledAt: NaN,
       firstTokenAt: NaN,
+      lastTokenAt: NaN,
       finishedAt: NaN,
       cachedTokens: 0,
       preemptions: 0,
+      aborted: false,
+      leftBlocks: undefined,
+      leftGens: undefined,
       shared: this.config.enablePrefixCaching ? cachedContentHashes(req, this.config.blockSize) : undefined,
     };
     this.waiting.push(seq);
@@ -182,7 +206,8 @@ export class Engine {
     const f = this.inFlight;
     if (!f.active || f.end !== now) throw new Error(`Engine.advance(${now}) but the step in flight ends at ${f.active ? f.end : undefined}`);
     f.active = false;
-    this.applyBatch();
+    // A stretch's first step ended before `now`; its extra steps follow it back to back.
+    this.applyBatch(f.extraDecodeSteps > 0 ? this.stepEnds[this.stretchAt] : now);
     if (f.extraDecodeSteps > 0) this.applyDecodeSteps(f.extraDecodeSteps);
     this.finishCompleted(now);
     this.startStep(now);
@@ -192,22 +217,14 @@ export class Engine {
   materialize(now: number): void {
     const f = this.inFlight;
     if (!f.active || f.extraDecodeSteps === 0 || now >= f.end) return;
-    let t = f.start + this.cost.seconds(f.shape);
-    if (t > now) return;
+    const ends = this.stepEnds;
+    const at = this.stretchAt;
+    if (ends[at] > now) return;
     // Step 1 (the scheduled batch) has ended; find how many extra steps have too.
-    const b = this.batchLen;
     let done = 0;
-    // Σ decode context at the first extra step; each later step adds one token per sequence.
-    let kv = f.shape.decodeKvTokens + b;
-    for (;;) {
-      if (done === f.extraDecodeSteps - 1) break;
-      const next = t + this.cost.decodeSeconds(b, kv);
-      if (next > now) break;
-      t = next;
-      kv += b;
-      done++;
-    }
-    this.applyBatch();
+    while (done < f.extraDecodeSteps - 1 && ends[at + done + 1] <= now) done++;
+    const t = ends[at + done];
+    this.applyBatch(ends[at]);
     if (done > 0) this.applyDecodeSteps(done);
     // The step in flight at `now` becomes step 1 of the rest of the stretch (the same batch, one
     // token each); its blocks were due at t.
@@ -216,6 +233,7 @@ export class Engine {
     this.decodeShape(f.shape);
     f.start = t;
     f.extraDecodeSteps = rest;
+    this.stretchAt = at + done + 1;
   }
 
   /** Fraction of KV blocks in use (as `snapshot().kvUsage`, without building a snapshot). */
@@ -254,7 +272,8 @@ export class Engine {
     this.materialize(now);
     if (f.extraDecodeSteps === 0) return;
     f.extraDecodeSteps = 0;
-    f.end = f.start + this.cost.seconds(f.shape);
+    // = f.start + seconds(f.shape): planStretch priced this step with the same shape.
+    f.end = this.stepEnds[this.stretchAt];
   }
 
   private startStep(now: number): void {
@@ -275,9 +294,10 @@ export class Engine {
 
   /**
    * Extends a pure-decode step by the further identical decode steps that must follow it: up to
-   * the step before the first sequence finishes, and only while the blocks those steps allocate
+   * the step in which the first sequence finishes, and only while the blocks those steps allocate
    * fit. Waiting requests cannot be admitted in between: the batch size, the token budget and the
-   * free blocks only stay equal or shrink until something finishes.
+   * free blocks only stay equal or shrink until something finishes. `advance` at the stretch's
+   * end reports the sequences that finished in its last step, as the general path would.
    */
   private planStretch(f: InFlight): void {
     const b = this.batchLen;
@@ -285,14 +305,13 @@ export class Engine {
     let minLeft = Infinity;
     for (let i = 0; i < b; i++) {
       const seq = seqs[i];
-      minLeft = Math.min(minLeft, seq.req.outputTokens - seq.numOutput - 1);
+      minLeft = Math.min(minLeft, seq.outputTokens - seq.numOutput - 1);
     }
-    // After step 1 each sequence still needs `left` tokens; the last of them must go through the
-    // general path so its completion is reported.
+    // After step 1 each sequence still needs `left` tokens.
     // Capped: an arrival usually cuts a long stretch early, and pricing steps that never run made
     // planning cost O(output length) per arrival on a lightly loaded worker. A stretch that runs
     // to its end is followed by the next one, with the same steps at the same times.
-    let m = Math.min(minLeft - 1, MAX_STRETCH_STEPS);
+    let m = Math.min(minLeft, MAX_STRETCH_STEPS);
     if (m <= 0) return;
     const free = this.pool.free;
     if (this.blocksForDecode(m) > free) {
@@ -308,10 +327,14 @@ export class Engine {
     if (m <= 0) return;
     let t = f.end;
     let kv = f.shape.decodeKvTokens + b;
-    for (let i = 0; i < m; i++) {
+    const ends = this.stepEnds;
+    ends[0] = t;
+    for (let i = 1; i <= m; i++) {
       t += this.cost.decodeSeconds(b, kv);
+      ends[i] = t;
       kv += b;
     }
+    this.stretchAt = 0;
     f.extraDecodeSteps = m;
     f.end = t;
   }
@@ -438,7 +461,7 @@ export class Engine {
 
 
   private numTokens(seq: Sequence): number {
-    return seq.req.inputTokens + seq.numOutput;
+    return seq.inputTokens + seq.numOutput;
   }
 
   private preempt(seq: Sequence): void {
@@ -505,10 +528,13 @@ export class Engine {
     out.prefillChunks = 0;
   }
 
-  /** Applies one scheduled step: computed tokens, newly full blocks into the cache, sampled tokens. */
-  private applyBatch(): void {
+  /** Applies one scheduled step ending at `end`: computed tokens, newly full blocks into the cache, sampled tokens. */
+  private applyBatch(end: number): void {
     const seqs = this.batchSeqs;
     const toks = this.batchTokens;
+    const gap = this.listener.tokenGap;
+    let runFrom = NaN;
+    let runCount = 0;
     for (let i = 0; i < this.batchLen; i++) {
       const seq = seqs[i];
       const tokens = toks[i];
@@ -517,21 +543,45 @@ export class Engine {
       seq.numComputed += tokens;
       this.registerFull(seq);
       if (seq.numComputed === this.numTokens(seq)) {
+        // A resumed (preempted) sequence's gap spans its wait, as its client sees it. Sequences
+        // that sampled together last time share a gap: reported once with their count.
+        if (gap && seq.numOutput > 0) {
+          if (seq.lastTokenAt === runFrom) runCount++;
+          else {
+            if (runCount > 0) gap(end - runFrom, runCount);
+            runFrom = seq.lastTokenAt;
+            runCount = 1;
+          }
+        }
+        seq.lastTokenAt = end;
         seq.numOutput++;
         this.counters.generationTokens++;
       }
     }
+    if (gap && runCount > 0) gap(end - runFrom, runCount);
   }
 
-  /** Applies `m` decode steps to the whole running batch at once (each sequence gains m tokens). */
+  /**
+   * Applies `m` decode steps to the whole running batch at once (each sequence gains m tokens):
+   * the stretch's steps after the one ending at `stepEnds[stretchAt]`.
+   */
   private applyDecodeSteps(m: number): void {
     this.allocateDecode(m);
+    const b = this.running.length;
+    const ends = this.stepEnds;
+    const at = this.stretchAt;
+    const gap = this.listener.tokenGap;
+    // Every sequence of a pure-decode batch samples once per step: each step's length is one gap
+    // for each of them.
+    if (gap) for (let j = at; j < at + m; j++) gap(ends[j + 1] - ends[j], b);
+    const last = ends[at + m];
     for (const seq of this.running) {
       seq.numComputed += m;
       seq.numOutput += m;
+      seq.lastTokenAt = last;
       this.registerFull(seq);
     }
-    this.counters.generationTokens += m * this.running.length;
+    this.counters.generationTokens += m * b;
   }
 
   /** Allocates the blocks `m` more decode steps of the running batch will fill. */
@@ -562,7 +612,7 @@ export class Engine {
         seq.firstTokenAt = now;
         this.listener.firstToken(seq, now);
       }
-      if (seq.numOutput >= seq.req.outputTokens || seq.aborted) {
+      if (seq.numOutput >= seq.outputTokens || seq.aborted) {
         seq.finishedAt = now;
         this.pool.release(seq.blocks);
         seq.blocks = [];

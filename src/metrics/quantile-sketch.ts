@@ -8,27 +8,60 @@
 export class QuantileSketch {
   private readonly gamma: number;
   private readonly logGamma: number;
-  private readonly counts = new Map<number, number>();
+  /** counts[j] is bucket `j + offset`'s count; grown at either end as values arrive. */
+  private counts = new Float64Array(0);
+  private offset = 0;
   private zeros = 0;
   count = 0;
   sum = 0;
   sumSquares = 0;
+  private lastValue = NaN;
+  private lastIndex = 0;
 
   constructor(readonly relativeAccuracy = 0.005) {
     this.gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
     this.logGamma = Math.log(this.gamma);
   }
 
-  add(v: number): void {
-    this.count++;
-    this.sum += v;
-    this.sumSquares += v * v;
+  /** Adds `n` copies of `v` (a decode step's length is one gap for each sequence in its batch). */
+  add(v: number, n = 1): void {
+    this.count += n;
+    this.sum += v * n;
+    this.sumSquares += v * v * n;
     if (!(v > 0)) {
-      this.zeros++;
+      this.zeros += n;
       return;
     }
-    const i = Math.ceil(Math.log(v) / this.logGamma);
-    this.counts.set(i, (this.counts.get(i) ?? 0) + 1);
+    // Repeats are common (a simulated decode step of the same batch has the same length).
+    const i = v === this.lastValue ? this.lastIndex : Math.ceil(Math.log(v) / this.logGamma);
+    this.lastValue = v;
+    this.lastIndex = i;
+    this.bump(i, n);
+  }
+
+  private bump(i: number, n: number): void {
+    let j = i - this.offset;
+    if (j < 0 || j >= this.counts.length) {
+      this.cover(i);
+      j = i - this.offset;
+    }
+    this.counts[j] += n;
+  }
+
+  /** Grows the bucket array to include bucket `i`, with slack so growth is rare. */
+  private cover(i: number): void {
+    const old = this.counts;
+    if (old.length === 0) {
+      this.counts = new Float64Array(64);
+      this.offset = i - 32;
+      return;
+    }
+    const lo = Math.min(this.offset, i - 32);
+    const hi = Math.max(this.offset + old.length, i + 33);
+    const grown = new Float64Array(hi - lo);
+    grown.set(old, this.offset - lo);
+    this.counts = grown;
+    this.offset = lo;
   }
 
   /** Adds another sketch's values (same accuracy): sketches of shards merge into the sketch of all. */
@@ -38,7 +71,7 @@ export class QuantileSketch {
     this.sum += o.sum;
     this.sumSquares += o.sumSquares;
     this.zeros += o.zeros;
-    for (const [i, c] of o.counts) this.counts.set(i, (this.counts.get(i) ?? 0) + c);
+    for (let j = 0; j < o.counts.length; j++) if (o.counts[j] > 0) this.bump(j + o.offset, o.counts[j]);
   }
 
   /** The q-quantile (0..1) by the same closest-rank interpolation as `quantile` in util/stats, on bucket midpoints. */
@@ -55,12 +88,14 @@ export class QuantileSketch {
   private valueAtRank(rank: number): number {
     if (rank < this.zeros) return 0;
     let seen = this.zeros;
-    const keys = [...this.counts.keys()].sort((x, y) => x - y);
-    for (const i of keys) {
-      seen += this.counts.get(i) as number;
+    let last = 0;
+    for (let j = 0; j < this.counts.length; j++) {
+      if (this.counts[j] === 0) continue;
+      last = j;
+      seen += this.counts[j];
       // The bucket's point of least relative error: 2γ^i / (γ + 1).
-      if (rank < seen) return (2 * this.gamma ** i) / (this.gamma + 1);
+      if (rank < seen) return (2 * this.gamma ** (j + this.offset)) / (this.gamma + 1);
     }
-    return (2 * this.gamma ** keys[keys.length - 1]) / (this.gamma + 1);
+    return (2 * this.gamma ** (last + this.offset)) / (this.gamma + 1);
   }
 }

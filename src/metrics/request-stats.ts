@@ -9,7 +9,8 @@ export interface RequestSink {
   readonly rejected: number;
 }
 
-function fromSketch(s: QuantileSketch): LatencyStats {
+/** Mean, percentiles (within the sketch's accuracy) and std of a sketch's values. */
+export function latencyStatsOfSketch(s: QuantileSketch): LatencyStats {
   if (s.count === 0) return { mean: NaN, p50: NaN, p90: NaN, p99: NaN, std: NaN };
   const mean = s.sum / s.count;
   // From the running sum of squares: exact up to rounding, which the log's two-pass std avoids.
@@ -72,10 +73,10 @@ export class StreamingRequestStats implements RequestSink {
       met: this.met,
       judged: this.judged,
       classes: new Map([...this.classes].map(([k, c]) => [k, { ...c }])),
-      ttft: fromSketch(this.ttft),
-      tpot: fromSketch(this.tpot),
-      e2e: fromSketch(this.e2e),
-      queue: fromSketch(this.queue),
+      ttft: latencyStatsOfSketch(this.ttft),
+      tpot: latencyStatsOfSketch(this.tpot),
+      e2e: latencyStatsOfSketch(this.e2e),
+      queue: latencyStatsOfSketch(this.queue),
     };
   }
 }

@@ -52,9 +52,9 @@ export interface Summary {
   e2e_ms: LatencyStats;
   queue_ms: LatencyStats;
   /**
-   * Inter-token latency: every gap between successive streamed chunks of every request, as
-   * `vllm bench serve` measures it at the client. NaN where no per-token times were measured
-   * (the simulator reports TPOT, a per-request mean, but not each gap).
+   * Inter-token latency: every gap between successive tokens of every request, as `vllm bench
+   * serve` measures it at the client (streamed chunks live; sampled tokens in the simulator, whose
+   * percentiles come from a sketch within 0.5 %). NaN where no per-token times were measured.
    */
   itl_ms: LatencyStats;
   throughput_rps: number;
@@ -108,8 +108,8 @@ export interface SummaryInput {
   prefixQueries: number;
   workers: WorkerSummary[];
   sloGiven: boolean;
-  /** Inter-token gaps (ms) of every request, when they were measured. */
-  itlMs?: ArrayLike<number>;
+  /** Inter-token latency (ms) over every gap of every request, when it was measured. */
+  itl?: LatencyStats;
 }
 
 /** What a summary needs from the requests, however they were kept (a full log or a streaming tally). */
@@ -208,7 +208,7 @@ export function summaryFrom(a: RequestAggregates, s: Omit<SummaryInput, 'log'>):
     tpot_ms: a.tpot,
     e2e_ms: a.e2e,
     queue_ms: a.queue,
-    itl_ms: latencyStats(s.itlMs ?? []),
+    itl_ms: s.itl ?? latencyStats([]),
     throughput_rps: a.completed / dur,
     output_tokens_per_s: outTokens / dur,
     total_tokens_per_s: (inTokens + outTokens) / dur,

@@ -3,7 +3,7 @@ import { RequestLog } from '../metrics/request-log.js';
 import { Column } from '../util/stats.js';
 import { effectiveSlo, type SloSpec } from '../metrics/slo.js';
 import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
-import { summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
+import { latencyStats, summarize, type Summary, type WorkerSummary } from '../metrics/summary.js';
 import type { Request } from '../workload/request.js';
 import { createAgent, discoverModel, streamCompletion, type ApiKind, type StreamResult } from './client.js';
 import { promptText } from './prompt.js';
@@ -186,6 +186,6 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       // A client does not know the GPUs behind the target, so their price is unknown, not zero.
       prefix_hit_rate: w.prompt > 0 ? w.cached / w.prompt : 0, preemptions: 0, cost_usd: NaN,
     }));
-  const summary = summarize({ policy: o.label, log, durationS, wallS: (now() - t0) / k, prefixHits: hits, prefixQueries: queries, workers, sloGiven: o.slo !== undefined, itlMs: itlMs.view() });
+  const summary = summarize({ policy: o.label, log, durationS, wallS: (now() - t0) / k, prefixHits: hits, prefixQueries: queries, workers, sloGiven: o.slo !== undefined, itl: latencyStats(itlMs.view()) });
   return { summary, log, errors };
 }

@@ -29,7 +29,7 @@ export function formatSummary(s: Summary): string {
     ['latency (ms)', 'mean', 'p50', 'p90', 'p99', 'std'],
     lat('TTFT', s.ttft_ms),
     lat('TPOT', s.tpot_ms),
-    // ITL needs per-token times: a live run measures them, a simulation reports TPOT only.
+    // ITL needs per-token times: a summary saved by an older version may lack them.
     ...(Number.isFinite(s.itl_ms.mean) ? [lat('ITL', s.itl_ms)] : []),
     lat('E2E', s.e2e_ms),
     lat('queue', s.queue_ms),

@@ -6,6 +6,7 @@ import type { Decision, Outcome, Policy, PolicyContext, PullDecision, QueueLimit
 import { WorkerRegistry, type WorkerInit, type WorkerListener } from './worker-registry.js';
 import { InFlightIndex } from './load-index.js';
 import { ModelIndex } from './plugins/filters/model.js';
+import { localInFlight, NO_REMOTE_LOAD, type RemoteLoad } from './shared-state.js';
 
 /** Where the router's decisions go: the simulator turns them into events, serve into HTTP calls. */
 export interface RouterSink {
@@ -69,6 +70,8 @@ export class Router {
   private loadIndex: InFlightIndex | null = null;
   private drainAgain = false;
   private readonly modelIndex = new ModelIndex();
+  /** Requests other replicas hold in their pull-mode queues (shared-state.ts), counted against `maxLength`. */
+  private remoteQueued = 0;
 
   constructor(o: RouterOptions) {
     this.policy = o.policy;
@@ -197,7 +200,7 @@ export class Router {
     this.queue.set(req.id, entry);
     this.policy.onEnqueue?.(entry, this.ctx);
     this.drain();
-    if (this.queue.has(req.id) && this.queue.size > this.limits.maxLength) {
+    if (this.queue.has(req.id) && this.queue.size + this.remoteQueued > this.limits.maxLength) {
       this.endWaiting(entry, `router queue full: ${this.limits.maxLength} requests already waiting`);
     }
   }
@@ -311,8 +314,29 @@ export class Router {
     w.inFlightPromptTokens -= req.inputTokens;
     if (!firstTokenSeen) w.inPrefill--;
     this.policy.onComplete?.(req, w, outcome, this.ctx);
-    if (w.inFlight === 0) this.registry.released(w);
+    if (localInFlight(w) === 0) this.registry.released(w);
     this.dispatchWaiting();
+  }
+
+  /**
+   * Several replicas: what the others hold on worker `w` as last synced, replacing the previous
+   * overlay (NO_REMOTE_LOAD = local only). Policies read the sum through the view's counts.
+   */
+  setRemoteLoad(w: WorkerView, load: RemoteLoad): void {
+    const old = w.remote ?? NO_REMOTE_LOAD;
+    if (old.inFlight === load.inFlight && old.promptTokens === load.promptTokens && old.inPrefill === load.inPrefill) return;
+    w.inFlight += load.inFlight - old.inFlight;
+    w.inFlightPromptTokens += load.promptTokens - old.promptTokens;
+    w.inPrefill += load.inPrefill - old.inPrefill;
+    if (load.inFlight === 0 && load.promptTokens === 0 && load.inPrefill === 0) delete w.remote;
+    else w.remote = { inFlight: load.inFlight, promptTokens: load.promptTokens, inPrefill: load.inPrefill };
+    this.loadIndex?.update(w);
+    if (load.inFlight < old.inFlight) this.dispatchWaiting();
+  }
+
+  /** Several replicas: requests waiting in the other replicas' queues (the queue bound is shared). */
+  setRemoteQueued(n: number): void {
+    this.remoteQueued = Math.max(0, n);
   }
 
   /** New engine metrics for the worker in slot `worker` (ignored once it is removed). */

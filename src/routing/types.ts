@@ -61,6 +61,30 @@ export interface WorkerView {
    * (output, input) bucket), when the operator supplied them; the `slo*` policies read them.
    */
   sloProfile?: ProfileTable;
+  /**
+   * Load other router replicas hold on this worker, as last synced (shared-state.ts); already
+   * included in `inFlight`, `inFlightPromptTokens` and `inPrefill`. Absent with one replica.
+   */
+  remote?: RemoteLoad;
+}
+
+/** What the other router replicas hold on one worker, as last synced. */
+export interface RemoteLoad {
+  readonly inFlight: number;
+  readonly promptTokens: number;
+  readonly inPrefill: number;
+}
+
+/**
+ * Session pins shared by router replicas, by worker key (`url`, else name: slots differ between
+ * replicas). Synchronous, since routing is: an implementation keeps a local mirror and syncs it
+ * in the background, so a pin set by another replica becomes visible after the sync delay.
+ */
+export interface SessionPinStore {
+  /** The worker key the session is pinned to, when a replica routed it there within the last `idleTtlS` seconds. */
+  get(session: string, idleTtlS: number): string | undefined;
+  /** This replica routed the session to `worker` now. */
+  set(session: string, worker: string): void;
 }
 
 /** The router's in-flight index over a candidate list (src/routing/load-index.ts). */
@@ -95,6 +119,11 @@ export interface Decision {
  */
 export interface Policy {
   readonly name: string;
+  /**
+   * Whether routing reads the prompt's content (`req.prefix`), not only counts, load and keys:
+   * serve computes a prompt's token ids only for a policy that does. Absent means it does.
+   */
+  readonly usesPrefix?: boolean;
   pick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null;
   onDispatch?(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void;
   onFirstToken?(req: RouteRequest, worker: WorkerView, ctx: PolicyContext): void;
@@ -213,6 +242,8 @@ export interface PolicyEnv {
   recordRouted(req: RouteRequest, worker: WorkerView): void;
   /** Forgets a removed worker in every prefix index handed out. */
   removeWorker(worker: WorkerView): void;
+  /** Session pins shared with other router replicas (serve --state, simulate --shared-state); absent = local only. */
+  sessionPins?: SessionPinStore;
 }
 
 /** How a prefix index is cut and sized. */

@@ -1,5 +1,6 @@
 import { UserError } from '../util/errors.js';
 import type { WorkerView } from './types.js';
+import { localInFlight } from './shared-state.js';
 
 /**
  * The fields a driver gives for a new worker; the registry assigns `id` and `index` and zeroes
@@ -118,7 +119,7 @@ export class WorkerRegistry {
     e.state = 'draining';
     this.changed();
     this.emit({ type: 'draining', worker: e.view });
-    if (e.view.inFlight === 0) this.emit({ type: 'drained', worker: e.view });
+    if (localInFlight(e.view) === 0) this.emit({ type: 'drained', worker: e.view });
     return true;
   }
 
@@ -141,7 +142,7 @@ export class WorkerRegistry {
   remove(id: number): 'removed' | 'pending' | undefined {
     const e = this.byId.get(id);
     if (!e) return undefined;
-    if (e.view.inFlight === 0) {
+    if (localInFlight(e.view) === 0) {
       this.free(e);
       return 'removed';
     }
@@ -158,7 +159,7 @@ export class WorkerRegistry {
 
   /** The router calls this when a request on `view` ended; it completes a pending drain or removal. */
   released(view: WorkerView): void {
-    if (view.inFlight !== 0) return;
+    if (localInFlight(view) !== 0) return;
     const e = this.byId.get(view.id);
     if (!e || e.view !== view) return;
     if (e.state === 'removing') this.free(e);

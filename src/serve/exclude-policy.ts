@@ -18,6 +18,10 @@ export class ExcludingPolicy implements Policy {
     return this.inner.name;
   }
 
+  get usesPrefix(): Policy['usesPrefix'] {
+    return this.inner.usesPrefix;
+  }
+
   get mode(): Policy['mode'] {
     return this.inner.mode;
   }

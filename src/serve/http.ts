@@ -73,71 +73,85 @@ export interface BodyLimits {
  * EPIPE/ECONNRESET rather than the 413.
  */
 export function readBody(req: IncomingMessage, res: ServerResponse, limits: BodyLimits): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const limit = limits.maxBytes;
-    const declared = Number(req.headers['content-length']);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over: HttpError | undefined;
-    let taken = 0;
-    const budget = limits.budget;
-    const refuse = (e: HttpError): void => {
-      over = e;
-      chunks.length = 0;
-      budget?.give(taken);
-      taken = 0;
-      // Declared too big to drain: answer now and close (the client may not see it; bounded).
-      if (Number.isFinite(declared) && declared - size > limits.drainBytes) {
-        res.setHeader('connection', 'close');
-        reject(e);
-      }
-    };
-    if (Number.isFinite(declared) && declared > limit) {
-      refuse(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, 'payload_too_large'));
-      if (res.hasHeader('connection')) {
-        req.resume();
-        return;
-      }
+  return new Promise((resolve, reject) => readBodyThen(req, res, limits, resolve, reject));
+}
+
+/** `readBody` with callbacks (the per-request path: no promise, no extra microtask turn); one of them is called, once. */
+export function readBodyThen(req: IncomingMessage, res: ServerResponse, limits: BodyLimits, onBody: (body: Buffer) => void, onError: (err: HttpError) => void): void {
+  let settled = false;
+  const resolve = (body: Buffer): void => {
+    if (settled) return;
+    settled = true;
+    onBody(body);
+  };
+  const reject = (err: HttpError): void => {
+    if (settled) return;
+    settled = true;
+    onError(err);
+  };
+  const limit = limits.maxBytes;
+  const declared = Number(req.headers['content-length']);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over: HttpError | undefined;
+  let taken = 0;
+  const budget = limits.budget;
+  const refuse = (e: HttpError): void => {
+    over = e;
+    chunks.length = 0;
+    budget?.give(taken);
+    taken = 0;
+    // Declared too big to drain: answer now and close (the client may not see it; bounded).
+    if (Number.isFinite(declared) && declared - size > limits.drainBytes) {
+      res.setHeader('connection', 'close');
+      reject(e);
     }
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (over) {
-        if (size - limit > limits.drainBytes) {
-          res.setHeader('connection', 'close');
-          reject(over);
-          req.removeAllListeners('data');
-          req.resume();
-        }
+  };
+  if (Number.isFinite(declared) && declared > limit) {
+    refuse(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, 'payload_too_large'));
+    if (res.hasHeader('connection')) {
+      req.resume();
+      return;
+    }
+  }
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (over) {
+      if (size - limit > limits.drainBytes) {
+        res.setHeader('connection', 'close');
+        reject(over);
+        req.removeAllListeners('data');
+        req.resume();
+      }
+      return;
+    }
+    if (size > limit) {
+      refuse(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, 'payload_too_large'));
+      return;
+    }
+    if (budget) {
+      if (!budget.take(c.length)) {
+        refuse(new HttpError(503, `serve holds ${budget.used} bytes of request bodies (limit ${budget.cap}); retry shortly`, 'overloaded', null, { 'retry-after': '1' }));
         return;
       }
-      if (size > limit) {
-        refuse(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, 'payload_too_large'));
-        return;
-      }
-      if (budget) {
-        if (!budget.take(c.length)) {
-          refuse(new HttpError(503, `serve holds ${budget.used} bytes of request bodies (limit ${budget.cap}); retry shortly`, 'overloaded', null, { 'retry-after': '1' }));
-          return;
-        }
-        taken += c.length;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      if (over) reject(over);
-      else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    });
-    req.on('error', (err) => {
+      taken += c.length;
+    }
+    chunks.push(c);
+  });
+  req.on('end', () => {
+    if (over) reject(over);
+    else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  });
+  req.on('error', (err) => {
+    budget?.give(taken);
+    taken = 0;
+    reject(new HttpError(400, `could not read the request body (${err.message})`, 'bad_body'));
+  });
+  // A connection closed mid-body ends nothing else: give the bytes back.
+  req.on('close', () => {
+    if (!req.complete && taken > 0) {
       budget?.give(taken);
       taken = 0;
-      reject(new HttpError(400, `could not read the request body (${err.message})`, 'bad_body'));
-    });
-    // A connection closed mid-body ends nothing else: give the bytes back.
-    req.on('close', () => {
-      if (!req.complete && taken > 0) {
-        budget?.give(taken);
-        taken = 0;
-      }
-    });
+    }
   });
 }

@@ -28,6 +28,12 @@ export function resolveRequestModel(router: Router, model: string | undefined): 
   throw new HttpError(404, `The model \`${model}\` does not exist (served here: ${known.join(', ')})`, 'model_not_found', 'model');
 }
 
+/** The request's `model` / `adapter` fields as resolveRequestModel reads `model`, without refusing (checked before). */
+export function modelFields(router: Router, model: string | undefined): { model?: string; adapter?: string } {
+  if (model === undefined) return {};
+  return router.servesModel(model) || !router.registry.workers.some((w) => w.scraped?.lora !== undefined) ? { model } : { adapter: model };
+}
+
 /**
  * `GET /v1/models` answered by the router: the union of the workers' labelled models with how
  * many workers serve each (registered, and taking traffic now). Undefined when no worker carries

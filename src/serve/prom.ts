@@ -5,13 +5,19 @@ import type { BreakerState } from './circuit-breaker.js';
 export interface LiveSource {
   workers(): readonly {
     name: string;
-    view: { inFlight: number; healthy: boolean; scraped?: { running: number; waiting: number; kvUsage: number } };
+    view: { inFlight: number; healthy: boolean; scraped?: { running: number; waiting: number; kvUsage: number }; remote?: { inFlight: number } };
     breaker: { state: BreakerState };
     healthOk: boolean;
   }[];
   queueLength(): number;
   policyName(): string;
   branches(): ReadonlyMap<string, number>;
+}
+
+/** A hot-path count and how much of it prom-client's counter has been given. */
+interface PendingCount {
+  n: number;
+  added: number;
 }
 
 const BREAKER_CODE: Record<BreakerState, number> = { closed: 0, open: 1, 'half-open': 2 };
@@ -31,42 +37,77 @@ export class ServeMetrics {
   readonly decisionTime: Histogram;
   readonly dispatches: Counter<'worker'>;
 
-  private readonly children = new Map<string, { inc(): void }>();
+  /**
+   * Hot-path counts, per label values, added to prom-client's counters when /metrics is read
+   * (the `collect` hooks below): a request costs an increment here, not prom-client's label
+   * hashing. The page is the same: a series appears once its count is above zero.
+   */
+  private readonly requestCounts = new Map<string, Map<number, PendingCount>>();
+  /** The same counts in first-seen order, which is the order prom-client lists series in. */
+  private readonly requestOrder: { route: string; status: string; c: PendingCount }[] = [];
+  private readonly dispatchCounts = new Map<string, PendingCount>();
 
-  /** Hot-path counters: label children looked up once, not hashed on every request. */
   countRequest(route: string, status: number): void {
-    this.child('r', route, String(status), this.requests).inc();
+    let byStatus = this.requestCounts.get(route);
+    if (!byStatus) this.requestCounts.set(route, (byStatus = new Map<number, PendingCount>()));
+    let c = byStatus.get(status);
+    if (!c) {
+      byStatus.set(status, (c = { n: 0, added: 0 }));
+      this.requestOrder.push({ route, status: String(status), c });
+    }
+    c.n++;
   }
 
   countDispatch(worker: string): void {
-    this.child('d', worker, '', this.dispatches).inc();
+    const c = this.dispatchCounts.get(worker);
+    if (c) c.n++;
+    else this.dispatchCounts.set(worker, { n: 1, added: 0 });
   }
 
   /** A removed worker leaves no label values behind (10,000 add/remove cycles must not grow the page). */
   forgetWorker(worker: string): void {
-    this.children.delete(`d\u0000${worker}\u0000`);
+    this.dispatchCounts.delete(worker);
     this.dispatches.remove(worker);
     this.retries.remove(worker);
   }
 
-  /** Label children cached for the hot path (retained-state checks). */
+  /** Label sets kept for the hot path (retained-state checks). */
   get cachedChildren(): number {
-    return this.children.size;
-  }
-
-  private child(kind: string, a: string, b: string, c: Counter): { inc(): void } {
-    const key = `${kind}\u0000${a}\u0000${b}`;
-    let ch = this.children.get(key);
-    if (!ch) this.children.set(key, (ch = kind === 'r' ? c.labels(a, b) : c.labels(a)));
-    return ch;
+    let n = this.dispatchCounts.size;
+    for (const m of this.requestCounts.values()) n += m.size;
+    return n;
   }
 
   constructor(src: LiveSource) {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'router_requests_total', help: 'Requests answered, by route and HTTP status', labelNames: ['route', 'status'], registers });
+    const requestOrder = this.requestOrder;
+    const dispatchCounts = this.dispatchCounts;
+    this.requests = new Counter({
+      name: 'router_requests_total',
+      help: 'Requests answered, by route and HTTP status',
+      labelNames: ['route', 'status'],
+      registers,
+      collect() {
+        for (const { route, status, c } of requestOrder) {
+          if (c.n > c.added) this.inc({ route, status }, c.n - c.added);
+          c.added = c.n;
+        }
+      },
+    });
     this.errors = new Counter({ name: 'router_errors_total', help: 'Failures by kind (connect, timeout, upstream_status, midstream, client_abort, rejected, invalid)', labelNames: ['kind'], registers });
     this.retries = new Counter({ name: 'router_retries_total', help: 'Retries, by the worker that failed', labelNames: ['worker'], registers });
-    this.dispatches = new Counter({ name: 'router_dispatches_total', help: 'Upstream attempts started, by worker', labelNames: ['worker'], registers });
+    this.dispatches = new Counter({
+      name: 'router_dispatches_total',
+      help: 'Upstream attempts started, by worker',
+      labelNames: ['worker'],
+      registers,
+      collect() {
+        for (const [worker, c] of dispatchCounts) {
+          if (c.n > c.added) this.inc({ worker }, c.n - c.added);
+          c.added = c.n;
+        }
+      },
+    });
     this.ttft = new Histogram({ name: 'router_ttft_seconds', help: 'Arrival to first response byte sent to the client', buckets: LATENCY_BUCKETS, registers });
     this.tpot = new Histogram({ name: 'router_tpot_seconds', help: 'Time per output token after the first', buckets: TPOT_BUCKETS, registers });
     this.e2e = new Histogram({ name: 'router_e2e_seconds', help: 'Arrival to last response byte', buckets: LATENCY_BUCKETS, registers });
@@ -87,7 +128,7 @@ export class ServeMetrics {
         },
       });
     };
-    perWorker('router_worker_in_flight', 'Requests the router has in flight on the worker', (w) => w.view.inFlight);
+    perWorker('router_worker_in_flight', 'Requests the router has in flight on the worker', (w) => w.view.inFlight - (w.view.remote?.inFlight ?? 0));
     perWorker('router_worker_healthy', '1 when the worker takes traffic (health checks pass and the breaker allows)', (w) => (w.view.healthy ? 1 : 0));
     perWorker('router_worker_health_check_ok', '1 when the last health checks passed', (w) => (w.healthOk ? 1 : 0));
     perWorker('router_worker_breaker_state', 'Circuit breaker: 0 closed, 1 open, 2 half-open', (w) => BREAKER_CODE[w.breaker.state]);

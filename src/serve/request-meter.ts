@@ -1,6 +1,7 @@
 import { promptBlockHashes } from '../workload/block-hash.js';
 import type { ServeWorker } from './worker.js';
-import { meetsSlo, sloClassName } from '../metrics/slo.js';
+import { sloClassName } from '../metrics/slo.js';
+import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import type { SloClassCounter } from './slo-classes.js';
 import type { AccessLog } from './access-log.js';
 import type { ServeMetrics } from './prom.js';
@@ -79,11 +80,15 @@ export class RequestMeter {
     const status = reportedStatus(lc);
     m.countRequest(lc.path, status);
     const inference = lc.route === 'inference';
-    const e2eS = (lc.endS ?? now) - lc.arrivalS;
+    const endS = lc.endS ?? now;
+    const e2eS = endS - lc.arrivalS;
     const out = lc.outputTokens;
     const ok = lc.end === 'completed';
-    const ttftS = inference && lc.stream && lc.firstByteS !== undefined ? lc.firstByteS - lc.arrivalS : undefined;
-    const tpotS = ttftS !== undefined && out !== undefined && out > 1 && ok ? (e2eS - ttftS) / (out - 1) : undefined;
+    // Only a streamed inference response has a first token of its own; otherwise it comes with the last.
+    const streamed = inference && lc.stream && lc.firstByteS !== undefined;
+    const lat = requestLatency(lc.arrivalS, streamed ? (lc.firstByteS as number) : endS, endS, out ?? 0);
+    const ttftS = streamed ? (lc.firstByteS as number) - lc.arrivalS : undefined;
+    const tpotS = streamed && ok && !Number.isNaN(lat.tpotMs) ? lat.tpotMs / 1e3 : undefined;
     const w = lc.worker;
     // served: answered by this worker; errors: failed there (a failed attempt before a retry
     // is counted by `retried`), so the dashboard's two columns add up to the attempts it took.
@@ -96,14 +101,14 @@ export class RequestMeter {
       m.errors.inc({ kind: errorKind(lc.error) });
     } else if (inference && ok) {
       m.e2e.observe(e2eS);
-      this.rolling.e2e.add(now, e2eS * 1000);
+      this.rolling.e2e.add(now, lat.e2eMs);
       if (ttftS !== undefined) {
         m.ttft.observe(ttftS);
-        this.rolling.ttft.add(now, ttftS * 1000);
+        this.rolling.ttft.add(now, lat.ttftMs);
       }
       if (tpotS !== undefined) {
         m.tpot.observe(tpotS);
-        this.rolling.tpot.add(now, tpotS * 1000);
+        this.rolling.tpot.add(now, lat.tpotMs);
       }
     }
     if (lc.end === 'rejected') this.totals.rejected++;
@@ -111,12 +116,12 @@ export class RequestMeter {
     // Every inference request held to an SLO is judged, a failed or rejected one as a miss. A
     // non-streaming client gets its first token with the last: its TTFT target is met by its E2E.
     const slo = inference ? lc.request.slo : undefined;
-    let judged: { name: string; met: boolean } | undefined;
+    let sloClass: string | undefined;
+    let met = false;
     if (slo) {
-      const inTok = lc.request.inputTokens;
-      const met = ok && meetsSlo(slo, { ttftMs: (ttftS ?? e2eS) * 1000, tpotMs: (tpotS ?? 0) * 1000, e2eMs: e2eS * 1000, tpatMs: (e2eS * 1000) / (inTok + (out ?? 0)) });
-      judged = { name: sloClassName(slo), met };
-      this.o.sloClasses?.observe(judged.name, met, lc.end === 'rejected');
+      met = ok && latencyMeetsSlo(slo, lat, lc.request.inputTokens, out ?? 0);
+      sloClass = sloClassName(slo);
+      this.o.sloClasses?.observe(sloClass, met, lc.end === 'rejected');
     }
     if (!this.o.log.enabled) return;
     const entry: Record<string, unknown> = {
@@ -131,13 +136,13 @@ export class RequestMeter {
       input_tokens: inference ? lc.request.inputTokens : undefined,
       output_tokens: out,
       queue_ms: lc.dispatchS !== undefined ? round((lc.dispatchS - lc.arrivalS) * 1000) : undefined,
-      ttft_ms: ttftS !== undefined ? round(ttftS * 1000) : undefined,
-      tpot_ms: tpotS !== undefined ? round(tpotS * 1000) : undefined,
-      e2e_ms: round(e2eS * 1000),
+      ttft_ms: ttftS !== undefined ? round(lat.ttftMs) : undefined,
+      tpot_ms: tpotS !== undefined ? round(lat.tpotMs) : undefined,
+      e2e_ms: round(lat.e2eMs),
     };
-    if (judged) {
-      entry.slo_met = judged.met;
-      entry.slo_class = judged.name;
+    if (sloClass !== undefined) {
+      entry.slo_met = met;
+      entry.slo_class = sloClass;
     }
     if (lc.error) entry.error = lc.error;
     this.o.log.log(entry);

@@ -7,14 +7,14 @@ import { createPolicy } from '../routing/registry.js';
 import type { Request, Slo } from '../workload/request.js';
 import { effectiveSlo } from '../metrics/slo.js';
 import { attachSloTables, checkSloTablesMatch, sloTableFor } from '../routing/slo/attach.js';
-import { parseSloHeaders } from '../routing/slo/targets.js';
+import { parseSloHeaders, SLO_HEADERS } from '../routing/slo/targets.js';
 import { SloClassCounter } from './slo-classes.js';
 import type { ProfileTable } from '../routing/slo/profile.js';
 import { childRng, type Rng } from '../util/rng.js';
 import { UserError } from '../util/errors.js';
 import { WallClock } from './wall-clock.js';
 import { errorBody, HttpError, sendError } from './openai-error.js';
-import { parseJsonObject, readInferenceBody, type InferenceKind } from './parse-body.js';
+import { parseJsonObject, readInferenceBody, type InferenceBody, type InferenceKind } from './parse-body.js';
 import { fastTokenCount, fastTokenIdsAsync, promptTokenizer, type PromptTokenizer, type TokenizerName } from './tokenize.js';
 import { ServeWorker, type WorkerEvents, type WorkerRuntimeOptions } from './worker.js';
 import type { WorkerSpec } from './worker-spec.js';
@@ -30,10 +30,10 @@ import { liveSnapshot, type LiveSnapshot } from './snapshot.js';
 import { RequestMeter } from './request-meter.js';
 import { AdminApi, type AdminHost } from './admin.js';
 import { Fleet } from './fleet.js';
-import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBody, sendJson, type BodyLimits } from './http.js';
+import { ByteBudget, isJsonContentType, methodNotAllowed, pathOf, readBodyThen, sendJson, type BodyLimits } from './http.js';
 import type { ServeHooks } from './hooks.js';
 import { TRACING_OFF, type Tracing } from './tracing.js';
-import { resolveRequestModel, modelsList } from './models.js';
+import { modelFields, resolveRequestModel, modelsList } from './models.js';
 
 export interface ServeOptions {
   host: string;
@@ -89,17 +89,20 @@ export interface ServeOptions {
   tracing?: Tracing;
   /** Operator notes (health transitions, ejections); default stderr. */
   note?: (line: string) => void;
+  /** State shared with other router replicas (`--state`, src/serve/state/); `/readiness` shows its details. */
+  state?: { start(router: Router, registry: ServeMetrics['registry']): void; stop(): Promise<void>; readiness(): Record<string, unknown> };
 }
 
 const INFERENCE: Record<string, InferenceKind> = { '/v1/chat/completions': 'chat', '/v1/completions': 'completion' };
 const PASS_THROUGH: Record<string, string> = { '/v1/models': 'GET', '/v1/embeddings': 'POST' };
 /** Prompts longer than this (characters) are tokenized across event-loop turns. */
 const ASYNC_TOKENIZE_CHARS = 256 * 1024;
-/**
- * Policies that read only token counts and load, never the prompt's ids: serve counts tokens
- * for them without computing ids (a policy not listed here gets ids).
- */
-const COUNT_ONLY_POLICIES = new Set(['least-request', 'round-robin', 'random', 'power-of-two', 'least-kv-cache', 'least-tokens', 'least-latency', 'vtc', 'session-affinity', 'consistent-hash', 'slo', 'slo-least-load', 'slo-pack-load']);
+const SLO_HEADER_NAMES = Object.keys(SLO_HEADERS);
+/** Whether any x-slo-* header is present (node lower-cases names): most requests have none to parse. */
+function hasSloHeader(h: IncomingHttpHeaders): boolean {
+  for (const name of SLO_HEADER_NAMES) if (h[name] !== undefined) return true;
+  return false;
+}
 const FORWARD_SKIP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'proxy-connection', 'upgrade', 'te', 'trailer', 'expect']);
 
 /**
@@ -158,7 +161,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.hooks = o.hooks ?? {};
     this.note = o.note ?? ((line) => process.stderr.write(`router serve: ${line}\n`));
     this.tokenize = promptTokenizer(o.tokenizer);
-    this.needsIds = o.record !== undefined || !COUNT_ONLY_POLICIES.has(o.policy.name);
+    // A policy that reads only counts and load gets a count; ids cost a hash per piece.
+    this.needsIds = o.record !== undefined || o.policy.usesPrefix !== false;
     this.tracing = o.tracing ?? TRACING_OFF;
     this.policy = new ExcludingPolicy(this.tracing.observePolicy(o.policy));
     this.passPolicy = new ExcludingPolicy(createPolicy('least-request'), this.policy.excluded);
@@ -340,6 +344,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       this.server.listen(this.o.port, this.o.host, () => resolve());
     });
     this.fleet.startWatchdog();
+    this.o.state?.start(this.router, this.metrics.registry);
     return this.server.address() as AddressInfo;
   }
 
@@ -525,7 +530,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       if (this.o.protectOps) this.checkApiKey(req);
       const healthy = this.fleet.live.filter((w) => w.view.healthy).length;
       const ready = !this.draining && healthy > 0;
-      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining }); return;
+      // Shared state unreachable: still ready (fail open), and the details say it routes on local state.
+      sendJson(res, method, ['GET', 'HEAD'], ready ? 200 : 503, { ready, healthy_workers: healthy, draining: this.draining, ...(this.o.state ? { state: this.o.state.readiness() } : {}) }); return;
     }
     if (path === '/metrics') {
       if (method !== 'GET') throw methodNotAllowed(['GET']);
@@ -556,7 +562,10 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const list = path === '/v1/models' ? modelsList(this.router, Math.floor(this.startedS)) : undefined;
     if (list) { sendJson(res, method, ['GET'], 200, list); return; }
     if (method === 'GET') { this.startRequest(req, res, path, 'passthrough', undefined); return; }
-    readBody(req, res, this.bodyLimits).then(
+    readBodyThen(
+      req,
+      res,
+      this.bodyLimits,
       (body) => {
         try {
           this.startRequest(req, res, path, kind ? 'inference' : 'passthrough', body, kind);
@@ -565,25 +574,27 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
           this.answerError(req, res, path, err);
         }
       },
-      (err: unknown) => this.answerError(req, res, path, err),
+      (err) => this.answerError(req, res, path, err),
     );
   }
 
   private startRequest(req: IncomingMessage, res: ServerResponse, path: string, route: RouteKind, body: Buffer | undefined, kind?: InferenceKind): void {
     const id = String(++this.seq);
     const arrivalS = this.clock.now();
+    const headers = this.forwardHeaders(req, id);
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
-      const asked = resolveRequestModel(this.router, parsed.model);
+      // 404 now for a model nobody serves; the request is built with what it names (modelFields).
+      resolveRequestModel(this.router, parsed.model);
       // x-slo-* headers override --slo target by target; the slo* policies rank by them.
-      const base = { id, arrivalS, outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens, text: parsed.text, slo: effectiveSlo(this.o.slo, parseSloHeaders(req.headers)), ...asked };
+      const slo = effectiveSlo(this.o.slo, hasSloHeader(req.headers) ? parseSloHeaders(req.headers) : undefined);
       const text = parsed.text ?? '';
       if (parsed.tokenIds === undefined && this.o.tokenizer === 'fast' && text.length > ASYNC_TOKENIZE_CHARS) {
         // A multi-megabyte prompt is tokenized a slice per turn, so other requests keep moving.
         void fastTokenIdsAsync(text).then(
           (ids) => {
             if (res.destroyed) { this.bodyBudget.give(body.length); return; }
-            this.begin(req, res, path, route, body, { ...base, inputTokens: Math.max(1, ids.length), prefix: this.needsIds ? { kind: 'tokens', ids } : undefined }, parsed.stream);
+            this.begin(req, res, path, route, body, headers, this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), this.needsIds ? ids : undefined), parsed.stream);
           },
           (err: unknown) => {
             this.bodyBudget.give(body.length);
@@ -595,18 +606,39 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       let request: Request;
       if (this.needsIds || parsed.tokenIds !== undefined || this.o.tokenizer !== 'fast') {
         const ids = this.tokenize(parsed);
-        request = { ...base, inputTokens: Math.max(1, ids.length), prefix: { kind: 'tokens', ids } };
+        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), ids);
       } else {
-        request = { ...base, inputTokens: Math.max(1, fastTokenCount(text)) };
+        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, fastTokenCount(text)), undefined);
       }
-      this.begin(req, res, path, route, body, request, parsed.stream);
+      this.begin(req, res, path, route, body, headers, request, parsed.stream);
       return;
     }
     if (body) parseJsonObject(body);
-    this.begin(req, res, path, route, body, { id, arrivalS, inputTokens: 1, outputTokens: 1 }, false);
+    const sessionId = headers['x-session-id'];
+    const userId = headers['x-user-id'];
+    const request: Request = sessionId !== undefined || userId !== undefined ? { id, arrivalS, inputTokens: 1, outputTokens: 1, sessionId, userId } : { id, arrivalS, inputTokens: 1, outputTokens: 1 };
+    this.begin(req, res, path, route, body, headers, request, false);
   }
 
-  private begin(req: IncomingMessage, res: ServerResponse, path: string, route: RouteKind, body: Buffer | undefined, request: Request, stream: boolean): void {
+  /** An inference request as the Router sees it, built once in its final shape. */
+  private inferenceRequest(id: string, arrivalS: number, parsed: InferenceBody, slo: Slo | undefined, headers: Record<string, string>, inputTokens: number, ids: ArrayLike<number> | undefined): Request {
+    return {
+      id,
+      arrivalS,
+      inputTokens,
+      outputTokens: parsed.maxTokens ?? this.o.defaultMaxTokens,
+      text: parsed.text,
+      slo,
+      prefix: ids !== undefined ? { kind: 'tokens', ids } : undefined,
+      // Affinity keys for session-affinity / consistent-hash (AIBrix's x-session-id).
+      sessionId: headers['x-session-id'],
+      userId: headers['x-user-id'],
+      ...modelFields(this.router, parsed.model),
+    };
+  }
+
+  /** The client's headers as sent upstream: hop-by-hop ones dropped, repeats joined, an x-request-id ensured. */
+  private forwardHeaders(req: IncomingMessage, id: string): Record<string, string> {
     const headers: Record<string, string> = {};
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
@@ -616,11 +648,11 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       headers[k] = prev === undefined ? raw[i + 1] : `${prev}, ${raw[i + 1]}`;
     }
     const rid = headers['x-request-id'];
-    if (rid === undefined || rid.length > 200) headers['x-request-id'] = `req-${request.id}`;
-    // Affinity keys for session-affinity / consistent-hash (AIBrix's x-session-id).
-    const sessionId = headers['x-session-id'];
-    const userId = headers['x-user-id'];
-    if (sessionId !== undefined || userId !== undefined) request = { ...request, sessionId, userId };
+    if (rid === undefined || rid.length > 200) headers['x-request-id'] = `req-${id}`;
+    return headers;
+  }
+
+  private begin(req: IncomingMessage, res: ServerResponse, path: string, route: RouteKind, body: Buffer | undefined, headers: Record<string, string>, request: Request, stream: boolean): void {
     const lc = new RequestLifecycle(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, request.arrivalS, this.o.requestTimeoutMs);
     if (this.tracing.enabled) lc.trace = this.tracing.request(request.id, lc.method, path, req.headers);
     this.live.set(request.id, lc);
@@ -682,6 +714,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);
     await Promise.all(all.map((w) => w.pool.close().catch(() => undefined)));
+    await this.o.state?.stop();
     this.recorder?.close();
     this.log.flush();
     await this.tracing.shutdown();

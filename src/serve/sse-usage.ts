@@ -1,8 +1,36 @@
 const DATA = Buffer.from('data:');
 const DONE = Buffer.from('data: [DONE]');
-const USAGE = /"completion_tokens"\s*:\s*(\d+)/g;
+const USAGE_KEY = Buffer.from('"completion_tokens"');
 /** Bytes kept from the end of a response: a usage object sits in the last event or the JSON tail. */
 const TAIL = 4096;
+
+/** `\s` of a JavaScript regular expression, for one latin1 byte. */
+function isSpace(b: number): boolean {
+  return (b >= 0x09 && b <= 0x0d) || b === 0x20 || b === 0xa0;
+}
+
+/**
+ * The value of the last `"completion_tokens"\s*:\s*(\d+)` that starts at or after `from`, read
+ * from the bytes as latin1 (what the regular expression over the decoded tail found), scanning
+ * backwards so only the end of the response is looked at.
+ */
+export function lastCompletionTokens(buf: Buffer, from: number): number | undefined {
+  let at = buf.lastIndexOf(USAGE_KEY);
+  while (at >= from) {
+    let i = at + USAGE_KEY.length;
+    while (i < buf.length && isSpace(buf[i])) i++;
+    if (i < buf.length && buf[i] === 0x3a) {
+      i++;
+      while (i < buf.length && isSpace(buf[i])) i++;
+      const digits = i;
+      while (i < buf.length && buf[i] >= 0x30 && buf[i] <= 0x39) i++;
+      if (i > digits) return Number(buf.toString('latin1', digits, i));
+    }
+    if (at === 0) break;
+    at = buf.lastIndexOf(USAGE_KEY, at - 1);
+  }
+  return undefined;
+}
 
 /**
  * Counts what an upstream response produced without parsing it: SSE `data:` events as they pass,
@@ -39,11 +67,9 @@ export class SseUsageCounter {
   /** Output tokens: the usage the engine reported, else one per SSE content event; undefined when unknown. */
   outputTokens(): number | undefined {
     if (this.tailBytes === 0) return undefined;
-    const buf = this.tail.length === 1 ? this.tail[0] : Buffer.concat(this.tail);
-    const text = buf.subarray(Math.max(0, buf.length - TAIL)).toString('latin1');
-    let last: string | undefined;
-    for (const m of text.matchAll(USAGE)) last = m[1];
-    if (last !== undefined) return Number(last);
+    const buf = this.tail.length === 1 ? this.tail[0] : Buffer.concat(this.tail, this.tailBytes);
+    const usage = lastCompletionTokens(buf, Math.max(0, buf.length - TAIL));
+    if (usage !== undefined) return usage;
     if (this.events > 0) return Math.max(0, this.events - (this.sawDone ? 1 : 0));
     return undefined;
   }

@@ -21,8 +21,10 @@ const COALESCE_LIMIT = 256 * 1024;
 
 /**
  * One upstream attempt as an undici dispatch handler. Headers are held until the first body
- * byte; JSON bodies of known small size are held whole and written in one go; SSE chunks are
- * written as they come, corked per event-loop turn so chunks parsed together leave together.
+ * byte; JSON bodies of known small size are held whole and written in one go; streamed chunks
+ * that undici parses in the same event-loop turn (an engine's SSE events usually arrive several
+ * to a read) are joined and written once at the end of the turn: one HTTP chunk and one write
+ * instead of one per event, and no event waits longer than the turn it arrived in.
  * A client that cannot keep up pauses the upstream (backpressure).
  */
 export class UpstreamAttempt implements Dispatcher.DispatchHandler {
@@ -33,11 +35,12 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   private discard = false;
   isSse = false;
   private held?: Buffer[];
-  private corked = false;
+  /** Streamed chunks of this turn, not yet written: the first alone, more in `pendingMore`. */
+  private pending?: Buffer;
+  private pendingMore?: Buffer[];
   private waitingDrain = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.owner.res.uncork();
+  private readonly flushTurn = (): void => {
+    this.flush();
   };
   private readonly resumeOnDrain = (): void => {
     this.waitingDrain = false;
@@ -75,7 +78,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (!this.isSse && Number.isFinite(len) && len <= COALESCE_LIMIT) this.held = [];
   }
 
-  onResponseData(ctl: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_ctl: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.discard) return;
     const owner = this.owner;
     owner.observe(chunk, this.isSse);
@@ -83,16 +86,28 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
       this.held.push(chunk);
       return;
     }
-    const res = owner.res;
     if (!owner.headSent) owner.sendHead(this.status, this.headers);
-    if (!this.corked) {
-      this.corked = true;
-      res.cork();
-      process.nextTick(this.uncork);
+    if (this.pending === undefined) {
+      this.pending = chunk;
+      process.nextTick(this.flushTurn);
+    } else if (this.pendingMore === undefined) {
+      this.pendingMore = [this.pending, chunk];
+    } else {
+      this.pendingMore.push(chunk);
     }
-    if (!res.write(chunk) && !this.waitingDrain) {
+  }
+
+  /** Writes the turn's streamed chunks as one; a full client socket pauses the upstream. */
+  private flush(): void {
+    const first = this.pending;
+    if (first === undefined) return;
+    const more = this.pendingMore;
+    this.pending = undefined;
+    this.pendingMore = undefined;
+    const res = this.owner.res;
+    if (!res.write(more === undefined ? first : Buffer.concat(more)) && !this.waitingDrain && !res.destroyed) {
       this.waitingDrain = true;
-      ctl.pause();
+      this.ctl?.pause();
       res.once('drain', this.resumeOnDrain);
     }
   }
@@ -108,12 +123,21 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
       owner.res.end(this.held.length === 1 ? this.held[0] : Buffer.concat(this.held));
     } else {
       if (!owner.headSent) owner.sendHead(this.status, this.headers);
-      owner.res.end();
+      const first = this.pending;
+      if (first === undefined) owner.res.end();
+      else {
+        const more = this.pendingMore;
+        this.pending = undefined;
+        this.pendingMore = undefined;
+        owner.res.end(more === undefined ? first : Buffer.concat(more));
+      }
     }
     owner.attemptEnded(this, 'end');
   }
 
   onResponseError(_ctl: Dispatcher.DispatchController, err: Error): void {
+    // What reached serve before the failure goes out first (then the lifecycle ends the stream).
+    this.flush();
     this.owner.attemptEnded(this, 'error', err);
   }
 }

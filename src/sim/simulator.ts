@@ -13,10 +13,13 @@ import { RequestLog } from '../metrics/request-log.js';
 import { effectiveSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
 import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.js';
-import { StreamingRequestStats, type RequestSink } from '../metrics/request-stats.js';
+import { StreamingRequestStats, latencyStatsOfSketch, type RequestSink } from '../metrics/request-stats.js';
+import { QuantileSketch } from '../metrics/quantile-sketch.js';
 import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 import { GroupedStats } from '../metrics/group-stats.js';
 import { checkPolicyForModels, unknownModelError } from './models.js';
+import { ModelIndex } from '../routing/plugins/filters/model.js';
+import { ReplicatedRouter, type ReplicaOptions, type SimRouter } from './replicas.js';
 
 export interface SimulationOptions {
   fleet: FleetWorker[];
@@ -49,6 +52,8 @@ export interface SimulationOptions {
   requestLog?: 'full' | 'summary';
   /** Keep timeseries rows (default true); a run that writes no timeseries.csv skips sampling. */
   timeseries?: boolean;
+  /** Several router replicas (`--router-replicas`), each with its own `policy`; absent = one Router running `policy`. */
+  replicas?: ReplicaOptions;
 }
 
 // The result types live with the metrics so the reports need not import the simulator.
@@ -91,12 +96,16 @@ export function importedSloTables(fleet: readonly FleetWorker[]): ProfileTable[]
  */
 export class Simulation {
   readonly clock = new VirtualClock();
-  readonly router: Router;
+  readonly router: SimRouter;
   readonly engines: Engine[];
   readonly views: WorkerView[];
   readonly log = new RequestLog();
+  /** Every inter-token gap of every request, ms (as `vllm bench serve` measures ITL). */
+  readonly itl = new QuantileSketch();
   private readonly stats: StreamingRequestStats | null;
   private readonly sink: RequestSink;
+  /** Which worker serves which model (the fleet never changes in a simulation). */
+  private readonly models = new ModelIndex();
   /** Per-model / tenant / priority tallies, wrapped around the sink. */
   private readonly groups: GroupedStats;
   readonly timeseries: TimeseriesRow[] = [];
@@ -128,17 +137,13 @@ export class Simulation {
   constructor(private readonly o: SimulationOptions) {
     this.stats = o.requestLog === 'summary' ? new StreamingRequestStats() : null;
     const modelOf = new Map(o.fleet.map((w) => [w.name, w.deployment.model.id]));
-    this.groups = new GroupedStats(this.stats ?? this.log, (name) => modelOf.get(name), new Set(modelOf.values()).size > 1, (m) => this.router.models.canonicalName(m) ?? m);
+    this.groups = new GroupedStats(this.stats ?? this.log, (name) => modelOf.get(name), new Set(modelOf.values()).size > 1, (m) => this.models.canonicalName(m) ?? m);
     this.sink = this.groups;
-    this.router = new Router({
-      policy: o.policy,
-      clock: this.clock,
-      rng: childRng(o.seed, 'router'),
-      sink: {
-        dispatch: (req, w) => this.dispatch(req, w),
-        reject: (req, reason, status) => this.recordRejected(req, '', reason, status),
-      },
-    });
+    const sink = {
+      dispatch: (req: Request, w: WorkerView) => this.dispatch(req, w),
+      reject: (req: Request, reason: string, status?: 429) => this.recordRejected(req, '', reason, status),
+    };
+    this.router = o.replicas ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink) : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink });
     // Slots 0..n−1 in fleet order: engine i serves the worker in slot i.
     this.views = o.fleet.map((w) =>
       this.router.addWorker({
@@ -152,6 +157,7 @@ export class Simulation {
         blockSize: w.deployment.engine.blockSize,
       }),
     );
+    this.models.reset(this.views);
     checkPolicyForModels(o.policy, this.views);
     attachSloTables(this.views, [...importedSloTables(o.fleet), ...(o.sloProfiles ?? [])]);
     this.engines = o.fleet.map((w, i) => {
@@ -159,6 +165,7 @@ export class Simulation {
       return new Engine(w.deployment.engine, cost, {
         firstToken: (seq) => this.noteFinished(seq, i, 1),
         finished: (seq) => this.noteFinished(seq, i, 0),
+        tokenGap: (seconds, count) => this.itl.add(seconds * 1e3, count),
       }, o.fastDecode ?? true);
     });
     this.versions = o.fleet.map(() => 0);
@@ -186,15 +193,18 @@ export class Simulation {
   }
 
   async run(): Promise<SimulationResult> {
-    const it = toAsyncIterator(this.o.requests);
+    const src = this.o.requests;
+    // A synchronous source (a generator, an array) is read without an await per request.
+    const syncIt = Symbol.asyncIterator in src ? null : src[Symbol.iterator]();
+    const it = syncIt ?? toAsyncIterator(src);
     let buf: Request[] = [];
     let bi = 0;
     const refill = async (): Promise<void> => {
       buf = [];
       bi = 0;
       while (buf.length < 4096) {
-        const r = await it.next();
-        if (r.done) {
+        const r = syncIt ? syncIt.next() : await it.next();
+        if (r.done === true) {
           this.sourceDone = true;
           break;
         }
@@ -270,7 +280,7 @@ export class Simulation {
     this.clock.set(Math.max(this.clock.now(), req.arrivalS));
     if (this.arrived === 0) this.firstArrival = req.arrivalS;
     this.arrived++;
-    if (req.model !== undefined && !this.router.servesModel(req.model)) throw unknownModelError(req, this.views);
+    if (req.model !== undefined && !this.models.known(req.model)) throw unknownModelError(req, this.views);
     this.groups.note(req);
     if (this.o.scrapeIntervalS === 0) this.scrapeAll();
     this.router.submit(req);
@@ -486,7 +496,7 @@ export class Simulation {
         cost_usd: (this.views[i].costUsdPerHour * durationS) / 3600,
       };
     });
-    const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined };
+    const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined, itl: latencyStatsOfSketch(this.itl) };
     const summary = this.stats ? summaryFrom(this.stats.aggregates(), input) : summarize({ ...input, log: this.log });
     Object.assign(summary, this.groups.summaries(durationS, input.sloGiven));
     return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };

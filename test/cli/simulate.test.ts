@@ -30,8 +30,12 @@ test('--json prints the documented keys; --out writes the three reports', () => 
     assert.ok(k in s, `missing ${k}`);
   }
   for (const k of ['ttft_ms', 'tpot_ms', 'e2e_ms', 'queue_ms', 'itl_ms']) assert.deepEqual(Object.keys(s[k] as object), ['mean', 'p50', 'p90', 'p99', 'std']);
-  // A simulation has no per-token times: ITL is unknown (null), not 0.
-  assert.equal((s.itl_ms as { mean: number | null }).mean, null);
+  // ITL from every sampled token's gap: at least the fastest decode step, its mean near TPOT's
+  // (TPOT averages per request, ITL per gap, so they differ by weighting only).
+  const itl = s.itl_ms as { mean: number; p50: number; p99: number };
+  const tpot = s.tpot_ms as { mean: number };
+  assert.ok(itl.p50 > 0 && itl.p99 >= itl.p50, JSON.stringify(itl));
+  assert.ok(Math.abs(itl.mean / tpot.mean - 1) < 0.25, `ITL mean ${itl.mean} vs TPOT mean ${tpot.mean}`);
   assert.ok((s.total_tokens_per_s as number) > (s.output_tokens_per_s as number));
   assert.equal(s.requests, 200);
   assert.equal((s.workers as unknown[]).length, 3);

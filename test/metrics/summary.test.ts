@@ -15,7 +15,7 @@ function log(): RequestLog {
 }
 
 test('summaries give std, ITL percentiles and total token throughput (hand-checked)', () => {
-  const s = summarize({ policy: 'p', log: log(), durationS: 10, wallS: 0, prefixHits: 0, prefixQueries: 0, workers: [], sloGiven: false, itlMs: [10, 20, 30, 40] });
+  const s = summarize({ policy: 'p', log: log(), durationS: 10, wallS: 0, prefixHits: 0, prefixQueries: 0, workers: [], sloGiven: false, itl: latencyStats([10, 20, 30, 40]) });
   assert.deepEqual(s.ttft_ms, { mean: 200, p50: 200, p90: 280, p99: 298, std: 100 });
   assert.deepEqual({ ...s.itl_ms, p99: Number(s.itl_ms.p99.toFixed(9)) }, { mean: 25, p50: 25, p90: 37, p99: 39.7, std: Math.sqrt(125) });
   // Completed requests only: (30 + 10 + 50 + 10) tokens in 10 s.
@@ -36,7 +36,7 @@ test('the printed summary shows seconds past 10,000 ms, an ITL row when measured
   assert.equal(latencyCell(9999.94), '9999.9');
   assert.equal(latencyCell(12_345), '12.35 s');
   assert.equal(latencyCell(NaN), '-');
-  const text = formatSummary(summarize({ policy: 'p', log: log(), durationS: 10, wallS: 0, prefixHits: 0, prefixQueries: 0, workers: [], sloGiven: false, itlMs: [10, 20, 30, 40] }));
+  const text = formatSummary(summarize({ policy: 'p', log: log(), durationS: 10, wallS: 0, prefixHits: 0, prefixQueries: 0, workers: [], sloGiven: false, itl: latencyStats([10, 20, 30, 40]) }));
   assert.match(text, /^latency \(ms\)\s+mean\s+p50\s+p90\s+p99\s+std$/m);
   assert.match(text, /^E2E\s+13\.00 s\s+13\.00 s\s+13\.80 s\s+13\.98 s\s+1000\.0$/m);
   assert.match(text, /^ITL\s+25\.0\s+25\.0\s+37\.0\s+39\.7\s+11\.2$/m);

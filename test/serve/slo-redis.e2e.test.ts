@@ -1,52 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { CLI, call, chatBody, startServe, startUpstream, stop, until } from './helpers.js';
 import { parseModelGpuProfile } from '../../src/routing/slo/profile.js';
-
-const haveRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A throwaway redis-server on a loopback port, no persistence; resolves once it accepts commands. */
-async function startRedis(): Promise<{ port: number; child: ChildProcess; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  const up = await until(async () => {
-    try {
-      if (probe.status !== 'ready') await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } catch {
-      return false;
-    }
-  }, 10_000);
-  probe.disconnect();
-  if (!up) {
-    child.kill('SIGKILL');
-    throw new Error(`redis-server did not start on port ${port}`);
-  }
-  return { port, child, stop: async () => { child.kill('SIGKILL'); await exited; } };
-}
+import { freePort, haveRedis, NO_REDIS, startRedis } from './redis-server.js';
 
 const grid = ['--outputs', '16,128', '--inputs', '128,1024', '--rates', '1,4,16', '--samples', '40'];
 
 test('export-aibrix --redis writes AIBrix keys; serve --profiles-redis loads them, reports a malformed one by key and field, and reloads on change', { timeout: 120_000 }, async (t) => {
   if (!haveRedis) {
-    t.skip('redis-server is not installed (apt-get install -y redis-server)');
+    t.skip(NO_REDIS);
     return;
   }
   const redis = await startRedis();

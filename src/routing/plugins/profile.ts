@@ -4,6 +4,12 @@ import type { Policy, PolicyEnv, PolicyFactory, PolicyOption, PluginRef, Profile
 import type { Filter, PluginHooks, PluginKind, PluginKinds, Picker, Scorer } from './types.js';
 import { findPlugin } from './registry.js';
 
+/** Whether any plugin of the profile reads the prompt's content (Policy.usesPrefix). */
+function profileUsesPrefix(spec: ProfileSpec): boolean {
+  const refs: [PluginKind, PluginRef][] = [...spec.filters.map((f): [PluginKind, PluginRef] => ['filter', f]), ...spec.scorers.map((s): [PluginKind, PluginRef] => ['scorer', s]), ['picker', spec.picker]];
+  return refs.some(([kind, ref]) => findPlugin(kind, ref.type, ref.type).usesPrefix !== false);
+}
+
 /** Builds one plugin of a profile, its options checked against the plugin's schema. */
 function build<K extends PluginKind>(kind: K, ref: PluginRef, env: PolicyEnv, where: string): PluginKinds[K] {
   const def = findPlugin(kind, ref.type, `${where}.type`);
@@ -32,6 +38,7 @@ export function profilePolicy(spec: ProfileSpec, env: PolicyEnv, where = `profil
   let part = new Float64Array(64);
   const policy: Policy = {
     name: spec.name,
+    usesPrefix: profileUsesPrefix(spec),
     pick(req, candidates, ctx) {
       let eps = candidates;
       for (const f of filters) {

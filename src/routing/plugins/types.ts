@@ -57,6 +57,8 @@ export interface PluginDef<K extends PluginKind = PluginKind> {
   readonly description: string;
   /** Where the semantics come from (llm-d source file, paper). */
   readonly follows: string;
+  /** Whether the plugin reads the prompt's content (`req.prefix`); absent means it does (see Policy.usesPrefix). */
+  readonly usesPrefix?: boolean;
   readonly options: readonly PolicyOption[];
   create(options: OptionValues, env: PolicyEnv): PluginKinds[K];
 }

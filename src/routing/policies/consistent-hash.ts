@@ -106,6 +106,7 @@ export const consistentHashPolicy: PolicyFactory = {
     const byIndex: WorkerView[] = [];
     return {
       name: NAME,
+      usesPrefix: false,
       pick(req, candidates, ctx) {
         const k = affinityKey(req, key);
         if (k === undefined) return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'no-key' };

@@ -68,6 +68,7 @@ export const leastLatencyPolicy: PolicyFactory = {
     const ewma = (mean: number, n: number, x: number): number => mean + (n === 0 ? 1 : alpha) * (x - mean);
     return {
       name: NAME,
+      usesPrefix: false,
       pick: (_req, candidates, ctx) => {
         const k = fleet.nPrefill;
         const guessPrompt = k > 0 ? fleet.prompt / k : defPrompt;

@@ -14,6 +14,7 @@ export const leastRequestPolicy: PolicyFactory = {
   options: [],
   create: () => ({
     name: 'least-request',
+    usesPrefix: false,
     pick: (_req, candidates, ctx) => ({ worker: (ctx.inFlightIndex?.(candidates)?.argminRandomTie(ctx.rng) ?? argminRandomTie(candidates, inFlight, ctx.rng)).index }),
   }),
 };

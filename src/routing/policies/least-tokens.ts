@@ -27,6 +27,7 @@ export const leastTokensPolicy: PolicyFactory = {
     const alpha = num(o, 'output_ewma');
     return {
       name: NAME,
+      usesPrefix: false,
       pick: (_req, candidates, ctx) => ({
         worker: argminRandomTie(candidates, (w) => w.inFlightPromptTokens + w.inFlight * expected, ctx.rng).index,
       }),

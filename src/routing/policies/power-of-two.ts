@@ -13,6 +13,7 @@ export const powerOfTwoPolicy: PolicyFactory = {
   options: [],
   create: () => ({
     name: 'power-of-two',
+    usesPrefix: false,
     pick: (_req, candidates, ctx) => {
       const n = candidates.length;
       if (n === 1) return { worker: candidates[0].index };

@@ -13,6 +13,7 @@ export const roundRobinPolicy: PolicyFactory = {
     let next = 0;
     return {
       name: 'round-robin',
+      usesPrefix: false,
       pick: (_req, candidates) => {
         const w = candidates[next % candidates.length];
         next = (next + 1) % candidates.length;

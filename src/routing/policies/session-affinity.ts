@@ -16,6 +16,7 @@ import { argminRandomTie } from '../pick.js';
 import { num, str } from '../options.js';
 import { inFlight } from '../candidates.js';
 import { affinityKey } from './consistent-hash.js';
+import { workerKey } from '../shared-state.js';
 
 const NAME = 'session-affinity';
 
@@ -32,7 +33,7 @@ export const sessionAffinityPolicy: PolicyFactory = {
     { name: 'idle_ttl_s', type: 'number', default: 600, min: 0, description: 'forget a session idle this long (seconds)' },
     { name: 'load_factor', type: 'number', default: 2, min: 0, description: 're-pin when the worker is above this × mean in-flight (0 = never)' },
   ],
-  create: (o) => {
+  create: (o, env) => {
     const key = str(o, 'key', ['session', 'user'] as const);
     const ttl = num(o, 'idle_ttl_s');
     const factor = num(o, 'load_factor');
@@ -40,6 +41,7 @@ export const sessionAffinityPolicy: PolicyFactory = {
     const pins = new Map<string, Pin>();
     return {
       name: NAME,
+      usesPrefix: false,
       pick(req, candidates, ctx) {
         const now = ctx.clock.now();
         for (const [k, p] of pins) {
@@ -48,9 +50,11 @@ export const sessionAffinityPolicy: PolicyFactory = {
         }
         const k = affinityKey(req, key);
         if (k === undefined) return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'no-key' };
-        const pin = pins.get(k);
-        if (pin) {
-          const w = candidates.find((c) => c.index === pin.worker);
+        // With replicas, the shared pin wins: another replica may have re-pinned the session.
+        const shared = env?.sessionPins?.get(k, ttl);
+        const pin = shared === undefined ? pins.get(k) : undefined;
+        if (pin || shared !== undefined) {
+          const w = shared === undefined ? candidates.find((c) => c.index === pin?.worker) : candidates.find((c) => workerKey(c) === shared);
           if (w) {
             let total = 0;
             for (const c of candidates) total += c.inFlight;
@@ -58,13 +62,14 @@ export const sessionAffinityPolicy: PolicyFactory = {
             return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'overloaded' };
           }
         }
-        return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: pin ? 'repin' : 'new' };
+        return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: pin || shared !== undefined ? 'repin' : 'new' };
       },
       onDispatch(req, w, ctx) {
         const k = affinityKey(req, key);
         if (k === undefined) return;
         pins.delete(k);
         pins.set(k, { worker: w.index, lastS: ctx.clock.now() });
+        env?.sessionPins?.set(k, workerKey(w));
       },
       onWorkerRemoved(w) {
         for (const [k, p] of pins) if (p.worker === w.index) pins.delete(k);

@@ -88,6 +88,8 @@ export class SloPolicy implements Policy {
   private readonly chosen = new Map<string, { c: number; viaFallback: boolean }>();
   private readonly viaFallback = new Set<string>();
   private readonly prefix = new ComputedPromptTokens();
+  /** serve routes the slo* policies on token counts (no prompt ids), as it always has. */
+  readonly usesPrefix = false;
 
   constructor(
     readonly name: string,

@@ -66,6 +66,7 @@ export const vtcPolicy: PolicyFactory = {
 
     return {
       name: NAME,
+      usesPrefix: false,
       pick(req, candidates, ctx) {
         if (req.userId === undefined) return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'no-user' };
         expire(ctx.clock.now());

@@ -13,6 +13,7 @@ export const saturationFilter: PluginDef<'filter'> = {
   aliases: ['utilization-detector'],
   description: 'Drop saturated workers (scraped queue or KV usage over threshold); keep all if every worker is saturated.',
   follows: 'llm-d utilization-detector (as a filter)',
+  usesPrefix: false,
   options: [
     { name: 'queue_depth_threshold', type: 'number', default: 5, min: 1, description: 'waiting requests at which a worker is saturated' },
     { name: 'kv_util_threshold', type: 'number', default: 0.8, min: 0.01, max: 1, description: 'KV usage at which a worker is saturated' },

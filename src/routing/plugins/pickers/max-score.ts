@@ -11,6 +11,7 @@ export const maxScorePicker: PluginDef<'picker'> = {
   aliases: ['max-score-picker'],
   description: 'Highest total score; ties random.',
   follows: 'llm-d max-score-picker',
+  usesPrefix: false,
   options: [],
   create: () => ({
     type: 'max-score',

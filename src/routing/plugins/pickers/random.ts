@@ -7,6 +7,7 @@ export const randomPicker: PluginDef<'picker'> = {
   aliases: ['random-picker'],
   description: 'Uniformly random candidate (scores ignored).',
   follows: 'llm-d random-picker',
+  usesPrefix: false,
   options: [],
   create: () => ({
     type: 'random',

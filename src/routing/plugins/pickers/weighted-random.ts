@@ -12,6 +12,7 @@ export const weightedRandomPicker: PluginDef<'picker'> = {
   aliases: ['weighted-random-picker'],
   description: 'Random in proportion to the total score (A-Res); uniform when all scores are 0.',
   follows: 'llm-d weighted-random-picker',
+  usesPrefix: false,
   options: [],
   create: () => ({
     type: 'weighted-random',

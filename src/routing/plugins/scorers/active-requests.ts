@@ -10,6 +10,7 @@ export const activeRequestsScorer: PluginDef<'scorer'> = {
   aliases: ['active', 'active-request-scorer'],
   description: "Fewer router in-flight requests scores higher: idle → 1, else (max − n) / max.",
   follows: 'llm-d active-request-scorer',
+  usesPrefix: false,
   options: [],
   create: () => ({
     type: 'active-requests',

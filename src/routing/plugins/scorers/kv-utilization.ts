@@ -10,6 +10,7 @@ export const kvUtilizationScorer: PluginDef<'scorer'> = {
   aliases: ['kv', 'kv-cache-utilization-scorer'],
   description: 'Emptier KV cache scores higher: 1 − scraped KV usage.',
   follows: 'llm-d kv-cache-utilization-scorer',
+  usesPrefix: false,
   options: [],
   create: () => ({
     type: 'kv-utilization',

@@ -13,6 +13,7 @@ export const prefixScorer: PluginDef<'scorer'> = {
   aliases: ['prefix-cache-scorer'],
   description: 'Longer cached prefix scores higher: matched leading blocks / prompt blocks in the shared prefix index.',
   follows: 'llm-d prefix-cache-scorer (approximate producer)',
+  usesPrefix: true,
   options: [
     { name: 'block_size', type: 'integer', default: 16, min: 1, description: 'tokens per block of the prefix index' },
     { name: 'lru_blocks', type: 'integer', default: 0, min: 0, description: 'prefix index capacity per worker in blocks (0 = KV capacity / block_size)' },

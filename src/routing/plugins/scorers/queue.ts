@@ -12,6 +12,7 @@ export const queueScorer: PluginDef<'scorer'> = {
   aliases: ['queue-scorer'],
   description: 'Shorter scraped waiting queue scores higher: (max − q) / (max − min), 1 when all equal.',
   follows: 'llm-d queue-scorer',
+  usesPrefix: false,
   options: [],
   create: () => ({
     type: 'queue',

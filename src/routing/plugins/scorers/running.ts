@@ -11,6 +11,7 @@ export const runningScorer: PluginDef<'scorer'> = {
   aliases: ['running-requests-size-scorer'],
   description: 'Fewer scraped running requests scores higher (min-max).',
   follows: 'llm-d running-requests-size-scorer',
+  usesPrefix: false,
   options: [],
   create: () => ({
     type: 'running',

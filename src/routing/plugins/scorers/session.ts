@@ -14,6 +14,7 @@ export const sessionScorer: PluginDef<'scorer'> = {
   aliases: ['session-affinity-scorer'],
   description: "1 for the worker the request's session was last sent to, else 0.",
   follows: 'llm-d session-affinity-scorer',
+  usesPrefix: false,
   options: [],
   create: () => {
     const sessions = new Map<string, number>();

@@ -11,6 +11,7 @@ export const tokenLoadScorer: PluginDef<'scorer'> = {
   aliases: ['token-load-scorer'],
   description: 'Fewer in-flight prompt tokens scores higher: 1 − min(1, tokens / queue_threshold_tokens).',
   follows: 'llm-d token-load-scorer',
+  usesPrefix: false,
   options: [{ name: 'queue_threshold_tokens', type: 'integer', default: 4_194_304, min: 1, description: 'in-flight prompt tokens at which the score reaches 0 (llm-d default)' }],
   create: (o) => {
     const t = num(o, 'queue_threshold_tokens');

@@ -1,0 +1,286 @@
+/**
+ * Router replicas (npm run bench:replicas, issue 15): a shared-prefix trace through 1 and 3
+ * `router serve` replicas (the client spreads requests round-robin over them) in front of 4
+ * `router mock-worker`s, each started fresh per run (empty caches). Modes:
+ * - approximate: routing-decision prefix index (`weighted`, scorers prefix:3, active-requests:2,
+ *   kv:2), each replica on its own state ("independent");
+ * - approximate+redis: the same, replicas sharing load and pins through `--state redis://`;
+ * - precise: the same weights with the `precise-prefix` scorer fed by the workers' KV events
+ *   (`mock-worker --kv-events`, `--workers URL;kv_events=...`), when that scorer is registered;
+ *   reported as missing otherwise.
+ * Prints prefix hit rate (the workers' vLLM counters: cached / queried prompt tokens), client TTFT
+ * mean/p99 (to the first content byte of the stream) and load imbalance (max/mean requests per
+ * worker). Asserts nothing. Every run is bounded by its request count and a deadline.
+ *
+ *   node dist/bench/replicas.bench.js [--requests N] [--rate R] [--groups G] [--seed S]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import { quantile } from '../src/util/stats.js';
+import { createRng, exponential } from '../src/util/rng.js';
+import { numberArg } from './args.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CLI = join(here, '../src/cli/main.js');
+
+const REQUESTS = numberArg('--requests', 240);
+const RATE = numberArg('--rate', 8);
+const GROUPS = numberArg('--groups', 8);
+const SEED = numberArg('--seed', 42);
+const WORKERS = 4;
+const PREFIX_WORDS = 1200;
+const SUFFIX_WORDS = 40;
+const MAX_TOKENS = 24;
+/** KV blocks per mock worker: about two groups' prefixes, so spreading a group over workers evicts. */
+const GPU_BLOCKS = 420;
+const START_TIMEOUT_MS = 90_000;
+const RUN_DEADLINE_MS = 240_000;
+
+const children = new Set<ChildProcess>();
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+interface Started {
+  child: ChildProcess;
+  match: RegExpExecArray;
+  output: () => string;
+}
+
+/** Starts a process and resolves with the first match of `ready` in its output (bounded). */
+function start(cmd: string, args: string[], ready: RegExp): Promise<Started> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let seen = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} ${args.slice(0, 2).join(' ')} did not start in ${START_TIMEOUT_MS} ms: ${seen}`)), START_TIMEOUT_MS);
+    const on = (c: Buffer): void => {
+      seen += c.toString();
+      const m = ready.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, match: m, output: () => seen });
+      }
+    };
+    child.stdout?.on('data', on);
+    child.stderr?.on('data', on);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} ${args.slice(0, 2).join(' ')} exited ${code}: ${seen}`));
+    });
+  });
+}
+
+/** Stops one process by its PID (SIGTERM, then SIGKILL after a bound). */
+async function stopProc(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(t);
+}
+
+// ---- the trace ------------------------------------------------------------------------------
+
+const VOCAB = ['system', 'policy', 'answer', 'context', 'table', 'query', 'value', 'record', 'field', 'index', 'model', 'router', 'cache', 'token', 'block', 'worker', 'replica', 'prefix', 'engine', 'request'];
+
+function words(rng: ReturnType<typeof createRng>, n: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(`${VOCAB[rng.int(VOCAB.length)]}${rng.int(100)}`);
+  return out.join(' ');
+}
+
+interface TraceRequest {
+  atMs: number;
+  group: number;
+  body: string;
+}
+
+/** Shared-prefix groups (SGLang's generated-shared-prefix shape): a long system prompt per group, a short unique question. */
+function trace(): TraceRequest[] {
+  const rng = createRng(SEED);
+  const prefixes = Array.from({ length: GROUPS }, () => words(rng, PREFIX_WORDS));
+  const out: TraceRequest[] = [];
+  let t = 0;
+  for (let i = 0; i < REQUESTS; i++) {
+    t += exponential(rng, RATE);
+    const g = rng.int(GROUPS);
+    const body = JSON.stringify({ model: 'llama-3.1-8b', stream: true, max_tokens: MAX_TOKENS, messages: [{ role: 'system', content: prefixes[g] }, { role: 'user', content: words(rng, SUFFIX_WORDS) }] });
+    out.push({ atMs: t * 1000, group: g, body });
+  }
+  return out;
+}
+
+// ---- one run --------------------------------------------------------------------------------
+
+type Mode = 'approximate' | 'approximate+redis' | 'precise';
+
+interface Row {
+  mode: string;
+  replicas: number;
+  hitRate: number;
+  ttftMean: number;
+  ttftP99: number;
+  imbalance: number;
+  failed: number;
+}
+
+async function metricSum(port: number, name: string): Promise<number> {
+  const pool = new Pool(`http://127.0.0.1:${port}`);
+  try {
+    const r = await pool.request({ method: 'GET', path: '/metrics' });
+    const text = await r.body.text();
+    let sum = 0;
+    for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return sum;
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Sends one streaming request; resolves with the TTFT (ms, to the first content byte) and the worker that answered. */
+async function send(pool: Pool, body: string): Promise<{ ttftMs: number; worker: string; ok: boolean }> {
+  const t0 = performance.now();
+  const r = await pool.request({ method: 'POST', path: '/v1/chat/completions', body, headers: { 'content-type': 'application/json' } });
+  const worker = String(r.headers['x-router-worker'] ?? '?');
+  let ttft = NaN;
+  let seen = '';
+  for await (const chunk of r.body) {
+    if (Number.isNaN(ttft)) {
+      seen += (chunk as Buffer).toString();
+      if (/"content":"[^"]/.test(seen)) ttft = performance.now() - t0;
+      else if (seen.length > 1 << 16) seen = seen.slice(-256);
+    }
+  }
+  return { ttftMs: ttft, worker, ok: r.statusCode === 200 && !Number.isNaN(ttft) };
+}
+
+async function runOnce(mode: Mode, replicas: number, reqs: TraceRequest[], redisUrl: string | undefined): Promise<Row> {
+  const started: ChildProcess[] = [];
+  try {
+    const workers: { url: string; port: number; events?: string }[] = [];
+    for (let i = 0; i < WORKERS; i++) {
+      const events = mode === 'precise' ? `tcp://127.0.0.1:${await freePort()}` : undefined;
+      const w = await start(process.execPath, [CLI, 'mock-worker', '--gpu', 'l20', '--port', '0', '--tokenizer', 'fast', '--engine', `num_gpu_blocks=${GPU_BLOCKS}`, ...(events ? ['--kv-events', events] : [])], /http:\/\/127\.0\.0\.1:(\d+)/);
+      started.push(w.child);
+      workers.push({ url: `http://127.0.0.1:${w.match[1]}`, port: Number(w.match[1]), events });
+    }
+    const spec = workers.map((w, i) => `${w.url};gpu=l20;name=w${i}${w.events ? `;kv_events=${w.events}` : ''}`).join(',');
+    const prefixScorer = mode === 'precise' ? 'precise-prefix' : 'prefix';
+    const serves: number[] = [];
+    for (let i = 0; i < replicas; i++) {
+      const args = [CLI, 'serve', '--port', '0', '--workers', spec, '--policy', 'weighted', '--policy-opt', `scorers=${prefixScorer}:3,active-requests:2,kv:2`, '--seed', String(SEED + i), '--log', 'off', '--worker-header', '--health-interval', '0', '--scrape-interval', '0.5'];
+      if (mode === 'approximate+redis' && redisUrl) args.push('--state', redisUrl, '--state-replica-id', `bench-${i}`, '--state-prefix', `bench-${Date.now()}:`);
+      const s = await start(process.execPath, args, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      started.push(s.child);
+      serves.push(Number(s.match[1]));
+    }
+    const pools = serves.map((p) => new Pool(`http://127.0.0.1:${p}`, { connections: 256 }));
+    const t0 = performance.now();
+    const deadline = t0 + RUN_DEADLINE_MS;
+    const results: Promise<{ ttftMs: number; worker: string; ok: boolean }>[] = [];
+    for (let i = 0; i < reqs.length; i++) {
+      const wait = t0 + reqs[i].atMs - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (performance.now() > deadline) break;
+      results.push(send(pools[i % replicas], reqs[i].body).catch(() => ({ ttftMs: NaN, worker: '?', ok: false })));
+    }
+    const done = await Promise.race([Promise.all(results), new Promise<null>((r) => setTimeout(() => r(null), Math.max(1000, deadline - performance.now())).unref())]);
+    await Promise.all(pools.map((p) => p.destroy()));
+    const out = done ?? [];
+    const ok = out.filter((r) => r.ok);
+    const ttfts = ok.map((r) => r.ttftMs).sort((a, b) => a - b);
+    const perWorker = new Map<string, number>();
+    for (const r of ok) perWorker.set(r.worker, (perWorker.get(r.worker) ?? 0) + 1);
+    const counts = workers.map((_, i) => perWorker.get(`w${i}`) ?? 0);
+    let hits = 0;
+    let queries = 0;
+    for (const w of workers) {
+      hits += await metricSum(w.port, 'vllm:prefix_cache_hits_total');
+      queries += await metricSum(w.port, 'vllm:prefix_cache_queries_total');
+    }
+    const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
+    return {
+      mode: mode === 'approximate' && replicas > 1 ? 'approximate-independent' : mode,
+      replicas,
+      hitRate: queries > 0 ? hits / queries : NaN,
+      ttftMean: ttfts.reduce((a, b) => a + b, 0) / Math.max(1, ttfts.length),
+      ttftP99: quantile(ttfts, 0.99),
+      imbalance: mean > 0 ? Math.max(...counts) / mean : NaN,
+      failed: reqs.length - ok.length,
+    };
+  } finally {
+    // Serve replicas first (they drain), then the workers.
+    for (const c of [...started].reverse()) await stopProc(c);
+  }
+}
+
+async function startRedis(): Promise<{ url: string; child: ChildProcess } | undefined> {
+  if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const t = setTimeout(() => reject(new Error('redis-server did not start')), 20_000);
+    child.stdout?.on('data', (c: Buffer) => {
+      seen += c.toString();
+      if (/Ready to accept connections/.test(seen)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+  return { url: `redis://127.0.0.1:${port}`, child };
+}
+
+function hasPreciseScorer(): boolean {
+  const r = spawnSync(process.execPath, [CLI, 'policies', '--json'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.includes('precise-prefix');
+}
+
+function fmt(rows: Row[]): string {
+  const head = '| mode | replicas | prefix hit rate | TTFT mean ms | TTFT p99 ms | imbalance | failed |';
+  const lines = rows.map((r) => `| ${r.mode} | ${r.replicas} | ${(r.hitRate * 100).toFixed(1)}% | ${r.ttftMean.toFixed(1)} | ${r.ttftP99.toFixed(1)} | ${r.imbalance.toFixed(2)} | ${r.failed} |`);
+  return [head, '|---|---|---|---|---|---|---|', ...lines].join('\n');
+}
+
+async function main(): Promise<void> {
+  const reqs = trace();
+  process.stderr.write(`bench:replicas: ${REQUESTS} requests, Poisson ${RATE} req/s, ${GROUPS} prefix groups of ${PREFIX_WORDS} words, ${WORKERS} mock workers (l20, ${GPU_BLOCKS} KV blocks each), seed ${SEED}\n`);
+  const redis = await startRedis();
+  if (!redis) process.stderr.write('bench:replicas: redis-server is not installed: approximate+redis skipped (apt-get install -y redis-server)\n');
+  const precise = hasPreciseScorer();
+  if (!precise) process.stderr.write('bench:replicas: no precise-prefix scorer in this build (KV events not merged): precise mode missing\n');
+  const plan: [Mode, number][] = [['approximate', 1], ['approximate', 3]];
+  if (redis) plan.push(['approximate+redis', 3]);
+  if (precise) plan.push(['precise', 1], ['precise', 3]);
+  const rows: Row[] = [];
+  try {
+    for (const [mode, n] of plan) {
+      process.stderr.write(`bench:replicas: ${mode}, ${n} replica(s)...\n`);
+      rows.push(await runOnce(mode, n, reqs, redis?.url));
+    }
+  } finally {
+    if (redis) await stopProc(redis.child);
+    for (const c of [...children]) await stopProc(c);
+  }
+  process.stdout.write(`${fmt(rows)}\n`);
+  if (!precise) process.stdout.write('precise (KV events): missing — the precise-prefix scorer is not in this build\n');
+}
+
+await main();
