@@ -82,6 +82,18 @@ export const DEFAULTS = {
     enablePrefixCaching: true,
     /** vLLM 0.19 `scheduler_reserve_full_isl`: admit a prompt only if its whole input fits in KV. */
     reserveFullPrompt: true,
+    /** LoRA (engine `max_loras` turns it on; src/engine/lora.ts). */
+    lora: {
+      /** vLLM `--max-lora-rank` default: adapters are sized at this rank. */
+      maxLoraRank: 16,
+      /**
+       * Host→GPU copy rate of an adapter from vLLM's CPU adapter cache, GB/s: pinned-memory copies
+       * reach ~25 of PCIe Gen4 x16's 32 GB/s per direction (every GPU here has at least Gen4).
+       */
+      hostLinkGbps: 25,
+      /** Per-load fixed cost (slot bookkeeping, punica metadata, one sync), ms: an estimate, no measurement behind it. */
+      loadOverheadMs: 2,
+    },
   },
   /**
    * Prefill/decode disaggregation in the simulator (docs/pd.md has the sources). Default KV links

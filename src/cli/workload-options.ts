@@ -14,6 +14,6 @@ export function addWorkloadOptions(cmd: Command, opts: { mix: boolean; formatFla
     .option('--limit <n>', 'only the first N requests')
     .option('--multi-turn', 'ShareGPT: replay whole conversations as sessions (each turn re-sends the history)')
     .option('--think-time <s>', `mean think time between a session's turns, seconds (default ${DEFAULTS.workload.thinkTimeS})`);
-  if (opts.mix) cmd.option('--mix <spec>', 'mix traces, each with its own arrival process: FILE:RATE[:FORMAT],... (rates in req/s)');
+  if (opts.mix) cmd.option('--mix <spec>', 'mix traces, each with its own arrival process: FILE:RATE[:FORMAT][:model=M][:lora=A][:tenant=T][:priority=P],... (rates in req/s; attributes fill what the requests lack)');
   return cmd;
 }

@@ -4,6 +4,7 @@ import type { EngineConfig } from './config.js';
 import { BlockPool } from './block-pool.js';
 import type { StepCost, StepShape } from './step-cost.js';
 import type { KvOffloadTiers } from './kv-offload.js';
+import { LoraSlots, type LoraInfo } from './lora.js';
 
 /** One request inside an engine. Times are engine-clock seconds; NaN until they happen. */
 export interface Sequence {
@@ -56,6 +57,8 @@ export interface EngineSnapshot {
   promptTokens: number;
   generationTokens: number;
   finished: number;
+  /** Adapters running and waiting (vLLM `lora_requests_info`), when the engine serves LoRA. */
+  lora?: LoraInfo;
 }
 
 /**
@@ -125,6 +128,10 @@ export class Engine {
   beforeSchedule: ((now: number) => void) | null = null;
   private scheduling = false;
   private kvObserver?: KvCacheObserver;
+  /** LoRA adapter slots (config.lora); null when the engine serves the base model only. */
+  readonly lora: LoraSlots | null;
+  /** Adapter load time the step being scheduled pays (lora.ts). */
+  private loadS = 0;
 
   constructor(
     readonly config: EngineConfig,
@@ -134,6 +141,7 @@ export class Engine {
     private readonly fastDecode = true,
   ) {
     this.pool = new BlockPool(config.numGpuBlocks, config.enablePrefixCaching);
+    this.lora = config.lora ? new LoraSlots(config.lora) : null;
   }
 
   /** Reports prefix-cache stores and evictions to `o` from now on. */
@@ -153,6 +161,11 @@ export class Engine {
 
   get numWaiting(): number {
     return this.waiting.length;
+  }
+
+  /** Sequences in the running set (admitted, not finished, not preempted). */
+  runningSequences(): readonly Sequence[] {
+    return this.running;
   }
 
   /** Sequences admitted or waiting and not finished (a stopped run reports them as unfinished). */
@@ -304,7 +317,16 @@ export class Engine {
       promptTokens: c.promptTokens,
       generationTokens: c.generationTokens,
       finished: c.finished,
+      ...(this.lora ? { lora: this.loraInfo(this.lora) } : {}),
     };
+  }
+
+  /** What `vllm:lora_requests_info` would say now (running and waiting adapters, max_lora). */
+  loraInfo(lora: LoraSlots): LoraInfo {
+    const running = lora.running();
+    const waiting = new Set<string>();
+    for (const s of this.waiting) if (s.req.adapter !== undefined && !running.includes(s.req.adapter)) waiting.add(s.req.adapter);
+    return { running, waiting: [...waiting], maxLoras: lora.config.maxLoras };
   }
 
   /** Shortens a decode stretch to the step in flight at `now`, so a new arrival joins the next step. */
@@ -324,13 +346,14 @@ export class Engine {
       this.beforeSchedule(now);
       this.scheduling = false;
     }
+    this.loadS = 0;
     this.schedule(now);
     if (this.batchLen === 0) return;
     const f = this.inFlight;
     const shape = f.shape;
     this.shapeOf(shape);
     f.start = now;
-    f.end = now + this.cost.seconds(shape);
+    f.end = now + this.cost.seconds(shape) + this.loadS;
     if (this.pendingLoadS > 0) {
       f.end += this.pendingLoadS;
       this.pendingLoadS = 0;
@@ -443,8 +466,16 @@ export class Engine {
       this.batchLen = len;
       return;
     }
-    while (this.waiting.length > 0 && budget > 0 && this.running.length < cfg.maxNumSeqs) {
-      const seq = this.waiting[0];
+    const lora = this.lora;
+    // Position in the waiting queue: LoRA skips a request whose adapter would exceed max_loras.
+    let j = 0;
+    while (j < this.waiting.length && budget > 0 && this.running.length < cfg.maxNumSeqs) {
+      const seq = this.waiting[j];
+      const adapter = lora ? seq.req.adapter : undefined;
+      if (adapter !== undefined && !(lora as LoraSlots).canRun(adapter)) {
+        j++;
+        continue;
+      }
       const total = this.numTokens(seq);
       const hits = this.prefixHits(seq, total);
       const lower = this.offload === null ? 0 : this.lowerTierHits(seq, hits.length, total);
@@ -471,7 +502,9 @@ export class Engine {
         seq.firstScheduledAt = now;
         seq.cachedTokens = hitTokens;
       }
-      this.waiting.shift();
+      if (adapter !== undefined) this.loadS += (lora as LoraSlots).admit(adapter);
+      if (j === 0) this.waiting.shift();
+      else this.waiting.splice(j, 1);
       this.running.push(seq);
       seqs[len] = seq;
       toks[len] = n;
@@ -535,6 +568,7 @@ export class Engine {
     seq.numComputed = 0;
     seq.preemptions++;
     this.counters.preemptions++;
+    if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
     this.waiting.unshift(seq);
   }
 
@@ -691,6 +725,7 @@ export class Engine {
         this.pool.release(seq.blocks);
         seq.blocks = [];
         this.counters.finished++;
+        if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
         this.listener.finished(seq, now);
       } else {
         running[w++] = seq;

@@ -115,6 +115,28 @@ export interface Summary {
   pd?: PdSummary;
   /** Fleets with KV offload tiers: per tier over all workers; `prefix_hit_rate` stays HBM hits only. */
   kv_offload?: { hit_rate_all_tiers: number; tiers: OffloadTierSummary[] };
+  /** Per model (mixed fleets, or requests naming a model), per tenant, per priority class (metrics/group-stats.ts). */
+  by_model?: GroupSummary[];
+  by_tenant?: GroupSummary[];
+  by_priority?: GroupSummary[];
+}
+
+/** One row of a per-model / per-tenant / per-priority-class breakdown. */
+export interface GroupSummary {
+  name: string;
+  requests: number;
+  completed: number;
+  rejected: number;
+  /** Rejections by quotas, rate limits or the router queue (429). */
+  rejected_429: number;
+  throughput_rps: number;
+  ttft_p50_ms: number;
+  ttft_p99_ms: number;
+  e2e_p50_ms: number;
+  e2e_p99_ms: number;
+  /** Share of judged requests (rejections count as missed) meeting their SLO; null with no SLO. */
+  slo_attainment: number | null;
+  goodput_rps: number | null;
 }
 
 export interface SummaryInput {

@@ -8,6 +8,7 @@ import { parseOperatorTables } from './operator-tables.js';
 import { architectureOf, type Architecture } from './architecture.js';
 import type { AllReduceTable } from './collectives.js';
 import { PACKAGE_ROOT } from '../util/package-root.js';
+import { loraAdapterBytes, type LoraConfig } from '../engine/lora.js';
 
 // Re-exported: callers that read profiles find the root here too.
 export { PACKAGE_ROOT };
@@ -71,9 +72,15 @@ export interface EngineOverrides {
   gpu_memory_utilization?: number;
   enable_prefix_caching?: boolean;
   reserve_full_prompt?: boolean;
+  /** LoRA: adapter slots (vLLM `--max-loras`); setting it turns LoRA serving on. */
+  max_loras?: number;
+  max_lora_rank?: number;
+  /** Host→GPU copy rate of adapters, GB/s. */
+  lora_load_gbps?: number;
+  lora_load_overhead_ms?: number;
 }
 
-const ENGINE_KEYS: Record<keyof EngineOverrides, 'int' | 'fraction' | 'bool'> = {
+const ENGINE_KEYS: Record<keyof EngineOverrides, 'int' | 'fraction' | 'bool' | 'positive'> = {
   max_num_seqs: 'int',
   max_num_batched_tokens: 'int',
   block_size: 'int',
@@ -81,6 +88,10 @@ const ENGINE_KEYS: Record<keyof EngineOverrides, 'int' | 'fraction' | 'bool'> = 
   gpu_memory_utilization: 'fraction',
   enable_prefix_caching: 'bool',
   reserve_full_prompt: 'bool',
+  max_loras: 'int',
+  max_lora_rank: 'int',
+  lora_load_gbps: 'positive',
+  lora_load_overhead_ms: 'positive',
 };
 
 /** Checks an `engine` object from a file or flag; `where` names it in errors. */
@@ -93,6 +104,8 @@ export function parseEngineOverrides(v: unknown, where: string): EngineOverrides
     if (!kind) throw new UserError(`${where}.${k}: unknown engine setting (known: ${Object.keys(ENGINE_KEYS).join(', ')})`);
     if (kind === 'bool') {
       if (typeof val !== 'boolean') throw new UserError(`${where}.${k}: expected true or false, got ${JSON.stringify(val)}`);
+    } else if (kind === 'positive') {
+      if (typeof val !== 'number' || !Number.isFinite(val) || val < 0) throw new UserError(`${where}.${k}: expected a number ≥ 0, got ${JSON.stringify(val)}`);
     } else if (kind === 'int') {
       if (typeof val !== 'number' || !Number.isInteger(val) || val < 1) throw new UserError(`${where}.${k}: expected a positive integer, got ${JSON.stringify(val)}`);
     } else if (typeof val !== 'number' || !(val > 0 && val <= 1)) {
@@ -184,6 +197,13 @@ export function loadDeploymentFile(nameOrPath: string): { file: DeploymentFile; 
   throw new UserError(`profile "${nameOrPath}": no shipped profile by that name and no such file (shipped: ${[...shippedDeployments().keys()].join(', ')})`);
 }
 
+/** LoRA slots and the load time of one adapter: its BF16 weights at `max_lora_rank` over the host link, plus the fixed overhead. */
+function loraConfig(model: Model, e: EngineOverrides): LoraConfig {
+  const d = DEFAULTS.engine.lora;
+  const bytes = loraAdapterBytes(model, e.max_lora_rank ?? d.maxLoraRank);
+  return { maxLoras: e.max_loras ?? 1, loadSeconds: bytes / ((e.lora_load_gbps ?? d.hostLinkGbps) * 1e9) + (e.lora_load_overhead_ms ?? d.loadOverheadMs) / 1e3 };
+}
+
 /**
  * Resolves a worker's deployment: shipped profile for (model, GPU, TP) if there is one, else the
  * hardware and model facts with the calibrated coefficients; then the spec's own overrides.
@@ -235,6 +255,7 @@ export function resolveDeployment(spec: DeploymentSpec): Deployment {
     gpuMemoryUtilization: util,
     enablePrefixCaching: e.enable_prefix_caching ?? d.enablePrefixCaching,
     reserveFullPrompt: e.reserve_full_prompt ?? d.reserveFullPrompt,
+    ...(e.max_loras !== undefined ? { lora: loraConfig(model, e) } : {}),
   };
   return {
     name: base?.name ?? deploymentName(model.id, gpu.id, tp),

@@ -1,6 +1,7 @@
 import type { RequestLog } from '../metrics/request-log.js';
 import type { LatencyStats, Summary } from '../metrics/summary.js';
 import { pdSummaryLines } from './pd-text.js';
+import { groupTables } from './group-table.js';
 
 function fmt(v: number | null, digits = 1): string {
   if (v === null || !Number.isFinite(v)) return '-';
@@ -53,6 +54,10 @@ export function formatSummary(s: Summary): string {
     ]));
   }
   lines.push(...pdSummaryLines(s));
+  for (const g of groupTables(s)) {
+    lines.push('');
+    lines.push(table(g));
+  }
   lines.push('');
   const roles = s.pd !== undefined;
   lines.push(table([

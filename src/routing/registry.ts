@@ -20,6 +20,7 @@ import { consistentHashPolicy } from './policies/consistent-hash.js';
 import { sessionAffinityPolicy } from './policies/session-affinity.js';
 import { preblePolicy } from './policies/preble.js';
 import { vtcPolicy } from './policies/vtc.js';
+import { loraAffinityPolicy } from './policies/lora-affinity.js';
 
 const factories = new Map<string, PolicyFactory>();
 
@@ -45,6 +46,7 @@ export const BUILTIN_POLICIES: readonly PolicyFactory[] = [
   consistentHashPolicy,
   sessionAffinityPolicy,
   vtcPolicy,
+  loraAffinityPolicy,
 ];
 for (const f of BUILTIN_POLICIES) registerPolicy(f);
 // AIBrix SLO family (slo, slo-least-load, slo-pack-load); the fallback is built through this registry.

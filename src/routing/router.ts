@@ -5,6 +5,7 @@ import type { Request } from '../workload/request.js';
 import type { Decision, Outcome, Policy, PolicyContext, PullDecision, QueueLimits, QueuedRequest, ScrapedMetrics, WorkerView } from './types.js';
 import { WorkerRegistry, type WorkerInit, type WorkerListener } from './worker-registry.js';
 import { InFlightIndex } from './load-index.js';
+import { ModelIndex } from './plugins/filters/model.js';
 import { localInFlight, NO_REMOTE_LOAD, type RemoteLoad } from './shared-state.js';
 
 /** Where the router's decisions go: the simulator turns them into events, serve into HTTP calls. */
@@ -68,6 +69,7 @@ export class Router {
   /** Least-in-flight index over the routable list (built at the first lookup). */
   private loadIndex: InFlightIndex | null = null;
   private drainAgain = false;
+  private readonly modelIndex = new ModelIndex();
   /** Requests other replicas hold in their pull-mode queues (shared-state.ts), counted against `maxLength`. */
   private remoteQueued = 0;
 
@@ -130,9 +132,14 @@ export class Router {
       this.enqueue(req);
       return;
     }
-    const candidates = this.candidates();
-    if (candidates.length === 0) {
+    const all = this.candidates();
+    if (all.length === 0) {
       this.sink.reject(req, 'no healthy worker');
+      return;
+    }
+    const candidates = this.forModel(req, all);
+    if (candidates.length === 0) {
+      this.sink.reject(req, `no healthy worker serves model ${req.model ?? ''}`);
       return;
     }
     const d = this.policy.pick(req, candidates, this.ctx);
@@ -155,9 +162,26 @@ export class Router {
     return r.every((w) => w.healthy) ? r : r.filter((w) => w.healthy);
   }
 
+  /** Which registered workers serve which model: every request naming a model is routed among them. */
+  get models(): ModelIndex {
+    this.modelIndex.reset(this.registry.workers);
+    return this.modelIndex;
+  }
+
+  /** The candidates serving the request's model (the list itself when it names none or all serve it). */
+  private forModel(req: Request, candidates: readonly WorkerView[]): readonly WorkerView[] {
+    return req.model === undefined ? candidates : this.models.narrow(req.model, candidates);
+  }
+
+  /** Some registered worker serves `model` (by name or alias), or an unlabelled one might. */
+  servesModel(model: string): boolean {
+    return this.models.known(model);
+  }
+
   private place(req: Request, d: Decision): void {
     const w = this.registry.atSlot(d.worker);
     if (!w || !w.healthy || this.registry.state(w.id) !== 'active') throw new Error(`policy ${this.policy.name} picked worker ${d.worker}, which is not a candidate`);
+    if (req.model !== undefined && this.models.mixed && !this.models.serves(w, req.model)) throw new Error(`policy ${this.policy.name} picked worker ${w.name} (${w.model}) for a request for model ${req.model}`);
     if (d.branch) this.branches.set(d.branch, (this.branches.get(d.branch) ?? 0) + 1);
     w.inFlight++;
     this.loadIndex?.update(w);
@@ -191,9 +215,26 @@ export class Router {
     const candidates = this.candidates();
     if (candidates.length === 0) return null;
     if (this.policy.next) return this.policy.next(this.queue, candidates, this.ctx);
-    const head = this.queue.values().next().value as Waiting;
-    const d = this.policy.pick(head.req, candidates, this.ctx);
-    return d ? { entry: head, decision: d } : null;
+    if (!this.models.mixed) {
+      const head = this.queue.values().next().value as Waiting;
+      const d = this.policy.pick(head.req, this.forModel(head.req, candidates), this.ctx);
+      return d ? { entry: head, decision: d } : null;
+    }
+    // One FIFO per model: a request whose model's workers are full does not hold up another model's.
+    const tried = new Set<string>();
+    // Requests without a model, and those naming no labelled model, share one extra FIFO.
+    const distinct = this.models.models().length + 1;
+    for (const entry of this.queue.values()) {
+      const m = entry.req.model;
+      const key = (m === undefined ? undefined : this.models.canonicalName(m)) ?? '';
+      if (tried.has(key)) continue;
+      tried.add(key);
+      const eligible = this.forModel(entry.req, candidates);
+      const d = eligible.length > 0 ? this.policy.pick(entry.req, eligible, this.ctx) : null;
+      if (d) return { entry, decision: d };
+      if (tried.size >= distinct) break;
+    }
+    return null;
   }
 
   /** Dispatches queued requests until the policy has nothing that fits; re-entrant calls (a sink that completes synchronously) only ask for another pass. */

@@ -13,6 +13,15 @@ export interface ScrapedMetrics {
   prefixHitRate?: number;
   /** When these were scraped (router clock, seconds). */
   atS: number;
+  /** LoRA adapters (vLLM `lora_requests_info`), when the engine serves LoRA. */
+  lora?: ScrapedLora;
+}
+
+/** vLLM's `vllm:lora_requests_info{running_lora_adapters, waiting_lora_adapters, max_lora}`. */
+export interface ScrapedLora {
+  running: readonly string[];
+  waiting: readonly string[];
+  maxLoras: number;
 }
 
 /**
@@ -32,6 +41,8 @@ export interface WorkerView {
   readonly url?: string;
   readonly gpu: string;
   readonly model: string;
+  /** Other names requests may use for `model` (catalog id, Hugging Face name); the drivers fill it. */
+  readonly modelAliases?: readonly string[];
   readonly profile: string;
   readonly costUsdPerHour: number;
   /** KV capacity in tokens (blocks × block size), when known (serve learns it from a scrape). */

@@ -1,6 +1,7 @@
 import type { ScrapedMetrics } from '../routing/types.js';
 import { parsePrometheusText, PromParseError, type PromFamily, type PromSample } from '../util/prometheus-text.js';
 import { engineCacheInfo } from '../metrics/engine-cache.js';
+import { loraRequestsInfo } from './lora-metrics.js';
 
 /**
  * Engine `/metrics` names serve understands, vLLM (V0 and V1, old and renamed) and SGLang
@@ -86,6 +87,8 @@ export class EngineMetricsReader {
     };
     const rate = this.hitRate(m);
     if (rate !== undefined) metrics.prefixHitRate = rate;
+    const lora = loraRequestsInfo(families);
+    if (lora) metrics.lora = lora;
     const out: EngineScrape = { metrics };
     const cache = engineCacheInfo(families);
     if (cache.blockSize !== undefined) out.blockSize = cache.blockSize;

@@ -35,6 +35,7 @@ import type { ServeHooks } from './hooks.js';
 import { TRACING_OFF, type Tracing } from './tracing.js';
 import type { KvEventSubscriptions } from './kv-events/subscriptions.js';
 import { PdCoordinator, type PdOptions } from './pd/coordinator.js';
+import { modelFields, resolveRequestModel, modelsList } from './models.js';
 
 export interface ServeOptions {
   host: string;
@@ -133,6 +134,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   readonly firstByteTimeoutMs: number;
   private readonly live = new Map<string, RequestLifecycle>();
   private seq = 0;
+  /** Unix seconds at start (`created` of the models the router lists). */
+  private readonly startedS = Date.now() / 1000;
   private readonly retryRng: Rng;
   private readonly log: AccessLog;
   private readonly apiKey?: BearerKey;
@@ -582,6 +585,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     if (method === 'POST' && ct !== undefined && !isJsonContentType(ct)) {
       throw new HttpError(415, `content-type must be application/json, got "${ct.slice(0, 100)}"`, 'unsupported_media_type');
     }
+    const list = path === '/v1/models' ? modelsList(this.router, Math.floor(this.startedS)) : undefined;
+    if (list) { sendJson(res, method, ['GET'], 200, list); return; }
     if (method === 'GET') { this.startRequest(req, res, path, 'passthrough', undefined); return; }
     readBodyThen(
       req,
@@ -605,6 +610,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const headers = this.forwardHeaders(req, id);
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
+      // 404 now for a model nobody serves; the request is built with what it names (modelFields).
+      resolveRequestModel(this.router, parsed.model);
       // x-slo-* headers override --slo target by target; the slo* policies rank by them.
       const slo = effectiveSlo(this.o.slo, hasSloHeader(req.headers) ? parseSloHeaders(req.headers) : undefined);
       const text = parsed.text ?? '';
@@ -652,6 +659,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       // Affinity keys for session-affinity / consistent-hash (AIBrix's x-session-id).
       sessionId: headers['x-session-id'],
       userId: headers['x-user-id'],
+      ...modelFields(this.router, parsed.model),
     };
   }
 

@@ -1,4 +1,5 @@
 import { Pool } from 'undici';
+import { modelAliases } from './models.js';
 import type { ScrapedMetrics, WorkerView } from '../routing/types.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './circuit-breaker.js';
 import { EngineMetricsReader } from './engine-metrics.js';
@@ -108,12 +109,14 @@ export class ServeWorker {
     });
     this.breaker = new CircuitBreaker(o.breaker, o.nowS);
     this.healthOk = o.health.intervalMs <= 0;
+    const aliases: readonly string[] = modelAliases(spec.model);
     // id and slot are assigned when the server registers the view with its Router.
     this.view = {
       name: spec.name ?? `${u.host}${this.basePath}`,
       url: spec.url,
       gpu: spec.gpu ?? 'unknown',
       model: spec.model ?? 'unknown',
+      modelAliases: aliases,
       profile: spec.profile ?? 'unknown',
       costUsdPerHour: spec.costUsdPerHour ?? 0,
       healthy: false,

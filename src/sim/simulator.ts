@@ -21,6 +21,9 @@ import type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 import { PdCoordinator, type PdOptions } from './pd.js';
 import { attachOffloadTiers, offloadSummary, workerOffloadSummary } from './kv-offload-sim.js';
 import type { SimKvEvents } from './kv-events.js';
+import { GroupedStats } from '../metrics/group-stats.js';
+import { checkPolicyForModels, unknownModelError } from './models.js';
+import { ModelIndex } from '../routing/plugins/filters/model.js';
 import { ReplicatedRouter, type ReplicaOptions, type SimRouter } from './replicas.js';
 
 export interface SimulationOptions {
@@ -113,6 +116,10 @@ export class Simulation {
   readonly itl = new QuantileSketch();
   private readonly stats: StreamingRequestStats | null;
   private readonly sink: RequestSink;
+  /** Which worker serves which model (the fleet never changes in a simulation). */
+  private readonly models = new ModelIndex();
+  /** Per-model / tenant / priority tallies, wrapped around the sink. */
+  private readonly groups: GroupedStats;
   readonly timeseries: TimeseriesRow[] = [];
   private readonly heap = new EventHeap<StepEvent>();
   private seqNo = 0;
@@ -143,7 +150,9 @@ export class Simulation {
 
   constructor(private readonly o: SimulationOptions) {
     this.stats = o.requestLog === 'summary' ? new StreamingRequestStats() : null;
-    this.sink = this.stats ?? this.log;
+    const modelOf = new Map(o.fleet.map((w) => [w.name, w.deployment.model.id]));
+    this.groups = new GroupedStats(this.stats ?? this.log, (name) => modelOf.get(name), new Set(modelOf.values()).size > 1, (m) => this.models.canonicalName(m) ?? m);
+    this.sink = this.groups;
     const sink = {
       dispatch: (req: Request, w: WorkerView) => this.dispatch(req, w),
       reject: (req: Request, reason: string, status?: 429) => this.recordRejected(req, '', reason, status),
@@ -157,12 +166,15 @@ export class Simulation {
         name: w.name,
         gpu: w.deployment.gpu.id,
         model: w.deployment.model.id,
+        modelAliases: [w.deployment.model.hf_name],
         profile: w.deployment.name,
         costUsdPerHour: w.deployment.costUsdPerHour,
         kvCapacityTokens: w.deployment.engine.numGpuBlocks * w.deployment.engine.blockSize,
         blockSize: w.deployment.engine.blockSize,
       }),
     );
+    this.models.reset(this.views);
+    checkPolicyForModels(o.policy, this.views);
     attachSloTables(this.views, [...importedSloTables(o.fleet), ...(o.sloProfiles ?? [])]);
     this.engines = o.fleet.map((w, i) => {
       const cost = stepCostFor(w.deployment);
@@ -310,6 +322,8 @@ export class Simulation {
     this.clock.set(Math.max(this.clock.now(), req.arrivalS));
     if (this.arrived === 0) this.firstArrival = req.arrivalS;
     this.arrived++;
+    if (req.model !== undefined && !this.models.known(req.model)) throw unknownModelError(req, this.views);
+    this.groups.note(req);
     if (this.o.scrapeIntervalS === 0) this.scrapeAll();
     this.router.submit(req);
   }
@@ -475,6 +489,7 @@ export class Simulation {
         kvUsage: e.kvUsage,
         prefixHitRate: dq > 0 ? (c.prefixHits - last.hits) / dq : undefined,
         atS: now,
+        ...(e.lora ? { lora: e.loraInfo(e.lora) } : {}),
       });
       last.hits = c.prefixHits;
       last.queries = c.prefixQueries;
@@ -541,6 +556,7 @@ export class Simulation {
     if (this.pd) summary.pd = this.pd.summary();
     const offload = offloadSummary(this.engines);
     if (offload) summary.kv_offload = offload;
+    Object.assign(summary, this.groups.summaries(durationS, input.sloGiven));
     return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };
   }
 }

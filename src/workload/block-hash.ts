@@ -37,10 +37,10 @@ export function chainHash(prev: number, values: ArrayLike<number>, start: number
  * size differs from the engine's, an engine block takes the ids of the source blocks it overlaps
  * plus its offset, so equal source prefixes still give equal engine prefixes.
  */
-export function promptBlockHashes(prefix: PrefixIdentity, inputTokens: number, blockSize: number): number[] {
+export function promptBlockHashes(prefix: PrefixIdentity, inputTokens: number, blockSize: number, seed = 0): number[] {
   const full = Math.floor(inputTokens / blockSize);
   const out = new Array<number>(full);
-  let prev = 0;
+  let prev = seed;
   if (prefix.kind === 'tokens') {
     const ids = prefix.ids;
     const n = Math.min(full, Math.floor(ids.length / blockSize));
@@ -69,6 +69,17 @@ export function promptBlockHashes(prefix: PrefixIdentity, inputTokens: number, b
   return out;
 }
 
+/**
+ * The chain's starting value for a LoRA adapter (0 for the base model): KV computed under an
+ * adapter differs from the base model's, so vLLM (and Dynamo's index) key blocks by adapter too.
+ */
+export function adapterSeed(adapter: string | undefined): number {
+  if (adapter === undefined) return 0;
+  const codes = new Uint32Array(adapter.length);
+  for (let i = 0; i < adapter.length; i++) codes[i] = adapter.charCodeAt(i);
+  return chainHash(0x5eed, codes, 0, codes.length);
+}
+
 const cache = new WeakMap<object, Map<number, number[]>>();
 const contentCache = new WeakMap<object, Map<number, number[]>>();
 
@@ -88,12 +99,12 @@ function memo(store: WeakMap<object, Map<number, number[]>>, key: object, blockS
 
 /** Block hashes of a prompt, computed once per (request, block size). */
 export function cachedPromptHashes(
-  req: { prefix?: PrefixIdentity; inputTokens: number },
+  req: { prefix?: PrefixIdentity; inputTokens: number; adapter?: string },
   blockSize: number,
 ): number[] | undefined {
   const prefix = req.prefix;
   if (!prefix) return undefined;
-  return memo(cache, req, blockSize, () => promptBlockHashes(prefix, req.inputTokens, blockSize));
+  return memo(cache, req, blockSize, () => promptBlockHashes(prefix, req.inputTokens, blockSize, adapterSeed(req.adapter)));
 }
 
 /**
@@ -101,7 +112,7 @@ export function cachedPromptHashes(
  * its token ids are known (so generated blocks are shareable content, not private).
  */
 export function cachedContentHashes(
-  req: { prefix?: PrefixIdentity; inputTokens: number; outputTokenIds?: ArrayLike<number> },
+  req: { prefix?: PrefixIdentity; inputTokens: number; outputTokenIds?: ArrayLike<number>; adapter?: string },
   blockSize: number,
 ): number[] | undefined {
   const prefix = req.prefix;
@@ -111,6 +122,6 @@ export function cachedContentHashes(
     const all = new Uint32Array(prefix.ids.length + out.length);
     all.set(prefix.ids, 0);
     all.set(out, prefix.ids.length);
-    return promptBlockHashes({ kind: 'tokens', ids: all }, all.length, blockSize);
+    return promptBlockHashes({ kind: 'tokens', ids: all }, all.length, blockSize, adapterSeed(req.adapter));
   });
 }

@@ -7,14 +7,45 @@ export interface MixEntry {
   path: string;
   rateRps: number;
   format?: string;
+  /** `KEY=VALUE` parts: given to the source's requests that carry none of their own. */
+  attrs?: MixAttrs;
 }
 
-/** Parses `--mix FILE:RATE[:FORMAT],...` (rates in requests per second, one arrival process each). */
+/** Request attributes a mix entry may stamp on its requests. */
+export interface MixAttrs {
+  model?: string;
+  adapter?: string;
+  tenant?: string;
+  priority?: string;
+}
+
+const ATTR_KEYS: Record<string, keyof MixAttrs> = { model: 'model', lora: 'adapter', adapter: 'adapter', tenant: 'tenant', priority: 'priority' };
+
+/** Splits trailing `key=value` parts (model=, lora=, tenant=, priority=) off a mix entry. */
+function takeAttrs(parts: string[], entry: string): MixAttrs | undefined {
+  let attrs: MixAttrs | undefined;
+  while (parts.length > 0 && /^[a-z]+=/.test(parts[parts.length - 1])) {
+    const part = parts.pop() as string;
+    const eq = part.indexOf('=');
+    const key = ATTR_KEYS[part.slice(0, eq)];
+    const value = part.slice(eq + 1);
+    if (!key) throw new UserError(`--mix: "${entry}": unknown attribute "${part.slice(0, eq)}" (known: ${Object.keys(ATTR_KEYS).join(', ')})`);
+    if (value === '') throw new UserError(`--mix: "${entry}": ${part.slice(0, eq)}= needs a value`);
+    (attrs ??= {})[key] = value;
+  }
+  return attrs;
+}
+
+/**
+ * Parses `--mix FILE:RATE[:FORMAT][:model=M][:lora=A][:tenant=T][:priority=P],...` (rates in
+ * requests per second, one arrival process each).
+ */
 export function parseMix(spec: string): MixEntry[] {
   const entries = spec.split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (entries.length === 0) throw new UserError(`--mix: expected FILE:RATE[,FILE:RATE...], got "${spec}"`);
   return entries.map((entry) => {
     const parts = entry.split(':');
+    const attrs = takeAttrs(parts, entry);
     const isRate = (s: string | undefined): boolean => s !== undefined && s.trim() !== '' && Number.isFinite(Number(s));
     let format: string | undefined;
     if (parts.length >= 3 && !isRate(parts[parts.length - 1]) && isRate(parts[parts.length - 2])) format = parts.pop();
@@ -23,7 +54,7 @@ export function parseMix(spec: string): MixEntry[] {
     if (path === '' || !isRate(rate) || Number(rate) <= 0) {
       throw new UserError(`--mix: "${entry}": expected FILE:RATE[:FORMAT] with RATE > 0 requests per second`);
     }
-    return { path, rateRps: Number(rate), format };
+    return { path, rateRps: Number(rate), format, ...(attrs ? { attrs } : {}) };
   });
 }
 

@@ -5,7 +5,7 @@ import { located } from '../util/errors.js';
 /**
  * The project's own trace format, one JSON object per line (documented in traces/README.md):
  * `{"id","arrival_s","input_tokens","output_tokens","token_ids"|"hash_ids"+"hash_block_tokens",
- *   "text","session_id","user_id","slo":{"ttft_ms","tpot_ms","e2e_ms","tpat_ms"},"source"}`.
+ *   "text","session_id","user_id","slo":{"ttft_ms","tpot_ms","e2e_ms","tpat_ms"},"source","model","lora","tenant","priority"}`.
  */
 export function parseNativeLine(file: string, n: number, text: string): Request {
   const f = FieldReader.parseJson(file, n, text);
@@ -51,6 +51,10 @@ export function parseNativeLine(file: string, n: number, text: string): Request 
     userId: f.optString('user_id'),
     slo,
     source: f.optString('source'),
+    model: f.optString('model'),
+    adapter: f.optString('lora') ?? f.optString('adapter'),
+    tenant: f.optString('tenant'),
+    priority: f.optString('priority'),
   };
 }
 
@@ -75,5 +79,9 @@ export function formatNativeLine(r: Request, opts: { withText?: boolean; withTok
     o.slo = { ttft_ms: r.slo.ttftMs, tpot_ms: r.slo.tpotMs, e2e_ms: r.slo.e2eMs, tpat_ms: r.slo.tpatMs };
   }
   if (r.source !== undefined) o.source = r.source;
+  if (r.model !== undefined) o.model = r.model;
+  if (r.adapter !== undefined) o.lora = r.adapter;
+  if (r.tenant !== undefined) o.tenant = r.tenant;
+  if (r.priority !== undefined) o.priority = r.priority;
   return JSON.stringify(o);
 }

@@ -31,6 +31,14 @@ export interface RouteRequest {
   readonly slo?: Slo;
   /** Name of the trace source in a mix. */
   readonly source?: string;
+  /** The model asked for (OpenAI `model`); absent = any worker (a single-model fleet). */
+  readonly model?: string;
+  /** LoRA adapter asked for, on top of `model`; absent = the base model. */
+  readonly adapter?: string;
+  /** Who sent it (serve: the API key's tenant; trace field `tenant`). */
+  readonly tenant?: string;
+  /** Priority class (`x-priority`; trace field `priority`), e.g. critical, standard, sheddable. */
+  readonly priority?: string;
 }
 
 /** A request as the workload knows it; the engine stops generating at `outputTokens`. */

@@ -1,7 +1,7 @@
 import type { Request } from './request.js';
 import { detectFormat, inArrivalOrder, type TraceFormat } from './trace.js';
 import { imposeArrivals, scaleAndCut, take, type ArrivalProcess, type ArrivalSpec } from './arrivals.js';
-import { mergeByArrival, parseMix, sourceLabels } from './mix.js';
+import { mergeByArrival, parseMix, sourceLabels, type MixAttrs } from './mix.js';
 import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
 import { UserError } from '../util/errors.js';
@@ -29,6 +29,8 @@ export interface WorkloadSource {
   label?: string;
   /** The imposed arrival process, or undefined when the trace's timestamps are kept. */
   arrivals?: ArrivalSpec;
+  /** Attributes given to the source's requests that carry none (`--mix ...:model=M`). */
+  attrs?: MixAttrs;
 }
 
 export interface Workload {
@@ -99,7 +101,7 @@ export function buildWorkload(f: WorkloadFlags, defaultTrace?: string): Workload
     if (rate !== undefined) throw new UserError('--rate does not apply to --mix: each entry of the mix carries its own rate (FILE:RATE)');
     const entries = parseMix(f.mix);
     const labels = sourceLabels(entries.map((e) => e.path));
-    sources = entries.map((e, i) => ({ path: e.path, format: pickFormat(e.path, e.format ?? f.format, !!f.multiTurn), label: labels[i], arrivals: spec(e.rateRps, i) }));
+    sources = entries.map((e, i) => ({ path: e.path, format: pickFormat(e.path, e.format ?? f.format, !!f.multiTurn), label: labels[i], arrivals: spec(e.rateRps, i), attrs: e.attrs }));
   } else {
     const path = f.trace ?? defaultTrace;
     if (path === undefined) throw new UserError('no trace given: pass a FILE, --trace FILE or --mix FILE:RATE,...');
@@ -119,7 +121,8 @@ export function buildWorkload(f: WorkloadFlags, defaultTrace?: string): Workload
     const raw = s.arrivals && durationS !== undefined ? repeat(() => s.format.read(s.path)) : s.format.read(s.path);
     const timed = s.arrivals ? imposeArrivals(raw, s.arrivals) : raw;
     const ordered = inArrivalOrder(s.path, timed);
-    return s.label === undefined ? ordered : relabel(ordered, s.label);
+    const labelled = s.label === undefined ? ordered : relabel(ordered, s.label);
+    return s.attrs ? withAttrs(labelled, s.attrs) : labelled;
   });
   const merged = streams.length === 1 ? streams[0] : mergeByArrival(streams);
   return { sources, timeScale, durationS, limit, requests: take(scaleAndCut(merged, timeScale, durationS), limit) };
@@ -140,5 +143,18 @@ async function* repeat(open: () => AsyncIterable<Request>): AsyncGenerator<Reque
 async function* relabel(source: AsyncIterable<Request>, label: string): AsyncGenerator<Request> {
   for await (const r of source) {
     yield { ...r, id: `${label}/${r.id}`, source: label, sessionId: r.sessionId === undefined ? undefined : `${label}/${r.sessionId}` };
+  }
+}
+
+/** The request's own model/adapter/tenant/priority win; the mix entry's fill what it lacks. */
+async function* withAttrs(source: AsyncIterable<Request>, a: MixAttrs): AsyncGenerator<Request> {
+  for await (const r of source) {
+    yield {
+      ...r,
+      model: r.model ?? a.model,
+      adapter: r.adapter ?? a.adapter,
+      tenant: r.tenant ?? a.tenant,
+      priority: r.priority ?? a.priority,
+    };
   }
 }

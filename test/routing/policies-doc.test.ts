@@ -30,7 +30,7 @@ test('router policies --json lists every policy and plugin with its typed option
   };
   assert.deepEqual(j.policies.map((p) => p.name), policyFactories().map((f) => f.name));
   assert.deepEqual(j.scorers.map((p) => p.type), pluginDefs('scorer').map((p) => p.type));
-  assert.deepEqual(j.filters.map((p) => p.type), ['saturation']);
+  assert.deepEqual(j.filters.map((p) => p.type), ['saturation', 'model']);
   assert.deepEqual(j.pickers.map((p) => p.type), ['max-score', 'weighted-random', 'random']);
   const lk = j.policies.find((p) => p.name === 'least-kv-cache');
   assert.equal(lk?.kind, 'preset');

@@ -1,6 +1,7 @@
 import { UserError } from '../../util/errors.js';
 import type { PluginDef, PluginKind } from './types.js';
 import { saturationFilter } from './filters/saturation.js';
+import { modelFilter } from './filters/model.js';
 import { queueScorer } from './scorers/queue.js';
 import { kvUtilizationScorer } from './scorers/kv-utilization.js';
 import { prefixScorer } from './scorers/prefix.js';
@@ -9,6 +10,7 @@ import { activeRequestsScorer } from './scorers/active-requests.js';
 import { runningScorer } from './scorers/running.js';
 import { sessionScorer } from './scorers/session.js';
 import { tokenLoadScorer } from './scorers/token-load.js';
+import { loraAffinityScorer } from './scorers/lora-affinity.js';
 import { maxScorePicker } from './pickers/max-score.js';
 import { weightedRandomPicker } from './pickers/weighted-random.js';
 import { randomPicker } from './pickers/random.js';
@@ -16,6 +18,7 @@ import { randomPicker } from './pickers/random.js';
 /** Every plugin a profile can name; one line per plugin. */
 export const PLUGINS: readonly PluginDef[] = [
   saturationFilter,
+  modelFilter,
   queueScorer,
   kvUtilizationScorer,
   prefixScorer,
@@ -24,6 +27,7 @@ export const PLUGINS: readonly PluginDef[] = [
   runningScorer,
   sessionScorer,
   tokenLoadScorer,
+  loraAffinityScorer,
   maxScorePicker,
   weightedRandomPicker,
   randomPicker,
