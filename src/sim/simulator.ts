@@ -318,11 +318,17 @@ export class Simulation {
     this.finishedFirst[n] = first;
   }
 
-  private arrive(req: Request): void {
+  private arrive(arriving: Request): void {
+    let req = arriving;
     this.clock.set(Math.max(this.clock.now(), req.arrivalS));
     if (this.arrived === 0) this.firstArrival = req.arrivalS;
     this.arrived++;
-    if (req.model !== undefined && !this.models.known(req.model)) throw unknownModelError(req, this.views);
+    if (req.model !== undefined && !this.models.known(req.model)) {
+      if (this.models.mixed) throw unknownModelError(req, this.views);
+      // A one-model fleet runs every request: a serve recording carries the client's model alias,
+      // a foreign trace another vendor's model name, and neither is a choice between pools.
+      req = { ...req, model: undefined };
+    }
     this.groups.note(req);
     if (this.o.scrapeIntervalS === 0) this.scrapeAll();
     this.router.submit(req);
