@@ -64,13 +64,22 @@ export function LatencyTable({ rolling, sloAttainment, showSlo = true }: { rolli
   ]);
   return (
     <Box flexDirection="column">
+      <HeadedRows rows={rows} />
+      {showSlo ? <Text>SLO attainment {sloAttainment === null ? '- (no SLO given)' : pct(sloAttainment)}</Text> : null}
+    </Box>
+  );
+}
+
+/** Aligned rows, the first (the header) bold. */
+function HeadedRows({ rows }: { rows: readonly string[] }) {
+  return (
+    <>
       {rows.map((r, i) => (
         <Text key={i} bold={i === 0}>
           {r}
         </Text>
       ))}
-      {showSlo ? <Text>SLO attainment {sloAttainment === null ? '- (no SLO given)' : pct(sloAttainment)}</Text> : null}
-    </Box>
+    </>
   );
 }
 
@@ -83,11 +92,7 @@ export function SloClassTable({ classes }: { classes: readonly SloClassRow[] }) 
   ]);
   return (
     <Box flexDirection="column">
-      {rows.map((r, i) => (
-        <Text key={i} bold={i === 0}>
-          {r}
-        </Text>
-      ))}
+      <HeadedRows rows={rows} />
     </Box>
   );
 }

@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { CLI, call, chatBody, startServe, stop, type Proc } from '../serve/helpers.js';
+import type { ChildProcess } from 'node:child_process';
+import { CLI, call, chatBody, startMockProcess, startServe, stop, type Proc } from '../serve/helpers.js';
 
 /** serve in front of two real mock workers serving different models: every request reaches its model's worker. */
 const procs: ChildProcess[] = [];
@@ -9,24 +9,8 @@ after(() => {
   for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 });
 
-function startMock(model: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [CLI, 'mock-worker', '--gpu', 'h100-sxm', '--model', model, '--port', '0', '--speedup', '20'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(child);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mock-worker did not start: ${out}`)), 15_000);
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ url: m[1], child });
-      }
-    });
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) => reject(new Error(`mock-worker exited ${code}: ${out}`)));
-  });
-}
+const startMock = (model: string): Promise<{ url: string; child: ChildProcess }> =>
+  startMockProcess(CLI, ['--gpu', 'h100-sxm', '--model', model, '--port', '0', '--speedup', '20'], procs);
 
 async function stopChild(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return;

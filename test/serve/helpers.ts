@@ -102,3 +102,26 @@ export async function until(cond: () => Promise<boolean> | boolean, timeoutMs = 
 
 export const chatBody = (content: string, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({ model: 'fixture-model', messages: [{ role: 'user', content }], max_tokens: 6, ...extra });
+
+/**
+ * Starts a `router mock-worker` process (`args` after `mock-worker`, give `--port 0`) and resolves
+ * with its URL once it listens; the process joins `procs`, which the caller kills in `after`.
+ */
+export function startMockProcess(cli: string, args: string[], procs: ChildProcess[]): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [cli, 'mock-worker', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(child);
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mock-worker did not start: ${out}`)), 15_000);
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ url: m[1], child });
+      }
+    });
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('exit', (code) => reject(new Error(`mock-worker exited ${code}: ${out}`)));
+  });
+}

@@ -1,10 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, call, chatBody, startServe, stop, until, type Proc } from './helpers.js';
+import { CLI, call, chatBody, startMockProcess, startServe, stop, until, type Proc } from './helpers.js';
 import { killTmux, shellQuote, skipTmux, tmux, waitFor } from '../helpers/tmux.js';
 
 /**
@@ -20,23 +20,8 @@ after(() => {
   for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 });
 
-function startMock(args: string[] = []): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [MOCK_CLI, 'mock-worker', '--gpu', 'l20', '--port', '0', '--speedup', '10', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(child);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mock-worker did not start: ${out}`)), 15_000);
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ url: m[1], child });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`mock-worker exited ${code}: ${out}`)));
-  });
-}
+const startMock = (args: string[] = []): Promise<{ url: string; child: ChildProcess }> =>
+  startMockProcess(MOCK_CLI, ['--gpu', 'l20', '--port', '0', '--speedup', '10', ...args], procs);
 
 /** Mock bodies differ between calls only in their id counter and wall-clock `created`. */
 const normalize = (b: Buffer): string => b.toString().replace(/"id":"[^"]*"/g, '"id":"X"').replace(/"created":\d+/g, '"created":0');
