@@ -15,13 +15,13 @@
  *   node dist/bench/replicas.bench.js [--requests N] [--rate R] [--groups G] [--seed S]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { quantile } from '../src/util/stats.js';
 import { createRng, exponential } from '../src/util/rng.js';
 import { numberArg } from './args.js';
+import { freePort } from './ports.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '../src/cli/main.js');
@@ -40,17 +40,6 @@ const START_TIMEOUT_MS = 90_000;
 const RUN_DEADLINE_MS = 240_000;
 
 const children = new Set<ChildProcess>();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface Started {
   child: ChildProcess;
