@@ -228,7 +228,7 @@ export class Router {
     if (candidates.length === 0) return null;
     if (this.classes) {
       this.deciding = candidates;
-      return this.classes.decide(this.ctx.clock.now(), this.tryClass);
+      return this.classes.decide(this.ctx.clock.now(), this.queue, this.tryClass);
     }
     return this.decideFrom(this.queue, candidates);
   }

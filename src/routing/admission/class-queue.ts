@@ -20,6 +20,8 @@ export type TryQueue = (queue: ReadonlyMap<string, QueuedRequest>) => PullDecisi
  * - Reserved capacity: with `maxInFlight`, class c dispatches only while the fleet has fewer than
  *   maxInFlight × (1 − reserved shares of the classes above c) requests in flight; the top class
  *   may use all of it.
+ * - Dequeue `fifo`: the Router's one queue in arrival order (classes only label requests; the
+ *   baseline the others are measured against).
  * - Pre-emption (`victim`): when the queue is full, an arrival may displace the oldest waiter of
  *   the lowest class below its own. Waiting requests have sent no byte, so this is always
  *   "before the first byte"; requests already on a worker are never pre-empted.
@@ -48,7 +50,7 @@ export class ClassQueue {
     this.inFlight = new Array<number>(n).fill(0);
     let above = 0;
     this.limit = config.classes.map((c) => {
-      const l = config.maxInFlight === Infinity ? Infinity : Math.max(1, Math.floor(config.maxInFlight * (1 - above) + 1e-9));
+      const l = config.maxInFlight === Infinity || config.dequeue === 'fifo' ? Infinity : Math.max(1, Math.floor(config.maxInFlight * (1 - above) + 1e-9));
       above += c.reserved;
       return l;
     });
@@ -155,7 +157,8 @@ export class ClassQueue {
   }
 
   /** The next dispatch (or rejection) from the class sub-queues; null when nothing can go now. */
-  decide(nowS: number, tryQueue: TryQueue): PullDecision | null {
+  decide(nowS: number, all: ReadonlyMap<string, QueuedRequest>, tryQueue: TryQueue): PullDecision | null {
+    if (this.config.dequeue === 'fifo') return this.inFlightTotal < this.config.maxInFlight ? tryQueue(all) : null;
     const n = this.sortClasses(nowS);
     const strict = this.config.dequeue === 'strict';
     for (let i = 0; i < n; i++) {
@@ -170,7 +173,7 @@ export class ClassQueue {
 
   /** When the queue is full: the waiter `arriving` displaces (oldest of the lowest class below it), if any. */
   victim(arriving: QueuedRequest): QueuedRequest | undefined {
-    if (!this.config.preempt) return undefined;
+    if (!this.config.preempt || this.config.dequeue === 'fifo') return undefined;
     const ca = this.rank(arriving.req);
     for (let c = this.queues.length - 1; c > ca; c--) {
       const q = this.queues[c];

@@ -9,7 +9,8 @@ export interface PriorityClass {
   readonly reserved: number;
 }
 
-export type DequeueMode = 'strict' | 'weighted';
+/** `fifo`: one queue in arrival order, classes only label requests (no pre-emption, no reserved capacity): the baseline. */
+export type DequeueMode = 'strict' | 'weighted' | 'fifo';
 
 export interface PriorityConfig {
   readonly classes: readonly PriorityClass[];
@@ -106,7 +107,7 @@ function parsePriorities(file: string, v: unknown): PriorityConfig {
   const defaultClass = v.default === undefined ? (names.includes('standard') ? 'standard' : names[names.length - 1]) : str(file, 'priorities.default', v.default);
   if (!names.includes(defaultClass)) throw new UserError(`${file}: priorities.default: "${defaultClass}" is not a class (expected one of ${names.join(', ')})`);
   const dequeue = v.dequeue ?? 'strict';
-  if (dequeue !== 'strict' && dequeue !== 'weighted') throw new UserError(`${file}: priorities.dequeue: expected strict or weighted, got ${JSON.stringify(dequeue)}`);
+  if (dequeue !== 'strict' && dequeue !== 'weighted' && dequeue !== 'fifo') throw new UserError(`${file}: priorities.dequeue: expected strict, weighted or fifo, got ${JSON.stringify(dequeue)}`);
   const agingS = v.aging_s === undefined || v.aging_s === 0 ? Infinity : num(file, 'priorities.aging_s', v.aging_s, 0, { above: true });
   const maxInFlight = v.max_in_flight === undefined ? Infinity : num(file, 'priorities.max_in_flight', v.max_in_flight, 1, { integer: true });
   if (maxInFlight === Infinity && classes.some((c) => c.reserved > 0)) throw new UserError(`${file}: priorities.classes: "reserved" is a share of priorities.max_in_flight, which is not given`);
