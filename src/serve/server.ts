@@ -37,6 +37,9 @@ import { TRACING_OFF, type Tracing } from './tracing.js';
 import type { KvEventSubscriptions } from './kv-events/subscriptions.js';
 import { PdCoordinator, type PdOptions } from './pd/coordinator.js';
 import { modelFields, resolveRequestModel, modelsList } from './models.js';
+import { Admission } from '../routing/admission/admission.js';
+import type { AdmissionConfig } from '../routing/admission/config.js';
+import { ServeAdmission } from './admission/serve-admission.js';
 
 export interface ServeOptions {
   host: string;
@@ -45,6 +48,8 @@ export interface ServeOptions {
   policy: Policy;
   seed: number;
   apiKey?: string;
+  /** Tenants, priority classes and quotas (`--tenants FILE`, docs/tenants.md); absent = none, at no cost. */
+  admission?: AdmissionConfig;
   adminKey?: string;
   maxAttempts: number;
   backoff: BackoffOptions;
@@ -142,6 +147,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   private readonly retryRng: Rng;
   private readonly log: AccessLog;
   private readonly apiKey?: BearerKey;
+  private readonly admission?: ServeAdmission;
   private readonly admin: AdminApi;
   private readonly recorder?: TraceRecorder;
   readonly meter: RequestMeter;
@@ -186,7 +192,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.bodyLimits = { maxBytes: o.maxBodyBytes, drainBytes: o.drainBodyBytes ?? 16 * 1024 * 1024, budget: this.bodyBudget };
     this.passCtx = { clock: this.clock, rng: childRng(o.seed, 'serve-passthrough') };
     this.retryRng = childRng(o.seed, 'serve-retry');
-    this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
+    const admission = o.admission && new Admission(o.admission, this.clock.now());
+    this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this, classes: admission?.classes });
     this.fleet = new Fleet({ stallTimeoutS: o.stallTimeoutS ?? 0, nowS: () => this.clock.now(), onAvailable: () => this.router.dispatchWaiting(), note: this.note });
     this.workerEvents = {
       admissionChanged: () => this.fleet.recompute(),
@@ -210,6 +217,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       branches: () => this.router.branches,
     });
     this.sloClasses = new SloClassCounter(this.metrics.registry, this.clock.now());
+    if (admission) this.admission = new ServeAdmission(admission, this.metrics.registry);
     o.kvEvents?.register(this.metrics.registry);
     this.pd?.attachMetrics(this.metrics.registry);
     this.log = new AccessLog(o.logWrite);
@@ -437,10 +445,15 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.starts.push(lc, w);
   }
 
-  reject(req: Request, reason: string, status?: 429): void {
+  reject(req: Request, reason: string, status?: 429 | 503): void {
     const lc = this.live.get(req.id);
     if (!lc || lc.phase === 'done') return;
     const retryAfter = { 'retry-after': String(this.o.retryAfterS) };
+    if (this.admission && status !== undefined) {
+      this.admission.count(req, status === 503 ? 'preempted' : 'queue_rejected');
+      // Pre-empted in the queue by a higher class: nothing was sent, so the client may retry as is.
+      if (status === 503) { lc.rejected(new HttpError(503, reason, 'preempted', null, retryAfter)); return; }
+    }
     // 429: the pull-mode queue turned it away (full, timed out, SLO unattainable); else no worker.
     lc.rejected(status === 429 ? new HttpError(429, reason, 'router_queue', null, retryAfter) : new HttpError(503, `no worker can take the request: ${reason}`, 'no_worker_available', null, retryAfter));
   }
@@ -516,6 +529,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   onFinish(lc: RequestLifecycle): void {
+    if (this.admission && lc.route === 'inference') this.admission.settle(lc.request, lc.outputTokens, this.clock.now());
     this.live.delete(lc.id);
     this.policy.excluded.delete(lc.id);
     if (lc.body) this.bodyBudget.give(lc.body.length);
@@ -548,7 +562,9 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   private checkApiKey(req: IncomingMessage): void {
-    if (this.apiKey && !this.apiKey.accepts(req)) {
+    // With tenant keys, a tenant's key or the --api-key passes; anything else is refused.
+    if (this.admission?.authenticates && (this.admission.identify(req) || this.apiKey?.accepts(req) === true)) return;
+    if ((this.apiKey || this.admission?.authenticates) && !this.apiKey?.accepts(req)) {
       throw new HttpError(401, 'missing or invalid API key (expected "Authorization: Bearer <key>")', 'invalid_api_key', null, { 'www-authenticate': 'Bearer' });
     }
   }
@@ -677,7 +693,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
       const k = raw[i].toLowerCase();
-      if (FORWARD_SKIP.has(k) || (k === 'authorization' && this.apiKey)) continue;
+      if (FORWARD_SKIP.has(k) || (k === 'authorization' && (this.apiKey || this.admission?.authenticates))) continue;
       const prev = headers[k];
       headers[k] = prev === undefined ? raw[i + 1] : `${prev}, ${raw[i + 1]}`;
     }
@@ -687,12 +703,24 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   private begin(req: IncomingMessage, res: ServerResponse, path: string, route: RouteKind, body: Buffer | undefined, headers: Record<string, string>, request: Request, stream: boolean): void {
+    if (this.admission && route === 'inference') {
+      try {
+        request = this.admission.resolve(req, request);
+      } catch (err) {
+        if (body) this.bodyBudget.give(body.length);
+        this.answerError(req, res, path, err);
+        return;
+      }
+    }
     const lc = new RequestLifecycle(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, request.arrivalS, this.o.requestTimeoutMs);
     if (this.tracing.enabled) lc.trace = this.tracing.request(request.id, lc.method, path, req.headers);
     this.live.set(request.id, lc);
     this.meter.arrived(lc);
     this.hooks.onRequestStart?.(lc);
-    this.route(lc);
+    const refused = this.admission && route === 'inference' ? this.admission.admit(request, this.clock.now()) : null;
+    // Over a quota: answered 429 through the lifecycle, so it counts as a miss of its SLO class.
+    if (refused) lc.rejected(refused);
+    else this.route(lc);
   }
 
   // ---- Shutdown ----------------------------------------------------------------------------

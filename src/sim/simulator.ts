@@ -22,6 +22,7 @@ import { PdCoordinator, type PdOptions } from './pd.js';
 import { attachOffloadTiers, offloadSummary, workerOffloadSummary } from './kv-offload-sim.js';
 import type { SimKvEvents } from './kv-events.js';
 import { GroupedStats } from '../metrics/group-stats.js';
+import type { SimAdmission } from './admission.js';
 import { checkPolicyForModels, unknownModelError } from './models.js';
 import { ModelIndex } from '../routing/plugins/filters/model.js';
 import { ReplicatedRouter, type ReplicaOptions, type SimRouter } from './replicas.js';
@@ -66,6 +67,8 @@ export interface SimulationOptions {
   kvEvents?: SimKvEvents;
   /** Several router replicas (`--router-replicas`), each with its own `policy`; absent = one Router running `policy`. */
   replicas?: ReplicaOptions;
+  /** Tenants, priority classes and quotas (`--tenants FILE`, src/sim/admission.ts); absent = none. */
+  admission?: SimAdmission;
 }
 
 // The result types live with the metrics so the reports need not import the simulator.
@@ -155,9 +158,10 @@ export class Simulation {
     this.sink = this.groups;
     const sink = {
       dispatch: (req: Request, w: WorkerView) => this.dispatch(req, w),
-      reject: (req: Request, reason: string, status?: 429) => this.recordRejected(req, '', reason, status),
+      reject: (req: Request, reason: string, status?: 429 | 503) => this.recordRejected(req, '', reason, status),
     };
-    this.router = o.replicas ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink) : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink });
+    if (o.admission && o.replicas) throw new UserError('--tenants: not with --router-replicas yet (priority classes live in one router\'s queue)');
+    this.router = o.replicas ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink) : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink, classes: o.admission?.admission.classes });
     this.pd = o.fleet.some((w) => w.role !== undefined && w.role !== 'both') ? this.createPd() : null;
     const pd = this.pd;
     // Slots 0..n−1 in fleet order: engine i serves the worker in slot i (a disaggregated fleet: slots per pool).
@@ -329,7 +333,14 @@ export class Simulation {
       // a foreign trace another vendor's model name, and neither is a choice between pools.
       req = { ...req, model: undefined };
     }
+    const adm = this.o.admission;
+    if (adm) req = adm.resolve(req);
     this.groups.note(req);
+    const refused = adm?.refuse(req, this.clock.now());
+    if (refused) {
+      this.recordRejected(req, '', refused, 429);
+      return;
+    }
     if (this.o.scrapeIntervalS === 0) this.scrapeAll();
     this.router.submit(req);
   }
@@ -424,6 +435,7 @@ export class Simulation {
       status: 'ok',
       sloClass: slo ? sloClassName(slo) : undefined,
     });
+    this.o.admission?.completed(req, now);
     this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: lat.ttftMs / 1e3, e2eS: lat.e2eMs / 1e3 }, true);
   }
 
@@ -439,7 +451,7 @@ export class Simulation {
     for (const p of this.pd?.pending() ?? []) this.recordRejected(p.req, this.views[p.worker].name, 'waiting for or receiving its KV transfer when the run was stopped');
   }
 
-  private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429, seq?: Sequence): void {
+  private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429 | 503, seq?: Sequence): void {
     if (this.stopping) {
       this.sink.add({
         requestId: req.id,
