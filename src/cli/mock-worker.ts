@@ -81,8 +81,9 @@ export function registerMockWorker(program: Command): void {
     .option('--kv-events <endpoint>', 'publish the engine\'s KV cache events (BlockStored/BlockRemoved, vLLM\'s ZMQ msgpack format) on a PUB socket bound here, e.g. tcp://127.0.0.1:5557 (port 0 = any; the endpoint is printed on stdout)')
     .option('--kv-events-topic <topic>', 'topic frame of every KV event message (vLLM\'s default is empty)', '')
     .option('--role <role>', `disaggregated serving: ${MOCK_ROLES.join(', ')} (vLLM kv_transfer_params and SGLang bootstrap fields; see docs/pd-serve.md); default: colocated, PD fields ignored`)
-    .option('--kv-link-gbps <n>', 'decode role: GB/s of the link KV arrives over from a prefill worker', String(d.pdKvLinkGbps))
-    .option('--kv-link-latency-us <n>', 'decode role: fixed microseconds per KV transfer', String(d.pdKvLinkLatencyUs))
+    // The simulator's cross-node link (a prefill mock is another process, as on another node).
+    .option('--kv-link-gbps <n>', 'decode role: GB/s of the link KV arrives over from a prefill worker (the simulator\'s cross-node RDMA link)', String(DEFAULTS.pd.rdmaGbps))
+    .option('--kv-link-latency-us <n>', 'decode role: fixed microseconds per KV transfer', String(DEFAULTS.pd.rdmaLatencyUs))
     .action((f: MockWorkerFlags) =>
       runAction(async () => {
         if (!f.gpu && !f.profile) throw new UserError('mock-worker: give --gpu (e.g. --gpu l20) or --profile');
