@@ -1,3 +1,4 @@
+import { usableMemoryBytes } from './effective-peaks.js';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULTS } from '../defaults.js';
@@ -162,11 +163,12 @@ export function shippedDeployments(): Map<string, { file: DeploymentFile; path: 
 }
 
 /**
- * KV blocks vLLM would allocate: (memory·utilisation − weights/TP − reserve) per GPU divided by
+ * KV blocks vLLM would allocate: (usable memory·utilisation − weights/TP − reserve) per GPU divided by
  * the per-GPU bytes of one block. The reserve (activations, CUDA graphs) is a fitted coefficient.
+ * Usable memory is what the CUDA runtime reports: 15/16 of a GDDR part with in-band ECC on.
  */
 export function deriveNumGpuBlocks(gpu: Gpu, model: Model, tp: number, util: number, blockSize: number, c: Coefficients): number {
-  const perGpu = gpu.memory_gib * 2 ** 30 * util - (model.params_b * 1e9 * 2) / tp - c.activation_reserve_gib * 2 ** 30;
+  const perGpu = usableMemoryBytes(gpu) * util - (model.params_b * 1e9 * 2) / tp - c.activation_reserve_gib * 2 ** 30;
   const blockBytes = (model.kv_cache_bytes_per_token_bf16 / tp) * blockSize;
   return Math.max(0, Math.floor(perGpu / blockBytes));
 }

@@ -36,3 +36,8 @@ export function bandwidthShare(g: Pick<Gpu, 'ecc'>): number {
 export function effectivePeaks(g: PeakFacts): EffectivePeaks {
   return { tflops: g.bf16_dense_tflops * clockRatio(g), bandwidthGbps: g.memory_bandwidth_gbps * bandwidthShare(g) };
 }
+
+/** Bytes the CUDA runtime reports as total memory: in-band ECC keeps 1/16 of a GDDR part for check bits. */
+export function usableMemoryBytes(g: Pick<Gpu, 'memory_gib' | 'ecc'>): number {
+  return g.memory_gib * 2 ** 30 * bandwidthShare(g);
+}

@@ -1,3 +1,4 @@
+import { usableMemoryBytes } from './effective-peaks.js';
 import type { StepShape } from '../engine/step-cost.js';
 import { RooflineStepCost } from './roofline.js';
 import type { Coefficients, Gpu, Model } from './types.js';
@@ -218,7 +219,7 @@ export function fitCoefficients(inp: FitInput): FitResult {
  * reports, so a measured profile resized for another memory utilisation stays consistent.
  */
 export function reserveForBlocks(gpu: Gpu, model: Model, tp: number, util: number, blockSize: number, numGpuBlocks: number): number {
-  const perGpu = gpu.memory_gib * 2 ** 30 * util - (model.params_b * 1e9 * 2) / tp;
+  const perGpu = usableMemoryBytes(gpu) * util - (model.params_b * 1e9 * 2) / tp;
   const blockBytes = (model.kv_cache_bytes_per_token_bf16 / tp) * blockSize;
   return Math.max(0, (perGpu - numGpuBlocks * blockBytes) / 2 ** 30);
 }
