@@ -94,7 +94,7 @@ test('tenants config: one-line errors naming the field', () => {
     [{ tenants: { a: { priority: 'critical', max_priority: 'standard' } } }, /priority: "critical" is above max_priority "standard"/],
     [{ priorities: { classes: [{ name: 'a', reserved: 0.6 }, { name: 'b', reserved: 0.5 }], max_in_flight: 4 } }, /classes\[1\]\.reserved: the reserved shares add up to 1\.1/],
     [{ priorities: { classes: [{ name: 'a', reserved: 0.5 }, 'b'] } }, /"reserved" is a share of priorities\.max_in_flight, which is not given/],
-    [{ priorities: { dequeue: 'fair' } }, /priorities\.dequeue: expected strict or weighted, got "fair"/],
+    [{ priorities: { dequeue: 'fair' } }, /priorities\.dequeue: expected strict, weighted or fifo, got "fair"/],
     [{ priorities: { default: 'gold' } }, /priorities\.default: "gold" is not a class/],
     [{ priorities: { classes: ['a', 'a'] } }, /classes\[1\]\.name: class "a" is listed twice/],
     [{ tenant: {} }, /top level: unknown field "tenant"/],
