@@ -23,6 +23,7 @@ import { backoffMs, type BackoffOptions } from './backoff.js';
 import { ExcludingPolicy } from './exclude-policy.js';
 import { RequestLifecycle, type LifecycleHost, type RouteKind } from './lifecycle.js';
 import { ServeMetrics } from './prom.js';
+import { StartQueue } from './start-queue.js';
 import { AccessLog } from './access-log.js';
 import { BearerKey } from './auth.js';
 import { TraceRecorder } from './recorder.js';
@@ -114,6 +115,8 @@ function hasSloHeader(h: IncomingHttpHeaders): boolean {
   for (const name of SLO_HEADER_NAMES) if (h[name] !== undefined) return true;
   return false;
 }
+/** A request naming no model (modelFields's answer for it). */
+const NO_MODEL: { model?: string; adapter?: string } = Object.freeze({});
 const FORWARD_SKIP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'proxy-connection', 'upgrade', 'te', 'trailer', 'expect']);
 
 /**
@@ -166,6 +169,11 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   readonly sloClasses: SloClassCounter;
   /** Disaggregated serving (src/serve/pd); absent for a colocated fleet. */
   readonly pd?: PdCoordinator;
+  /** Attempts about to start (next microtask): inference through the PD coordinator when there is one. */
+  private readonly starts = new StartQueue<RequestLifecycle, ServeWorker>((lc, w) => {
+    if (this.pd && lc.route === 'inference') this.pd.run(lc, w);
+    else lc.start(w);
+  });
 
   constructor(readonly o: ServeOptions) {
     if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
@@ -434,9 +442,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     lc.dispatched();
     this.metrics.countDispatch(w.name);
     // Deferred: the Router may dispatch from inside onComplete of another request.
-    const pd = this.pd;
-    if (pd) queueMicrotask(() => pd.run(lc, w));
-    else queueMicrotask(() => lc.start(w));
+    this.starts.push(lc, w);
   }
 
   reject(req: Request, reason: string, status?: 429 | 503): void {
@@ -478,9 +484,10 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   route(lc: RequestLifecycle): void {
     lc.trace.submitted();
     if (lc.route === 'inference') {
-      const t0 = process.hrtime.bigint();
+      // performance.now(): a double, where hrtime.bigint() allocates two BigInts per decision.
+      const t0 = performance.now();
       this.router.submit(lc.request);
-      this.metrics.decisionTime.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+      this.metrics.decisionTime.observe((performance.now() - t0) / 1e3);
       if (this.router.pullMode) this.armQueueTimer();
       return;
     }
@@ -496,7 +503,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       return;
     }
     lc.dispatched();
-    queueMicrotask(() => lc.start(w));
+    this.starts.push(lc, w);
   }
 
   release(lc: RequestLifecycle, outcome: Outcome, firstTokenSeen: boolean): void {
@@ -626,8 +633,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const headers = this.forwardHeaders(req, id);
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
-      // 404 now for a model nobody serves; the request is built with what it names (modelFields).
-      resolveRequestModel(this.router, parsed.model);
+      // 404 now for a model nobody serves; the request is built with what it names.
+      const fields = parsed.model === undefined ? NO_MODEL : resolveRequestModel(this.router, parsed.model);
       // x-slo-* headers override --slo target by target; the slo* policies rank by them.
       const slo = effectiveSlo(this.o.slo, hasSloHeader(req.headers) ? parseSloHeaders(req.headers) : undefined);
       const text = parsed.text ?? '';
@@ -636,7 +643,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
         void fastTokenIdsAsync(text).then(
           (ids) => {
             if (res.destroyed) { this.bodyBudget.give(body.length); return; }
-            this.begin(req, res, path, route, body, headers, this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), this.needsIds ? ids : undefined), parsed.stream);
+            // Turns later: what the model names is read again (a scrape may have shown LoRA serving).
+            this.begin(req, res, path, route, body, headers, this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), this.needsIds ? ids : undefined, modelFields(this.router, parsed.model)), parsed.stream);
           },
           (err: unknown) => {
             this.bodyBudget.give(body.length);
@@ -648,9 +656,9 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       let request: Request;
       if (this.needsIds || parsed.tokenIds !== undefined || this.o.tokenizer !== 'fast') {
         const ids = this.tokenize(parsed);
-        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), ids);
+        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), ids, fields);
       } else {
-        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, fastTokenCount(text)), undefined);
+        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, fastTokenCount(text)), undefined, fields);
       }
       this.begin(req, res, path, route, body, headers, request, parsed.stream);
       return;
@@ -663,7 +671,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   /** An inference request as the Router sees it, built once in its final shape. */
-  private inferenceRequest(id: string, arrivalS: number, parsed: InferenceBody, slo: Slo | undefined, headers: Record<string, string>, inputTokens: number, ids: ArrayLike<number> | undefined): Request {
+  private inferenceRequest(id: string, arrivalS: number, parsed: InferenceBody, slo: Slo | undefined, headers: Record<string, string>, inputTokens: number, ids: ArrayLike<number> | undefined, fields: { model?: string; adapter?: string }): Request {
     return {
       id,
       arrivalS,
@@ -675,7 +683,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       // Affinity keys for session-affinity / consistent-hash (AIBrix's x-session-id).
       sessionId: headers['x-session-id'],
       userId: headers['x-user-id'],
-      ...modelFields(this.router, parsed.model),
+      ...fields,
     };
   }
 
