@@ -11,6 +11,7 @@ import { VirtualClock } from '../../src/util/clock.js';
 import { createRng } from '../../src/util/rng.js';
 import { UserError } from '../../src/util/errors.js';
 import type { Request } from '../../src/workload/request.js';
+import { Harness, handProfile, req as sreq, view } from './slo-harness.js';
 
 test('token bucket: hand-computed takes, waits, refill cap and debt', () => {
   const b = new TokenBucket(2, 4, 0); // 2 tokens/s, burst 4, full at t=0
@@ -231,4 +232,19 @@ test('pre-emption off: the arrival is the one refused', () => {
   const { r, rejected } = run({ max_in_flight: 1, queue_max: 1, preempt: false });
   for (const q of [rq('busy'), rq('s0', 'sheddable'), rq('c0', 'critical')]) r.submit(q);
   assert.deepEqual(rejected, [{ id: 'c0', status: 429 }]);
+});
+
+test('slo policy with strict classes: the critical request goes first though the sheddable one has less slack', () => {
+  const classes = new Admission(parseAdmissionConfig({}, 't.yaml'), 0).classes;
+  const h = new Harness([view(0, 'gpu', handProfile('gpu'))], 'slo', { predictor: 'oracle' }, undefined, classes);
+  const f1 = sreq('f1', 2048, 256);
+  const f2 = sreq('f2', 2048, 256);
+  h.at(0).router.submit(f1);
+  h.router.submit(f2); // the worker is at capacity 1.0
+  h.at(1).router.submit({ ...sreq('x', 128, 16, 1), priority: 'critical' }); // 0.2, more slack
+  h.at(2).router.submit({ ...sreq('y', 2048, 256, 2), priority: 'sheddable' }); // 0.5, less slack: without classes y goes first
+  h.at(3).complete(f1);
+  assert.deepEqual(h.order(), ['f1', 'f2', 'x'], 'critical first; then y (0.5) no longer fits beside 0.5 + 0.2');
+  h.at(4).complete(f2);
+  assert.deepEqual(h.order(), ['f1', 'f2', 'x', 'y']);
 });

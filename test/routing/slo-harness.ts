@@ -1,4 +1,5 @@
 import { Router } from '../../src/routing/router.js';
+import type { ClassQueue } from '../../src/routing/admission/class-queue.js';
 import { createPolicy } from '../../src/routing/registry.js';
 import { parseModelGpuProfile, ProfileTable, type ModelGpuProfileJson } from '../../src/routing/slo/profile.js';
 import type { Policy, WorkerView } from '../../src/routing/types.js';
@@ -57,7 +58,7 @@ export class Harness {
   readonly router: Router;
   readonly policy: Policy;
 
-  constructor(workers: WorkerView[], policy: string | Policy, opts: Record<string, string> = {}, queue?: { maxLength?: number; timeoutS?: number }) {
+  constructor(workers: WorkerView[], policy: string | Policy, opts: Record<string, string> = {}, queue?: { maxLength?: number; timeoutS?: number }, classes?: ClassQueue) {
     this.policy = typeof policy === 'string' ? createPolicy(policy, opts) : policy;
     this.router = new Router({
       policy: this.policy,
@@ -65,6 +66,7 @@ export class Harness {
       clock: this.clock,
       rng: createRng(1),
       queue,
+      classes,
       sink: {
         dispatch: (r, w) => this.dispatched.push({ id: r.id, worker: w.index, t: this.clock.now() }),
         reject: (r, reason, status) => this.rejected.push({ id: r.id, reason, status, t: this.clock.now() }),
