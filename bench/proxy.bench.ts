@@ -52,7 +52,7 @@ function start(cmd: string, args: string[], ready: RegExp): Promise<RegExpExecAr
   lastPid = child.pid ?? 0;
   let seen = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not start: ${seen}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not start within 60 s: ${seen}`)), 60_000);
     const on = (c: Buffer): void => {
       seen += c.toString();
       const m = ready.exec(seen);
