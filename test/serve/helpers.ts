@@ -16,8 +16,11 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
-/** Spawns a node process and waits (bounded) for a line matching `ready` that carries the port. */
-function spawnUntil(args: string[], ready: RegExp, timeoutMs = 10_000): Promise<Proc> {
+/**
+ * Spawns a node process and waits (bounded) for a line matching `ready` that carries the port.
+ * The bound is 60 s: on a machine shared by several test suites a serve start took over 10 s.
+ */
+function spawnUntil(args: string[], ready: RegExp, timeoutMs = 60_000): Promise<Proc> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
