@@ -16,11 +16,8 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
-/**
- * Spawns a node process and waits (bounded) for a line matching `ready` that carries the port.
- * The bound is 60 s: on a machine shared by several test suites a serve start took over 10 s.
- */
-function spawnUntil(args: string[], ready: RegExp, timeoutMs = 60_000): Promise<Proc> {
+/** Spawns a node process and waits (bounded) for a line matching `ready` that carries the port. */
+function spawnUntil(args: string[], ready: RegExp, timeoutMs = 30_000): Promise<Proc> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -115,7 +112,7 @@ export function startMockProcess(cli: string, args: string[], procs: ChildProces
   procs.push(child);
   let out = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mock-worker did not start: ${out}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`mock-worker did not start: ${out}`)), 30_000);
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
