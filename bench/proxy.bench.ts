@@ -9,7 +9,11 @@
  * Each cell is measured in `--rounds` slices with the targets taking turns, so the machine's
  * load (shared) weighs on serve and on the minimal proxy alike.
  *
- *   node dist/bench/proxy.bench.js [--requests N] [--seconds S] [--backends K] [--rounds R]
+ * `--probe` loads bench/proxy-probe.ts into serve and prints, per cell, serve's event-loop delay
+ * and garbage-collection pauses during its slices (where a tail comes from); it costs serve a 1 ms
+ * timer, so take CPU figures without it.
+ *
+ *   node dist/bench/proxy.bench.js [--requests N] [--seconds S] [--backends K] [--rounds R] [--probe]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +29,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '../src/cli/main.js');
 const UPSTREAM = join(here, '../test/serve/fixtures/upstream-main.js');
 const MIN_PROXY = join(here, 'min-proxy.js');
+const PROBE_JS = join(here, 'proxy-probe.js');
+const PROBE = process.argv.includes('--probe');
 
 const REQUESTS = numberArg('--requests', 6000);
 const SECONDS = numberArg('--seconds', 8);
@@ -46,7 +52,7 @@ function start(cmd: string, args: string[], ready: RegExp): Promise<RegExpExecAr
   lastPid = child.pid ?? 0;
   let seen = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not start: ${seen}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not start within 60 s: ${seen}`)), 60_000);
     const on = (c: Buffer): void => {
       seen += c.toString();
       const m = ready.exec(seen);
@@ -143,12 +149,37 @@ interface Result {
   cpuMs?: number;
 }
 
+/** What bench/proxy-probe.ts reports for one slice. */
+interface ProbeStats {
+  delayP50: number;
+  delayP99: number;
+  delayMax: number;
+  gcCount: number;
+  gcMajor: number;
+  gcTotalMs: number;
+  gcMaxMs: number;
+}
+
+/** serve's probe: a SIGUSR2 makes it print the stats since the previous one (one line per signal, in order). */
+interface Probe {
+  pid: number;
+  waiting: ((p: ProbeStats) => void)[];
+}
+
+function probeSignal(p: Probe): Promise<ProbeStats> {
+  return new Promise((resolve) => {
+    p.waiting.push(resolve);
+    process.kill(p.pid, 'SIGUSR2');
+  });
+}
+
 /** One measured run of a target: its latencies, wall time, errors and the proxy's CPU seconds. */
 interface Slice {
   lat: number[];
   wallS: number;
   errors: number;
   cpuS?: number;
+  probe?: ProbeStats;
 }
 
 /** A cell's slices as one result. */
@@ -171,7 +202,7 @@ function merge(target: string, stream: boolean, concurrency: number, slices: rea
 }
 
 /** Closed-loop load: `concurrency` clients, each sending its next request when the last ends. */
-async function load(target: string, ports: number[], stream: boolean, concurrency: number, requests = REQUESTS, proxyPid?: number, seconds = SECONDS): Promise<Slice> {
+async function load(target: string, ports: number[], stream: boolean, concurrency: number, requests = REQUESTS, proxyPid?: number, seconds = SECONDS, probe?: Probe): Promise<Slice> {
   const pools = ports.map((p) => new Pool(`http://127.0.0.1:${p}`, { connections: Math.ceil(concurrency / ports.length) + 1, pipelining: 1 }));
   const lat: number[] = [];
   let sent = 0;
@@ -200,6 +231,8 @@ async function load(target: string, ports: number[], stream: boolean, concurrenc
         measuring = true;
         t0 = performance.now();
         if (proxyPid) cpu0 = cpuSeconds(proxyPid);
+        // Starts the probe's window (the line it prints covers the warm-up: dropped).
+        if (probe) void probeSignal(probe);
         deadline = t0 + seconds * 1000;
       }
       await one(i);
@@ -208,8 +241,9 @@ async function load(target: string, ports: number[], stream: boolean, concurrenc
   await Promise.all(Array.from({ length: concurrency }, client));
   const wallS = (performance.now() - t0) / 1000;
   const cpuS = proxyPid ? cpuSeconds(proxyPid) - cpu0 : undefined;
+  const probed = probe ? await probeSignal(probe) : undefined;
   await Promise.all(pools.map((p) => p.close()));
-  return { lat, wallS, errors, cpuS };
+  return { lat, wallS, errors, cpuS, probe: probed };
 }
 
 async function main(): Promise<void> {
@@ -218,16 +252,31 @@ async function main(): Promise<void> {
     const port = Number((await start(process.execPath, [UPSTREAM, '--listen', '0'], /port (\d+)/))[1]);
     backendPorts.push(port);
   }
-  const targets: { name: string; ports: number[]; pid?: number }[] = [{ name: 'direct', ports: backendPorts }];
+  const targets: { name: string; ports: number[]; pid?: number; probe?: Probe }[] = [{ name: 'direct', ports: backendPorts }];
   const servePort = await freePort();
   await start(
     process.execPath,
-    [CLI, 'serve', '--port', String(servePort), '--workers', backendPorts.map((p) => `http://127.0.0.1:${p}`).join(','), '--policy', 'least-request', '--log', 'off'],
+    [...(PROBE ? ['--import', PROBE_JS] : []), CLI, 'serve', '--port', String(servePort), '--workers', backendPorts.map((p) => `http://127.0.0.1:${p}`).join(','), '--policy', 'least-request', '--log', 'off'],
     /listening on/,
   );
   const servePid = lastPid;
   await waitHttp(servePort);
-  targets.push({ name: 'serve', ports: [servePort], pid: servePid });
+  let probe: Probe | undefined;
+  if (PROBE) {
+    const p: Probe = { pid: servePid, waiting: [] };
+    let buf = '';
+    children[children.length - 1].stderr?.on('data', (c: Buffer) => {
+      buf += c.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.startsWith('probe ')) p.waiting.shift()?.(JSON.parse(line.slice(6)) as ProbeStats);
+      }
+    });
+    probe = p;
+  }
+  targets.push({ name: 'serve', ports: [servePort], pid: servePid, probe });
   const minPort = await freePort();
   await start(process.execPath, [MIN_PROXY, String(minPort), ...backendPorts.map(String)], /listening on/);
   targets.push({ name: 'node-min', ports: [minPort], pid: lastPid });
@@ -251,12 +300,15 @@ async function main(): Promise<void> {
   // Each cell runs in ROUNDS slices, the targets taking turns, so a change in the machine's load
   // (it is shared) falls on every target alike and the serve / node-min ratio stays fair.
   const results: Result[] = [];
+  const probeRows: { stream: boolean; concurrency: number; probes: ProbeStats[] }[] = [];
   for (const stream of [false, true]) {
     for (const concurrency of [32, 128]) {
       const slices = new Map<string, Slice[]>(targets.map((t) => [t.name, []]));
       for (let round = 0; round < ROUNDS; round++) {
-        for (const t of targets) slices.get(t.name)?.push(await load(t.name, t.ports, stream, concurrency, Math.ceil(REQUESTS / ROUNDS), t.pid, SECONDS / ROUNDS));
+        for (const t of targets) slices.get(t.name)?.push(await load(t.name, t.ports, stream, concurrency, Math.ceil(REQUESTS / ROUNDS), t.pid, SECONDS / ROUNDS, t.probe));
       }
+      const probes = (slices.get('serve') ?? []).flatMap((x) => (x.probe ? [x.probe] : []));
+      if (probes.length > 0) probeRows.push({ stream, concurrency, probes });
       for (const t of targets) {
         const r = merge(t.name, stream, concurrency, slices.get(t.name) ?? []);
         results.push(r);
@@ -299,6 +351,19 @@ async function main(): Promise<void> {
   rows.push(
     `targets (issue 11): serve CPU ≤ 100 µs/json request: ${cpu(false).toFixed(0)} µs (${ratio(false).toFixed(2)}x node-min, aim ≤ 1.2x); ≤ 200 µs/16-event stream: ${cpu(true).toFixed(0)} µs (${ratio(true).toFixed(2)}x node-min); p99 ≤ 3× p50 at 128 connections: json ${sj ? (sj.p99 / sj.p50).toFixed(1) : '-'}x, stream ${ss ? (ss.p99 / ss.p50).toFixed(1) : '-'}x`,
   );
+  if (probeRows.length > 0) {
+    // Percentiles of the slices are not merged: the worst slice's is shown.
+    rows.push('');
+    rows.push('| mode | conc | serve event-loop delay p50 / p99 / max ms (worst slice) | GC pauses: count (major) | GC total ms | longest GC ms |');
+    rows.push('|---|---|---|---|---|---|');
+    for (const { stream, concurrency, probes } of probeRows) {
+      const worst = (f: (p: ProbeStats) => number): number => Math.max(...probes.map(f));
+      const sum = (f: (p: ProbeStats) => number): number => probes.reduce((a, p) => a + f(p), 0);
+      rows.push(
+        `| ${stream ? 'stream' : 'json'} | ${concurrency} | ${worst((p) => p.delayP50).toFixed(2)} / ${worst((p) => p.delayP99).toFixed(2)} / ${worst((p) => p.delayMax).toFixed(1)} | ${sum((p) => p.gcCount)} (${sum((p) => p.gcMajor)}) | ${sum((p) => p.gcTotalMs)} | ${worst((p) => p.gcMaxMs).toFixed(1)} |`,
+      );
+    }
+  }
   if (targets.some((t) => t.name === 'nginx')) {
     rows.push('');
     rows.push('| mode | conc | serve/nginx throughput | serve/nginx added p50 |');

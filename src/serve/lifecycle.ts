@@ -195,7 +195,8 @@ export class RequestLifecycle implements AttemptOwner {
       };
       this.firstByteTimer = setTimeout(this.onFirstByteTimeout, this.host.firstByteTimeoutMs);
     }
-    const at = (this.attemptTrace = this.trace.attempt({ name: w.name, url: w.spec.url }, this.attempts));
+    // Tracing off (the usual case): no span arguments built per attempt and per request.
+    const at = (this.attemptTrace = this.trace === NO_REQUEST ? NO_ATTEMPT : this.trace.attempt({ name: w.name, url: w.spec.url }, this.attempts));
     const base = at === NO_ATTEMPT ? this.upstreamHeaders : { ...this.upstreamHeaders, ...at.headers };
     const opts: Dispatcher.DispatchOptions = {
       method: this.method,
@@ -385,7 +386,7 @@ export class RequestLifecycle implements AttemptOwner {
     this.timer = undefined;
     this.clearFirstByteTimer();
     this.res.off('close', this.onResClose);
-    this.trace.end({ status: reason === 'client_abort' ? 499 : this.status, error: this.error, attempts: this.attempts, stream: this.stream, inputTokens: this.route === 'inference' ? this.request.inputTokens : undefined, outputTokens: this.outputTokens });
+    if (this.trace !== NO_REQUEST) this.trace.end({ status: reason === 'client_abort' ? 499 : this.status, error: this.error, attempts: this.attempts, stream: this.stream, inputTokens: this.route === 'inference' ? this.request.inputTokens : undefined, outputTokens: this.outputTokens });
     this.host.onFinish(this);
   }
 }
