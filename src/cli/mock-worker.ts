@@ -88,8 +88,9 @@ export function registerMockWorker(program: Command): void {
     .option('--lora-modules <name[=path]>', 'serve these LoRA adapters by name in "model" (vLLM --lora-modules; repeatable or comma-separated); turns LoRA on', collect, [])
     .option('--max-loras <n>', 'LoRA: adapters resident on the GPU and mixed in one batch (vLLM --max-loras; default 1)')
     .option('--max-lora-rank <n>', `LoRA: rank adapters are sized at, which sets their load time (vLLM --max-lora-rank; default ${DEFAULTS.engine.lora.maxLoraRank})`)
-    .option('--kv-link-gbps <n>', 'decode role: GB/s of the link KV arrives over from a prefill worker', String(d.pdKvLinkGbps))
-    .option('--kv-link-latency-us <n>', 'decode role: fixed microseconds per KV transfer', String(d.pdKvLinkLatencyUs))
+    // The simulator's cross-node link (a prefill mock is another process, as on another node).
+    .option('--kv-link-gbps <n>', 'decode role: GB/s of the link KV arrives over from a prefill worker (the simulator\'s cross-node RDMA link)', String(DEFAULTS.pd.rdmaGbps))
+    .option('--kv-link-latency-us <n>', 'decode role: fixed microseconds per KV transfer', String(DEFAULTS.pd.rdmaLatencyUs))
     .action((f: MockWorkerFlags) =>
       runAction(async () => {
         if (!f.gpu && !f.profile) throw new UserError('mock-worker: give --gpu (e.g. --gpu l20) or --profile');

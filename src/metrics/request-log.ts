@@ -27,6 +27,18 @@ export interface RequestRecord {
 }
 
 /**
+ * A disaggregated run's per-request KV transfer, row for row with the log; requests prefilled by
+ * their decode worker (or never transferred) have an empty prefill worker and NaN times/bytes.
+ */
+export interface PdRequestColumns {
+  readonly prefillWorkers: string[];
+  /** Sim ms from the trace start when the transfer began (decode blocks held) and ended. */
+  readonly transferStartMs: Column;
+  readonly transferEndMs: Column;
+  readonly transferBytes: Column;
+}
+
+/**
  * Per-request results in columns (a million requests cost ~100 MB, not a million objects),
  * in the order requests ended.
  */
@@ -47,6 +59,8 @@ export class RequestLog {
   readonly outputTokens = new Column();
   readonly preemptions = new Column();
   readonly sloMet = new Column();
+  /** Disaggregated runs only: per-request KV transfer columns (requests.csv gains them). */
+  pd: PdRequestColumns | null = null;
   completed = 0;
   rejected = 0;
   unfinished = 0;

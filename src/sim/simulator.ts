@@ -583,7 +583,10 @@ export class Simulation {
     workerOffloadSummary(this.engines, workers);
     const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined, itl: latencyStatsOfSketch(this.itl) };
     const summary = this.stats ? summaryFrom(this.stats.aggregates(), input) : summarize({ ...input, log: this.log });
-    if (this.pd) summary.pd = this.pd.summary();
+    if (this.pd) {
+      summary.pd = this.pd.summary();
+      this.pd.annotate(this.log, (i) => this.views[i].name);
+    }
     const offload = offloadSummary(this.engines);
     if (offload) summary.kv_offload = offload;
     Object.assign(summary, this.groups.summaries(durationS, input.sloGiven));
