@@ -7,6 +7,7 @@
  *   node dist/bench/day.bench.js [--hours H] [--workers N] [--rate R] [--policies a,b]
  */
 import { spawnSync } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseFleet } from '../src/profiles/fleet.js';
 import { createPolicy } from '../src/routing/registry.js';
@@ -80,6 +81,8 @@ if (process.argv.includes('--child')) {
   const policies = arg('--policies', 'least-request,cache-aware').split(',');
   process.stdout.write(`bench:day: ${hours} h at ${rate} req/s = ${count.toLocaleString('en-US')} requests on ${workers} x H100, streaming summary\n`);
   const rows: Figures[] = [];
+  // Wall figures on a loaded machine measure the neighbours too: say how loaded it was.
+  const loadAtStart = loadavg()[0];
   for (const p of policies) {
     const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', p, '--hours', String(hours), '--workers', String(workers), '--rate', String(rate)], {
       encoding: 'utf8',
@@ -98,4 +101,5 @@ if (process.argv.includes('--child')) {
       `${r.policy.padEnd(14)} ${String(r.requests).padStart(10)} ${String(r.completed).padStart(12)} ${(r.simS / 3600).toFixed(2).padStart(8)} h ${(r.wallS / 60).toFixed(1).padStart(6)} min ${(r.requests / r.wallS).toFixed(0).padStart(12)} ${(r.cpuS / 60).toFixed(1).padStart(5)} min ${(r.requests / r.cpuS).toFixed(0).padStart(9)} ${r.peakRssMiB.toFixed(0).padStart(7)} MiB ${r.ttftP99.toFixed(1).padStart(12)} ${r.e2eP99.toFixed(1).padStart(12)}\n`,
     );
   }
+  process.stdout.write(`machine load (1-min average): ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end, on ${availableParallelism()} cores\n`);
 }

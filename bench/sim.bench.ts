@@ -7,6 +7,7 @@
  *   node dist/bench/sim.bench.js [a|b|b2|c] [--requests N]   (--requests shortens (c), e.g. for a profile)
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { defaultGroundTruthDir, groundTruthDeployment, loadGroundTruth } from '../src/calibration/ground-truth.js';
 import { parseFleet } from '../src/profiles/fleet.js';
 import { createPolicy } from '../src/routing/registry.js';
@@ -44,6 +45,8 @@ async function bench(name: string, fleet: FleetWorker[], requests: Iterable<Requ
 
 const shareGptLike = { input: { kind: 'lognormal' as const, mean: 300, sigma: 1.0, min: 4, max: 4000 }, output: { kind: 'lognormal' as const, mean: 200, sigma: 0.8, min: 1, max: 1500 } };
 const rows: Row[] = [];
+/** The 1-minute load average when the runs start: wall figures on a loaded machine measure the neighbours too. */
+const loadAtStart = loadavg()[0];
 const only = process.argv[2]?.startsWith('--') ? undefined : process.argv[2];
 const ri = process.argv.indexOf('--requests');
 const cRequests = ri >= 0 ? Number(process.argv[ri + 1]) : 1_000_000;
@@ -76,3 +79,4 @@ for (const r of rows) {
     `${r.name.padEnd(38)} ${String(r.requests).padStart(9)} ${r.simS.toFixed(0).padStart(8)} s ${r.wallS.toFixed(2).padStart(6)} s ${(r.simS / r.wallS).toFixed(0).padStart(8)}x ${(r.requests / r.wallS).toFixed(0).padStart(11)} ${r.cpuS.toFixed(2).padStart(6)} s ${(r.simS / r.cpuS).toFixed(0).padStart(8)}x ${(r.requests / r.cpuS).toFixed(0).padStart(10)} ${r.rssMiB.toFixed(0).padStart(7)} MiB\n`,
   );
 }
+process.stdout.write(`machine load (1-min average): ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end, on ${availableParallelism()} cores\n`);
