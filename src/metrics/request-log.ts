@@ -23,7 +23,7 @@ export interface RequestRecord {
   reason?: string;
   sloClass?: string;
   /** 429 when the router's pull-mode queue turned the request away (full, timeout, SLO unattainable). */
-  httpStatus?: 429;
+  httpStatus?: 429 | 503;
 }
 
 /**
