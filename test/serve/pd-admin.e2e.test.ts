@@ -9,7 +9,7 @@ const ADMIN = { authorization: 'Bearer admin-secret' };
 const ask = (port: number): Promise<number> =>
   call(port, 'POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: PROMPT }], max_tokens: 3 })).then((r) => r.status);
 
-test('POST /workers role=prefill joins the prefill pool (listed with its role); DELETE takes it out; prefill on a colocated serve is a 400', { timeout: 90_000 }, async () => {
+test('POST /workers role=prefill joins the prefill pool (listed with its role); DELETE takes it out; prefill on a colocated serve is a 400', { timeout: 180_000 }, async () => {
   let pre1: MockProc | undefined;
   let pre2: MockProc | undefined;
   let dec: MockProc | undefined;
