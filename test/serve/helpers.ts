@@ -17,7 +17,7 @@ export interface Proc {
 }
 
 /** Spawns a node process and waits (bounded) for a line matching `ready` that carries the port. */
-function spawnUntil(args: string[], ready: RegExp, timeoutMs = 10_000): Promise<Proc> {
+function spawnUntil(args: string[], ready: RegExp, timeoutMs = 30_000): Promise<Proc> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -112,7 +112,7 @@ export function startMockProcess(cli: string, args: string[], procs: ChildProces
   procs.push(child);
   let out = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mock-worker did not start: ${out}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`mock-worker did not start: ${out}`)), 30_000);
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
