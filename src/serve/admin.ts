@@ -10,6 +10,8 @@ import type { ServeWorker } from './worker.js';
 /** What the admin API drives. */
 export interface AdminHost {
   readonly workers: readonly ServeWorker[];
+  /** Disaggregated serve: the prefill pool, listed after `workers`. */
+  readonly prefillWorkers?: readonly ServeWorker[];
   findWorker(key: string): ServeWorker | undefined;
   /** Adds a worker; resolves once its first health check has run (it starts unhealthy). */
   addWorkerChecked(spec: WorkerSpec): Promise<ServeWorker>;
@@ -34,7 +36,7 @@ export class AdminApi {
     if (!this.key) throw new HttpError(403, 'admin API is disabled: start serve with --admin-key', 'admin_disabled');
     if (!this.key.accepts(req)) throw new HttpError(401, 'missing or invalid admin key (expected "Authorization: Bearer <admin key>")', 'invalid_admin_key', null, { 'www-authenticate': 'Bearer' });
     if (path === '/workers') {
-      if (method === 'GET') { sendJson(res, method, ['GET'], 200, { workers: this.host.workers.map(workerJson) }); return; }
+      if (method === 'GET') { sendJson(res, method, ['GET'], 200, { workers: [...this.host.workers, ...(this.host.prefillWorkers ?? [])].map(workerJson) }); return; }
       if (method !== 'POST') throw methodNotAllowed(['GET', 'POST']);
       readBody(req, res, ADMIN_BODY)
         .then(async (body) => {
@@ -92,6 +94,6 @@ export function workerJson(w: ServeWorker): Record<string, unknown> {
     scraped: v.scraped ?? null,
     scrape_error: w.lastScrapeError ?? null,
     source: w.spec.source ?? 'static',
-    ...(w.spec.pod !== undefined ? { pod: w.spec.pod, role: w.spec.role ?? null } : {}),
+    ...(w.spec.pod !== undefined ? { pod: w.spec.pod, role: w.spec.role ?? null } : w.spec.role !== undefined ? { role: w.spec.role } : {}),
   };
 }

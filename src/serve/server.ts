@@ -292,9 +292,12 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   private attach(spec: WorkerSpec): ServeWorker {
-    if (spec.role === 'prefill') throw new HttpError(400, `worker ${spec.url}: prefill workers are configured at start (--prefill), not added to the decode pool`, 'invalid_value');
-    const dup = this.fleet.live.find((w) => w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name));
+    const dup = [...this.fleet.live, ...(this.pd?.workers ?? [])].find((w) => w.spec.url === spec.url || (spec.name !== undefined && w.name === spec.name));
     if (dup) throw new HttpError(409, `worker ${dup.name} (${dup.spec.url}) is already registered`, 'worker_exists');
+    if (spec.role === 'prefill') {
+      if (!this.pd) throw new HttpError(400, `worker ${spec.url}: role prefill needs a disaggregated serve (start it with --prefill URL)`, 'invalid_value');
+      return this.pd.addWorker(spec);
+    }
     const w = new ServeWorker(spec, this.runtime(), this.workerEvents);
     const table = sloTableFor(w.view, this.sloTables);
     if (table) w.view.sloProfile = table;
@@ -334,7 +337,12 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   findWorker(key: string): ServeWorker | undefined {
-    return this.fleet.find(key);
+    return this.fleet.find(key) ?? this.pd?.fleet.find(key);
+  }
+
+  /** Disaggregated: the prefill pool (listed by `GET /workers` after the decode pool). */
+  get prefillWorkers(): readonly ServeWorker[] {
+    return this.pd?.workers ?? [];
   }
 
   /**
@@ -344,7 +352,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   drainWorker(w: ServeWorker): void {
     w.drained = true;
     w.refresh();
-    this.fleet.recompute();
+    (this.pd?.owns(w) ? this.pd.fleet : this.fleet).recompute();
   }
 
   /**
@@ -353,6 +361,10 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
    */
   removeWorker(w: ServeWorker): void {
     if (w.removed) return;
+    if (this.pd?.owns(w)) {
+      this.pd.removeWorker(w);
+      return;
+    }
     w.retire();
     this.fleet.remove(w);
     this.hooks.onWorkerRemoved?.(w);

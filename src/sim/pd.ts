@@ -1,5 +1,5 @@
 import type { Engine, Sequence } from '../engine/engine.js';
-import { kvTransferSeconds } from '../engine/kv-transfer.js';
+import { kvTransferSeconds, kvWireSeconds } from '../engine/kv-transfer.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import type { WorkerRole } from '../profiles/fleet-pd.js';
 import { Router } from '../routing/router.js';
@@ -38,6 +38,25 @@ export interface PdHost {
   reject(req: Request, worker: string, reason: string): void;
   /** A prefill worker finished computing a prompt (its served counters). */
   servedPrefill(worker: number, req: Request): void;
+}
+
+/** The coordinator's state now, for the live dashboard (read only; counters are cumulative). */
+export interface PdLiveState {
+  roles: readonly WorkerRole[];
+  prefillPolicy: string;
+  /** Moved requests dispatched to (or queued for) a prefill worker, not yet prefilled. */
+  prefilling: number;
+  /** Prefilled, waiting for free blocks on their decode worker. */
+  waitingForBlocks: number;
+  /** KV on the wire. */
+  inTransfer: number;
+  /** Received, waiting for a running slot (max_num_seqs) on their decode worker. */
+  waitingForSlot: number;
+  disaggregated: number;
+  local: number;
+  transferredBytes: number;
+  /** Σ over transfers of bytes / link bandwidth: seconds the links spent sending (latency excluded). */
+  wireS: number;
 }
 
 /** One disaggregated request from its prefill dispatch until the decode worker runs it. */
@@ -92,6 +111,7 @@ export class PdCoordinator {
   private transferredBytes = 0;
   private transferredTokens = 0;
   private localHitTokens = 0;
+  private wireS = 0;
   /** Per moved request, for requests.csv: prefill worker, transfer start and end (sim s), bytes. */
   private readonly moved = new Map<string, { prefill: number; startS: number; endS: number; bytes: number }>();
 
@@ -228,6 +248,25 @@ export class PdCoordinator {
     if (engine.numRunning < engine.config.maxNumSeqs) engine.adoptPrefilled(seq, now);
     else this.ready[job.decode].push(seq);
     this.host.sync(job.decode);
+  }
+
+  live(): PdLiveState {
+    let waitingForBlocks = 0;
+    for (const q of this.receiving) waitingForBlocks += q.length;
+    let waitingForSlot = 0;
+    for (const r of this.ready) waitingForSlot += r.length;
+    return {
+      roles: this.roles,
+      prefillPolicy: this.prefillRouter.policyName,
+      prefilling: this.jobs.size - waitingForBlocks - this.inTransfer.size,
+      waitingForBlocks,
+      inTransfer: this.inTransfer.size,
+      waitingForSlot,
+      disaggregated: this.disaggregated,
+      local: this.local,
+      transferredBytes: this.transferredBytes,
+      wireS: this.wireS,
+    };
   }
 
   summary(): PdSummary {
@@ -370,6 +409,7 @@ export class PdCoordinator {
     this.transferredTokens += tokens;
     const bytes = tokens * this.fleet[p].deployment.model.kv_cache_bytes_per_token_bf16;
     this.transferredBytes += bytes;
+    this.wireS += kvWireSeconds(tokens, perGpu, link);
     this.moved.set(job.req.id, { prefill: p, startS: now, endS: now + s, bytes });
     this.localHitTokens += job.localBlocks * bs;
     const id = this.nextTransfer++;

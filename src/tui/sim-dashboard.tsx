@@ -3,6 +3,7 @@ import * as asciichart from 'asciichart';
 import type { SimDashboardSnapshot, SeriesPoint, SloClassRow } from './sim-snapshot.js';
 import type { RollingLatency } from './rolling.js';
 import { alignRows, bar, duration, num, pct } from './format.js';
+import { PD_PANEL_EXTRA_ROWS, PdPanel } from './sim-pd-panel.js';
 
 export interface ScreenSize {
   columns: number;
@@ -128,7 +129,7 @@ function seriesSpan(series: SeriesPoint[]): string {
  * when the terminal is too short for them.
  */
 export function SimDashboard({ s, color, size }: { s: SimDashboardSnapshot; color: boolean; size: ScreenSize }) {
-  const fixedRows = 2 + 4 + (s.workers.length + 1) + 6 + 2 + (s.sloClasses.length >= 2 ? s.sloClasses.length + 1 : 0);
+  const fixedRows = 2 + 4 + (s.workers.length + 1) + 6 + 2 + (s.sloClasses.length >= 2 ? s.sloClasses.length + 1 : 0) + (s.pd ? PD_PANEL_EXTRA_ROWS : 0);
   const spare = size.rows - fixedRows;
   const chartHeight = Math.min(6, Math.floor((spare - 4) / 2) - 1);
   const showCharts = chartHeight >= 2 && size.columns >= 40;
@@ -144,7 +145,7 @@ export function SimDashboard({ s, color, size }: { s: SimDashboardSnapshot; colo
       <Text> </Text>
       <ProgressLine s={s} color={color} />
       <Text> </Text>
-      <WorkerTable s={s} color={color} />
+      {s.pd ? <PdPanel s={s} pd={s.pd} color={color} table={(workers) => <WorkerTable s={{ ...s, workers }} color={color} />} /> : <WorkerTable s={s} color={color} />}
       <Text> </Text>
       <LatencyTable rolling={s.rolling} sloAttainment={s.sloAttainment} />
       <SloClassTable classes={s.sloClasses} />

@@ -1,6 +1,7 @@
 import type { Simulation } from '../sim/simulator.js';
 import type { RequestLog } from '../metrics/request-log.js';
 import { percentilesOf, type RollingLatency, type RollingPercentiles } from './rolling.js';
+import { PdSnapshotTracker, type PdPanelSnapshot } from './sim-pd.js';
 
 /** One worker's row on the simulate dashboard. Rates are 0..1; NaN when nothing was asked yet. */
 export interface SimWorkerRow {
@@ -51,6 +52,8 @@ export interface SimDashboardSnapshot {
   refreshMs: number;
   /** --pace factor, null = as fast as possible. */
   pace: number | null;
+  /** Disaggregated fleets: pools, transfers, KV links (absent for colocated fleets). */
+  pd?: PdPanelSnapshot;
 }
 
 export interface SloClassRow {
@@ -96,6 +99,7 @@ export class SimSnapshotBuilder {
   private columns: Column[] = [];
   private widthS: number;
   private readonly okIdx: number[] = [];
+  private readonly pd: PdSnapshotTracker;
 
   constructor(
     private readonly sim: Simulation,
@@ -104,6 +108,7 @@ export class SimSnapshotBuilder {
     this.served = sim.views.map(() => 0);
     sim.views.forEach((v, i) => this.workerIndex.set(v.name, i));
     this.widthS = opts.columnS ?? 1;
+    this.pd = new PdSnapshotTracker(sim);
   }
 
   private get window(): number {
@@ -134,7 +139,9 @@ export class SimSnapshotBuilder {
     const speed = wall.wallS > 0 ? p.simTimeS / wall.wallS : 0;
     let etaS: number | null = null;
     if (wall.traceEndS !== null && speed > 0) etaS = Math.max(0, wall.traceEndS - p.simTimeS) / speed;
+    const pd = this.pd.snapshot();
     return {
+      ...(pd ? { pd } : {}),
       policy: sim.router.policyName,
       simTimeS: p.simTimeS,
       traceEndS: wall.traceEndS,

@@ -14,13 +14,13 @@ const plain = (o: unknown): unknown => JSON.parse(JSON.stringify(o)) as unknown;
 
 const PROMPT = 'Disaggregated serving splits the prompt from the answer: '.repeat(8);
 
-test('vLLM NIXL flow: prefill gets do_remote_decode with one token and no stream, decode gets the returned kv_transfer_params, the client gets the decode stream', { timeout: 60_000 }, async () => {
+test('vLLM NIXL flow: prefill gets do_remote_decode with one token and no stream, decode gets the returned kv_transfer_params, the client gets the decode stream', { timeout: 180_000 }, async () => {
   let pre: MockProc | undefined;
   let dec: MockProc | undefined;
   let serve: Proc | undefined;
   try {
     [pre, dec] = await Promise.all([startMock(['--role', 'prefill']), startMock(['--role', 'decode'])]);
-    serve = await startServe(['--prefill', pre.url, '--decode', dec.url, '--log', '-', '--health-interval', '0.5']);
+    serve = await startServe(['--prefill', pre.url, '--decode', dec.url, '--log', '-', '--health-interval', '0.5'], 60_000);
     const client = { model: undefined, messages: [{ role: 'user', content: PROMPT }], max_tokens: 7, stream: true, stream_options: { include_usage: true }, min_tokens: 2, temperature: 0 };
     const via = await call(serve.port, 'POST', '/v1/chat/completions', JSON.stringify(client));
     assert.equal(via.status, 200);
@@ -78,14 +78,14 @@ test('vLLM NIXL flow: prefill gets do_remote_decode with one token and no stream
   }
 });
 
-test('SGLang flow: the same body with bootstrap_host/port/room goes to prefill and decode at once; the client gets the decode stream', { timeout: 60_000 }, async () => {
+test('SGLang flow: the same body with bootstrap_host/port/room goes to prefill and decode at once; the client gets the decode stream', { timeout: 180_000 }, async () => {
   let pre: MockProc | undefined;
   let dec: MockProc | undefined;
   let serve: Proc | undefined;
   try {
     [pre, dec] = await Promise.all([startMock(['--role', 'prefill']), startMock(['--role', 'decode'])]);
     // sgl-router's syntax: a bare port after a prefill URL is its bootstrap port.
-    serve = await startServe(['--pd-protocol', 'sglang', '--prefill', pre.url, String(pre.port), '--decode', dec.url, '--log', '-', '--health-interval', '0.5']);
+    serve = await startServe(['--pd-protocol', 'sglang', '--prefill', pre.url, String(pre.port), '--decode', dec.url, '--log', '-', '--health-interval', '0.5'], 60_000);
     const rooms = new Set<string>();
     for (const stream of [true, false]) {
       const client = { model: undefined, messages: [{ role: 'user', content: PROMPT }], max_tokens: 5, stream };
@@ -121,13 +121,13 @@ test('SGLang flow: the same body with bootstrap_host/port/room goes to prefill a
   }
 });
 
-test('--pd-threshold: short prompts (or prompts the decode worker already holds) prefill on the decode worker; long new ones are disaggregated', { timeout: 60_000 }, async () => {
+test('--pd-threshold: short prompts (or prompts the decode worker already holds) prefill on the decode worker; long new ones are disaggregated', { timeout: 180_000 }, async () => {
   let pre: MockProc | undefined;
   let dec: MockProc | undefined;
   let serve: Proc | undefined;
   try {
     [pre, dec] = await Promise.all([startMock(['--role', 'prefill']), startMock(['--role', 'decode'])]);
-    serve = await startServe(['--workers', `${pre.url};role=prefill,${dec.url};role=decode`, '--pd-threshold', '64', '--log', 'off', '--health-interval', '0.5']);
+    serve = await startServe(['--workers', `${pre.url};role=prefill,${dec.url};role=decode`, '--pd-threshold', '64', '--log', 'off', '--health-interval', '0.5'], 60_000);
     const short = chatBody('a short question', { model: undefined, max_tokens: 3 });
     const long = chatBody(PROMPT, { model: undefined, max_tokens: 3 });
     for (const body of [short, long, long]) assert.equal((await call(serve.port, 'POST', '/v1/chat/completions', body)).status, 200);

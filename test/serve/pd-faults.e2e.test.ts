@@ -21,7 +21,7 @@ function assertComplete(r: RawResponse, i: number): void {
 }
 
 for (const protocol of ['vllm', 'sglang'] as const) {
-  test(`${protocol}: a prefill worker killed mid-run loses no request (its prefills are retried elsewhere, decodes that lost their KV re-run the pair)`, { timeout: 90_000 }, async () => {
+  test(`${protocol}: a prefill worker killed mid-run loses no request (its prefills are retried elsewhere, decodes that lost their KV re-run the pair)`, { timeout: 180_000 }, async () => {
     let good: MockProc | undefined;
     let doomed: MockProc | undefined;
     let dec: MockProc | undefined;
@@ -30,7 +30,7 @@ for (const protocol of ['vllm', 'sglang'] as const) {
       // The doomed worker exits (code 70) when its 4th request arrives, cutting whatever it holds.
       [good, doomed, dec] = await Promise.all([startMock(['--role', 'prefill']), startMock(['--role', 'prefill', '--crash-after', '3']), startMock(['--role', 'decode'])]);
       const pre = (m: MockProc): string[] => (protocol === 'sglang' ? [m.url, String(m.port)] : [m.url]);
-      serve = await startServe(['--pd-protocol', protocol, '--prefill', ...pre(good), ...pre(doomed), '--decode', dec.url, '--prefill-policy', 'round-robin', '--log', '-', '--health-interval', '0.3', '--retry-backoff-ms', '10', '--max-attempts', '5']);
+      serve = await startServe(['--pd-protocol', protocol, '--prefill', ...pre(good), ...pre(doomed), '--decode', dec.url, '--prefill-policy', 'round-robin', '--log', '-', '--health-interval', '0.3', '--retry-backoff-ms', '10', '--max-attempts', '5'], 60_000);
       const results = await Promise.all(Array.from({ length: N }, (_, i) => call(serve?.port ?? 0, 'POST', '/v1/chat/completions', body(i), {}, 30_000)));
       results.forEach(assertComplete);
       assert.equal(await doomed.exited, 70, 'the prefill worker crashed mid-run');
@@ -50,7 +50,7 @@ for (const protocol of ['vllm', 'sglang'] as const) {
   });
 }
 
-test('vllm: a decode failure before the first byte re-runs the pair (a new prefill, then a decode elsewhere)', { timeout: 60_000 }, async () => {
+test('vllm: a decode failure before the first byte re-runs the pair (a new prefill, then a decode elsewhere)', { timeout: 180_000 }, async () => {
   let pre: MockProc | undefined;
   let bad: MockProc | undefined;
   let dec: MockProc | undefined;
@@ -58,7 +58,7 @@ test('vllm: a decode failure before the first byte re-runs the pair (a new prefi
   try {
     // One decode worker fails every request with a 500 before sending anything.
     [pre, bad, dec] = await Promise.all([startMock(['--role', 'prefill']), startMock(['--role', 'decode', '--error-rate', '1']), startMock(['--role', 'decode'])]);
-    serve = await startServe(['--prefill', pre.url, '--decode', `${bad.url};name=bad`, `${dec.url};name=good`, '--policy', 'round-robin', '--log', '-', '--health-interval', '0.5', '--retry-backoff-ms', '10']);
+    serve = await startServe(['--prefill', pre.url, '--decode', `${bad.url};name=bad`, `${dec.url};name=good`, '--policy', 'round-robin', '--log', '-', '--health-interval', '0.5', '--retry-backoff-ms', '10'], 60_000);
     const results = await Promise.all(Array.from({ length: 4 }, (_, i) => call(serve?.port ?? 0, 'POST', '/v1/chat/completions', body(i), {}, 30_000)));
     results.forEach(assertComplete);
     const srv = serve;
@@ -77,14 +77,14 @@ test('vllm: a decode failure before the first byte re-runs the pair (a new prefi
   }
 });
 
-test('vllm: a client that leaves during the prefill aborts the prefill call; no decode is sent, nothing stays in flight', { timeout: 60_000 }, async () => {
+test('vllm: a client that leaves during the prefill aborts the prefill call; no decode is sent, nothing stays in flight', { timeout: 180_000 }, async () => {
   let pre: MockProc | undefined;
   let dec: MockProc | undefined;
   let serve: Proc | undefined;
   try {
     // The prefill worker holds every answer 30 s after its (only) token: only an abort frees the call sooner.
     [pre, dec] = await Promise.all([startMock(['--role', 'prefill', '--stall-ms', '30000']), startMock(['--role', 'decode'])]);
-    serve = await startServe(['--prefill', pre.url, '--decode', dec.url, '--log', '-', '--health-interval', '0.5']);
+    serve = await startServe(['--prefill', pre.url, '--decode', dec.url, '--log', '-', '--health-interval', '0.5'], 60_000);
     const srv = serve;
     const p0 = pre;
     const gone = call(serve.port, 'POST', '/v1/chat/completions', body(1), {}, 300);

@@ -19,7 +19,8 @@ export function startMock(args: string[]): Promise<MockProc> {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`mock-worker did not start: ${out}${err}`));
-    }, 15_000);
+      // Generous: on a loaded machine a mock-worker's start (module load) alone has taken 8 s.
+    }, 60_000);
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);

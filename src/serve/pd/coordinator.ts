@@ -109,17 +109,44 @@ export class PdCoordinator implements RouterSink {
     this.router = new Router({ policy: this.policy, clock: host.clock, rng: childRng(seed, 'pd-prefill-router'), sink: this });
     this.fleet = new Fleet({ stallTimeoutS: 0, nowS: () => host.clock.now(), onAvailable: () => this.router.dispatchWaiting(), note: (l) => host.note(l) });
     this.decider = new PdDecider(o.thresholdTokens, o.blockSize);
-    const events = {
+    this.runtime = runtime;
+    this.events = {
       admissionChanged: () => this.fleet.recompute(),
       scraped: (w: ServeWorker, m: Parameters<Router['onScrape']>[1]) => this.router.onScrape(w.view.index, m),
       note: (l: string) => host.note(l),
     };
-    for (const spec of o.prefill) {
-      const w = new ServeWorker(spec, runtime, events);
-      this.router.addWorker(w.view);
-      this.byId.set(w.view.id, w);
-      this.fleet.add(w);
-    }
+    for (const spec of o.prefill) this.addWorker(spec);
+  }
+
+  private readonly runtime: WorkerRuntimeOptions;
+  private readonly events: ConstructorParameters<typeof ServeWorker>[2];
+
+  /** Adds a prefill worker (at start, or `POST /workers` with role=prefill); the caller starts it. */
+  addWorker(spec: WorkerSpec): ServeWorker {
+    const w = new ServeWorker(spec, this.runtime, this.events);
+    this.router.addWorker(w.view);
+    this.byId.set(w.view.id, w);
+    this.fleet.add(w);
+    return w;
+  }
+
+  owns(w: ServeWorker): boolean {
+    return this.byId.get(w.view.id) === w;
+  }
+
+  /** Takes prefill worker `w` out: no new prefills; its pool closes once its calls in flight end. */
+  removeWorker(w: ServeWorker): void {
+    if (w.removed) return;
+    w.retire();
+    this.fleet.remove(w);
+    const id = w.view.id;
+    const off = this.router.onWorkerEvent((e) => {
+      if (e.type !== 'removed' || e.worker.id !== id) return;
+      off();
+      this.byId.delete(id);
+      void w.pool.close().catch(() => undefined);
+    });
+    this.router.removeWorker(id);
   }
 
   /** Adds the PD series to serve's `/metrics`. */
