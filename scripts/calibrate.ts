@@ -4,7 +4,7 @@
  * Run: npm run build && npm run calibrate [-- --dry-run]
  */
 import { join } from 'node:path';
-import { fitCoefficientsFile } from '../src/calibration/coefficients-fit.js';
+import { fitCoefficients } from '../src/calibration/coefficients-fit.js';
 import { formatLooTable } from '../src/calibration/cross-gpu-fit.js';
 import { defaultGroundTruthDir } from '../src/calibration/ground-truth.js';
 import { PROFILES_DIR } from '../src/profiles/catalog.js';
@@ -13,8 +13,8 @@ import { writeFileAtomic } from '../src/util/atomic-write.js';
 import { formatProfileJson } from '../src/cli/profile-import.js';
 
 const root = process.env.OPERATOR_PROFILES ?? join(sharedDataDir() ?? '../shared/data', 'operator-profiles');
-const doc = fitCoefficientsFile(root, join(defaultGroundTruthDir(), 'meta.json'));
-process.stdout.write(`${formatLooTable(doc.fit.leave_one_gpu_out.map((r) => ({ gpu: r.gpu, arch: r.arch as never, used: r.predicted_with, byClass: { gemm: { median: r.gemm_median_err, n: 0 }, elementwise: { median: r.elementwise_median_err, n: 0 } }, steps: { median: r.step_median_err, mean: r.step_mean_err, n: r.steps } })))}\n`);
+const { doc, loo } = fitCoefficients(root, join(defaultGroundTruthDir(), 'meta.json'));
+process.stdout.write(`${formatLooTable(loo)}\n`);
 process.stdout.write(`${JSON.stringify(doc.coefficients)}\n${JSON.stringify(doc.by_architecture)}\n`);
 if (!process.argv.includes('--dry-run')) {
   const file = join(PROFILES_DIR, 'coefficients.json');

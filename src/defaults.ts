@@ -217,13 +217,6 @@ export const DEFAULTS = {
     requestTimeoutS: 600,
     /** Seconds between replay progress lines on stderr. */
     progressIntervalS: 5,
-    /**
-     * `mock-worker --role decode`: the link KV crosses from a prefill worker on another node, a
-     * 400 Gb/s ConnectX-7 NIC per GPU (DGX H100) = 50 GB/s, with the NIXL/UCX per-transfer cost
-     * the simulator charges across nodes (docs/pd.md).
-     */
-    pdKvLinkGbps: 50,
-    pdKvLinkLatencyUs: 50,
     /** Wall seconds a prefill mock keeps KV no decode has read (vLLM's VLLM_NIXL_ABORT_REQUEST_TIMEOUT: 480). */
     pdHoldS: 480,
     /** Wall seconds a decode mock's bootstrap lookup waits for the prefill of its room to appear. */

@@ -5,6 +5,7 @@ import type { Coefficients } from '../profiles/types.js';
 import { getGpu, getModel } from '../profiles/catalog.js';
 import { readCsv, column, num } from '../profiles/import/csv-table.js';
 import { reserveForBlocks } from '../profiles/measure.js';
+import { effectivePeaks } from '../profiles/effective-peaks.js';
 import { fitAcrossGpus, leaveOneGpuOut, modelFor, type LooRow, type OperatorModel } from './cross-gpu-fit.js';
 import { loadOperatorDataset } from './operator-data.js';
 import { UserError } from '../util/errors.js';
@@ -14,7 +15,7 @@ export interface CoefficientsFile {
   _about: string;
   coefficients: Coefficients;
   by_architecture: Partial<Record<Architecture, Partial<Coefficients>>>;
-  fit: { gpus: string[]; sources: string[]; observations: number; leave_one_gpu_out: { gpu: string; arch: string; predicted_with: string; gemm_median_err: number; elementwise_median_err: number; step_median_err: number; step_mean_err: number; steps: number }[] };
+  fit: { gpus: string[]; sources: string[]; observations: number; leave_one_gpu_out: { gpu: string; arch: string; predicted_with: string; gemm_median_err: number; elementwise_median_err: number; step_median_err: number; step_mean_err: number; steps: number; decode_step_median_err: number; prefill_step_median_err: number }[] };
 }
 
 function round(v: number): number {
@@ -29,7 +30,7 @@ function roundModel(p: OperatorModel): OperatorModel {
 
 /**
  * Attention and sampling coefficients from the one GPU with attention and sampler tables (the
- * RTX 4090 LLMServingSim profile): prefill attention efficiency = median achieved FLOPS / peak over
+ * RTX 4090 LLMServingSim profile): prefill attention efficiency = median achieved FLOPS / effective peak over
  * the compute-bound prefill-only points (chunk ≥ 512); sampling = least-squares line of the sampler
  * time over sequences. Operator data, not the end-to-end run.
  */
@@ -45,7 +46,7 @@ function attentionAndSampling(root: string): { attn_efficiency: number; step_ove
     const l = num(a, r, cl);
     if (l < 512 || num(a, r, cn) !== 0) continue;
     const pairs = l * (num(a, r, cc) + l / 2);
-    eff.push((4 * q * pairs) / (num(a, r, ct) * 1e-6) / (gpu.bf16_dense_tflops * 1e12));
+    eff.push((4 * q * pairs) / (num(a, r, ct) * 1e-6) / (effectivePeaks(gpu).tflops * 1e12));
   }
   eff.sort((x, y) => x - y);
   const s = readCsv(join(dir, 'per_sequence.csv'));
@@ -75,6 +76,11 @@ export function looRows(root?: string): LooRow[] {
 
 /** Fits every coefficient from operator data across all GPUs that have it (`npm run calibrate`). */
 export function fitCoefficientsFile(root: string, groundTruthMeta?: string): CoefficientsFile {
+  return fitCoefficients(root, groundTruthMeta).doc;
+}
+
+/** The coefficients file and the leave-one-GPU-out rows behind its summary. */
+export function fitCoefficients(root: string, groundTruthMeta?: string): { doc: CoefficientsFile; loo: LooRow[] } {
   if (!existsSync(root)) throw new UserError(`${root}: operator profiles not found`);
   const data = loadOperatorDataset(root);
   const ids = data.gpus.map((g) => g.id);
@@ -84,16 +90,17 @@ export function fitCoefficientsFile(root: string, groundTruthMeta?: string): Coe
   const coefficients: Coefficients = { ...roundModel(fit.pooled), ...rest, activation_reserve_gib: activationReserve(groundTruthMeta) };
   const byArch: CoefficientsFile['by_architecture'] = {};
   for (const arch of Object.keys(fit.byArch) as Architecture[]) byArch[arch] = roundModel(modelFor(fit, arch));
-  return {
+  const doc: CoefficientsFile = {
     _about:
-      'Roofline efficiencies and overheads for every deployment without measured operator tables, written by `npm run calibrate` (scripts/calibrate.ts). GEMM and elementwise parameters: fitted on the measured operator timings of all GPUs in shared/data/operator-profiles (Vidur A100/H100/A40, LLMServingSim RTX 4090), pooled, plus one set per architecture generation shrunk toward the pooled fit (generations without data use the pooled one). Attention efficiency and sampling overheads: from the RTX 4090 attention/sampler tables. No value is fitted to an end-to-end run; the 4090 run is the validation (`router validate`). leave_one_gpu_out: each GPU predicted from a fit on the others (`router validate --cross`).',
+      'Roofline efficiencies and overheads for every deployment without measured operator tables, written by `npm run calibrate` (scripts/calibrate.ts). GEMM and elementwise parameters: fitted on the measured operator timings of all GPUs in shared/data/operator-profiles (Vidur A100/H100/A40, LLMServingSim RTX 4090), pooled, plus one set per architecture generation shrunk toward the pooled fit (generations without data use the pooled one). Efficiencies are relative to the effective peaks of each GPU (datasheet peak x sustained/rated boost clock where hardware.json records a GeForce boost; bandwidth x 15/16 with in-band ECC), src/profiles/effective-peaks.ts. Attention efficiency and sampling overheads: from the RTX 4090 attention/sampler tables. No value is fitted to an end-to-end run; the 4090 run is the validation (`router validate`). leave_one_gpu_out: each GPU predicted from a fit on the others (`router validate --cross`).',
     coefficients,
     by_architecture: byArch,
     fit: {
       gpus: ids,
       sources: data.sources,
       observations: data.obs.length,
-      leave_one_gpu_out: loo.map((r) => ({ gpu: r.gpu, arch: r.arch, predicted_with: r.used, gemm_median_err: round(r.byClass.gemm.median), elementwise_median_err: round(r.byClass.elementwise.median), step_median_err: round(r.steps.median), step_mean_err: round(r.steps.mean), steps: r.steps.n })),
+      leave_one_gpu_out: loo.map((r) => ({ gpu: r.gpu, arch: r.arch, predicted_with: r.used, gemm_median_err: round(r.byClass.gemm.median), elementwise_median_err: round(r.byClass.elementwise.median), step_median_err: round(r.steps.median), step_mean_err: round(r.steps.mean), steps: r.steps.n, decode_step_median_err: round(r.decodeSteps.median), prefill_step_median_err: round(r.prefillSteps.median) })),
     },
   };
+  return { doc, loo };
 }

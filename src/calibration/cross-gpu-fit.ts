@@ -7,6 +7,10 @@ import type { GpuFacts, OpClass, OpObservation, OperatorDataset } from './operat
  *   GEMM (M tokens, N×K shard):  t = τ + max(2MNK / (P·η_c·M/(M+m½)), 2(NK + M(N+K)) / (BW·η_b))
  *   elementwise (B bytes):       t = τ_e + B / (BW·η_e)
  *
+ * P and BW are the GPU's effective peaks (datasheet × sustained/rated clock, × the data share of
+ * the bus with in-band ECC; src/profiles/effective-peaks.ts), so a GeForce card's boost and an ECC
+ * GDDR card's check bits come from its facts, not from its timings.
+ *
  * η_c saturates with M (small GEMMs cannot fill the tensor cores), so the efficiency is a
  * function of the GEMM's shape; each architecture generation gets its own parameters, fitted on
  * the GPUs of that generation, and a generation without data uses the pooled fit.
@@ -33,9 +37,9 @@ const BOUNDS: Record<Key, [number, number]> = {
 };
 export const START: OperatorModel = { gemm_efficiency: 0.7, gemm_half_tokens: 32, bandwidth_efficiency: 0.8, gemm_launch_us: 3, elementwise_efficiency: 0.5, elementwise_launch_us: 3 };
 
-export function predictUs(o: Pick<OpObservation, 'cls' | 'm' | 'n' | 'k' | 'bytes'>, g: Pick<GpuFacts, 'bf16_dense_tflops' | 'memory_bandwidth_gbps'>, p: OperatorModel): number {
-  const peak = g.bf16_dense_tflops * 1e6; // FLOP per µs
-  const bw = g.memory_bandwidth_gbps * 1e3; // bytes per µs
+export function predictUs(o: Pick<OpObservation, 'cls' | 'm' | 'n' | 'k' | 'bytes'>, g: Pick<GpuFacts, 'effective_tflops' | 'effective_bandwidth_gbps'>, p: OperatorModel): number {
+  const peak = g.effective_tflops * 1e6; // FLOP per µs
+  const bw = g.effective_bandwidth_gbps * 1e3; // bytes per µs
   if (o.cls === 'elementwise') return p.elementwise_launch_us + o.bytes / (bw * p.elementwise_efficiency);
   const sat = o.m / (o.m + p.gemm_half_tokens);
   const compute = (2 * o.m * o.n * o.k) / (peak * p.gemm_efficiency * sat);
@@ -137,7 +141,15 @@ export interface LooRow {
   used: string;
   byClass: Record<OpClass, { median: number; n: number }>;
   steps: { median: number; mean: number; n: number };
+  /** Steps of at most DECODE_SIZED_TOKENS tokens (weight-streaming, memory-bound) and larger ones (compute-bound). */
+  decodeSteps: { median: number; n: number };
+  prefillSteps: { median: number; n: number };
+  /** Per GEMM: median signed error ((pred − real)/real; + = predicted slower), and median |error|. */
+  byOp: Record<string, { bias: number; median: number; n: number }>;
 }
+
+/** A step of up to this many tokens streams the weights (decode-sized); larger ones are compute-bound. */
+export const DECODE_SIZED_TOKENS = 64;
 
 function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
@@ -159,22 +171,37 @@ export function leaveOneGpuOut(data: OperatorDataset): LooRow[] {
     const p = modelFor(fit, g.arch);
     const mine = data.obs.filter((o) => o.gpu === g.id);
     const err: Record<OpClass, number[]> = { gemm: [], elementwise: [] };
-    const steps = new Map<string, { real: number; pred: number }>();
+    const opErr = new Map<string, number[]>();
+    const steps = new Map<string, { real: number; pred: number; tokens: number }>();
     for (const o of mine) {
       const pred = predictUs(o, g, p);
       err[o.cls].push(Math.abs(pred - o.us) / o.us);
-      const s = steps.get(o.step) ?? { real: 0, pred: 0 };
+      if (o.cls === 'gemm') {
+        const e = opErr.get(o.op) ?? [];
+        e.push((pred - o.us) / o.us);
+        opErr.set(o.op, e);
+      }
+      const s = steps.get(o.step) ?? { real: 0, pred: 0, tokens: o.m };
       s.real += o.us * o.times;
       s.pred += pred * o.times;
       steps.set(o.step, s);
     }
     const stepErr = [...steps.values()].map((s) => (s.pred - s.real) / s.real);
+    const split = (decode: boolean): { median: number; n: number } => {
+      const e = [...steps.values()].filter((s) => s.tokens <= DECODE_SIZED_TOKENS === decode).map((s) => Math.abs(s.pred - s.real) / s.real);
+      return { median: median(e), n: e.length };
+    };
+    const byOp: LooRow['byOp'] = {};
+    for (const [op, e] of [...opErr].sort(([a], [b]) => a.localeCompare(b))) byOp[op] = { bias: median(e), median: median(e.map(Math.abs)), n: e.length };
     rows.push({
       gpu: g.id,
       arch: g.arch,
       used: fit.byArch[g.arch] ? `${g.arch} (from ${train.filter((id) => data.gpus.find((x) => x.id === id)?.arch === g.arch).join(', ')})` : `pooled (${train.join(', ')})`,
       byClass: { gemm: { median: median(err.gemm), n: err.gemm.length }, elementwise: { median: median(err.elementwise), n: err.elementwise.length } },
       steps: { median: median(stepErr.map(Math.abs)), mean: stepErr.reduce((a, b) => a + b, 0) / stepErr.length, n: stepErr.length },
+      decodeSteps: split(true),
+      prefillSteps: split(false),
+      byOp,
     });
   }
   return rows;
@@ -182,11 +209,15 @@ export function leaveOneGpuOut(data: OperatorDataset): LooRow[] {
 
 export function formatLooTable(rows: readonly LooRow[]): string {
   const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
-  const out = ['left-out GPU    arch    predicted with                         GEMM med|err|  elementwise med|err|  step med|err|  step mean err  steps'];
+  const signed = (x: number): string => (x >= 0 ? '+' : '') + pct(x);
+  const out = [`left-out GPU    arch    predicted with                         GEMM med|err|  elementwise med|err|  step med|err|  step mean err  steps  ≤${DECODE_SIZED_TOKENS} tok med|err|  >${DECODE_SIZED_TOKENS} tok med|err|`];
   for (const r of rows) {
     out.push(
-      `${r.gpu.padEnd(15)} ${r.arch.padEnd(7)} ${r.used.padEnd(38)} ${pct(r.byClass.gemm.median).padStart(13)}  ${pct(r.byClass.elementwise.median).padStart(20)}  ${pct(r.steps.median).padStart(13)}  ${((r.steps.mean >= 0 ? '+' : '') + pct(r.steps.mean)).padStart(13)}  ${String(r.steps.n).padStart(5)}`,
+      `${r.gpu.padEnd(15)} ${r.arch.padEnd(7)} ${r.used.padEnd(38)} ${pct(r.byClass.gemm.median).padStart(13)}  ${pct(r.byClass.elementwise.median).padStart(20)}  ${pct(r.steps.median).padStart(13)}  ${signed(r.steps.mean).padStart(13)}  ${String(r.steps.n).padStart(5)}  ${pct(r.decodeSteps.median).padStart(16)}  ${pct(r.prefillSteps.median).padStart(16)}`,
     );
   }
+  const ops = [...new Set(rows.flatMap((r) => Object.keys(r.byOp)))].sort();
+  out.push('', `GEMM median signed error by operator (+ = predicted slower than measured)`, `left-out GPU    ${ops.map((o) => o.padStart(13)).join('')}`);
+  for (const r of rows) out.push(`${r.gpu.padEnd(15)} ${ops.map((o) => (r.byOp[o] ? signed(r.byOp[o].bias) : '-').padStart(13)).join('')}`);
   return out.join('\n');
 }

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { getGpu } from '../profiles/catalog.js';
+import { effectivePeaks, type PeakFacts } from '../profiles/effective-peaks.js';
 import { architectureOf, type Architecture } from '../profiles/architecture.js';
 import { readVidurMlp } from '../profiles/import/vidur.js';
 import { readCsv, column, num } from '../profiles/import/csv-table.js';
@@ -13,15 +14,28 @@ export interface GpuFacts {
   name: string;
   memory_bandwidth_gbps: number;
   bf16_dense_tflops: number;
+  /** The peaks the fitted efficiencies are relative to (src/profiles/effective-peaks.ts). */
+  effective_tflops: number;
+  effective_bandwidth_gbps: number;
   arch: Architecture;
 }
 
-/** NVIDIA A40 datasheet (not a catalog GPU: no rental price on record), for fitting only. */
-const A40: GpuFacts = { id: 'a40', name: 'NVIDIA A40', memory_bandwidth_gbps: 696, bf16_dense_tflops: 149.7, arch: 'ampere' };
+function facts(id: string, name: string, g: PeakFacts, arch: Architecture): GpuFacts {
+  const e = effectivePeaks(g);
+  return { id, name, memory_bandwidth_gbps: g.memory_bandwidth_gbps, bf16_dense_tflops: g.bf16_dense_tflops, effective_tflops: e.tflops, effective_bandwidth_gbps: e.bandwidthGbps, arch };
+}
+
+/**
+ * NVIDIA A40 datasheet (not a catalog GPU: no rental price on record), for fitting only: 48 GB
+ * GDDR6, 696 GB/s, BF16 tensor 149.7 TFLOPS dense (84 SMs × 1024 FLOP/clk × 1.74 GHz boost), 300 W.
+ * ECC on by default (datacenter GDDR6; nvidia-smi reports ~46068 MiB of 49152 MiB = 15/16), quoted
+ * from memory, not re-verified this session.
+ */
+const A40: GpuFacts = facts('a40', 'NVIDIA A40', { memory_bandwidth_gbps: 696, bf16_dense_tflops: 149.7, ecc: { inband: true, source: 'see above' } }, 'ampere');
 
 function catalogFacts(id: string): GpuFacts {
   const g = getGpu(id);
-  return { id: g.id, name: g.name, memory_bandwidth_gbps: g.memory_bandwidth_gbps, bf16_dense_tflops: g.bf16_dense_tflops, arch: architectureOf(g) };
+  return facts(g.id, g.name, g, architectureOf(g));
 }
 
 export type OpClass = 'gemm' | 'elementwise';

@@ -3,6 +3,16 @@ import { AllReduceCost } from '../profiles/collectives.js';
 import { stepCostFor, speedModelOf } from '../profiles/step-cost-factory.js';
 import { OperatorTableStepCost } from '../profiles/operator-step-cost.js';
 import type { Deployment } from '../profiles/types.js';
+import { bandwidthShare, clockRatio, effectivePeaks } from '../profiles/effective-peaks.js';
+
+/** The peaks the roofline runs against, where the GPU's facts move them off the datasheet. */
+function effectivePeaksLine(d: Deployment): string[] {
+  const g = d.gpu;
+  if (clockRatio(g) === 1 && bandwidthShare(g) === 1) return [];
+  const e = effectivePeaks(g);
+  const why = [g.clock_ghz && `held clock ${g.clock_ghz.sustained} GHz vs rated boost ${g.clock_ghz.rated_boost} GHz`, g.ecc?.inband && 'in-band ECC: 15/16 of the bandwidth'].filter(Boolean);
+  return [`  effective peaks     ${Number(e.tflops.toFixed(1))} BF16 TFLOPS, ${Number(e.bandwidthGbps.toFixed(1))} GB/s (${why.join('; ')})`];
+}
 
 /** The text `router profile show` and `profile import` print for a deployment (its own module: both commands use it). */
 export function describeDeployment(d: Deployment): string {
@@ -18,6 +28,7 @@ export function describeDeployment(d: Deployment): string {
       ? [`  per-layer ops       ${cost.describe.perLayer}`, `  attention           ${cost.describe.attention}`, `  per sequence        ${cost.describe.perSequence}`, `  TP collectives      ${cost.describe.collectives}`]
       : d.tp > 1 ? [`  TP collectives      ${new AllReduceCost(d.gpu, d.tp, collectiveTables()).source}`] : []),
     `  gpu                 ${d.gpu.id} (${d.gpu.name}): ${d.gpu.memory_gib} GiB, ${d.gpu.memory_bandwidth_gbps} GB/s, ${d.gpu.bf16_dense_tflops} BF16 TFLOPS`,
+    ...effectivePeaksLine(d),
     `  model               ${d.model.id} (${d.model.hf_name}): ${d.model.params_b} B params, ${d.model.kv_cache_bytes_per_token_bf16} KV bytes/token`,
     `  tensor parallel     ${d.tp}`,
     `  cost                $${d.costUsdPerHour.toFixed(3)}/h`,

@@ -5,6 +5,7 @@ import { METRICS_STYLES, type MetricsStyle } from '../mock/metrics.js';
 import { startMockWorker, type MockFaults } from '../mock/server.js';
 import { MOCK_TOKENIZERS, type MockTokenizer } from '../mock/tokenizer.js';
 import { checkKvEventsEndpoint } from '../mock/kv-events.js';
+import { parseLoraModules } from '../mock/lora.js';
 import { UserError } from '../util/errors.js';
 import { MOCK_ROLES, type MockRole } from '../mock/pd-role.js';
 import { collect, parseNumberFlag, parsePortFlag, runAction } from './errors.js';
@@ -33,6 +34,9 @@ interface MockWorkerFlags {
   role?: string;
   kvLinkGbps: string;
   kvLinkLatencyUs: string;
+  loraModules: string[];
+  maxLoras?: string;
+  maxLoraRank?: string;
 }
 
 /** `--engine k=v` pairs as a vLLM-named engine object (numbers and true/false). */
@@ -81,8 +85,12 @@ export function registerMockWorker(program: Command): void {
     .option('--kv-events <endpoint>', 'publish the engine\'s KV cache events (BlockStored/BlockRemoved, vLLM\'s ZMQ msgpack format) on a PUB socket bound here, e.g. tcp://127.0.0.1:5557 (port 0 = any; the endpoint is printed on stdout)')
     .option('--kv-events-topic <topic>', 'topic frame of every KV event message (vLLM\'s default is empty)', '')
     .option('--role <role>', `disaggregated serving: ${MOCK_ROLES.join(', ')} (vLLM kv_transfer_params and SGLang bootstrap fields; see docs/pd-serve.md); default: colocated, PD fields ignored`)
-    .option('--kv-link-gbps <n>', 'decode role: GB/s of the link KV arrives over from a prefill worker', String(d.pdKvLinkGbps))
-    .option('--kv-link-latency-us <n>', 'decode role: fixed microseconds per KV transfer', String(d.pdKvLinkLatencyUs))
+    .option('--lora-modules <name[=path]>', 'serve these LoRA adapters by name in "model" (vLLM --lora-modules; repeatable or comma-separated); turns LoRA on', collect, [])
+    .option('--max-loras <n>', 'LoRA: adapters resident on the GPU and mixed in one batch (vLLM --max-loras; default 1)')
+    .option('--max-lora-rank <n>', `LoRA: rank adapters are sized at, which sets their load time (vLLM --max-lora-rank; default ${DEFAULTS.engine.lora.maxLoraRank})`)
+    // The simulator's cross-node link (a prefill mock is another process, as on another node).
+    .option('--kv-link-gbps <n>', 'decode role: GB/s of the link KV arrives over from a prefill worker (the simulator\'s cross-node RDMA link)', String(DEFAULTS.pd.rdmaGbps))
+    .option('--kv-link-latency-us <n>', 'decode role: fixed microseconds per KV transfer', String(DEFAULTS.pd.rdmaLatencyUs))
     .action((f: MockWorkerFlags) =>
       runAction(async () => {
         if (!f.gpu && !f.profile) throw new UserError('mock-worker: give --gpu (e.g. --gpu l20) or --profile');
@@ -92,12 +100,18 @@ export function registerMockWorker(program: Command): void {
         if (!(MOCK_TOKENIZERS as readonly string[]).includes(f.tokenizer)) {
           throw new UserError(`--tokenizer: expected ${MOCK_TOKENIZERS.join(' or ')}, got "${f.tokenizer}"`);
         }
+        const loraModules = parseLoraModules(f.loraModules, '--lora-modules');
+        const engine = parseEngineOverrides(parseEngineFlags(f.engine), '--engine');
+        if (f.maxLoras !== undefined) engine.max_loras = parseNumberFlag('--max-loras', f.maxLoras, { integer: true, min: 1 });
+        if (f.maxLoraRank !== undefined) engine.max_lora_rank = parseNumberFlag('--max-lora-rank', f.maxLoraRank, { integer: true, min: 1 });
+        if (loraModules.length > 0) engine.max_loras ??= 1;
+        else if (f.maxLoras !== undefined || f.maxLoraRank !== undefined) throw new UserError('--max-loras/--max-lora-rank: give the adapters with --lora-modules');
         const deployment = resolveDeployment({
           gpu: f.gpu,
           model: f.model,
           tp: f.tp === undefined ? undefined : parseNumberFlag('--tp', f.tp, { integer: true, min: 1 }),
           profile: f.profile,
-          engine: parseEngineOverrides(parseEngineFlags(f.engine), '--engine'),
+          engine,
           where: 'mock-worker',
         });
         const speedup = parseNumberFlag('--speedup', f.speedup, { min: 0 });
@@ -121,6 +135,7 @@ export function registerMockWorker(program: Command): void {
         };
         const worker = await startMockWorker({
           pd,
+          loraModules,
           deployment,
           servedModelName: f.servedModelName,
           host: f.host,

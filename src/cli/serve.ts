@@ -19,8 +19,9 @@ import { KvEventSubscriptions } from '../serve/kv-events/subscriptions.js';
 import { createPolicyEnv } from '../routing/env.js';
 import { addServeStateOptions, serveStateFromFlags, type ServeStateFlags } from './serve-state.js';
 import { splitPools, type PdFlags } from '../serve/pd/config.js';
+import { addAdmissionOptions, admissionFromFlags, type AdmissionFlags } from './admission-options.js';
 
-export interface ServeFlags extends KubernetesFlags, Partial<ServeStateFlags>, PdFlags {
+export interface ServeFlags extends KubernetesFlags, Partial<ServeStateFlags>, PdFlags, AdmissionFlags {
   dashboard?: boolean;
   workers?: string;
   config?: string;
@@ -130,6 +131,7 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
     seed: num('--seed', f.seed, { integer: true }),
     apiKey,
     adminKey,
+    admission: admissionFromFlags(f),
     maxAttempts: num('--max-attempts', f.maxAttempts, { integer: true, min: 1 }),
     backoff: {
       initialMs: num('--retry-backoff-ms', f.retryBackoffMs, { min: 0 }),
@@ -182,9 +184,9 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
 }
 
 export function registerServe(program: Command): void {
-  addServeStateOptions(program
+  addServeStateOptions(addAdmissionOptions(program
     .command('serve')
-    .description('Run an OpenAI-compatible router in front of vLLM/SGLang engines, with the same policies as `simulate`'))
+    .description('Run an OpenAI-compatible router in front of vLLM/SGLang engines, with the same policies as `simulate`'), 'serve'))
     .option('--workers <list>', 'upstream engines: URL[;gpu=G;profile=P;model=M;cost=USD_PER_HOUR;name=N;api_key=K;kv_events=tcp://HOST:PORT][,URL...] (kv_events: the engine\'s KV event publisher, read by the precise-prefix policy)')
     .option('--config <file>', 'YAML/JSON: {workers: [{url, name, gpu, profile, model, cost, api_key, kv_events}], policy, policy_opts}')
     .option('--host <addr>', 'address to listen on', S.host)

@@ -19,8 +19,11 @@ import { addPdOptions, pdFromFlags, type PdFlags } from './pd-options.js';
 import { SimKvEvents } from '../sim/kv-events.js';
 import { createPolicyEnv } from '../routing/env.js';
 import { addReplicaOptions, replicaOptionsFromFlags, type ReplicaFlags } from './replica-options.js';
+import { addAdmissionOptions, admissionFromFlags, type AdmissionFlags } from './admission-options.js';
+import { Admission } from '../routing/admission/admission.js';
+import { SimAdmission } from '../sim/admission.js';
 
-export interface SimulateFlags extends WorkloadFlags, PdFlags, Partial<ReplicaFlags> {
+export interface SimulateFlags extends WorkloadFlags, PdFlags, Partial<ReplicaFlags>, AdmissionFlags {
   fleet: string;
   policy: string;
   policyOpt: string[];
@@ -67,7 +70,9 @@ export async function simulateFromFlags(
   // Every replica's precise index hears every engine's events (each subscribes to all of them).
   const replicas = replicaOpts && { ...replicaOpts, indexFactoryFor: () => kvEvents.indexFactory() };
   const requests = requestsFromFlags(f);
+  const admission = admissionFromFlags(f);
   const sim = new Simulation({
+    admission: admission && new SimAdmission(new Admission(admission, 0)),
     replicas,
     fleet,
     policy,
@@ -106,6 +111,7 @@ export function registerSimulate(program: Command): void {
     .option('--pace <x>', 'run at X times real time so a person can watch (default: as fast as possible)');
   addPdOptions(cmd);
   addReplicaOptions(cmd);
+  addAdmissionOptions(cmd, 'simulate');
   addWorkloadOptions(cmd, { mix: true })
     .action((flags: SimulateFlags) =>
       runAction(async () => {

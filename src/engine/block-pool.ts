@@ -3,19 +3,19 @@
  * map for the prefix cache, and a free queue ordered for LRU eviction. A freed block keeps its
  * hash (still a cache hit) until it is taken for new content from the head of the free queue.
  */
-/** Fields of a block's record in `BlockPool.meta` (one 32-byte record per block). */
+/** Fields of a block's record in `BlockPool.meta` (one 16-byte record per block, four to a cache line). */
 const REF = 0;
 const GEN = 1;
-const PREV = 2;
-const NEXT = 3;
+/** Where the block's live entry in the free ring is (an index into `ring`), or -1 when it is not free. */
+const QPOS = 2;
 /** 1 while `hash` holds the block's content hash. */
-const HASHED = 4;
-const STRIDE = 8;
+const HASHED = 3;
+const STRIDE = 4;
 
 export class BlockPool {
   readonly total: number;
   /**
-   * Reference count, generation, free-queue links and a hashed flag of every block, interleaved:
+   * Reference count, generation, free-ring position and a hashed flag of every block, interleaved:
    * a fleet's pools are far larger than the CPU caches and LRU allocation walks them in no
    * particular order, so one cache line per block touched (instead of one per field) is most of
    * what allocation and release cost.
@@ -26,12 +26,20 @@ export class BlockPool {
   /**
    * Blocks [fresh, total) were never handed out. They are the front of the free queue, in index
    * order (releases join at the back and only cached blocks leave from the middle), so they need
-   * no links: a pool costs nothing to build and its records are touched only when used.
+   * no entries: a pool costs nothing to build and its records are touched only when used.
    */
   private fresh = 0;
-  /** The linked part of the free queue (released blocks), after the fresh ones. */
-  private head = -1;
-  private tail = -1;
+  /**
+   * The released part of the free queue, after the fresh blocks: a ring of block ids in release
+   * order, `ringCount` entries from slot `ringHead` on (wrapping around). A cached block taken off
+   * the queue by a prefix hit leaves a stale entry behind (its QPOS no longer points at it) that
+   * allocation skips. A ring
+   * instead of a linked list: taking and returning a block touch the ring's ends in order and the
+   * block's own record, never a neighbour's record elsewhere in the pool.
+   */
+  private readonly ring: Int32Array;
+  private ringHead = 0;
+  private ringCount = 0;
   private freeCount: number;
   private readonly byHash = new Map<number, number>();
   /** Blocks with ref > 0. */
@@ -43,6 +51,8 @@ export class BlockPool {
     this.total = total;
     this.meta = new Int32Array(total * STRIDE);
     this.hash = new Float64Array(total);
+    // Room for every block plus stale entries; `compact` makes room when prefix hits left too many.
+    this.ring = new Int32Array(total + Math.max(16, total >> 3));
     this.freeCount = total;
   }
 
@@ -84,7 +94,9 @@ export class BlockPool {
   touch(b: number): void {
     const r = b * STRIDE + REF;
     if (this.meta[r] === 0) {
-      this.unlink(b);
+      // Off the free queue: its ring entry goes stale.
+      this.meta[b * STRIDE + QPOS] = -1;
+      this.freeCount--;
       this.used++;
     }
     this.meta[r]++;
@@ -97,9 +109,7 @@ export class BlockPool {
       b = this.fresh++;
       this.freeCount--;
     } else {
-      b = this.head;
-      if (b < 0) throw new Error('BlockPool.allocate: no free block');
-      this.unlink(b);
+      b = this.takeReleased();
     }
     const m = this.meta;
     const o = b * STRIDE;
@@ -113,6 +123,7 @@ export class BlockPool {
     }
     m[o + REF] = 1;
     m[o + GEN]++;
+    m[o + QPOS] = -1;
     this.used++;
     return b;
   }
@@ -144,28 +155,47 @@ export class BlockPool {
     }
   }
 
-  private unlink(b: number): void {
+  /** The least recently released free block, off the ring (stale entries skipped). */
+  private takeReleased(): number {
+    const ring = this.ring;
     const m = this.meta;
-    const o = b * STRIDE;
-    const p = m[o + PREV];
-    const n = m[o + NEXT];
-    if (p >= 0) m[p * STRIDE + NEXT] = n;
-    else this.head = n;
-    if (n >= 0) m[n * STRIDE + PREV] = p;
-    else this.tail = p;
-    m[o + PREV] = -1;
-    m[o + NEXT] = -1;
-    this.freeCount--;
+    while (this.ringCount > 0) {
+      const slot = this.ringHead;
+      this.ringHead = slot + 1 === ring.length ? 0 : slot + 1;
+      this.ringCount--;
+      const b = ring[slot];
+      if (m[b * STRIDE + QPOS] === slot) {
+        this.freeCount--;
+        return b;
+      }
+    }
+    throw new Error('BlockPool.allocate: no free block');
   }
 
   private pushBack(b: number): void {
-    const m = this.meta;
-    const o = b * STRIDE;
-    m[o + PREV] = this.tail;
-    m[o + NEXT] = -1;
-    if (this.tail >= 0) m[this.tail * STRIDE + NEXT] = b;
-    else this.head = b;
-    this.tail = b;
+    if (this.ringCount === this.ring.length) this.compact();
+    let slot = this.ringHead + this.ringCount;
+    if (slot >= this.ring.length) slot -= this.ring.length;
+    this.ring[slot] = b;
+    this.meta[b * STRIDE + QPOS] = slot;
+    this.ringCount++;
     this.freeCount++;
+  }
+
+  /** Drops the stale entries, keeping the live ones in order at the front of the ring. */
+  private compact(): void {
+    const ring = this.ring;
+    const m = this.meta;
+    const live: number[] = [];
+    for (let i = 0, slot = this.ringHead; i < this.ringCount; i++, slot = slot + 1 === ring.length ? 0 : slot + 1) {
+      const b = ring[slot];
+      if (m[b * STRIDE + QPOS] === slot) live.push(b);
+    }
+    live.forEach((b, i) => {
+      ring[i] = b;
+      m[b * STRIDE + QPOS] = i;
+    });
+    this.ringHead = 0;
+    this.ringCount = live.length;
   }
 }

@@ -23,7 +23,19 @@ export interface RequestRecord {
   reason?: string;
   sloClass?: string;
   /** 429 when the router's pull-mode queue turned the request away (full, timeout, SLO unattainable). */
-  httpStatus?: 429;
+  httpStatus?: 429 | 503;
+}
+
+/**
+ * A disaggregated run's per-request KV transfer, row for row with the log; requests prefilled by
+ * their decode worker (or never transferred) have an empty prefill worker and NaN times/bytes.
+ */
+export interface PdRequestColumns {
+  readonly prefillWorkers: string[];
+  /** Sim ms from the trace start when the transfer began (decode blocks held) and ended. */
+  readonly transferStartMs: Column;
+  readonly transferEndMs: Column;
+  readonly transferBytes: Column;
 }
 
 /**
@@ -47,6 +59,8 @@ export class RequestLog {
   readonly outputTokens = new Column();
   readonly preemptions = new Column();
   readonly sloMet = new Column();
+  /** Disaggregated runs only: per-request KV transfer columns (requests.csv gains them). */
+  pd: PdRequestColumns | null = null;
   completed = 0;
   rejected = 0;
   unfinished = 0;

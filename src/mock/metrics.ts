@@ -1,5 +1,6 @@
 import type { Deployment } from '../profiles/types.js';
 import type { EngineSnapshot } from '../engine/engine.js';
+import type { MockLora } from './lora.js';
 
 export type MetricsStyle = 'vllm' | 'sglang';
 export const METRICS_STYLES: readonly MetricsStyle[] = ['vllm', 'sglang'];
@@ -46,6 +47,8 @@ export class MockMetrics {
   requestsTotal = 0;
   success = { length: 0, abort: 0 };
   errors = 0;
+  /** The worker's adapters, when it serves LoRA (`vllm:lora_requests_info`). */
+  lora?: MockLora;
 
   constructor(readonly style: MetricsStyle) {
     const s = style === 'vllm';
@@ -70,8 +73,8 @@ class Page {
   private readonly out: string[] = [];
   constructor(private readonly base: Record<string, string>) {}
 
-  private labels(extra: Record<string, string> = {}): string {
-    const all = { ...this.base, ...extra };
+  private labels(extra: Record<string, string> = {}, base: Record<string, string> = this.base): string {
+    const all = { ...base, ...extra };
     return `{${Object.entries(all).map(([k, v]) => `${k}="${esc(v)}"`).join(',')}}`;
   }
 
@@ -82,6 +85,12 @@ class Page {
   series(name: string, type: 'gauge' | 'counter', help: string, rows: [Record<string, string>, number][]): void {
     this.out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [extra, v] of rows) this.out.push(`${name}${this.labels(extra)} ${num(v)}`);
+  }
+
+  /** A family whose series carry only their own labels (vLLM's LoRA gauge has no model_name/engine). */
+  bareSeries(name: string, type: 'gauge' | 'counter', help: string, rows: [Record<string, string>, number][]): void {
+    this.out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, v] of rows) this.out.push(`${name}${this.labels(labels, {})} ${num(v)}`);
   }
 
   histogram(name: string, help: string, h: Histogram): void {
@@ -135,6 +144,7 @@ function vllmPage(d: Deployment, servedModel: string, s: EngineSnapshot, m: Mock
     sliding_window: 'None',
     swap_space: '4',
   });
+  if (m.lora && s.lora) p.bareSeries('vllm:lora_requests_info', 'gauge', 'Running stats on lora requests.', m.lora.infoRows(s.lora, Date.now() / 1e3));
   return p.text();
 }
 

@@ -9,6 +9,7 @@ import { ApiError, badRequest, fillerToken, parseCompletionCall, ResponseShapes,
 import { RealtimeEngine } from './realtime-engine.js';
 import { promptIds, type MockTokenizer } from './tokenizer.js';
 import { startKvEventPublisher, type KvEventPublisher, type KvEventPublisherOptions } from './kv-events.js';
+import { MockLora, type MockLoraModule } from './lora.js';
 import { isPrefillCall, MockPd, PLAIN, type MockPdOptions, type PdCall } from './pd-role.js';
 
 /** Injected faults, for testing what sits in front of a worker. */
@@ -48,6 +49,8 @@ export interface MockWorkerOptions {
   kvEvents?: KvEventPublisherOptions;
   /** Disaggregated serving (`--role`); absent = a colocated worker that ignores PD fields. */
   pd?: MockPdOptions;
+  /** LoRA adapters served by name in `model` (`--lora-modules`; the engine needs `max_loras`). */
+  loraModules?: readonly MockLoraModule[];
 }
 
 export interface MockWorker {
@@ -103,6 +106,8 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
   const realtime = new RealtimeEngine(d, o.speedup);
   const kvEvents = o.kvEvents ? await startKvEventPublisher(realtime.engine, o.kvEvents) : undefined;
   const metrics = new MockMetrics(o.metricsStyle);
+  const lora = o.loraModules && o.loraModules.length > 0 ? new MockLora(o.loraModules, served) : undefined;
+  if (lora) metrics.lora = lora;
   const pd = o.pd ? new MockPd(o.pd, d, realtime) : undefined;
   const rng: Rng = createRng(`${o.seed}/mock-faults`);
   const started = performance.now();
@@ -141,7 +146,8 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
     }
     const call = parseCompletionCall(endpoint, body);
     const pdCall = pd ? pd.classify(raw, body as Record<string, unknown>) : PLAIN;
-    if (call.model !== undefined && !aliases.has(call.model)) {
+    const adapter = call.model !== undefined && lora?.has(call.model) ? call.model : undefined;
+    if (call.model !== undefined && adapter === undefined && !aliases.has(call.model)) {
       throw new ApiError(404, `The model \`${call.model}\` does not exist.`, 'NotFoundError', 'model');
     }
     const ids = promptIds(call, o.tokenizer ?? 'fast');
@@ -155,7 +161,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
       );
     }
     const id = `${endpoint === 'chat' ? 'chatcmpl' : 'cmpl'}-mock${nextId++}`;
-    const r: Request = { id, arrivalS: realtime.now(), inputTokens: ids.length, outputTokens: maxTokens, prefix: { kind: 'tokens', ids } };
+    const r: Request = { id, arrivalS: realtime.now(), inputTokens: ids.length, outputTokens: maxTokens, prefix: { kind: 'tokens', ids }, ...(adapter !== undefined ? { adapter } : {}) };
     if (!realtime.engine.fits(r)) throw badRequest(`prompt + completion (${ids.length + maxTokens} tokens) do not fit in the KV cache (${maxModelLen} tokens)`, 'max_tokens');
     if (pd) {
       await pd.receive(pdCall, r);
@@ -163,7 +169,8 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
       pd.prefillStarted(pdCall);
     }
     metrics.requestsTotal++;
-    serve(call, r, new ResponseShapes(endpoint, id, created, served), res, pdCall);
+    // vLLM answers with the adapter's name when the request named one.
+    serve(call, r, new ResponseShapes(endpoint, id, created, adapter ?? served), res, pdCall);
   }
 
   function serve(call: CompletionCall, r: Request, shapes: ResponseShapes, res: ServerResponse, pdCall: PdCall): void {
@@ -258,7 +265,7 @@ export async function startMockWorker(o: MockWorkerOptions): Promise<MockWorker>
       } else if (route('GET', '/v1/models')) {
         sendJson(res, 200, JSON.stringify({
           object: 'list',
-          data: [{ id: served, object: 'model', created, owned_by: 'vllm', root: d.model.hf_name, parent: null, max_model_len: maxModelLen, permission: [] }],
+          data: [{ id: served, object: 'model', created, owned_by: 'vllm', root: d.model.hf_name, parent: null, max_model_len: maxModelLen, permission: [] }, ...(lora ? lora.modelCards(created) : [])],
         }));
       } else if (route('POST', '/v1/chat/completions')) {
         await completion('chat', req, res);

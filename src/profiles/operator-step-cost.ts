@@ -2,6 +2,7 @@ import type { StepCost, StepShape } from '../engine/step-cost.js';
 import type { Deployment } from './types.js';
 import { AttentionGrid, denseSeries, sumOps, type OperatorTablesJson } from './operator-tables.js';
 import { AllReduceCost, type AllReduceTable } from './collectives.js';
+import { effectivePeaks } from './effective-peaks.js';
 
 /**
  * Prices a step from measured operator tables (see OperatorTablesJson), the way Vidur and
@@ -55,8 +56,9 @@ export class OperatorTableStepCost implements StepCost {
     this.perLayer = denseSeries(tables.per_layer.tokens, sumOps(tables.per_layer.ops), this.maxTokens);
     this.once = tables.once ? denseSeries(tables.once.tokens, sumOps(tables.once.ops), this.maxTokens) : new Float64Array(this.maxTokens + 1);
     const tp = d.tp;
-    const peak = d.gpu.bf16_dense_tflops * 1e12 * tp;
-    const bw = d.gpu.memory_bandwidth_gbps * 1e9 * tp * c.bandwidth_efficiency;
+    const e = effectivePeaks(d.gpu);
+    const peak = e.tflops * 1e12 * tp;
+    const bw = e.bandwidthGbps * 1e9 * tp * c.bandwidth_efficiency;
     this.kvTimePerToken = m.kv_cache_bytes_per_token_bf16 / bw;
     this.attnSecondsPerPair = (4 * m.num_layers * m.num_attention_heads * m.head_dim) / (peak * c.attn_efficiency);
     this.lmHeadWeightS = (m.vocab_size * m.hidden_size * 2) / bw;

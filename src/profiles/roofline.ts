@@ -1,6 +1,7 @@
 import type { StepCost, StepShape } from '../engine/step-cost.js';
 import type { Coefficients, Gpu, Model } from './types.js';
 import { AllReduceCost, type AllReduceTable } from './collectives.js';
+import { effectivePeaks } from './effective-peaks.js';
 
 /** One weight matrix of a layer, as one GPU of the TP group holds it (N outputs × K inputs). */
 interface Gemm {
@@ -18,7 +19,7 @@ interface Gemm {
  *   attn_dc = kv_bytes·Σ context / (BW·η_b)                                       decode attention (memory-bound)
  *   comm    = 2·L·allreduce(tokens·hidden·2 B)      only with TP > 1 (measured NCCL table or PCIe/NVLink ring model)
  *   t       = linear + attn_pf + attn_dc + comm + κ_0 + κ_seq·seqs
- * P and BW are one GPU's; the shapes are the TP shards. The efficiencies are fitted across all GPUs
+ * P and BW are one GPU's effective peaks (src/profiles/effective-peaks.ts); the shapes are the TP shards. The efficiencies are fitted across all GPUs
  * with measured operator timings (scripts/calibrate.ts). A prefix-cache hit lowers `tokens` but
  * the cached context is still read by attention. MoE layers read the weights of the experts the
  * step's tokens route to (expertsTouched).
@@ -43,8 +44,9 @@ export class RooflineStepCost implements StepCost {
 
   constructor(gpu: Gpu, model: Model, tp: number, c: Coefficients, collectives: readonly AllReduceTable[] = []) {
     this.c = c;
-    this.peak = gpu.bf16_dense_tflops * 1e12;
-    this.bw = gpu.memory_bandwidth_gbps * 1e9;
+    const e = effectivePeaks(gpu);
+    this.peak = e.tflops * 1e12;
+    this.bw = e.bandwidthGbps * 1e9;
     const h = model.hidden_size;
     const L = model.num_layers;
     const q = model.num_attention_heads * model.head_dim;

@@ -14,6 +14,13 @@ export interface Gpu {
   cost_note: string;
   sources: string[];
   notes: string;
+  /**
+   * The boost clock the datasheet tensor peak is quoted at and the clock the GPU holds under a
+   * sustained dense GEMM, where they differ (GeForce boost); absent: it runs at its rated peak.
+   */
+  clock_ghz?: { rated_boost: number; sustained: number; source: string };
+  /** In-band ECC on by default (GDDR datacenter parts): check bits take 1/16 of DRAM and bandwidth. */
+  ecc?: { inband: boolean; source: string };
 }
 
 /** Model facts (profiles/models.json). */

@@ -28,11 +28,15 @@ export const REQUEST_COLUMNS = [
   'status',
 ] as const;
 
+/** Appended to requests.csv for disaggregated runs only (colocated files keep their columns). */
+export const PD_REQUEST_COLUMNS = ['prefill_worker', 'kv_transfer_start_ms', 'kv_transfer_end_ms', 'kv_transfer_bytes'] as const;
+
 export function requestsCsv(log: RequestLog): string {
   const rows: string[][] = [];
+  const pd = log.pd;
   for (let i = 0; i < log.length; i++) {
     const slo = log.sloMet.get(i);
-    rows.push([
+    const row = [
       log.ids[i],
       cell(log.arrivalS.get(i), 6),
       log.workers[i],
@@ -46,9 +50,11 @@ export function requestsCsv(log: RequestLog): string {
       cell(log.preemptions.get(i)),
       Number.isNaN(slo) ? '' : slo === 1 ? 'true' : 'false',
       log.statuses[i],
-    ]);
+    ];
+    if (pd) row.push(pd.prefillWorkers[i], cell(pd.transferStartMs.get(i)), cell(pd.transferEndMs.get(i)), cell(pd.transferBytes.get(i)));
+    rows.push(row);
   }
-  return stringify(rows, { header: true, columns: [...REQUEST_COLUMNS] });
+  return stringify(rows, { header: true, columns: pd ? [...REQUEST_COLUMNS, ...PD_REQUEST_COLUMNS] : [...REQUEST_COLUMNS] });
 }
 
 /**

@@ -7,15 +7,17 @@ import { WorkerRegistry, type WorkerInit, type WorkerListener } from './worker-r
 import { InFlightIndex } from './load-index.js';
 import { ModelIndex } from './plugins/filters/model.js';
 import { localInFlight, NO_REMOTE_LOAD, type RemoteLoad } from './shared-state.js';
+import type { ClassQueue } from './admission/class-queue.js';
 
 /** Where the router's decisions go: the simulator turns them into events, serve into HTTP calls. */
 export interface RouterSink {
   dispatch(req: Request, worker: WorkerView): void;
   /**
    * The request ends without a worker. `status` is the HTTP-equivalent: 429 when the pull-mode
-   * queue turned it away (full, timed out, SLO unattainable), absent for push-mode refusals.
+   * queue turned it away (full, timed out, SLO unattainable), 503 when a higher priority class
+   * pre-empted it there (before any byte), absent for push-mode refusals.
    */
-  reject(req: Request, reason: string, status?: 429): void;
+  reject(req: Request, reason: string, status?: 429 | 503): void;
 }
 
 export interface RouterOptions {
@@ -27,6 +29,8 @@ export interface RouterOptions {
   sink: RouterSink;
   /** Pull-mode queue bounds; each absent field falls back to the policy's `queueLimits`, else unbounded. */
   queue?: Partial<QueueLimits>;
+  /** Priority classes over the pull-mode queue (src/routing/admission); absent = one FIFO, as always. */
+  classes?: ClassQueue;
 }
 
 interface Waiting extends QueuedRequest {
@@ -72,14 +76,21 @@ export class Router {
   private readonly modelIndex = new ModelIndex();
   /** Requests other replicas hold in their pull-mode queues (shared-state.ts), counted against `maxLength`. */
   private remoteQueued = 0;
+  private readonly classes?: ClassQueue;
+  /** Candidates of the decision being made, for `tryClass` (bound once: no closure per decision). */
+  private deciding: readonly WorkerView[] = [];
+  private readonly tryClass = (q: ReadonlyMap<string, QueuedRequest>): PullDecision | null => this.decideFrom(q as ReadonlyMap<string, Waiting>, this.deciding);
+  readonly pullMode: boolean;
 
   constructor(o: RouterOptions) {
     this.policy = o.policy;
+    this.classes = o.classes;
+    this.pullMode = o.policy.mode === 'pull' || o.classes?.holdsQueue === true;
     this.ctx = { clock: o.clock, rng: o.rng, inFlightIndex: (c) => this.inFlightIndex(c) };
     this.sink = o.sink;
     this.limits = {
-      maxLength: o.queue?.maxLength ?? o.policy.queueLimits?.maxLength ?? Infinity,
-      timeoutS: o.queue?.timeoutS ?? o.policy.queueLimits?.timeoutS ?? Infinity,
+      maxLength: o.queue?.maxLength ?? o.classes?.limits.maxLength ?? o.policy.queueLimits?.maxLength ?? Infinity,
+      timeoutS: o.queue?.timeoutS ?? o.classes?.limits.timeoutS ?? o.policy.queueLimits?.timeoutS ?? Infinity,
     };
     this.registry.subscribe((e) => {
       if (e.type === 'added') this.policy.onWorkerAdded?.(e.worker);
@@ -120,10 +131,6 @@ export class Router {
 
   get policyName(): string {
     return this.policy.name;
-  }
-
-  get pullMode(): boolean {
-    return this.policy.mode === 'pull';
   }
 
   /** Routes one request now (push mode), or queues it and dispatches what can go (pull mode). */
@@ -188,6 +195,7 @@ export class Router {
     w.inFlightPromptTokens += req.inputTokens;
     w.inPrefill++;
     this.placed.set(req.id, w);
+    this.classes?.placed(req);
     this.policy.onDispatch?.(req, w, this.ctx);
     this.sink.dispatch(req, w);
   }
@@ -198,25 +206,38 @@ export class Router {
     }
     const entry: Waiting = { req, enqueuedS: this.ctx.clock.now() };
     this.queue.set(req.id, entry);
+    this.classes?.enqueued(entry);
     this.policy.onEnqueue?.(entry, this.ctx);
     this.drain();
     if (this.queue.has(req.id) && this.queue.size + this.remoteQueued > this.limits.maxLength) {
-      this.endWaiting(entry, `router queue full: ${this.limits.maxLength} requests already waiting`);
+      const victim = this.classes?.victim(entry);
+      if (victim) this.endWaiting(victim as Waiting, `pre-empted in the router queue by a ${req.priority ?? 'higher-priority'} request (queue full: ${this.limits.maxLength} waiting)`, 503);
+      else this.endWaiting(entry, `router queue full: ${this.limits.maxLength} requests already waiting`);
     }
   }
 
-  private endWaiting(entry: Waiting, reason: string): void {
+  private endWaiting(entry: Waiting, reason: string, status: 429 | 503 = 429): void {
     this.queue.delete(entry.req.id);
+    this.classes?.dequeued(entry);
     this.policy.onDequeue?.(entry, this.ctx);
-    this.sink.reject(entry.req, reason, 429);
+    this.sink.reject(entry.req, reason, status);
   }
 
   private nextDecision(): PullDecision | null {
     const candidates = this.candidates();
     if (candidates.length === 0) return null;
-    if (this.policy.next) return this.policy.next(this.queue, candidates, this.ctx);
+    if (this.classes) {
+      this.deciding = candidates;
+      return this.classes.decide(this.ctx.clock.now(), this.queue, this.tryClass);
+    }
+    return this.decideFrom(this.queue, candidates);
+  }
+
+  /** The policy's choice among `queue` (the whole queue, or one priority class of it). */
+  private decideFrom(queue: ReadonlyMap<string, Waiting>, candidates: readonly WorkerView[]): PullDecision | null {
+    if (this.policy.next) return this.policy.next(queue, candidates, this.ctx);
     if (!this.models.mixed) {
-      const head = this.queue.values().next().value as Waiting;
+      const head = queue.values().next().value as Waiting;
       const d = this.policy.pick(head.req, this.forModel(head.req, candidates), this.ctx);
       return d ? { entry: head, decision: d } : null;
     }
@@ -224,7 +245,7 @@ export class Router {
     const tried = new Set<string>();
     // Requests without a model, and those naming no labelled model, share one extra FIFO.
     const distinct = this.models.models().length + 1;
-    for (const entry of this.queue.values()) {
+    for (const entry of queue.values()) {
       const m = entry.req.model;
       const key = (m === undefined ? undefined : this.models.canonicalName(m)) ?? '';
       if (tried.has(key)) continue;
@@ -257,6 +278,7 @@ export class Router {
             continue;
           }
           this.queue.delete(entry.req.id);
+          this.classes?.dequeued(entry);
           this.policy.onDequeue?.(entry, this.ctx);
           this.place(entry.req, d.decision);
         }
@@ -309,6 +331,7 @@ export class Router {
     const w = this.placed.get(req.id);
     if (!w) return;
     this.placed.delete(req.id);
+    this.classes?.released(req);
     w.inFlight--;
     this.loadIndex?.update(w);
     w.inFlightPromptTokens -= req.inputTokens;

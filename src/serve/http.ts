@@ -76,82 +76,121 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limits: Body
   return new Promise((resolve, reject) => readBodyThen(req, res, limits, resolve, reject));
 }
 
-/** `readBody` with callbacks (the per-request path: no promise, no extra microtask turn); one of them is called, once. */
+/** The state of one body being read; the listeners are shared functions that find it on the request. */
+class BodyRead {
+  settled = false;
+  readonly chunks: Buffer[] = [];
+  size = 0;
+  over?: HttpError;
+  /** Bytes taken from the budget (given back if the body never completes). */
+  taken = 0;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly limits: BodyLimits,
+    readonly declared: number,
+    private readonly onBody: (body: Buffer) => void,
+    private readonly onError: (err: HttpError) => void,
+  ) {}
+
+  resolve(body: Buffer): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.onBody(body);
+  }
+
+  reject(err: HttpError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.onError(err);
+  }
+
+  refuse(e: HttpError): void {
+    this.over = e;
+    this.chunks.length = 0;
+    this.limits.budget?.give(this.taken);
+    this.taken = 0;
+    // Declared too big to drain: answer now and close (the client may not see it; bounded).
+    if (Number.isFinite(this.declared) && this.declared - this.size > this.limits.drainBytes) {
+      this.res.setHeader('connection', 'close');
+      this.reject(e);
+    }
+  }
+}
+
+const READ = Symbol('body read');
+type Reading = IncomingMessage & { [READ]: BodyRead };
+
+function onBodyData(this: Reading, c: Buffer): void {
+  const r = this[READ];
+  const { limits } = r;
+  const limit = limits.maxBytes;
+  r.size += c.length;
+  if (r.over) {
+    if (r.size - limit > limits.drainBytes) {
+      r.res.setHeader('connection', 'close');
+      r.reject(r.over);
+      this.removeAllListeners('data');
+      this.resume();
+    }
+    return;
+  }
+  if (r.size > limit) {
+    r.refuse(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, 'payload_too_large'));
+    return;
+  }
+  const budget = limits.budget;
+  if (budget) {
+    if (!budget.take(c.length)) {
+      r.refuse(new HttpError(503, `serve holds ${budget.used} bytes of request bodies (limit ${budget.cap}); retry shortly`, 'overloaded', null, { 'retry-after': '1' }));
+      return;
+    }
+    r.taken += c.length;
+  }
+  r.chunks.push(c);
+}
+
+function onBodyEnd(this: Reading): void {
+  const r = this[READ];
+  if (r.over) r.reject(r.over);
+  else r.resolve(r.chunks.length === 1 ? r.chunks[0] : Buffer.concat(r.chunks, r.size));
+}
+
+function onBodyError(this: Reading, err: Error): void {
+  const r = this[READ];
+  r.limits.budget?.give(r.taken);
+  r.taken = 0;
+  r.reject(new HttpError(400, `could not read the request body (${err.message})`, 'bad_body'));
+}
+
+/** A connection closed mid-body ends nothing else: give the bytes back. */
+function onBodyClose(this: Reading): void {
+  const r = this[READ];
+  if (!this.complete && r.taken > 0) {
+    r.limits.budget?.give(r.taken);
+    r.taken = 0;
+  }
+}
+
+/**
+ * `readBody` with callbacks (the per-request path: no promise, no extra microtask turn, no
+ * closure per listener); one of them is called, once.
+ */
 export function readBodyThen(req: IncomingMessage, res: ServerResponse, limits: BodyLimits, onBody: (body: Buffer) => void, onError: (err: HttpError) => void): void {
-  let settled = false;
-  const resolve = (body: Buffer): void => {
-    if (settled) return;
-    settled = true;
-    onBody(body);
-  };
-  const reject = (err: HttpError): void => {
-    if (settled) return;
-    settled = true;
-    onError(err);
-  };
   const limit = limits.maxBytes;
   const declared = Number(req.headers['content-length']);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over: HttpError | undefined;
-  let taken = 0;
-  const budget = limits.budget;
-  const refuse = (e: HttpError): void => {
-    over = e;
-    chunks.length = 0;
-    budget?.give(taken);
-    taken = 0;
-    // Declared too big to drain: answer now and close (the client may not see it; bounded).
-    if (Number.isFinite(declared) && declared - size > limits.drainBytes) {
-      res.setHeader('connection', 'close');
-      reject(e);
-    }
-  };
+  const r = new BodyRead(req, res, limits, declared, onBody, onError);
   if (Number.isFinite(declared) && declared > limit) {
-    refuse(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, 'payload_too_large'));
+    r.refuse(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, 'payload_too_large'));
     if (res.hasHeader('connection')) {
       req.resume();
       return;
     }
   }
-  req.on('data', (c: Buffer) => {
-    size += c.length;
-    if (over) {
-      if (size - limit > limits.drainBytes) {
-        res.setHeader('connection', 'close');
-        reject(over);
-        req.removeAllListeners('data');
-        req.resume();
-      }
-      return;
-    }
-    if (size > limit) {
-      refuse(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, 'payload_too_large'));
-      return;
-    }
-    if (budget) {
-      if (!budget.take(c.length)) {
-        refuse(new HttpError(503, `serve holds ${budget.used} bytes of request bodies (limit ${budget.cap}); retry shortly`, 'overloaded', null, { 'retry-after': '1' }));
-        return;
-      }
-      taken += c.length;
-    }
-    chunks.push(c);
-  });
-  req.on('end', () => {
-    if (over) reject(over);
-    else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-  });
-  req.on('error', (err) => {
-    budget?.give(taken);
-    taken = 0;
-    reject(new HttpError(400, `could not read the request body (${err.message})`, 'bad_body'));
-  });
-  // A connection closed mid-body ends nothing else: give the bytes back.
-  req.on('close', () => {
-    if (!req.complete && taken > 0) {
-      budget?.give(taken);
-      taken = 0;
-    }
-  });
+  (req as Reading)[READ] = r;
+  req.on('data', onBodyData);
+  req.on('end', onBodyEnd);
+  req.on('error', onBodyError);
+  req.on('close', onBodyClose);
 }

@@ -105,22 +105,9 @@ export class RequestLifecycle implements AttemptOwner {
     this.timer = undefined;
     this.stopWith('timeout');
   };
-  private readonly onFirstByteTimeout = (): void => {
-    this.firstByteTimer = undefined;
-    if (this.phase === 'upstream' && this.attempt) this.attempt.abortWith(FIRST_BYTE_TIMEOUT);
-  };
-  private readonly retryNow = (): void => {
-    this.timer = undefined;
-    if (this.phase !== 'backoff') return;
-    const left = this.deadlineMs();
-    if (left <= 0) {
-      this.stopWith('timeout');
-      return;
-    }
-    this.timer = setTimeout(this.onTimeout, left);
-    this.phase = 'routing';
-    this.host.route(this);
-  };
+  /** Timer callbacks of streams and retries only, made when first needed. */
+  private onFirstByteTimeout?: () => void;
+  private retryNow?: () => void;
   private readonly timeoutAtMs: number;
 
   constructor(
@@ -201,7 +188,13 @@ export class RequestLifecycle implements AttemptOwner {
     const attempt = new UpstreamAttempt(this);
     this.attempt = attempt;
     w.attemptStarted(this);
-    if (this.stream && this.host.firstByteTimeoutMs > 0) this.firstByteTimer = setTimeout(this.onFirstByteTimeout, this.host.firstByteTimeoutMs);
+    if (this.stream && this.host.firstByteTimeoutMs > 0) {
+      this.onFirstByteTimeout ??= (): void => {
+        this.firstByteTimer = undefined;
+        if (this.phase === 'upstream' && this.attempt) this.attempt.abortWith(FIRST_BYTE_TIMEOUT);
+      };
+      this.firstByteTimer = setTimeout(this.onFirstByteTimeout, this.host.firstByteTimeoutMs);
+    }
     const at = (this.attemptTrace = this.trace.attempt({ name: w.name, url: w.spec.url }, this.attempts));
     const base = at === NO_ATTEMPT ? this.upstreamHeaders : { ...this.upstreamHeaders, ...at.headers };
     const opts: Dispatcher.DispatchOptions = {
@@ -253,8 +246,9 @@ export class RequestLifecycle implements AttemptOwner {
     this.phase = 'streaming';
     this.attemptTrace.firstByte();
     this.clearFirstByteTimer();
-    this.firstByteS = this.host.nowS();
-    this.worker?.progress();
+    const now = this.host.nowS();
+    this.firstByteS = now;
+    this.worker?.progress(now);
     this.host.onFirstByte(this);
   }
 
@@ -294,12 +288,13 @@ export class RequestLifecycle implements AttemptOwner {
   private completed(w: ServeWorker, status: number): void {
     if (status >= 500 || status === 429) w.breaker.failure();
     else w.breaker.success();
-    w.progress();
+    const now = this.host.nowS();
+    w.progress(now);
     w.refresh();
     const ok = status < 400;
     if (!ok) this.error ??= `upstream_status_${status}`;
     this.outputTokens = this.usage.outputTokens();
-    this.endS = this.host.nowS();
+    this.endS = now;
     const ttftS = this.firstByteS !== undefined && this.dispatchS !== undefined ? this.firstByteS - this.dispatchS : undefined;
     this.release({ ok, outputTokens: this.outputTokens ?? 0, ttftS, e2eS: this.dispatchS !== undefined ? this.endS - this.dispatchS : undefined }, true);
     this.finish(ok ? 'completed' : 'upstream_status');
@@ -347,6 +342,18 @@ export class RequestLifecycle implements AttemptOwner {
       this.phase = 'backoff';
       // One timer at a time: the request deadline is re-armed when the backoff ends.
       if (this.timer) clearTimeout(this.timer);
+      this.retryNow ??= (): void => {
+        this.timer = undefined;
+        if (this.phase !== 'backoff') return;
+        const left = this.deadlineMs();
+        if (left <= 0) {
+          this.stopWith('timeout');
+          return;
+        }
+        this.timer = setTimeout(this.onTimeout, left);
+        this.phase = 'routing';
+        this.host.route(this);
+      };
       this.timer = setTimeout(this.retryNow, Math.min(this.host.retryDelayMs(this.attempts - 1), this.deadlineMs()));
       return;
     }

@@ -59,6 +59,8 @@ function isIntArray(v: unknown): v is number[] {
   return Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && x >= 0);
 }
 
+const MAX_TOKENS_KEYS = ['max_tokens', 'max_completion_tokens'] as const;
+
 /** Validates the fields serve relies on and extracts the prompt once. */
 export function readInferenceBody(kind: InferenceKind, o: Record<string, unknown>): InferenceBody {
   if (o.model !== undefined && typeof o.model !== 'string') throw bad(`"model" must be a string, got ${describe(o.model)}`, 'model', 'invalid_type');
@@ -69,7 +71,7 @@ export function readInferenceBody(kind: InferenceKind, o: Record<string, unknown
     throw bad(`"stream_options" must be an object, got ${describe(o.stream_options)}`, 'stream_options', 'invalid_type');
   }
   let maxTokens: number | undefined;
-  for (const key of ['max_tokens', 'max_completion_tokens']) {
+  for (const key of MAX_TOKENS_KEYS) {
     const v = o[key];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad(`"${key}" must be an integer >= 1, got ${JSON.stringify(v)}`, key);
@@ -80,15 +82,20 @@ export function readInferenceBody(kind: InferenceKind, o: Record<string, unknown
     const msgs = o.messages;
     if (!Array.isArray(msgs)) throw bad(`"messages" must be an array, got ${describe(msgs)}`, 'messages', msgs === undefined ? 'missing_required_parameter' : 'invalid_type');
     if (msgs.length === 0) throw bad('"messages" must not be empty', 'messages');
-    const messages: { role: string; content: string }[] = [];
-    msgs.forEach((m, i) => {
+    const messages: { role: string; content: string }[] = new Array<{ role: string; content: string }>(msgs.length);
+    // The prompt text as messages.map(content).join(' ') would give, built in the same pass.
+    let text = '';
+    for (let i = 0; i < msgs.length; i++) {
+      const m: unknown = msgs[i];
       if (typeof m !== 'object' || m === null || Array.isArray(m)) throw bad(`messages[${i}] must be an object, got ${describe(m)}`, `messages[${i}]`, 'invalid_type');
       const msg = m as { role?: unknown; content?: unknown };
       if (typeof msg.role !== 'string') throw bad(`messages[${i}].role must be a string, got ${describe(msg.role)}`, `messages[${i}].role`, 'invalid_type');
-      messages.push({ role: msg.role, content: contentText(msg.content, `messages[${i}].content`) });
-    });
+      const content = typeof msg.content === 'string' ? msg.content : contentText(msg.content, `messages[${i}].content`);
+      messages[i] = { role: msg.role, content };
+      text = i === 0 ? content : `${text} ${content}`;
+    }
     out.messages = messages;
-    out.text = messages.map((m) => m.content).join(' ');
+    out.text = text;
     return out;
   }
   const p = o.prompt;

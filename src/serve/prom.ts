@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { LeanHistogram } from './prom-histogram.js';
 import type { BreakerState } from './circuit-breaker.js';
 
 /** What the metrics read at scrape time instead of being pushed on every change. */
@@ -31,10 +32,11 @@ export class ServeMetrics {
   readonly requests: Counter<'route' | 'status'>;
   readonly errors: Counter<'kind'>;
   readonly retries: Counter<'worker'>;
-  readonly ttft: Histogram;
-  readonly tpot: Histogram;
-  readonly e2e: Histogram;
-  readonly decisionTime: Histogram;
+  /** Observed on every request: lean histograms (prom-histogram.ts), the same page as prom-client's. */
+  readonly ttft: LeanHistogram;
+  readonly tpot: LeanHistogram;
+  readonly e2e: LeanHistogram;
+  readonly decisionTime: LeanHistogram;
   readonly dispatches: Counter<'worker'>;
 
   /**
@@ -108,10 +110,10 @@ export class ServeMetrics {
         }
       },
     });
-    this.ttft = new Histogram({ name: 'router_ttft_seconds', help: 'Arrival to first response byte sent to the client', buckets: LATENCY_BUCKETS, registers });
-    this.tpot = new Histogram({ name: 'router_tpot_seconds', help: 'Time per output token after the first', buckets: TPOT_BUCKETS, registers });
-    this.e2e = new Histogram({ name: 'router_e2e_seconds', help: 'Arrival to last response byte', buckets: LATENCY_BUCKETS, registers });
-    this.decisionTime = new Histogram({ name: 'router_routing_decision_seconds', help: 'Time spent in Router.submit (policy decision)', buckets: DECISION_BUCKETS, registers });
+    this.ttft = new LeanHistogram('router_ttft_seconds', 'Arrival to first response byte sent to the client', LATENCY_BUCKETS, this.registry);
+    this.tpot = new LeanHistogram('router_tpot_seconds', 'Time per output token after the first', TPOT_BUCKETS, this.registry);
+    this.e2e = new LeanHistogram('router_e2e_seconds', 'Arrival to last response byte', LATENCY_BUCKETS, this.registry);
+    this.decisionTime = new LeanHistogram('router_routing_decision_seconds', 'Time spent in Router.submit (policy decision)', DECISION_BUCKETS, this.registry);
 
     const perWorker = (name: string, help: string, value: (w: ReturnType<LiveSource['workers']>[number]) => number | undefined): void => {
       new Gauge({

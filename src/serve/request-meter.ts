@@ -76,11 +76,12 @@ export class RequestMeter {
 
   finished(lc: RequestLifecycle): void {
     const m = this.o.metrics;
-    const now = this.o.nowS();
+    // The end was just read from the clock (finish sets it): the rolling windows take it as now.
+    const now = lc.endS ?? this.o.nowS();
     const status = reportedStatus(lc);
     m.countRequest(lc.path, status);
     const inference = lc.route === 'inference';
-    const endS = lc.endS ?? now;
+    const endS = now;
     const e2eS = endS - lc.arrivalS;
     const out = lc.outputTokens;
     const ok = lc.end === 'completed';

@@ -23,6 +23,7 @@ import { backoffMs, type BackoffOptions } from './backoff.js';
 import { ExcludingPolicy } from './exclude-policy.js';
 import { RequestLifecycle, type LifecycleHost, type RouteKind } from './lifecycle.js';
 import { ServeMetrics } from './prom.js';
+import { StartQueue } from './start-queue.js';
 import { AccessLog } from './access-log.js';
 import { BearerKey } from './auth.js';
 import { TraceRecorder } from './recorder.js';
@@ -36,6 +37,9 @@ import { TRACING_OFF, type Tracing } from './tracing.js';
 import type { KvEventSubscriptions } from './kv-events/subscriptions.js';
 import { PdCoordinator, type PdOptions } from './pd/coordinator.js';
 import { modelFields, resolveRequestModel, modelsList } from './models.js';
+import { Admission } from '../routing/admission/admission.js';
+import type { AdmissionConfig } from '../routing/admission/config.js';
+import { ServeAdmission } from './admission/serve-admission.js';
 
 export interface ServeOptions {
   host: string;
@@ -44,6 +48,8 @@ export interface ServeOptions {
   policy: Policy;
   seed: number;
   apiKey?: string;
+  /** Tenants, priority classes and quotas (`--tenants FILE`, docs/tenants.md); absent = none, at no cost. */
+  admission?: AdmissionConfig;
   adminKey?: string;
   maxAttempts: number;
   backoff: BackoffOptions;
@@ -109,6 +115,8 @@ function hasSloHeader(h: IncomingHttpHeaders): boolean {
   for (const name of SLO_HEADER_NAMES) if (h[name] !== undefined) return true;
   return false;
 }
+/** A request naming no model (modelFields's answer for it). */
+const NO_MODEL: { model?: string; adapter?: string } = Object.freeze({});
 const FORWARD_SKIP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'proxy-connection', 'upgrade', 'te', 'trailer', 'expect']);
 
 /**
@@ -139,6 +147,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   private readonly retryRng: Rng;
   private readonly log: AccessLog;
   private readonly apiKey?: BearerKey;
+  private readonly admission?: ServeAdmission;
   private readonly admin: AdminApi;
   private readonly recorder?: TraceRecorder;
   readonly meter: RequestMeter;
@@ -160,6 +169,11 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   readonly sloClasses: SloClassCounter;
   /** Disaggregated serving (src/serve/pd); absent for a colocated fleet. */
   readonly pd?: PdCoordinator;
+  /** Attempts about to start (next microtask): inference through the PD coordinator when there is one. */
+  private readonly starts = new StartQueue<RequestLifecycle, ServeWorker>((lc, w) => {
+    if (this.pd && lc.route === 'inference') this.pd.run(lc, w);
+    else lc.start(w);
+  });
 
   constructor(readonly o: ServeOptions) {
     if (o.workers.length === 0 && !o.discovery) throw new UserError('serve: no workers (give --workers or --config)');
@@ -178,7 +192,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.bodyLimits = { maxBytes: o.maxBodyBytes, drainBytes: o.drainBodyBytes ?? 16 * 1024 * 1024, budget: this.bodyBudget };
     this.passCtx = { clock: this.clock, rng: childRng(o.seed, 'serve-passthrough') };
     this.retryRng = childRng(o.seed, 'serve-retry');
-    this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this });
+    const admission = o.admission && new Admission(o.admission, this.clock.now());
+    this.router = new Router({ policy: this.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink: this, classes: admission?.classes });
     this.fleet = new Fleet({ stallTimeoutS: o.stallTimeoutS ?? 0, nowS: () => this.clock.now(), onAvailable: () => this.router.dispatchWaiting(), note: this.note });
     this.workerEvents = {
       admissionChanged: () => this.fleet.recompute(),
@@ -202,6 +217,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       branches: () => this.router.branches,
     });
     this.sloClasses = new SloClassCounter(this.metrics.registry, this.clock.now());
+    if (admission) this.admission = new ServeAdmission(admission, this.metrics.registry);
     o.kvEvents?.register(this.metrics.registry);
     this.pd?.attachMetrics(this.metrics.registry);
     this.log = new AccessLog(o.logWrite);
@@ -426,15 +442,18 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     lc.dispatched();
     this.metrics.countDispatch(w.name);
     // Deferred: the Router may dispatch from inside onComplete of another request.
-    const pd = this.pd;
-    if (pd) queueMicrotask(() => pd.run(lc, w));
-    else queueMicrotask(() => lc.start(w));
+    this.starts.push(lc, w);
   }
 
-  reject(req: Request, reason: string, status?: 429): void {
+  reject(req: Request, reason: string, status?: 429 | 503): void {
     const lc = this.live.get(req.id);
     if (!lc || lc.phase === 'done') return;
     const retryAfter = { 'retry-after': String(this.o.retryAfterS) };
+    if (this.admission && status !== undefined) {
+      this.admission.count(req, status === 503 ? 'preempted' : 'queue_rejected');
+      // Pre-empted in the queue by a higher class: nothing was sent, so the client may retry as is.
+      if (status === 503) { lc.rejected(new HttpError(503, reason, 'preempted', null, retryAfter)); return; }
+    }
     // 429: the pull-mode queue turned it away (full, timed out, SLO unattainable); else no worker.
     lc.rejected(status === 429 ? new HttpError(429, reason, 'router_queue', null, retryAfter) : new HttpError(503, `no worker can take the request: ${reason}`, 'no_worker_available', null, retryAfter));
   }
@@ -465,9 +484,10 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   route(lc: RequestLifecycle): void {
     lc.trace.submitted();
     if (lc.route === 'inference') {
-      const t0 = process.hrtime.bigint();
+      // performance.now(): a double, where hrtime.bigint() allocates two BigInts per decision.
+      const t0 = performance.now();
       this.router.submit(lc.request);
-      this.metrics.decisionTime.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+      this.metrics.decisionTime.observe((performance.now() - t0) / 1e3);
       if (this.router.pullMode) this.armQueueTimer();
       return;
     }
@@ -483,7 +503,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       return;
     }
     lc.dispatched();
-    queueMicrotask(() => lc.start(w));
+    this.starts.push(lc, w);
   }
 
   release(lc: RequestLifecycle, outcome: Outcome, firstTokenSeen: boolean): void {
@@ -509,6 +529,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   onFinish(lc: RequestLifecycle): void {
+    if (this.admission && lc.route === 'inference') this.admission.settle(lc.request, lc.outputTokens, this.clock.now());
     this.live.delete(lc.id);
     this.policy.excluded.delete(lc.id);
     if (lc.body) this.bodyBudget.give(lc.body.length);
@@ -541,7 +562,9 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   private checkApiKey(req: IncomingMessage): void {
-    if (this.apiKey && !this.apiKey.accepts(req)) {
+    // With tenant keys, a tenant's key or the --api-key passes; anything else is refused.
+    if (this.admission?.authenticates && (this.admission.identify(req) || this.apiKey?.accepts(req) === true)) return;
+    if ((this.apiKey || this.admission?.authenticates) && !this.apiKey?.accepts(req)) {
       throw new HttpError(401, 'missing or invalid API key (expected "Authorization: Bearer <key>")', 'invalid_api_key', null, { 'www-authenticate': 'Bearer' });
     }
   }
@@ -610,8 +633,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const headers = this.forwardHeaders(req, id);
     if (route === 'inference' && body && kind) {
       const parsed = readInferenceBody(kind, parseJsonObject(body));
-      // 404 now for a model nobody serves; the request is built with what it names (modelFields).
-      resolveRequestModel(this.router, parsed.model);
+      // 404 now for a model nobody serves; the request is built with what it names.
+      const fields = parsed.model === undefined ? NO_MODEL : resolveRequestModel(this.router, parsed.model);
       // x-slo-* headers override --slo target by target; the slo* policies rank by them.
       const slo = effectiveSlo(this.o.slo, hasSloHeader(req.headers) ? parseSloHeaders(req.headers) : undefined);
       const text = parsed.text ?? '';
@@ -620,7 +643,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
         void fastTokenIdsAsync(text).then(
           (ids) => {
             if (res.destroyed) { this.bodyBudget.give(body.length); return; }
-            this.begin(req, res, path, route, body, headers, this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), this.needsIds ? ids : undefined), parsed.stream);
+            // Turns later: what the model names is read again (a scrape may have shown LoRA serving).
+            this.begin(req, res, path, route, body, headers, this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), this.needsIds ? ids : undefined, modelFields(this.router, parsed.model)), parsed.stream);
           },
           (err: unknown) => {
             this.bodyBudget.give(body.length);
@@ -632,9 +656,9 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       let request: Request;
       if (this.needsIds || parsed.tokenIds !== undefined || this.o.tokenizer !== 'fast') {
         const ids = this.tokenize(parsed);
-        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), ids);
+        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, ids.length), ids, fields);
       } else {
-        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, fastTokenCount(text)), undefined);
+        request = this.inferenceRequest(id, arrivalS, parsed, slo, headers, Math.max(1, fastTokenCount(text)), undefined, fields);
       }
       this.begin(req, res, path, route, body, headers, request, parsed.stream);
       return;
@@ -647,7 +671,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   /** An inference request as the Router sees it, built once in its final shape. */
-  private inferenceRequest(id: string, arrivalS: number, parsed: InferenceBody, slo: Slo | undefined, headers: Record<string, string>, inputTokens: number, ids: ArrayLike<number> | undefined): Request {
+  private inferenceRequest(id: string, arrivalS: number, parsed: InferenceBody, slo: Slo | undefined, headers: Record<string, string>, inputTokens: number, ids: ArrayLike<number> | undefined, fields: { model?: string; adapter?: string }): Request {
     return {
       id,
       arrivalS,
@@ -659,7 +683,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       // Affinity keys for session-affinity / consistent-hash (AIBrix's x-session-id).
       sessionId: headers['x-session-id'],
       userId: headers['x-user-id'],
-      ...modelFields(this.router, parsed.model),
+      ...fields,
     };
   }
 
@@ -669,7 +693,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
       const k = raw[i].toLowerCase();
-      if (FORWARD_SKIP.has(k) || (k === 'authorization' && this.apiKey)) continue;
+      if (FORWARD_SKIP.has(k) || (k === 'authorization' && (this.apiKey || this.admission?.authenticates))) continue;
       const prev = headers[k];
       headers[k] = prev === undefined ? raw[i + 1] : `${prev}, ${raw[i + 1]}`;
     }
@@ -679,12 +703,24 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   private begin(req: IncomingMessage, res: ServerResponse, path: string, route: RouteKind, body: Buffer | undefined, headers: Record<string, string>, request: Request, stream: boolean): void {
+    if (this.admission && route === 'inference') {
+      try {
+        request = this.admission.resolve(req, request);
+      } catch (err) {
+        if (body) this.bodyBudget.give(body.length);
+        this.answerError(req, res, path, err);
+        return;
+      }
+    }
     const lc = new RequestLifecycle(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, request.arrivalS, this.o.requestTimeoutMs);
     if (this.tracing.enabled) lc.trace = this.tracing.request(request.id, lc.method, path, req.headers);
     this.live.set(request.id, lc);
     this.meter.arrived(lc);
     this.hooks.onRequestStart?.(lc);
-    this.route(lc);
+    const refused = this.admission && route === 'inference' ? this.admission.admit(request, this.clock.now()) : null;
+    // Over a quota: answered 429 through the lifecycle, so it counts as a miss of its SLO class.
+    if (refused) lc.rejected(refused);
+    else this.route(lc);
   }
 
   // ---- Shutdown ----------------------------------------------------------------------------

@@ -39,13 +39,9 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
   private pending?: Buffer;
   private pendingMore?: Buffer[];
   private waitingDrain = false;
-  private readonly flushTurn = (): void => {
-    this.flush();
-  };
-  private readonly resumeOnDrain = (): void => {
-    this.waitingDrain = false;
-    this.ctl?.resume();
-  };
+  /** Callbacks of streamed bodies and of backpressure only, made when first needed. */
+  private flushTurn?: () => void;
+  private resumeOnDrain?: () => void;
 
   constructor(private readonly owner: AttemptOwner) {}
 
@@ -89,7 +85,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (!owner.headSent) owner.sendHead(this.status, this.headers);
     if (this.pending === undefined) {
       this.pending = chunk;
-      process.nextTick(this.flushTurn);
+      process.nextTick((this.flushTurn ??= (): void => this.flush()));
     } else if (this.pendingMore === undefined) {
       this.pendingMore = [this.pending, chunk];
     } else {
@@ -108,7 +104,13 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (!res.write(more === undefined ? first : Buffer.concat(more)) && !this.waitingDrain && !res.destroyed) {
       this.waitingDrain = true;
       this.ctl?.pause();
-      res.once('drain', this.resumeOnDrain);
+      res.once(
+        'drain',
+        (this.resumeOnDrain ??= (): void => {
+          this.waitingDrain = false;
+          this.ctl?.resume();
+        }),
+      );
     }
   }
 

@@ -259,8 +259,9 @@ export class ServeWorker {
     this.active.delete(a);
   }
 
-  progress(): void {
-    this.lastProgressS = this.o.nowS();
+  /** `nowS`: the caller's clock reading when it has one (one clock read per event, not per call). */
+  progress(nowS = this.o.nowS()): void {
+    this.lastProgressS = nowS;
   }
 
   /** Seconds this worker has had attempts in flight without sending a byte (0 when idle). */

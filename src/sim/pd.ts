@@ -11,6 +11,8 @@ import type { Rng } from '../util/rng.js';
 import { cachedContentHashes } from '../workload/block-hash.js';
 import type { Request } from '../workload/request.js';
 import { latencyStats, type PdSummary } from '../metrics/summary.js';
+import type { RequestLog } from '../metrics/request-log.js';
+import { Column } from '../util/stats.js';
 import { kvBytesPerGpuToken, nodeOf, resolveKvLink, type ResolvedKvLink } from './pd-links.js';
 
 /** Disaggregation options of a simulation (`--prefill-policy`, `--pd-threshold`). */
@@ -90,6 +92,8 @@ export class PdCoordinator {
   private transferredBytes = 0;
   private transferredTokens = 0;
   private localHitTokens = 0;
+  /** Per moved request, for requests.csv: prefill worker, transfer start and end (sim s), bytes. */
+  private readonly moved = new Map<string, { prefill: number; startS: number; endS: number; bytes: number }>();
 
   constructor(
     private readonly host: PdHost,
@@ -242,6 +246,19 @@ export class PdCoordinator {
     };
   }
 
+  /** Gives the run's request log its PD columns (row for row; empty for requests not moved). */
+  annotate(log: RequestLog, workerName: (i: number) => string): void {
+    const cols = { prefillWorkers: [] as string[], transferStartMs: new Column(), transferEndMs: new Column(), transferBytes: new Column() };
+    for (let i = 0; i < log.length; i++) {
+      const m = this.moved.get(log.ids[i]);
+      cols.prefillWorkers.push(m ? workerName(m.prefill) : '');
+      cols.transferStartMs.push(m ? m.startS * 1e3 : NaN);
+      cols.transferEndMs.push(m ? m.endS * 1e3 : NaN);
+      cols.transferBytes.push(m ? m.bytes : NaN);
+    }
+    log.pd = cols;
+  }
+
   private decodeOf(seq: Sequence): number {
     for (let i = 0; i < this.ready.length; i++) if (this.ready[i].includes(seq)) return i;
     return -1;
@@ -351,7 +368,9 @@ export class PdCoordinator {
     this.transferMs.push(s * 1e3);
     this.waitMs.push((now - job.prefillEndS) * 1e3);
     this.transferredTokens += tokens;
-    this.transferredBytes += tokens * this.fleet[p].deployment.model.kv_cache_bytes_per_token_bf16;
+    const bytes = tokens * this.fleet[p].deployment.model.kv_cache_bytes_per_token_bf16;
+    this.transferredBytes += bytes;
+    this.moved.set(job.req.id, { prefill: p, startS: now, endS: now + s, bytes });
     this.localHitTokens += job.localBlocks * bs;
     const id = this.nextTransfer++;
     this.inTransfer.set(id, job);

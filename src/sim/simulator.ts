@@ -9,6 +9,7 @@ import { ProfileTable } from '../routing/slo/profile.js';
 import { attachSloTables } from '../routing/slo/attach.js';
 import { VirtualClock } from '../util/clock.js';
 import { EventHeap } from '../util/heap.js';
+import { StepQueue } from './step-queue.js';
 import { childRng } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
 import { RequestLog } from '../metrics/request-log.js';
@@ -22,6 +23,7 @@ import { PdCoordinator, type PdOptions } from './pd.js';
 import { attachOffloadTiers, offloadSummary, workerOffloadSummary } from './kv-offload-sim.js';
 import type { SimKvEvents } from './kv-events.js';
 import { GroupedStats } from '../metrics/group-stats.js';
+import type { SimAdmission } from './admission.js';
 import { checkPolicyForModels, unknownModelError } from './models.js';
 import { ModelIndex } from '../routing/plugins/filters/model.js';
 import { ReplicatedRouter, type ReplicaOptions, type SimRouter } from './replicas.js';
@@ -66,17 +68,19 @@ export interface SimulationOptions {
   kvEvents?: SimKvEvents;
   /** Several router replicas (`--router-replicas`), each with its own `policy`; absent = one Router running `policy`. */
   replicas?: ReplicaOptions;
+  /** Tenants, priority classes and quotas (`--tenants FILE`, src/sim/admission.ts); absent = none. */
+  admission?: SimAdmission;
 }
 
 // The result types live with the metrics so the reports need not import the simulator.
 export type { SimulationResult, TimeseriesRow } from '../metrics/run-result.js';
 
+/** Events other than step ends (those are in `StepQueue`, one entry per worker). */
 interface StepEvent {
   time: number;
   seq: number;
-  kind: 'step' | 'scrape' | 'series' | 'transfer';
+  kind: 'scrape' | 'series' | 'transfer';
   worker: number;
-  version: number;
 }
 
 /** Live figures for progress lines and the dashboard. */
@@ -122,8 +126,9 @@ export class Simulation {
   private readonly groups: GroupedStats;
   readonly timeseries: TimeseriesRow[] = [];
   private readonly heap = new EventHeap<StepEvent>();
+  /** Each worker's scheduled step end; shares `seqNo` with `heap`, so ties order as before. */
+  private readonly steps: StepQueue;
   private seqNo = 0;
-  private readonly versions: number[];
   private readonly scheduledAt: number[];
   /** First tokens and completions of the step being handled, in the order the engine reported them. */
   private readonly finishedSeqs: Sequence[] = [];
@@ -155,9 +160,10 @@ export class Simulation {
     this.sink = this.groups;
     const sink = {
       dispatch: (req: Request, w: WorkerView) => this.dispatch(req, w),
-      reject: (req: Request, reason: string, status?: 429) => this.recordRejected(req, '', reason, status),
+      reject: (req: Request, reason: string, status?: 429 | 503) => this.recordRejected(req, '', reason, status),
     };
-    this.router = o.replicas ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink) : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink });
+    if (o.admission && o.replicas) throw new UserError('--tenants: not with --router-replicas yet (priority classes live in one router\'s queue)');
+    this.router = o.replicas ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink) : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink, classes: o.admission?.admission.classes });
     this.pd = o.fleet.some((w) => w.role !== undefined && w.role !== 'both') ? this.createPd() : null;
     const pd = this.pd;
     // Slots 0..n−1 in fleet order: engine i serves the worker in slot i (a disaggregated fleet: slots per pool).
@@ -187,7 +193,7 @@ export class Simulation {
     attachOffloadTiers(o.fleet, this.engines);
     this.pd?.attachEngines();
     o.kvEvents?.attach(this.engines, this.views, this.clock);
-    this.versions = o.fleet.map(() => 0);
+    this.steps = new StepQueue(o.fleet.length);
     this.scheduledAt = o.fleet.map(() => NaN);
     this.lastScrape = o.fleet.map(() => ({ hits: 0, queries: 0 }));
     this.lastSeries = o.fleet.map(() => ({ hits: 0, queries: 0, prompt: 0, gen: 0, finished: 0 }));
@@ -202,7 +208,7 @@ export class Simulation {
         clock: this.clock,
         engine: (i) => this.engines[i],
         router: this.router,
-        pushTransfer: (time, id) => this.push(time, 'transfer', id, 0),
+        pushTransfer: (time, id) => this.push(time, 'transfer', id),
         sync: (w) => this.sync(w),
         reject: (req, worker, reason) => this.recordRejected(req, worker, reason),
         servedPrefill: (w, req) => {
@@ -254,8 +260,8 @@ export class Simulation {
       }
     };
     await refill();
-    if (this.o.scrapeIntervalS > 0) this.push(0, 'scrape', -1, 0);
-    if (this.o.timeseries !== false) this.push(this.o.timeseriesIntervalS, 'series', -1, 0);
+    if (this.o.scrapeIntervalS > 0) this.push(0, 'scrape', -1);
+    if (this.o.timeseries !== false) this.push(this.o.timeseriesIntervalS, 'series', -1);
     let sinceBatch = 0;
     const batchEvents = this.o.batchEvents ?? 8192;
     for (;;) {
@@ -263,18 +269,26 @@ export class Simulation {
       this.bufferedArrivals = buf.length - bi;
       const nextArrival = bi < buf.length ? buf[bi].arrivalS : Infinity;
       const top = this.heap.peek();
+      const steps = this.steps;
+      // The earlier of the next step end and the next other event, by (time, sequence).
+      const stepFirst = !steps.empty && (!top || steps.topTime < top.time || (steps.topTime === top.time && steps.topSeq < top.seq));
+      const topTime = stepFirst ? steps.topTime : (top?.time ?? Infinity);
       // Pull mode only: the router's queue timeouts on the virtual clock (Infinity in push mode).
       const deadline = this.router.nextDeadline();
-      if (!top && nextArrival === Infinity && deadline === Infinity) break;
-      if (deadline < nextArrival && deadline < (top?.time ?? Infinity)) {
+      if (topTime === Infinity && nextArrival === Infinity && deadline === Infinity) break;
+      if (deadline < nextArrival && deadline < topTime) {
         this.clock.set(Math.max(this.clock.now(), deadline));
         this.router.onTimer(this.clock.now());
-      } else if (!top || nextArrival <= top.time) {
+      } else if (topTime === Infinity || nextArrival <= topTime) {
         this.arrive(buf[bi++]);
+      } else if (stepFirst) {
+        const w = steps.topWorker;
+        steps.delete(w);
+        this.step(w, topTime);
       } else {
-        this.heap.pop();
-        this.handle(top);
-        this.spareEvents.push(top);
+        const ev = this.heap.pop() as StepEvent;
+        this.handle(ev);
+        this.spareEvents.push(ev);
       }
       this.events++;
       if (++sinceBatch >= batchEvents) {
@@ -299,16 +313,15 @@ export class Simulation {
     return this.sourceDone && this.bufferedArrivals === 0 && this.router.inFlightTotal === 0 && this.router.queuedTotal === 0;
   }
 
-  private push(time: number, kind: StepEvent['kind'], worker: number, version: number): void {
+  private push(time: number, kind: StepEvent['kind'], worker: number): void {
     const ev = this.spareEvents.pop();
     if (ev) {
       ev.time = time;
       ev.seq = this.seqNo++;
       ev.kind = kind;
       ev.worker = worker;
-      ev.version = version;
       this.heap.push(ev);
-    } else this.heap.push({ time, seq: this.seqNo++, kind, worker, version });
+    } else this.heap.push({ time, seq: this.seqNo++, kind, worker });
   }
 
   private noteFinished(seq: Sequence, worker: number, first: number): void {
@@ -329,7 +342,14 @@ export class Simulation {
       // a foreign trace another vendor's model name, and neither is a choice between pools.
       req = { ...req, model: undefined };
     }
+    const adm = this.o.admission;
+    if (adm) req = adm.resolve(req);
     this.groups.note(req);
+    const refused = adm?.refuse(req, this.clock.now());
+    if (refused) {
+      this.recordRejected(req, '', refused, 429);
+      return;
+    }
     if (this.o.scrapeIntervalS === 0) this.scrapeAll();
     this.router.submit(req);
   }
@@ -359,27 +379,30 @@ export class Simulation {
   private sync(w: number): void {
     const t = this.engines[w].nextEventTime;
     if (t === this.scheduledAt[w] || (Number.isNaN(t) && Number.isNaN(this.scheduledAt[w]))) return;
-    this.versions[w]++;
     this.scheduledAt[w] = t;
-    if (!Number.isNaN(t)) this.push(t, 'step', w, this.versions[w]);
+    if (Number.isNaN(t)) this.steps.delete(w);
+    else this.steps.set(w, t, this.seqNo++);
+  }
+
+  /** Worker `w`'s step in flight ends at `t` (it is off the step queue). */
+  private step(w: number, t: number): void {
+    this.clock.set(t);
+    this.scheduledAt[w] = NaN;
+    this.engines[w].advance(t);
+    this.drainFinished(t);
+    this.sync(w);
   }
 
   private handle(ev: StepEvent): void {
     this.clock.set(ev.time);
-    if (ev.kind === 'step') {
-      if (ev.version !== this.versions[ev.worker]) return;
-      this.scheduledAt[ev.worker] = NaN;
-      this.engines[ev.worker].advance(ev.time);
-      this.drainFinished(ev.time);
-      this.sync(ev.worker);
-    } else if (ev.kind === 'transfer') {
+    if (ev.kind === 'transfer') {
       (this.pd as PdCoordinator).onTransferDone(ev.worker, ev.time);
     } else if (ev.kind === 'scrape') {
       this.scrapeAll();
-      if (!this.idle) this.push(ev.time + this.o.scrapeIntervalS, 'scrape', -1, 0);
+      if (!this.idle) this.push(ev.time + this.o.scrapeIntervalS, 'scrape', -1);
     } else {
       this.sampleSeries(ev.time);
-      if (!this.idle) this.push(ev.time + this.o.timeseriesIntervalS, 'series', -1, 0);
+      if (!this.idle) this.push(ev.time + this.o.timeseriesIntervalS, 'series', -1);
     }
   }
 
@@ -424,6 +447,7 @@ export class Simulation {
       status: 'ok',
       sloClass: slo ? sloClassName(slo) : undefined,
     });
+    this.o.admission?.completed(req, now);
     this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: lat.ttftMs / 1e3, e2eS: lat.e2eMs / 1e3 }, true);
   }
 
@@ -439,7 +463,7 @@ export class Simulation {
     for (const p of this.pd?.pending() ?? []) this.recordRejected(p.req, this.views[p.worker].name, 'waiting for or receiving its KV transfer when the run was stopped');
   }
 
-  private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429, seq?: Sequence): void {
+  private recordRejected(req: Request, worker: string, reason: string, httpStatus?: 429 | 503, seq?: Sequence): void {
     if (this.stopping) {
       this.sink.add({
         requestId: req.id,
@@ -559,7 +583,10 @@ export class Simulation {
     workerOffloadSummary(this.engines, workers);
     const input = { policy: this.router.policyName, durationS, wallS: 0, prefixHits: hits, prefixQueries: queries, workers, sloGiven: this.o.slo !== undefined, itl: latencyStatsOfSketch(this.itl) };
     const summary = this.stats ? summaryFrom(this.stats.aggregates(), input) : summarize({ ...input, log: this.log });
-    if (this.pd) summary.pd = this.pd.summary();
+    if (this.pd) {
+      summary.pd = this.pd.summary();
+      this.pd.annotate(this.log, (i) => this.views[i].name);
+    }
     const offload = offloadSummary(this.engines);
     if (offload) summary.kv_offload = offload;
     Object.assign(summary, this.groups.summaries(durationS, input.sloGiven));

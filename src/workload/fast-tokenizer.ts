@@ -10,13 +10,16 @@ function fnv1a(s: string, start: number, end: number): number {
   return h >>> 0;
 }
 
-/** Ids of text[from, to) appended to `out` (growing it); returns the new length. */
+/**
+ * Ids of text[from, to) appended to `out` (growing it). The alternatives of PIECE between them
+ * match every code point and none matches the empty string, so each piece starts where the last
+ * ended: `test` (which builds no match array) and `lastIndex` give its bounds.
+ */
 export function idsInto(text: string, from: number, to: number, out: { buf: Uint32Array; n: number }): void {
   PIECE.lastIndex = from;
-  let m: RegExpExecArray | null;
-  while (PIECE.lastIndex < to && (m = PIECE.exec(text)) !== null) {
-    const start = m.index;
-    const end = start + m[0].length;
+  let start = from;
+  while (start < to && PIECE.test(text)) {
+    const end = PIECE.lastIndex;
     for (let i = start; i < end; i += 10) {
       if (out.n === out.buf.length) {
         const bigger = new Uint32Array(out.buf.length * 2);
@@ -25,6 +28,7 @@ export function idsInto(text: string, from: number, to: number, out: { buf: Uint
       }
       out.buf[out.n++] = fnv1a(text, i, Math.min(end, i + 10));
     }
+    start = end;
   }
 }
 
@@ -43,11 +47,15 @@ export function fastTokenIds(text: string): Uint32Array {
   return out.buf.subarray(0, out.n);
 }
 
-/** The count `fastTokenIds(text).length` without computing ids (count-only policies). */
+/** The count `fastTokenIds(text).length` without computing ids (count-only policies); pieces as in idsInto. */
 export function fastTokenCount(text: string): number {
   PIECE.lastIndex = 0;
   let n = 0;
-  let m: RegExpExecArray | null;
-  while ((m = PIECE.exec(text)) !== null) n += Math.ceil(m[0].length / 10);
+  let start = 0;
+  while (PIECE.test(text)) {
+    const end = PIECE.lastIndex;
+    n += Math.ceil((end - start) / 10);
+    start = end;
+  }
   return n;
 }

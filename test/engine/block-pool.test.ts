@@ -48,3 +48,41 @@ test('with caching disabled nothing is ever a hit', () => {
   p.register(a, 9);
   assert.equal(p.lookup(9), -1);
 });
+
+test('the free queue keeps release order through many prefix hits (stale ring entries skipped, the ring compacted)', () => {
+  // A model of the queue: never-used blocks first, then released blocks in release order.
+  const total = 40;
+  const p = new BlockPool(total, true);
+  let fresh = 0;
+  const queue: number[] = [];
+  const held: number[] = [];
+  let rnd = 12345;
+  const next = (n: number): number => {
+    rnd = (rnd * 1103515245 + 12345) % 2 ** 31;
+    return rnd % n;
+  };
+  let nextHash = 1;
+  for (let step = 0; step < 5000; step++) {
+    // Phases of releases and prefix hits only pile stale entries up until the ring compacts.
+    const op = step % 1000 < 500 ? next(3) : 1 + next(2);
+    if (op === 0 && p.free > 0) {
+      const expected = fresh < total ? fresh++ : (queue.shift() as number);
+      const b = p.allocate();
+      assert.equal(b, expected);
+      p.register(b, nextHash++);
+      held.push(b);
+    } else if (op === 1 && held.length > 0) {
+      const b = held.splice(next(held.length), 1)[0];
+      p.release([b]);
+      queue.push(b);
+    } else if (queue.length > 0) {
+      // A prefix hit on an idle cached block takes it from the middle of the queue.
+      const b = queue.splice(next(queue.length), 1)[0];
+      assert.equal(p.refCount(b), 0);
+      p.touch(b);
+      held.push(b);
+    }
+    assert.equal(p.free, total - fresh + queue.length);
+    assert.equal(p.used, held.length);
+  }
+});

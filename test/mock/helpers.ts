@@ -3,6 +3,7 @@ import { startMockWorker, NO_FAULTS, type MockFaults, type MockWorker } from '..
 import type { MetricsStyle } from '../../src/mock/metrics.js';
 import type { MockTokenizer } from '../../src/mock/tokenizer.js';
 import type { KvEventPublisherOptions } from '../../src/mock/kv-events.js';
+import type { MockLoraModule } from '../../src/mock/lora.js';
 
 export interface TestMockOptions {
   spec?: DeploymentSpec;
@@ -12,6 +13,7 @@ export interface TestMockOptions {
   crash?: () => void;
   tokenizer?: MockTokenizer;
   kvEvents?: KvEventPublisherOptions;
+  loraModules?: MockLoraModule[];
 }
 
 /** A mock worker on an ephemeral 127.0.0.1 port. */
@@ -28,6 +30,7 @@ export function testMock(o: TestMockOptions = {}): Promise<MockWorker> {
     crash: o.crash,
     tokenizer: o.tokenizer,
     kvEvents: o.kvEvents,
+    loraModules: o.loraModules,
   });
 }
 

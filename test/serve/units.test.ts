@@ -174,6 +174,32 @@ test('fast tokenizer: hand-checked pieces, deterministic ids, shared text prefix
   assert.equal(fastTokenIds('').length, 0);
 });
 
+test('fast tokenizer: pieces read through lastIndex equal the regex matches, on random text of every character class', () => {
+  // The reference: every match of the piece pattern, one token per started 10 characters (hashed).
+  const piece = / ?[A-Za-z]+| ?\d{1,3}| ?[^\sA-Za-z\d]|\s+(?!\S)|\s+/gu;
+  const reference = (text: string): number[] => {
+    const ids: number[] = [];
+    for (const m of text.matchAll(piece)) {
+      for (let i = m.index; i < m.index + m[0].length; i += 10) {
+        let h = 0x811c9dc5;
+        for (let j = i; j < Math.min(m.index + m[0].length, i + 10); j++) h = Math.imul(h ^ text.charCodeAt(j), 0x01000193);
+        ids.push(h >>> 0);
+      }
+    }
+    return ids;
+  };
+  const alphabet = ['a', 'Z', 'q', '7', '0', ' ', ' ', '  ', '\n', '\t', '\u00a0', '\u3000', '\u2028', ',', '!', 'é', '日', '😀', '\ud800', '\udc00', '-', '_'];
+  const rng = createRng(11);
+  for (let k = 0; k < 400; k++) {
+    let text = '';
+    const len = Math.floor(rng.next() * 60);
+    for (let i = 0; i < len; i++) text += rng.next() < 0.3 ? 'internationalization'.slice(0, Math.floor(rng.next() * 21)) : alphabet[Math.floor(rng.next() * alphabet.length)];
+    const want = reference(text);
+    assert.deepEqual(Array.from(fastTokenIds(text)), want, JSON.stringify(text));
+    assert.equal(fastTokenCount(text), want.length, JSON.stringify(text));
+  }
+});
+
 test('--workers labels and --config files', () => {
   const ws = parseWorkersFlag('http://a:8000;gpu=h100-sxm;cost=2.5;name=big, http://b:9000/prefix/');
   assert.deepEqual(ws, [

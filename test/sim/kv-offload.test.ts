@@ -63,3 +63,22 @@ test('offload tiers: CPU evictions go down to disk, disk evictions are dropped, 
   assert.deepEqual([cpu.tier, cpu.blocks, cpu.hitTokens, cpu.stored, cpu.evicted], ['cpu', 2, 32, 6, 4]);
   assert.deepEqual([disk.tier, disk.blocks, disk.hitTokens, disk.stored, disk.evicted], ['disk', 3, 16, 4, 1]);
 });
+
+test('offload tiers: a load refreshes LRU order, and order holds over long churn (slot reuse)', () => {
+  const t = new KvOffloadTiers({ cpuGib: 3 / 2 ** 30, cpuGbps: 1, diskGib: 0, diskGbps: 1 }, 1);
+  for (const h of [1, 2, 3]) t.store(h);
+  t.load([1], 0, 1, 16); // 1 becomes the newest: 2 is now the oldest
+  t.store(4);
+  assert.equal(t.holds('cpu', 2), false);
+  assert.deepEqual([1, 3, 4].map((h) => t.holds('cpu', h)), [true, true, true]);
+  t.store(3); // already held: refreshed, not stored again
+  t.store(5); // evicts 1 (oldest after 3 was refreshed)
+  assert.equal(t.holds('cpu', 1), false);
+  // 10,000 more distinct blocks through a 3-block tier: exactly the last three remain.
+  for (let h = 100; h < 10_100; h++) t.store(h);
+  assert.deepEqual([10_097, 10_098, 10_099, 10_096, 5].map((h) => t.holds('cpu', h)), [true, true, true, false, false]);
+  const [cpu] = t.stats();
+  assert.equal(cpu.blocks, 3);
+  assert.equal(cpu.stored, 5 + 10_000);
+  assert.equal(cpu.evicted, 5 + 10_000 - 3);
+});

@@ -55,6 +55,16 @@ test('PD: TTFT = prefill + KV transfer over the link + the first decode step, on
   assert.equal(r.summary.workers[1].role, 'decode');
   // Three more decode steps after the first token.
   assert.equal(r.log.outputTokens.view()[0], 4);
+  // requests.csv gains the PD columns: prefill worker, transfer from the prefill's end (the decode
+  // side had blocks at once) for transferS, and the bytes of 1,023 tokens.
+  const [header, row] = requestsCsv(r.log).trim().split('\n');
+  assert.ok(header.endsWith(',prefill_worker,kv_transfer_start_ms,kv_transfer_end_ms,kv_transfer_bytes'), header);
+  const cells = row.split(',');
+  const [pw, start, end, bytes] = cells.slice(-4);
+  assert.equal(pw, 'p');
+  assert.equal(start, (prefillS * 1e3).toFixed(3));
+  assert.equal(end, ((prefillS + transferS) * 1e3).toFixed(3));
+  assert.equal(bytes, String(1023 * 131072));
 });
 
 test('PD: a decode worker with no free blocks makes the transfer wait; nothing lost, nothing allocated twice', async () => {
@@ -134,6 +144,25 @@ test('PD conservation on large random runs: every request ends once, tokens add 
     assert.ok(pd.block_wait_ms.p99 > 0, 'some transfers waited for blocks');
     assert.ok(r.summary.workers.some((w) => w.role === 'decode' && w.preemptions > 0), 'decode workers preempted');
     assert.equal(r.summary.workers.filter((w) => w.role === 'prefill').reduce((a, w) => a + w.requests, 0), pd.disaggregated);
+    // Every moved request's row names its prefill worker and a transfer inside its lifetime; the rest have none.
+    const cols = log.pd;
+    assert.ok(cols);
+    let moved = 0;
+    let bytes = 0;
+    for (let i = 0; i < log.length; i++) {
+      if (cols.prefillWorkers[i] === '') {
+        assert.ok(Number.isNaN(cols.transferStartMs.get(i)));
+        continue;
+      }
+      moved++;
+      bytes += cols.transferBytes.get(i);
+      assert.ok(cols.prefillWorkers[i].startsWith('prefill-'));
+      const arrivalMs = log.arrivalS.get(i) * 1e3;
+      assert.ok(cols.transferStartMs.get(i) > arrivalMs && cols.transferEndMs.get(i) >= cols.transferStartMs.get(i));
+      if (log.statuses[i] === 'ok') assert.ok(cols.transferEndMs.get(i) <= arrivalMs + log.ttftMs.get(i) + 1e-6, 'the KV arrived before the first token');
+    }
+    assert.equal(moved, pd.disaggregated);
+    assert.ok(Math.abs(bytes / 1e9 - pd.transferred_gb) < 1e-6);
   }
 });
 

@@ -144,7 +144,8 @@ export class SloPolicy implements Policy {
       const d = this.viaFallbackPick(oldest.req, candidates, ctx);
       return d ? { entry: oldest, decision: d } : null;
     }
-    return this.decide(this.subs.heads(), groups, candidates, ctx);
+    // A queue smaller than ours is one priority class of the Router's (src/routing/admission).
+    return this.decide(queue.size === this.subs.size ? this.subs.heads() : this.subs.headsIn(queue), groups, candidates, ctx);
   }
 
   pick(req: RouteRequest, candidates: readonly WorkerView[], ctx: PolicyContext): Decision | null {

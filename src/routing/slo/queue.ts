@@ -53,6 +53,23 @@ export class SloSubQueues {
     if (q.size === 0) this.subs.delete(key);
   }
 
+  /**
+   * Per sub-queue, its oldest request that `within` holds (one priority class of the Router's
+   * queue): requests of one shape keep their order inside a class.
+   */
+  headsIn(within: ReadonlyMap<string, unknown>): SloEntry[] {
+    const out: SloEntry[] = [];
+    for (const q of this.subs.values()) {
+      for (const e of q.values()) {
+        if (within.has(e.entry.req.id)) {
+          out.push(e);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
   /** The head (oldest) request of every non-empty sub-queue. */
   heads(): SloEntry[] {
     const out: SloEntry[] = [];
