@@ -4,15 +4,24 @@
  * `router mock-worker`s, each started fresh per run (empty caches). Modes:
  * - approximate: routing-decision prefix index (`weighted`, scorers prefix:3, active-requests:2,
  *   kv:2), each replica on its own state ("independent");
- * - approximate+redis: the same, replicas sharing load and pins through `--state redis://`;
+ * - approximate+redis: the same, replicas sharing load, pins and routing decisions (each
+ *   dispatch's blocks, replayed in the others' indexes) through `--state redis://`;
  * - precise: the same weights with the `precise-prefix` scorer fed by the workers' KV events
  *   (`mock-worker --kv-events`, `--workers URL;kv_events=...`), when that scorer is registered;
- *   reported as missing otherwise.
+ *   reported as missing otherwise; with 3 replicas independent (`precise-independent`: each
+ *   replica's speculative inserts and in-flight counts its own) and through `--state`
+ *   (`precise+redis`: the others' in-flight load and speculative inserts shared as above).
+ * The rows share one trace and one seed; a run's workers start empty.
  * Prints prefix hit rate (the workers' vLLM counters: cached / queried prompt tokens), client TTFT
  * mean/p99 (to the first content byte of the stream) and load imbalance (max/mean requests per
  * worker). Asserts nothing. Every run is bounded by its request count and a deadline.
  *
- *   node dist/bench/replicas.bench.js [--requests N] [--rate R] [--groups G] [--seed S]
+ * With `--seeds K` (default 2) every mode runs on K traces (seeds S, S+1, ...), in interleaved
+ * rounds (round k runs every mode on seed S+k, so a load change on the machine hits every mode
+ * alike); the table shows the means and each seed's hit rate (one trace's hit rate moves by
+ * several points with the seed alone). `--modes approximate:1,precise+redis:3` runs only those.
+ *
+ *   node dist/bench/replicas.bench.js [--requests N] [--rate R] [--groups G] [--seed S] [--seeds K] [--modes M:N,...]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -30,6 +39,8 @@ const REQUESTS = numberArg('--requests', 240);
 const RATE = numberArg('--rate', 8);
 const GROUPS = numberArg('--groups', 8);
 const SEED = numberArg('--seed', 42);
+const SEEDS = numberArg('--seeds', 2);
+const MODES_ARG = process.argv.includes('--modes') ? process.argv[process.argv.indexOf('--modes') + 1] : undefined;
 const WORKERS = 4;
 const PREFIX_WORDS = 1200;
 const SUFFIX_WORDS = 40;
@@ -99,8 +110,8 @@ interface TraceRequest {
 }
 
 /** Shared-prefix groups (SGLang's generated-shared-prefix shape): a long system prompt per group, a short unique question. */
-function trace(): TraceRequest[] {
-  const rng = createRng(SEED);
+function trace(seed: number): TraceRequest[] {
+  const rng = createRng(seed);
   const prefixes = Array.from({ length: GROUPS }, () => words(rng, PREFIX_WORDS));
   const out: TraceRequest[] = [];
   let t = 0;
@@ -115,7 +126,7 @@ function trace(): TraceRequest[] {
 
 // ---- one run --------------------------------------------------------------------------------
 
-type Mode = 'approximate' | 'approximate+redis' | 'precise';
+type Mode = 'approximate' | 'approximate+redis' | 'precise' | 'precise+redis';
 
 interface Row {
   mode: string;
@@ -157,22 +168,24 @@ async function send(pool: Pool, body: string): Promise<{ ttftMs: number; worker:
   return { ttftMs: ttft, worker, ok: r.statusCode === 200 && !Number.isNaN(ttft) };
 }
 
-async function runOnce(mode: Mode, replicas: number, reqs: TraceRequest[], redisUrl: string | undefined): Promise<Row> {
+async function runOnce(mode: Mode, replicas: number, reqs: TraceRequest[], redisUrl: string | undefined, seed: number): Promise<Row> {
   const started: ChildProcess[] = [];
   try {
     const workers: { url: string; port: number; events?: string }[] = [];
     for (let i = 0; i < WORKERS; i++) {
-      const events = mode === 'precise' ? `tcp://127.0.0.1:${await freePort()}` : undefined;
+      const events = mode.startsWith('precise') ? `tcp://127.0.0.1:${await freePort()}` : undefined;
       const w = await start(process.execPath, [CLI, 'mock-worker', '--gpu', 'l20', '--port', '0', '--tokenizer', 'fast', '--engine', `num_gpu_blocks=${GPU_BLOCKS}`, ...(events ? ['--kv-events', events] : [])], /http:\/\/127\.0\.0\.1:(\d+)/);
       started.push(w.child);
       workers.push({ url: `http://127.0.0.1:${w.match[1]}`, port: Number(w.match[1]), events });
     }
     const spec = workers.map((w, i) => `${w.url};gpu=l20;name=w${i}${w.events ? `;kv_events=${w.events}` : ''}`).join(',');
-    const prefixScorer = mode === 'precise' ? 'precise-prefix' : 'prefix';
+    const prefixScorer = mode.startsWith('precise') ? 'precise-prefix' : 'prefix';
     const serves: number[] = [];
+    // One key prefix for the run's replicas (each run starts from an empty shared state).
+    const statePrefix = `bench-${mode}-${replicas}-${Date.now()}:`;
     for (let i = 0; i < replicas; i++) {
-      const args = [CLI, 'serve', '--port', '0', '--workers', spec, '--policy', 'weighted', '--policy-opt', `scorers=${prefixScorer}:3,active-requests:2,kv:2`, '--seed', String(SEED + i), '--log', 'off', '--worker-header', '--health-interval', '0', '--scrape-interval', '0.5'];
-      if (mode === 'approximate+redis' && redisUrl) args.push('--state', redisUrl, '--state-replica-id', `bench-${i}`, '--state-prefix', `bench-${Date.now()}:`);
+      const args = [CLI, 'serve', '--port', '0', '--workers', spec, '--policy', 'weighted', '--policy-opt', `scorers=${prefixScorer}:3,active-requests:2,kv:2`, '--seed', String(seed + i), '--log', 'off', '--worker-header', '--health-interval', '0', '--scrape-interval', '0.5'];
+      if (mode.endsWith('+redis') && redisUrl) args.push('--state', redisUrl, '--state-replica-id', `bench-${i}`, '--state-prefix', statePrefix);
       const s = await start(process.execPath, args, /listening on http:\/\/127\.0\.0\.1:(\d+)/);
       started.push(s.child);
       serves.push(Number(s.match[1]));
@@ -203,7 +216,7 @@ async function runOnce(mode: Mode, replicas: number, reqs: TraceRequest[], redis
     }
     const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
     return {
-      mode: mode === 'approximate' && replicas > 1 ? 'approximate-independent' : mode,
+      mode: (mode === 'approximate' || mode === 'precise') && replicas > 1 ? `${mode}-independent` : mode,
       replicas,
       hitRate: queries > 0 ? hits / queries : NaN,
       ttftMean: ttfts.reduce((a, b) => a + b, 0) / Math.max(1, ttfts.length),
@@ -242,27 +255,41 @@ function hasPreciseScorer(): boolean {
   return r.status === 0 && r.stdout.includes('precise-prefix');
 }
 
-function fmt(rows: Row[]): string {
-  const head = '| mode | replicas | prefix hit rate | TTFT mean ms | TTFT p99 ms | imbalance | failed |';
-  const lines = rows.map((r) => `| ${r.mode} | ${r.replicas} | ${(r.hitRate * 100).toFixed(1)}% | ${r.ttftMean.toFixed(1)} | ${r.ttftP99.toFixed(1)} | ${r.imbalance.toFixed(2)} | ${r.failed} |`);
-  return [head, '|---|---|---|---|---|---|---|', ...lines].join('\n');
+/** One line per mode: the means over its seeds, and each seed's hit rate. */
+function fmt(rows: Row[][]): string {
+  const head = '| mode | replicas | prefix hit rate | TTFT mean ms | TTFT p99 ms | imbalance | failed | hit rate per seed |';
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const lines = rows.map((rs) => {
+    const r = rs[0];
+    return `| ${r.mode} | ${r.replicas} | ${(mean(rs.map((x) => x.hitRate)) * 100).toFixed(1)}% | ${mean(rs.map((x) => x.ttftMean)).toFixed(1)} | ${mean(rs.map((x) => x.ttftP99)).toFixed(1)} | ${mean(rs.map((x) => x.imbalance)).toFixed(2)} | ${rs.reduce((a, x) => a + x.failed, 0)} | ${rs.map((x) => (x.hitRate * 100).toFixed(1)).join(' · ')} |`;
+  });
+  return [head, '|---|---|---|---|---|---|---|---|', ...lines].join('\n');
 }
 
 async function main(): Promise<void> {
-  const reqs = trace();
-  process.stderr.write(`bench:replicas: ${REQUESTS} requests, Poisson ${RATE} req/s, ${GROUPS} prefix groups of ${PREFIX_WORDS} words, ${WORKERS} mock workers (l20, ${GPU_BLOCKS} KV blocks each), seed ${SEED}\n`);
+  const seeds = Array.from({ length: Math.max(1, SEEDS) }, (_, k) => SEED + k);
+  process.stderr.write(`bench:replicas: ${REQUESTS} requests, Poisson ${RATE} req/s, ${GROUPS} prefix groups of ${PREFIX_WORDS} words, ${WORKERS} mock workers (l20, ${GPU_BLOCKS} KV blocks each), seeds ${seeds.join(', ')}\n`);
   const redis = await startRedis();
   if (!redis) process.stderr.write('bench:replicas: redis-server is not installed: approximate+redis skipped (apt-get install -y redis-server)\n');
   const precise = hasPreciseScorer();
   if (!precise) process.stderr.write('bench:replicas: no precise-prefix scorer in this build (KV events not merged): precise mode missing\n');
-  const plan: [Mode, number][] = [['approximate', 1], ['approximate', 3]];
+  let plan: [Mode, number][] = [['approximate', 1], ['approximate', 3]];
   if (redis) plan.push(['approximate+redis', 3]);
   if (precise) plan.push(['precise', 1], ['precise', 3]);
-  const rows: Row[] = [];
+  if (precise && redis) plan.push(['precise+redis', 3]);
+  if (MODES_ARG !== undefined) {
+    const want = new Set(MODES_ARG.split(','));
+    plan = plan.filter(([m, n]) => want.has(`${m}:${n}`));
+  }
+  const rows: Row[][] = plan.map(() => []);
   try {
-    for (const [mode, n] of plan) {
-      process.stderr.write(`bench:replicas: ${mode}, ${n} replica(s)...\n`);
-      rows.push(await runOnce(mode, n, reqs, redis?.url));
+    for (const seed of seeds) {
+      const reqs = trace(seed);
+      for (let p = 0; p < plan.length; p++) {
+        const [mode, n] = plan[p];
+        process.stderr.write(`bench:replicas: seed ${seed}: ${mode}, ${n} replica(s)...\n`);
+        rows[p].push(await runOnce(mode, n, reqs, redis?.url, seed));
+      }
     }
   } finally {
     if (redis) await stopProc(redis.child);

@@ -236,5 +236,11 @@ export const DEFAULTS = {
     pinRetentionS: 3600,
     /** `simulate --shared-state`: seconds between the modelled syncs (serve's sync interval). */
     simSyncS: 0.05,
+    /**
+     * `simulate --shared-state`: seconds from a replica's dispatch to the others replaying it in
+     * their prefix indexes (serve publishes each event-loop turn's decisions at once: about one
+     * Redis round trip on a LAN).
+     */
+    simRoutingDelayS: 0.002,
   },
 } as const;

@@ -10,6 +10,7 @@ export interface ServeStateFlags {
   statePrefix: string;
   stateReplicaId?: string;
   stateSyncInterval: string;
+  stateShareRouting?: string;
 }
 
 const R = DEFAULTS.replicas;
@@ -20,7 +21,8 @@ export function addServeStateOptions(cmd: Command): Command {
     .option('--state <url>', 'share routing state with other router replicas through Redis (redis://host:port[/db]): in-flight load per worker, session pins, pull-queue length; unreachable = route on local state (see docs/replicas.md)')
     .option('--state-prefix <p>', 'prefix of the shared-state keys and channels (one per router fleet)', R.keyPrefix)
     .option('--state-replica-id <id>', 'this replica\'s name in the shared state (default: host-pid-random)')
-    .option('--state-sync-interval <s>', 'seconds between shared-state syncs (write own load, read the others\')', String(R.syncIntervalS));
+    .option('--state-sync-interval <s>', 'seconds between shared-state syncs (write own load, read the others\')', String(R.syncIntervalS))
+    .option('--state-share-routing <on|off>', 'publish each dispatch\'s prompt blocks so the other replicas\' prefix indexes learn them (approximate records, precise speculative inserts)', 'on');
 }
 
 /** The shared state the flags ask for, not yet started (ServeApp starts it); undefined without --state. */
@@ -30,6 +32,8 @@ export function serveStateFromFlags(f: ServeStateFlags, note: (line: string) => 
   const syncS = parseNumberFlag('--state-sync-interval', f.stateSyncInterval, { min: 0.001, max: 60 });
   if (f.statePrefix.length === 0) throw new UserError('--state-prefix: must not be empty');
   const id = f.stateReplicaId ?? defaultReplicaId();
+  const share = f.stateShareRouting ?? 'on';
+  if (share !== 'on' && share !== 'off') throw new UserError(`--state-share-routing ${share}: expected on or off`);
   if (!/^[A-Za-z0-9._:-]{1,128}$/.test(id)) throw new UserError(`--state-replica-id ${id}: expected 1-128 letters, digits, '.', '_', ':' or '-'`);
   return new RedisReplicaState({
     url,
@@ -39,6 +43,7 @@ export function serveStateFromFlags(f: ServeStateFlags, note: (line: string) => 
     entryTtlMs: Math.max(R.entryTtlS * 1000, syncS * 1000 * 20),
     reconnectMs: R.reconnectS * 1000,
     pinRetentionMs: R.pinRetentionS * 1000,
+    shareRouting: share === 'on',
     note,
   });
 }

@@ -87,10 +87,13 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
   // A precise-prefix scorer reads the workers' KV event streams (kv_events= labels).
   const kvEvents = new KvEventSubscriptions();
   // --state: session pins are read through the policy's env (other shared state through the Router).
-  const state = serveStateFromFlags({ state: f.state, statePrefix: f.statePrefix ?? DEFAULTS.replicas.keyPrefix, stateReplicaId: f.stateReplicaId, stateSyncInterval: f.stateSyncInterval ?? String(DEFAULTS.replicas.syncIntervalS) }, (line) => process.stderr.write(`router serve: ${line}\n`));
+  const state = serveStateFromFlags({ state: f.state, statePrefix: f.statePrefix ?? DEFAULTS.replicas.keyPrefix, stateReplicaId: f.stateReplicaId, stateSyncInterval: f.stateSyncInterval ?? String(DEFAULTS.replicas.syncIntervalS), stateShareRouting: f.stateShareRouting }, (line) => process.stderr.write(`router serve: ${line}\n`));
   const policyEnv = (): ReturnType<typeof createPolicyEnv> => {
     const env = createPolicyEnv(kvEvents.indexFactory());
-    if (state) env.sessionPins = state;
+    if (state) {
+      env.sessionPins = state;
+      state.shareRouting(env);
+    }
     return env;
   };
   // Each pool gets its own instance: policies keep per-pool state.

@@ -66,9 +66,9 @@ export async function simulateFromFlags(
   }
   // slo* policies need no set-up: the SLO defaults and missing tables are derived (and cached).
   const setup = await sloSetup(policy.name, f.slo, fleet, f.sloProfile?.length ? loadSloProfiles(f.sloProfile) : [], (line) => process.stderr.write(`${line}\n`));
-  const replicaOpts = f.routerReplicas === undefined ? undefined : replicaOptionsFromFlags({ routerReplicas: f.routerReplicas, replicaSplit: f.replicaSplit ?? 'round-robin', sharedState: f.sharedState, syncDelay: f.syncDelay }, (env) => policyFromFlags(f, env));
+  const replicaOpts = f.routerReplicas === undefined ? undefined : replicaOptionsFromFlags({ routerReplicas: f.routerReplicas, replicaSplit: f.replicaSplit ?? 'round-robin', sharedState: f.sharedState, syncDelay: f.syncDelay, shareRouting: f.shareRouting }, (env) => policyFromFlags(f, env));
   // Every replica's precise index hears every engine's events (each subscribes to all of them).
-  const replicas = replicaOpts && { ...replicaOpts, indexFactory: kvEvents.indexFactory() };
+  const replicas = replicaOpts && { ...replicaOpts, indexFactoryFor: () => kvEvents.indexFactory() };
   const requests = requestsFromFlags(f);
   const admission = admissionFromFlags(f);
   const sim = new Simulation({

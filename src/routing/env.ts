@@ -13,11 +13,12 @@ export const approximatePrefixIndex: PrefixIndexFactory = (spec) => new Approxim
  * the policy calls `recordRouted` once per dispatch and `removeWorker` once per removal.
  * Swapping the factory (a KV-event index, issue 15) changes no policy or plugin.
  */
-export function createPolicyEnv(factory: PrefixIndexFactory = approximatePrefixIndex): PolicyEnv & { readonly indexes: readonly PrefixIndex[] } {
+export function createPolicyEnv(factory: PrefixIndexFactory = approximatePrefixIndex): DriverPolicyEnv {
   const byKey = new Map<string, PrefixIndex>();
   const indexes: PrefixIndex[] = [];
-  return {
+  const env: DriverPolicyEnv = {
     indexes,
+    onRouted: undefined,
     prefixIndex(spec) {
       const key = `${spec.blockSize}/${spec.lruBlocks}/${spec.source ?? 'routing'}/${spec.speculativeTtlS ?? ''}`;
       let ix = byKey.get(key);
@@ -30,9 +31,30 @@ export function createPolicyEnv(factory: PrefixIndexFactory = approximatePrefixI
     },
     recordRouted(req: RouteRequest, w: WorkerView) {
       for (const ix of indexes) ix.recordRouted(req, w);
+      env.onRouted?.(req, w);
     },
     removeWorker(w: WorkerView) {
       for (const ix of indexes) ix.removeWorker(w);
     },
+    routedBlocks(req: RouteRequest, w: WorkerView) {
+      const out = new Map<number, readonly number[]>();
+      for (const ix of indexes) ix.routedBlocks?.(req, w, out);
+      return out;
+    },
+    recordRemote(blocks: ReadonlyMap<number, readonly number[]>, w: WorkerView) {
+      for (const ix of indexes) ix.recordRemote?.(blocks, w);
+    },
   };
+  return env;
+}
+
+/** A policy env as its driver holds it: the indexes it handed out, and the replica-sharing hooks. */
+export interface DriverPolicyEnv extends PolicyEnv {
+  readonly indexes: readonly PrefixIndex[];
+  /** Called after every local dispatch is recorded (router replicas share the decision; shared-state.ts). */
+  onRouted: ((req: RouteRequest, w: WorkerView) => void) | undefined;
+  /** The block hashes the indexes need to replay a decision on another replica (block size → hashes). */
+  routedBlocks(req: RouteRequest, w: WorkerView): Map<number, readonly number[]>;
+  /** Replays another replica's decision in every index handed out. */
+  recordRemote(blocks: ReadonlyMap<number, readonly number[]>, w: WorkerView): void;
 }

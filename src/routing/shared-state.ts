@@ -16,8 +16,15 @@ export type { RemoteLoad } from './types.js';
  *   the worker; a breaker opened by one replica's failures says nothing of another's link, and a
  *   dead worker is found by every replica's own checks within one health interval);
  * - engine metrics scrapes: local (each replica scrapes the same engine; sharing adds delay);
- * - prefix indexes: local (an approximate index learns from its own replica's routing; the
- *   precise, KV-event index learns from the engines themselves, which every replica hears).
+ * - routing decisions: shared (each dispatch's prompt block hashes; the others replay it in
+ *   their prefix indexes through `recordRemote`: an approximate index records it as its own, a
+ *   precise index inserts it speculatively, as Dynamo's replica sync shares active blocks and
+ *   sgl-router's mesh replicates its tree by operation). Without them an approximate index
+ *   knows only its replica's share of the traffic, and even precise replicas, which hear the
+ *   same engine events, place one new prefix on several workers in the window before the
+ *   first event (bench:replicas, simulate --router-replicas).
+ * - the prefix indexes themselves: local (each is rebuilt from the shared decisions and, for
+ *   the precise one, from the engines, which every replica hears).
  */
 
 export const NO_REMOTE_LOAD: RemoteLoad = Object.freeze({ inFlight: 0, promptTokens: 0, inPrefill: 0 });

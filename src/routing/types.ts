@@ -279,6 +279,13 @@ export interface PrefixIndex {
   recordRouted(req: RouteRequest, worker: WorkerView): void;
   /** The worker left: drop everything held for it. */
   removeWorker(worker: WorkerView): void;
+  /**
+   * Router replicas (shared-state.ts): the block hashes another replica needs to replay this
+   * routing decision, added to `out` by block size (tokens per block → chained hashes).
+   */
+  routedBlocks?(req: RouteRequest, worker: WorkerView, out: Map<number, readonly number[]>): void;
+  /** Another router replica routed a prompt with these blocks (block size → hashes) to `worker`. */
+  recordRemote?(blocks: ReadonlyMap<number, readonly number[]>, worker: WorkerView): void;
   /** Most blocks kept for `worker`. */
   capacity(worker: WorkerView): number;
   /** Blocks held for the worker in slot `index` now. */

@@ -2,7 +2,7 @@ import { DEFAULTS } from '../defaults.js';
 import { Router, type RouterSink } from '../routing/router.js';
 import type { Outcome, Policy, PolicyEnv, ScrapedMetrics, SessionPinStore, WorkerView } from '../routing/types.js';
 import type { WorkerInit } from '../routing/worker-registry.js';
-import { createPolicyEnv, type PrefixIndexFactory } from '../routing/env.js';
+import { createPolicyEnv, type DriverPolicyEnv, type PrefixIndexFactory } from '../routing/env.js';
 import { localLoad } from '../routing/shared-state.js';
 import type { Clock } from '../util/clock.js';
 import { childRng, type Rng } from '../util/rng.js';
@@ -39,11 +39,36 @@ export interface ReplicaOptions {
    * at that moment; between syncs it routes on what it last learnt plus its own changes.
    * Absent: independent replicas.
    */
-  shared?: { syncS: number };
+  shared?: {
+    syncS: number;
+    /**
+     * Also share routing decisions (default true, as serve --state does): at each sync every
+     * replica replays the others' dispatches since the last one in its prefix indexes (the
+     * approximate index's records, the precise index's speculative inserts).
+     */
+    routing?: boolean;
+    /**
+     * Seconds from a dispatch to the other replicas replaying it (serve publishes decisions at
+     * once rather than at the next sync); absent = at the next sync.
+     */
+    routingDelayS?: number;
+  };
   /** Each replica's own policy instance (its own prefix index, pins, estimates). */
   policyFor(replica: number, env: PolicyEnv): Policy;
-  /** Builds the replicas' prefix indexes (the KV-event factory with `--kv-event-lag`: every replica hears every engine). */
-  indexFactory?: PrefixIndexFactory;
+  /**
+   * Builds replica `i`'s prefix indexes (the KV-event factory with `--kv-event-lag`: every
+   * replica hears every engine, each into its own store, so speculative inserts stay its own).
+   */
+  indexFactoryFor?: (replica: number) => PrefixIndexFactory;
+}
+
+/** A dispatch one replica shares with the others at the next sync: the worker's slot and the blocks to replay. */
+interface SharedDecision {
+  from: number;
+  slot: number;
+  blocks: ReadonlyMap<number, readonly number[]>;
+  /** When the others replay it (with `routingDelayS`). */
+  at: number;
 }
 
 /**
@@ -113,6 +138,9 @@ export class ReplicatedRouter implements SimRouter {
   private readonly fleet: WorkerView[] = [];
   private readonly splitRng: Rng;
   private readonly pins?: SyncedPins;
+  private readonly envs: DriverPolicyEnv[] = [];
+  /** Dispatches not yet replayed by the other replicas, in dispatch (so delivery) order. */
+  private outbox: SharedDecision[] = [];
   private next = 0;
   private nextSyncAt = 0;
   private syncs = 0;
@@ -129,9 +157,12 @@ export class ReplicatedRouter implements SimRouter {
     this.splitRng = childRng(seed, 'replica-split');
     if (o.shared) this.pins = new SyncedPins(o.count, clock);
     this.submitted = new Array<number>(o.count).fill(0);
+    const shareRouting = o.shared !== undefined && o.shared.routing !== false;
     this.replicas = Array.from({ length: o.count }, (_, i) => {
-      const env = createPolicyEnv(o.indexFactory);
+      const env = createPolicyEnv(o.indexFactoryFor?.(i));
+      this.envs.push(env);
       if (this.pins) env.sessionPins = this.pins.view(i);
+      if (shareRouting) env.onRouted = (req, w) => this.outbox.push({ from: i, slot: w.index, blocks: env.routedBlocks(req, w), at: clock.now() + (o.shared?.routingDelayS ?? 0) });
       return new Router({
         policy: o.policyFor(i, env),
         clock,
@@ -215,10 +246,12 @@ export class ReplicatedRouter implements SimRouter {
     let t = Infinity;
     for (const r of this.replicas) t = Math.min(t, r.nextDeadline());
     if (this.o.shared && this.needsSync()) t = Math.min(t, this.nextSyncAt);
+    if (this.outbox.length > 0 && this.o.shared?.routingDelayS !== undefined) t = Math.min(t, this.outbox[0].at);
     return t;
   }
 
   onTimer(now: number): void {
+    if (this.outbox.length > 0 && this.o.shared?.routingDelayS !== undefined) this.replayDecisions(now);
     if (this.o.shared && now >= this.nextSyncAt && this.needsSync()) {
       this.sync();
       this.nextSyncAt = now + this.o.shared.syncS;
@@ -237,8 +270,24 @@ export class ReplicatedRouter implements SimRouter {
   /** Something to share: load or queued requests, an overlay still to clear, or pins to publish. */
   private needsSync(): boolean {
     if (this.inFlightTotal > 0 || this.queuedTotal > 0) return true;
+    if (this.outbox.length > 0) return true;
     for (const r of this.replicas) for (const w of r.workers) if (w.remote) return true;
     return false;
+  }
+
+  /** Every other replica replays the shared dispatches due by `now` in its prefix indexes. */
+  private replayDecisions(now: number): void {
+    const q = this.outbox;
+    let k = 0;
+    for (; k < q.length && q[k].at <= now; k++) {
+      const d = q[k];
+      for (let j = 0; j < this.replicas.length; j++) {
+        if (j === d.from) continue;
+        const w = this.replicas[j].workers[d.slot];
+        if (w) this.envs[j].recordRemote(d.blocks, w);
+      }
+    }
+    this.outbox = k === q.length ? [] : q.slice(k);
   }
 
   /** One sync round: every replica learns the others' load and queue lengths as of now, and their pins. */
@@ -263,6 +312,7 @@ export class ReplicatedRouter implements SimRouter {
     }
     const queued = this.queuedTotal;
     for (const r of this.replicas) r.setRemoteQueued(queued - r.queuedTotal);
+    if (this.o.shared?.routingDelayS === undefined) this.replayDecisions(Infinity);
     if (this.pins) {
       this.pins.sync();
       if (this.syncs % 1024 === 0) this.pins.prune(DEFAULTS.replicas.pinRetentionS);

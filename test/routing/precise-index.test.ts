@@ -187,3 +187,78 @@ test('precise-prefix routes to the worker whose engine holds the prefix; without
     b.onDispatch?.(q, wb[db?.worker ?? 0], cb);
   }
 });
+
+test('replica sharing: a decision replayed from another replica is speculative here, on the approximate fallback too, and events still correct it', () => {
+  // Two replicas' indexes over their own stores (each replica's speculative layer is its own).
+  const a = setup(5);
+  const clockB = a.clock;
+  const storeB = new KvBlockStore();
+  const b = new PrecisePrefixIndex({ blockSize: 16, lruBlocks: 0, source: 'kv-events', speculativeTtlS: 5 }, storeB, clockB);
+  for (const w of a.ws) {
+    a.store.open(w.id);
+    storeB.open(w.id);
+  }
+  const r = req(2, 5);
+  a.ix.recordRouted(r, a.ws[1]);
+  const out = [0, 0, 0];
+  b.match(r, a.ws, out);
+  assert.deepEqual(out, [0, 0, 0], 'replica b knows nothing of a\'s decision yet');
+  const shared = new Map<number, readonly number[]>();
+  a.ix.routedBlocks(r, a.ws[1], shared);
+  assert.deepEqual([...shared.keys()], [16], 'engine block size not learnt yet: the index\'s own size only');
+  assert.equal(shared.get(16)?.length, 5);
+  b.recordRemote(shared, a.ws[1]);
+  b.match(r, a.ws, out);
+  assert.deepEqual(out, [0, 5, 0]);
+  assert.equal(b.fallback.size(a.ws[1].index), 5, 'the approximate fallback learns it as well (warm if the stream drops)');
+  // The TTL runs from the replay.
+  clockB.set(5.01);
+  b.match(r, a.ws, out);
+  assert.deepEqual(out, [0, 0, 0]);
+  // An engine's events override any speculation: stored elsewhere is matched there.
+  b.recordRemote(shared, a.ws[1]);
+  storeB.applyBatch(a.ws[2].id, storedBatch(r, 3));
+  b.match(r, a.ws, out);
+  assert.deepEqual(out, [0, 5, 3]);
+  // Once the engine's block size is known and differs, the replayed keys are cut in its size.
+  storeB.applyBatch(a.ws[0].id, storedBatch(req(9, 2), 1, 32, 9000));
+  const both = new Map<number, readonly number[]>();
+  b.routedBlocks(r, a.ws[0], both);
+  assert.deepEqual([...both.keys()].sort((x, y) => x - y), [16, 32]);
+  assert.equal(both.get(32)?.length, 2);
+});
+
+test('replica sharing: the approximate index replays another replica\'s decision as its own record', () => {
+  const ws = workers(2);
+  const a = new ApproximatePrefixIndex({ blockSize: 16, lruBlocks: 0 });
+  const b = new ApproximatePrefixIndex({ blockSize: 16, lruBlocks: 0 });
+  const r = req(3, 4);
+  a.recordRouted(r, ws[0]);
+  const m = new Map<number, readonly number[]>();
+  a.routedBlocks(r, ws[0], m);
+  b.recordRemote(m, ws[0]);
+  const out = [0, 0];
+  assert.equal(b.match(r, ws, out), 1);
+  assert.deepEqual(out, [4, 0]);
+  // Blocks of another size are not this index's: ignored.
+  const c = new ApproximatePrefixIndex({ blockSize: 32, lruBlocks: 0 });
+  c.recordRemote(m, ws[1]);
+  assert.equal(c.size(ws[1].index), 0);
+});
+
+test('policy env: onRouted sees each local dispatch once; recordRemote replays into every index without echoing', () => {
+  const ws = workers(2);
+  const env = createPolicyEnv();
+  const ix = env.prefixIndex({ blockSize: 16, lruBlocks: 0 });
+  const seen: string[] = [];
+  env.onRouted = (q, w) => seen.push(`${q.id}->${w.name}`);
+  const r = req(4, 3);
+  env.recordRouted(r, ws[1]);
+  assert.deepEqual(seen, [`${r.id}->${ws[1].name}`]);
+  const blocks = env.routedBlocks(r, ws[1]);
+  const other = createPolicyEnv();
+  const ix2 = other.prefixIndex({ blockSize: 16, lruBlocks: 0 });
+  other.onRouted = () => assert.fail('a replayed decision is not shared again');
+  other.recordRemote(blocks, ws[1]);
+  assert.equal(ix2.size(ws[1].index), ix.size(ws[1].index));
+});

@@ -169,7 +169,60 @@ test('simulate CLI: --router-replicas flags are checked with one clear line', ()
   bad(['--router-replicas', '2', '--replica-split', 'hash'], /--replica-split hash: expected one of round-robin, random/);
   bad(['--router-replicas', '2', '--sync-delay', '1'], /--sync-delay: only with --shared-state/);
   bad(['--shared-state'], /--shared-state: needs --router-replicas 2 or more/);
+  bad(['--router-replicas', '2', '--share-routing', 'sync'], /--share-routing: only with --shared-state/);
+  bad(['--router-replicas', '2', '--shared-state', '--share-routing', 'later'], /--share-routing later: expected one of immediate, sync, off/);
   const ok = spawnSync(process.execPath, [CLI, 'simulate', '--no-tui', '--json', '--limit', '40', '--router-replicas', '3', '--shared-state', '--sync-delay', '0.2'], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stderr);
   assert.equal((JSON.parse(ok.stdout) as { requests: number }).requests, 40);
+});
+
+/** A prompt of 10 shared 16-token blocks (family `f`) and a tail of its own. */
+function prefixed(id: string, f: number): Request {
+  const ids = Array.from({ length: 170 }, (_, k) => (k < 160 ? f * 1000 + k : 500_000 + Number(id.replace(/\D/g, '')) * 17 + k));
+  return req(id, { inputTokens: 170, prefix: { kind: 'tokens', ids } });
+}
+
+function sharing(routing: boolean, routingDelayS?: number): { rr: ReplicatedRouter; clock: VirtualClock; sent: { id: string; worker: string }[] } {
+  const clock = new VirtualClock();
+  const sent: { id: string; worker: string }[] = [];
+  const rr = new ReplicatedRouter(
+    { count: 2, split: 'round-robin', shared: { syncS: 0.05, routing, routingDelayS }, policyFor: (_i, env) => createPolicy('prefix-cache', {}, env) },
+    clock,
+    7,
+    { dispatch: (q, w) => sent.push({ id: q.id, worker: w.name }), reject: () => undefined },
+  );
+  rr.addWorker(init('a'));
+  rr.addWorker(init('b'));
+  return { rr, clock, sent };
+}
+
+test('replicas sharing routing decisions: a prefix one replica placed is found by the other, which otherwise places it elsewhere', () => {
+  for (const routing of [true, false]) {
+    const { rr, clock, sent } = sharing(routing);
+    rr.submit(prefixed('p0', 1)); // replica 0 places family 1
+    advance(rr, clock, 0.06); // one sync: load (and, when shared, the decision) reach replica 1
+    rr.submit(prefixed('p1', 1)); // replica 1, same prefix
+    const first = sent[0].worker;
+    if (routing) assert.equal(sent[1].worker, first, 'the shared decision: same worker, a prefix hit');
+    else assert.notEqual(sent[1].worker, first, 'no shared decision: replica 1 sees only the load and balances away');
+  }
+});
+
+test('replicas sharing routing decisions: replayed after routingDelayS, not at the next sync; each decision once', () => {
+  const { rr, clock, sent } = sharing(true, 0.002);
+  rr.submit(prefixed('p0', 2));
+  assert.equal(rr.nextDeadline(), 0, 'the first sync is due at once');
+  rr.onTimer(0);
+  assert.equal(rr.nextDeadline(), 0.002, 'the decision is replayed after the routing delay, before the next sync');
+  advance(rr, clock, 0.002);
+  const [, r1] = rr.replicas;
+  const idx = r1.workers.find((w) => w.name === sent[0].worker) as WorkerView;
+  assert.equal(rr.nextDeadline(), 0.05);
+  // Replica 1's policy now holds the 10 prefix blocks on that worker (and nothing on the other).
+  rr.submit(prefixed('p1', 2));
+  assert.equal(sent[1].worker, idx.name);
+  // Replica 1's own decision is replayed on replica 0 only.
+  advance(rr, clock, 0.01);
+  rr.submit(prefixed('p2', 2));
+  assert.equal(sent[2].worker, idx.name);
 });

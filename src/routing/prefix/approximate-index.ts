@@ -39,6 +39,16 @@ export class ApproximatePrefixIndex implements PrefixIndex {
     this.index.removeWorker(worker.index);
   }
 
+  routedBlocks(req: RouteRequest, _worker: WorkerView, out: Map<number, readonly number[]>): void {
+    out.set(this.spec.blockSize, this.blocks(req));
+  }
+
+  /** Another replica's decision counts as this replica's own: the index is what the fleet routed. */
+  recordRemote(blocks: ReadonlyMap<number, readonly number[]>, worker: WorkerView): void {
+    const hashes = blocks.get(this.spec.blockSize);
+    if (hashes) this.index.record(hashes, worker.index, this.capacity(worker));
+  }
+
   capacity(worker: WorkerView): number {
     return lruCapacity(worker, this.spec.blockSize, this.spec.lruBlocks);
   }

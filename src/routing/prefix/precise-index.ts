@@ -349,6 +349,28 @@ export class PrecisePrefixIndex implements PrefixIndex {
     this.store.speculate(worker.id, keys, now + this.ttlS, now);
   }
 
+  routedBlocks(req: RouteRequest, worker: WorkerView, out: Map<number, readonly number[]>): void {
+    this.fallback.routedBlocks(req, worker, out);
+    const engineBs = this.store.liveBlockSize(worker.id);
+    if (engineBs !== undefined && engineBs > 0 && !out.has(engineBs)) out.set(engineBs, requestBlockHashes(req, engineBs));
+  }
+
+  /**
+   * Another replica's decision: speculative here too (Dynamo's replica sync of routing-time
+   * state), so a sibling reaching this replica before the engine's events finds the prefix where
+   * the other replica sent it instead of being placed on a second worker.
+   */
+  recordRemote(blocks: ReadonlyMap<number, readonly number[]>, worker: WorkerView): void {
+    this.idBySlot[worker.index] = worker.id;
+    this.fallback.recordRemote(blocks, worker);
+    const engineBs = this.store.liveBlockSize(worker.id);
+    if (engineBs === undefined || this.ttlS <= 0) return;
+    const keys = blocks.get(engineBs === 0 ? this.spec.blockSize : engineBs);
+    if (!keys) return;
+    const now = this.clock.now();
+    this.store.speculate(worker.id, keys, now + this.ttlS, now);
+  }
+
   removeWorker(worker: WorkerView): void {
     this.fallback.removeWorker(worker);
     this.store.drop(worker.id);

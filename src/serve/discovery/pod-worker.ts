@@ -66,6 +66,14 @@ export function podState(pod: V1Pod, m: PodMapping): PodState {
     if (err instanceof UserError) return { ready: false, invalid: true, why: err.message };
     throw err;
   }
+  // KV events (precise prefix routing): vLLM's publisher binds tcp://*:PORT in the pod.
+  const kvKey = `${m.labelPrefix}kv-events-port`;
+  const kvPort = meta(pod, kvKey);
+  if (kvPort !== undefined) {
+    const p = Number(kvPort);
+    if (!Number.isInteger(p) || p < 1 || p > 65535) return { ready: false, invalid: true, why: `${where}: annotation ${kvKey}="${kvPort}" is not a port (1-65535)` };
+    spec.kvEvents = `tcp://${host}:${p}`;
+  }
   spec.source = 'kubernetes';
   spec.pod = podKey(pod);
   const role = meta(pod, m.roleLabel);
@@ -75,5 +83,5 @@ export function podState(pod: V1Pod, m: PodMapping): PodState {
 
 /** Two specs route the same way (URL and every label); a change re-registers the worker. */
 export function sameSpec(a: WorkerSpec, b: WorkerSpec): boolean {
-  return a.url === b.url && a.name === b.name && a.gpu === b.gpu && a.profile === b.profile && a.model === b.model && a.costUsdPerHour === b.costUsdPerHour && a.role === b.role;
+  return a.url === b.url && a.name === b.name && a.gpu === b.gpu && a.profile === b.profile && a.model === b.model && a.costUsdPerHour === b.costUsdPerHour && a.role === b.role && a.kvEvents === b.kvEvents;
 }

@@ -5,6 +5,10 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Router } from '../../routing/router.js';
 import type { SessionPinStore } from '../../routing/types.js';
 import { localLoad, NO_REMOTE_LOAD, workerKey, type RemoteLoad } from '../../routing/shared-state.js';
+import type { DriverPolicyEnv } from '../../routing/env.js';
+import type { RouteRequest } from '../../workload/request.js';
+import type { WorkerView } from '../../routing/types.js';
+import { decodeRouted, encodeRouted, type RoutedDecision } from './routed-codec.js';
 
 export interface RedisStateOptions {
   /** redis:// or rediss:// URL (checked by the CLI). */
@@ -21,6 +25,12 @@ export interface RedisStateOptions {
   reconnectMs: number;
   /** Shared pins idle longer than this are dropped (ms). */
   pinRetentionMs: number;
+  /**
+   * Share routing decisions (default true): every dispatch's prompt blocks are published, and
+   * the other replicas replay them in their prefix indexes (approximate records, precise
+   * speculative inserts).
+   */
+  shareRouting?: boolean;
   /** Operator notes (connection lost / back); default stderr. */
   note: (line: string) => void;
   /** Wall clock in ms (injected for tests); default Date.now. */
@@ -51,6 +61,9 @@ end
 return out`;
 
 type PinEntry = { worker: string; atMs: number };
+
+/** Decisions published in one message at most (a busier event-loop turn sends several). */
+const ROUTED_BATCH = 256;
 
 /**
  * `serve --state redis://...`: what router replicas share (src/routing/shared-state.ts says what
@@ -96,7 +109,15 @@ export class RedisReplicaState implements SessionPinStore {
   syncs = 0;
   failures = 0;
   resyncs = 0;
-  private metrics?: { failures: Counter; syncs: Counter };
+  private metrics?: { failures: Counter; syncs: Counter; routed: Counter };
+  /** The policy envs whose decisions are shared, in the order serve built them (the wire's pool number). */
+  private readonly envs: DriverPolicyEnv[] = [];
+  private outbox: RoutedDecision[] = [];
+  private flushQueued = false;
+  /** Routing decisions published, replayed from other replicas, and received messages that could not be decoded. */
+  routedSent = 0;
+  routedReplayed = 0;
+  routedMalformed = 0;
 
   constructor(readonly o: RedisStateOptions) {
     this.nowMs = o.nowMs ?? Date.now;
@@ -115,7 +136,77 @@ export class RedisReplicaState implements SessionPinStore {
     this.sub.on('error', () => undefined);
     this.cmd.on('ready', () => void this.up());
     this.cmd.on('close', () => this.down());
-    this.sub.on('message', (_ch: string, msg: string) => this.onPinMessage(msg));
+    this.sub.on('messageBuffer', (ch: Buffer, msg: Buffer) => {
+      if (ch.toString() === this.key('routed')) this.onRoutedMessage(msg);
+      else this.onPinMessage(msg.toString());
+    });
+  }
+
+  /**
+   * Shares the dispatches of a policy (through its env; call once per policy instance, in the
+   * same order on every replica) with the other replicas, and replays theirs into it.
+   */
+  shareRouting(env: DriverPolicyEnv): void {
+    if (this.o.shareRouting === false) return;
+    const pool = this.envs.length;
+    this.envs.push(env);
+    env.onRouted = (req, w) => this.queueDecision(env, pool, req, w);
+  }
+
+  /** Whether any shared policy keeps a prefix index (policies without one have no decisions to share). */
+  private get sharesRouting(): boolean {
+    return this.envs.some((e) => e.indexes.length > 0);
+  }
+
+  private queueDecision(env: DriverPolicyEnv, pool: number, req: RouteRequest, w: WorkerView): void {
+    // Fail open: while Redis is away decisions are simply not shared (they are speculative).
+    if (!this.connected || this.stopped) return;
+    const blocks = env.routedBlocks(req, w);
+    if (blocks.size === 0) return;
+    this.outbox.push({ pool, worker: workerKey(w), blocks });
+    if (this.outbox.length >= ROUTED_BATCH) this.flushRouted();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      // One message per event-loop turn: a burst of dispatches costs one publish.
+      setImmediate(() => this.flushRouted());
+    }
+  }
+
+  private flushRouted(): void {
+    this.flushQueued = false;
+    const decisions = this.outbox;
+    if (decisions.length === 0) return;
+    this.outbox = [];
+    if (!this.connected || this.stopped) return;
+    this.routedSent += decisions.length;
+    this.metrics?.routed.inc({ direction: 'sent' }, decisions.length);
+    this.cmd.publish(this.key('routed'), encodeRouted({ replica: this.o.replicaId, decisions })).catch((err: unknown) => {
+      this.lastError = err instanceof Error ? err.message : String(err);
+    });
+  }
+
+  private onRoutedMessage(msg: Buffer): void {
+    const r = this.router;
+    if (!r || this.stopped) return;
+    const batch = decodeRouted(msg);
+    if (!batch) {
+      this.routedMalformed++;
+      this.metrics?.routed.inc({ direction: 'malformed' });
+      return;
+    }
+    if (batch.replica === this.o.replicaId) return;
+    const byKey = new Map<string, WorkerView>();
+    for (const w of r.workers) byKey.set(workerKey(w), w);
+    let n = 0;
+    for (const d of batch.decisions) {
+      const env = this.envs[d.pool];
+      const w = byKey.get(d.worker);
+      if (!env || !w) continue;
+      env.recordRemote(d.blocks, w);
+      n++;
+    }
+    this.routedReplayed += n;
+    if (n > 0) this.metrics?.routed.inc({ direction: 'replayed' }, n);
   }
 
   private key(name: string): string {
@@ -135,7 +226,7 @@ export class RedisReplicaState implements SessionPinStore {
     if (registry) this.registerMetrics(registry);
     this.cmd.connect().catch(() => undefined);
     this.sub.connect().then(
-      () => this.sub.subscribe(this.key('pins')),
+      () => this.sub.subscribe(this.key('pins'), ...(this.sharesRouting ? [this.key('routed')] : [])),
       () => undefined,
     ).catch(() => undefined);
     this.timer = setInterval(() => void this.sync(), this.o.syncIntervalMs);
@@ -162,6 +253,7 @@ export class RedisReplicaState implements SessionPinStore {
     this.metrics = {
       syncs: new Counter({ name: 'router_state_syncs_total', help: 'Shared-state sync round trips completed (write own load, read the others)', registers: [registry] }),
       failures: new Counter({ name: 'router_state_sync_failures_total', help: 'Shared-state sync round trips that failed (Redis unreachable or erroring)', registers: [registry] }),
+      routed: new Counter({ name: 'router_state_routing_decisions_total', help: 'Routing decisions shared with the other replicas\' prefix indexes: sent (published), replayed (received and applied), malformed (messages skipped)', labelNames: ['direction'], registers: [registry] }),
     };
   }
 
@@ -174,6 +266,7 @@ export class RedisReplicaState implements SessionPinStore {
       connected: this.connected,
       mode: this.connected ? 'shared' : 'local',
       other_replicas: this.connected ? this.otherReplicas : 0,
+      ...(this.sharesRouting ? { routing_decisions: { sent: this.routedSent, replayed: this.routedReplayed, malformed: this.routedMalformed } } : {}),
       ...(this.connected ? {} : { disconnected_s: Math.round((this.nowMs() - this.downSinceMs) / 100) / 10, last_error: this.lastError || undefined }),
     };
   }
