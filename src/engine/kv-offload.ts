@@ -1,3 +1,4 @@
+import { NumberLru } from '../util/number-lru.js';
 /**
  * KV offload tiers under a worker's HBM prefix cache (vLLM's KV offloading connector, LMCache,
  * SGLang HiCache, Mooncake Store): a full block whose HBM copy is evicted goes down to the CPU
@@ -38,95 +39,9 @@ export interface OffloadTierStats {
   readonly evicted: number;
 }
 
-/**
- * An LRU set of block hashes: hash → slot map plus a doubly linked list over typed arrays (grown
- * by doubling up to the capacity), so touch, insert and evict-oldest are O(1). A JS Map used as
- * an LRU by delete/re-insert is not: finding its oldest key skips every deleted entry before it,
- * which made a Mooncake run with a CPU tier 20× slower. (src/routing/prefix/lru.ts holds the same
- * structure for the router; the engine layer may not import it.)
- */
-class HashLru {
-  private readonly slot = new Map<number, number>();
-  private keys = new Float64Array(0);
-  private prev = new Int32Array(0);
-  private next = new Int32Array(0);
-  private head = -1;
-  private tail = -1;
-
-  constructor(readonly capacity: number) {}
-
-  get size(): number {
-    return this.slot.size;
-  }
-
-  has(h: number): boolean {
-    return this.slot.has(h);
-  }
-
-  /** Makes `h` most recent; false when it is absent. */
-  touch(h: number): boolean {
-    const s = this.slot.get(h);
-    if (s === undefined) return false;
-    if (s !== this.head) {
-      this.unlink(s);
-      this.linkFront(s);
-    }
-    return true;
-  }
-
-  /** Inserts absent `h` as most recent; returns the hash it evicted when full, else undefined. */
-  insert(h: number): number | undefined {
-    let at: number;
-    let evicted: number | undefined;
-    if (this.slot.size >= this.capacity) {
-      at = this.tail;
-      evicted = this.keys[at];
-      this.slot.delete(evicted);
-      this.unlink(at);
-    } else {
-      at = this.slot.size;
-      if (at === this.keys.length) this.grow();
-    }
-    this.keys[at] = h;
-    this.slot.set(h, at);
-    this.linkFront(at);
-    return evicted;
-  }
-
-  private grow(): void {
-    const n = Math.min(this.capacity, Math.max(64, this.keys.length * 2));
-    const k = new Float64Array(n);
-    k.set(this.keys);
-    const p = new Int32Array(n);
-    p.set(this.prev);
-    const x = new Int32Array(n);
-    x.set(this.next);
-    this.keys = k;
-    this.prev = p;
-    this.next = x;
-  }
-
-  private unlink(s: number): void {
-    const p = this.prev[s];
-    const n = this.next[s];
-    if (p >= 0) this.next[p] = n;
-    else this.head = n;
-    if (n >= 0) this.prev[n] = p;
-    else this.tail = p;
-  }
-
-  private linkFront(s: number): void {
-    this.prev[s] = -1;
-    this.next[s] = this.head;
-    if (this.head >= 0) this.prev[this.head] = s;
-    this.head = s;
-    if (this.tail < 0) this.tail = s;
-  }
-}
-
 class Tier {
   /** Hashes this tier holds, least recently used first out. */
-  readonly lru: HashLru;
+  readonly lru: NumberLru;
   hitTokens = 0;
   loadS = 0;
   loadedBytes = 0;
@@ -139,7 +54,7 @@ class Tier {
     /** Seconds to load one block into HBM. */
     readonly blockLoadS: number,
   ) {
-    this.lru = new HashLru(capacityBlocks);
+    this.lru = new NumberLru(capacityBlocks);
   }
 }
 
@@ -223,8 +138,8 @@ export class KvOffloadTiers {
 
   private put(i: number, h: number): void {
     const t = this.tiers[i];
-    if (t.lru.touch(h)) return;
-    const oldest = t.lru.insert(h);
+    const { inserted, evicted: oldest } = t.lru.touch(h);
+    if (!inserted) return;
     t.stored++;
     if (oldest === undefined) return;
     t.evicted++;

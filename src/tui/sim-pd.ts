@@ -1,18 +1,9 @@
 import type { Simulation } from '../sim/simulator.js';
-import type { WorkerRole } from '../profiles/fleet-pd.js';
+import type { PdLiveState } from '../sim/pd.js';
 
 /** The disaggregation part of a simulate dashboard frame (PD fleets only). */
-export interface PdPanelSnapshot {
-  /** Per worker (dashboard row order): its pool. */
-  roles: readonly WorkerRole[];
-  prefillPolicy: string;
+export interface PdPanelSnapshot extends Pick<PdLiveState, 'roles' | 'prefillPolicy' | 'prefilling' | 'waitingForBlocks' | 'inTransfer' | 'waitingForSlot' | 'disaggregated' | 'local'> {
   decodePolicy: string;
-  prefilling: number;
-  waitingForBlocks: number;
-  inTransfer: number;
-  waitingForSlot: number;
-  disaggregated: number;
-  local: number;
   transferredGb: number;
   /**
    * Share of the prefill workers' KV links spent sending since the previous frame (wire seconds

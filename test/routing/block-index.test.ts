@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlockIndex } from '../../src/routing/prefix/block-index.js';
-import { NumberLru } from '../../src/routing/prefix/lru.js';
+import { NumberLru } from '../../src/util/number-lru.js';
 import { requestBlockHashes } from '../../src/routing/prefix/request-blocks.js';
 import { blockReq, range, textReq, workers } from './helpers.js';
 

@@ -1,4 +1,4 @@
-import { NumberLru } from './lru.js';
+import { NumberLru } from '../../util/number-lru.js';
 import { ensureIndex } from '../candidates.js';
 
 /**
