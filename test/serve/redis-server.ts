@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../bench/ports.js';
 import { Redis } from 'ioredis';
 import { until } from './helpers.js';
 
@@ -7,16 +7,7 @@ import { until } from './helpers.js';
 export const haveRedis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).status === 0;
 export const NO_REDIS = 'redis-server is not installed (apt-get install -y redis-server)';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface RedisProc {
   port: number;
