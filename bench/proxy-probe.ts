@@ -11,7 +11,9 @@
  *   which sets how often scavenges run;
  * - survived: young bytes still alive after each scavenge, summed (what the scavenge had to copy);
  * - promoted: old-space growth across scavenges, i.e. young objects that lived through two of
- *   them and moved to the old heap, where only a mark-compact frees them.
+ *   them and moved to the old heap, where only a mark-compact frees them;
+ * - old-allocated: old-space growth between collections: objects V8 allocates in the old heap
+ *   directly (large objects, allocation sites it decided to pretenure).
  */
 import { getHeapSpaceStatistics, GCProfiler } from 'node:v8';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -41,6 +43,7 @@ const spacesNow = (): SpaceStats[] => getHeapSpaceStatistics().map((x) => ({ spa
 let profiler = new GCProfiler();
 profiler.start();
 let youngAtStart = young(spacesNow());
+let oldAtStart = old(spacesNow());
 
 process.on('SIGUSR2', () => {
   const entries = profiler.stop().statistics as unknown as GcEntry[];
@@ -53,11 +56,15 @@ process.on('SIGUSR2', () => {
   let totalUs = 0;
   let maxUs = 0;
   let youngAfterPrev = youngAtStart;
+  let oldAllocated = 0;
+  let oldAfterPrev = oldAtStart;
   for (const e of entries) {
     const before = e.beforeGC.heapSpaceStatistics;
     const after = e.afterGC.heapSpaceStatistics;
     allocated += Math.max(0, young(before) - youngAfterPrev);
     youngAfterPrev = young(after);
+    oldAllocated += Math.max(0, old(before) - oldAfterPrev);
+    oldAfterPrev = old(after);
     totalUs += e.cost;
     maxUs = Math.max(maxUs, e.cost);
     if (e.gcType === 'Scavenge') {
@@ -69,6 +76,7 @@ process.on('SIGUSR2', () => {
     }
   }
   allocated += Math.max(0, young(nowSpaces) - youngAfterPrev);
+  oldAllocated += Math.max(0, old(nowSpaces) - oldAfterPrev);
   const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
   process.stderr.write(
     `probe ${JSON.stringify({
@@ -83,10 +91,12 @@ process.on('SIGUSR2', () => {
       allocatedBytes: allocated,
       survivedBytes: survived,
       promotedBytes: promoted,
+      oldAllocatedBytes: oldAllocated,
     })}\n`,
   );
   delay.reset();
   profiler = new GCProfiler();
   profiler.start();
   youngAtStart = young(nowSpaces);
+  oldAtStart = old(nowSpaces);
 });

@@ -16,12 +16,12 @@
  *
  * For A/B runs of a change: `--base DIR` adds a target "base", `router serve` from another
  * checkout's build (DIR/dist/src/cli/main.js, e.g. main built in a spare worktree), started with the
- * same flags and measured in the same interleaved rounds; `--serve-node-args "ARGS"` passes node
- * options to serve only (e.g. a V8 flag under test); `--conc 128` and `--mode json|stream` run a
+ * same flags and measured in the same interleaved rounds; `--serve-node-args "ARGS"` and
+ * `--base-node-args "ARGS"` pass node options to one of them (e.g. a V8 flag under test); `--conc 128` and `--mode json|stream` run a
  * subset of the cells; `--targets serve,base,node-min` a subset of the targets.
  *
  *   node dist/bench/proxy.bench.js [--requests N] [--seconds S] [--backends K] [--rounds R] [--probe]
- *     [--base DIR] [--serve-node-args ARGS] [--conc C] [--mode json|stream] [--targets A,B]
+ *     [--base DIR] [--serve-node-args ARGS] [--base-node-args ARGS] [--conc C] [--mode json|stream] [--targets A,B]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,7 +51,9 @@ function stringArg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 const BASE = stringArg('--base');
-const SERVE_NODE_ARGS = (stringArg('--serve-node-args') ?? '').split(' ').filter((a) => a !== '');
+const nodeArgs = (flag: string): string[] => (stringArg(flag) ?? '').split(' ').filter((a) => a !== '');
+const SERVE_NODE_ARGS = nodeArgs('--serve-node-args');
+const BASE_NODE_ARGS = nodeArgs('--base-node-args');
 const CONCURRENCIES = stringArg('--conc') !== undefined ? [numberArg('--conc', 128)] : [32, 128];
 const MODES = stringArg('--mode') !== undefined ? [stringArg('--mode') === 'stream'] : [false, true];
 const ONLY = stringArg('--targets')?.split(',');
@@ -179,6 +181,7 @@ interface ProbeStats {
   allocatedBytes: number;
   survivedBytes: number;
   promotedBytes: number;
+  oldAllocatedBytes: number;
 }
 
 /** A probed proxy: a SIGUSR2 makes it print the stats since the previous one (one line per signal, in order). */
@@ -291,11 +294,11 @@ async function main(): Promise<void> {
   }
   const targets: { name: string; ports: number[]; pid?: number; probe?: Probe }[] = [{ name: 'direct', ports: backendPorts }];
   const workers = backendPorts.map((p) => `http://127.0.0.1:${p}`).join(',');
-  const serves: [string, string][] = [['serve', CLI]];
-  if (BASE !== undefined) serves.push(['base', join(BASE, 'dist/src/cli/main.js')]);
-  for (const [name, cli] of serves) {
+  const serves: [string, string, string[]][] = [['serve', CLI, SERVE_NODE_ARGS]];
+  if (BASE !== undefined) serves.push(['base', join(BASE, 'dist/src/cli/main.js'), BASE_NODE_ARGS]);
+  for (const [name, cli, nodeArgv] of serves) {
     const port = await freePort();
-    await start(process.execPath, [...SERVE_NODE_ARGS, ...(PROBE ? ['--import', PROBE_JS] : []), cli, 'serve', '--port', String(port), '--workers', workers, '--policy', 'least-request', '--log', 'off'], /listening on/);
+    await start(process.execPath, [...nodeArgv, ...(PROBE ? ['--import', PROBE_JS] : []), cli, 'serve', '--port', String(port), '--workers', workers, '--policy', 'least-request', '--log', 'off'], /listening on/);
     const pid = lastPid;
     const probe = PROBE ? attachProbe() : undefined;
     await waitHttp(port);
@@ -382,15 +385,15 @@ async function main(): Promise<void> {
   if (probeRows.length > 0) {
     // Percentiles of the slices are not merged: the worst slice's is shown. Bytes are per request.
     rows.push('');
-    rows.push('| mode | conc | proxy | event-loop delay p50 / p99 / max ms (worst slice) | GC pauses: count (mark-compacts) | GC ms per 1000 req | longest GC ms | scavenges per 1000 req | young KB allocated / req | KB surviving per scavenge | bytes promoted / req |');
-    rows.push('|---|---|---|---|---|---|---|---|---|---|---|');
+    rows.push('| mode | conc | proxy | event-loop delay p50 / p99 / max ms (worst slice) | GC pauses: count (mark-compacts) | GC ms per 1000 req | longest GC ms | scavenges per 1000 req | young KB allocated / req | KB surviving per scavenge | bytes promoted / req | bytes allocated old / req |');
+    rows.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const { target, stream, concurrency, requests, probes } of probeRows) {
       const worst = (f: (p: ProbeStats) => number): number => Math.max(...probes.map(f));
       const sum = (f: (p: ProbeStats) => number): number => probes.reduce((a, p) => a + f(p), 0);
       const perK = (x: number): string => ((x * 1000) / requests).toFixed(1);
       const scav = sum((p) => p.gcScavenges);
       rows.push(
-        `| ${stream ? 'stream' : 'json'} | ${concurrency} | ${target} | ${worst((p) => p.delayP50).toFixed(2)} / ${worst((p) => p.delayP99).toFixed(2)} / ${worst((p) => p.delayMax).toFixed(1)} | ${sum((p) => p.gcCount)} (${sum((p) => p.gcMajor)}) | ${perK(sum((p) => p.gcTotalMs))} | ${worst((p) => p.gcMaxMs).toFixed(1)} | ${perK(scav)} | ${(sum((p) => p.allocatedBytes) / requests / 1024).toFixed(1)} | ${scav > 0 ? (sum((p) => p.survivedBytes) / scav / 1024).toFixed(0) : '-'} | ${(sum((p) => p.promotedBytes) / requests).toFixed(0)} |`,
+        `| ${stream ? 'stream' : 'json'} | ${concurrency} | ${target} | ${worst((p) => p.delayP50).toFixed(2)} / ${worst((p) => p.delayP99).toFixed(2)} / ${worst((p) => p.delayMax).toFixed(1)} | ${sum((p) => p.gcCount)} (${sum((p) => p.gcMajor)}) | ${perK(sum((p) => p.gcTotalMs))} | ${worst((p) => p.gcMaxMs).toFixed(1)} | ${perK(scav)} | ${(sum((p) => p.allocatedBytes) / requests / 1024).toFixed(1)} | ${scav > 0 ? (sum((p) => p.survivedBytes) / scav / 1024).toFixed(0) : '-'} | ${(sum((p) => p.promotedBytes) / requests).toFixed(0)} | ${(sum((p) => p.oldAllocatedBytes) / requests).toFixed(0)} |`,
       );
     }
   }
