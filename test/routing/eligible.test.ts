@@ -141,7 +141,7 @@ test('ModelIndex.narrow: the cached narrowing of a candidate list is the scan\'s
       const expected = candidates.filter((c) => c.model === m || c.modelAliases?.includes(m) || c.model === 'unknown');
       const got = index.narrow(m, candidates);
       const known = reg.workers.some((w) => w.model === m || w.modelAliases?.includes(m));
-      if (!known && !reg.workers.some((w) => w.model === 'unknown')) assert.deepEqual(got, [], `${m}`);
+      if (!known && !reg.workers.some((w) => w.model === 'unknown')) assert.deepEqual(got, [], m);
       else assert.deepEqual(got, known ? expected : wildcard, `step ${step}, model ${m}`);
       if (expected.length === candidates.length && known) assert.equal(got, candidates, 'all serve it: the list itself');
     }
