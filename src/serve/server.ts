@@ -375,7 +375,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       off();
       this.byId.delete(id);
       if (!this.fleet.live.some((x) => x.name === w.name)) this.metrics.forgetWorker(w.name);
-      void w.pool.close().catch(() => undefined);
+      void w.close().catch(() => undefined);
     });
     this.router.removeWorker(id);
   }
@@ -788,7 +788,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const all = [...this.byId.values()];
     for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);
-    await Promise.all([...all.map((w) => w.pool.close().catch(() => undefined)), this.pd?.close()]);
+    await Promise.all([...all.map((w) => w.close().catch(() => undefined)), this.pd?.close()]);
     await this.o.state?.stop();
     this.recorder?.close();
     this.log.flush();
