@@ -59,6 +59,8 @@ export interface ServeOptions {
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Client of attempts to http: workers (default DEFAULTS.serve.upstreamClient). */
+  upstreamClient?: 'h1' | 'undici';
   /** Streams: longest wait for an attempt's first body byte before retrying elsewhere; 0 = off. */
   firstByteTimeoutMs?: number;
   /** Stall detection (see Fleet); 0 = off. */
@@ -288,6 +290,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       health: o.health,
       scrapeIntervalMs: o.scrapeIntervalMs,
       nowS: () => this.clock.now(),
+      upstreamClient: o.upstreamClient,
     };
   }
 

@@ -225,7 +225,9 @@ class Conn {
     try {
       at = parser.execute(buf, from);
     } catch (err) {
-      ex.fail(err as Error);
+      // A protocol error, or a handler's callback threw (as with undici: the request fails).
+      if (ex.ended) this.destroy();
+      else ex.fail(err as Error);
       return;
     }
     if (this.dead) return;
@@ -338,11 +340,6 @@ export class H1Pool {
     this.port = u.port === '' ? 80 : Number(u.port);
     this.hostHeader = u.host;
     this.sweepMs = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.min(o.headersTimeoutMs, o.bodyTimeoutMs, o.keepAliveTimeoutMs) / 10));
-  }
-
-  /** Requests open on this pool (running or queued). */
-  get pending(): number {
-    return this.all.size - this.free.length + this.queue.length - this.queueHead;
   }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
