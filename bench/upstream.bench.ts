@@ -8,7 +8,7 @@
  * `node --cpu-prof` and leaves the profiles in DIR (taken with the profiler's overhead: use them
  * for shares, not for totals). Asserts nothing; every run is bounded by a count and a time limit.
  *
- *   node dist/bench/upstream.bench.js [--base DIR] [--requests N] [--seconds S] [--rounds R] [--conc C] [--modes json,stream] [--cpu-prof DIR]
+ *   node dist/bench/upstream.bench.js [--base DIR] [--requests N] [--seconds S] [--rounds R] [--conc C] [--modes json,stream] [--undici] [--cpu-prof DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -34,6 +34,8 @@ const ROUNDS = numberArg('--rounds', 4);
 const CONC = numberArg('--conc', 32);
 const BASE = stringArg('--base');
 const PROF = stringArg('--cpu-prof');
+/** Also this build with `--upstream-client undici` (target serve-undici): the client's share in one build. */
+const UNDICI = process.argv.includes('--undici');
 const MODES = (stringArg('--modes') ?? 'json,stream').split(',').map((m) => m === 'stream');
 const WARMUP = 300;
 
@@ -124,12 +126,13 @@ async function main(): Promise<void> {
   const prof = PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(PROF), '--import', "data:text/javascript,process.once('SIGINT',()=>process.exit(0))"] : [];
   const workers = backends.map((p) => `http://127.0.0.1:${p}`).join(',');
   const targets: Target[] = [];
-  const serveFrom = async (name: string, root: string): Promise<void> => {
+  const serveFrom = async (name: string, root: string, extra: string[] = []): Promise<void> => {
     const port = await freePort();
-    const { child } = await start([...prof, join(root, 'src/cli/main.js'), 'serve', '--port', String(port), '--workers', workers, '--policy', 'least-request', '--log', 'off'], /listening on/);
+    const { child } = await start([...prof, join(root, 'src/cli/main.js'), 'serve', '--port', String(port), '--workers', workers, '--policy', 'least-request', '--log', 'off', ...extra], /listening on/);
     targets.push({ name, port, child });
   };
   await serveFrom('serve', join(here, '..'));
+  if (UNDICI) await serveFrom('serve-undici', join(here, '..'), ['--upstream-client', 'undici']);
   if (BASE) await serveFrom('base', join(resolve(BASE), 'dist'));
   const minPort = await freePort();
   targets.push({ name: 'node-min', port: minPort, child: (await start([...prof, MIN_PROXY, String(minPort), ...backends.map(String)], /listening on/)).child });
@@ -150,7 +153,9 @@ async function main(): Promise<void> {
       rows.push(`| ${stream ? 'stream' : 'json'} | ${t.name} | ${lat.length} | ${((cpu * 1e6) / lat.length).toFixed(1)} | ${quantile(lat, 0.5).toFixed(2)} | ${quantile(lat, 0.99).toFixed(2)} | ${s.reduce((a, x) => a + x.errors, 0)} |`);
     }
     const me = us.get('serve') ?? NaN;
-    ratios.push(`${stream ? 'stream' : 'json'} c=${CONC}: serve/node-min ${(me / (us.get('node-min') ?? NaN)).toFixed(2)}x${BASE ? `, serve/base ${(me / (us.get('base') ?? NaN)).toFixed(3)}x` : ''}`);
+    ratios.push(
+      `${stream ? 'stream' : 'json'} c=${CONC}: serve/node-min ${(me / (us.get('node-min') ?? NaN)).toFixed(2)}x${UNDICI ? `, serve/serve-undici ${(me / (us.get('serve-undici') ?? NaN)).toFixed(3)}x` : ''}${BASE ? `, serve/base ${(me / (us.get('base') ?? NaN)).toFixed(3)}x` : ''}`,
+    );
   }
   process.stdout.write(`${rows.join('\n')}\n\n${ratios.join('\n')}\n`);
   // SIGINT lets serve drain and exit normally (and write its --cpu-prof profile).
