@@ -15,8 +15,10 @@ export class QuantileSketch {
   count = 0;
   sum = 0;
   sumSquares = 0;
-  private lastValue = NaN;
-  private lastIndex = 0;
+  /** The bucket of the latest value, and an interval strictly inside it (empty until it repeats). */
+  private lastIndex = NaN;
+  private lastLo = Infinity;
+  private lastHi = -Infinity;
 
   constructor(readonly relativeAccuracy = 0.005) {
     this.gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
@@ -32,11 +34,32 @@ export class QuantileSketch {
       this.zeros += n;
       return;
     }
-    // Repeats are common (a simulated decode step of the same batch has the same length).
-    const i = v === this.lastValue ? this.lastIndex : Math.ceil(Math.log(v) / this.logGamma);
-    this.lastValue = v;
-    this.lastIndex = i;
+    // Runs in one bucket are common (decode steps of similar batches: tens of gaps per request);
+    // inside the cached interval the bucket is known without a logarithm.
+    let i = this.lastIndex;
+    if (!(v > this.lastLo && v < this.lastHi)) {
+      i = Math.ceil(Math.log(v) / this.logGamma);
+      if (i === this.lastIndex) this.cacheBucket(i);
+      else {
+        this.lastIndex = i;
+        this.lastLo = Infinity;
+        this.lastHi = -Infinity;
+      }
+    }
     this.bump(i, n);
+  }
+
+  /**
+   * Caches bucket `i`'s range (γ^(i−1), γ^i] shrunk by a relative 1e-9: any value inside maps to
+   * `i` by the logarithm too, whose rounding moves the quotient by ~1e-12, not the 1e-7 margin.
+   */
+  private cacheBucket(i: number): void {
+    const lo = Math.exp((i - 1) * this.logGamma) * (1 + 1e-9);
+    const hi = Math.exp(i * this.logGamma) * (1 - 1e-9);
+    if (lo > 1e-300 && hi < Infinity) {
+      this.lastLo = lo;
+      this.lastHi = hi;
+    }
   }
 
   private bump(i: number, n: number): void {

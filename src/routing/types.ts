@@ -48,7 +48,8 @@ export interface WorkerView {
   /** KV capacity in tokens (blocks × block size), when known (serve learns it from a scrape). */
   kvCapacityTokens?: number;
   blockSize?: number;
-  healthy: boolean;
+  /** Set only through `setHealthy` (worker-registry.ts), which keeps the routers' candidate lists current. */
+  readonly healthy: boolean;
   /** Requests dispatched and not yet completed. */
   inFlight: number;
   /** Prompt tokens of in-flight requests. */

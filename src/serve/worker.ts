@@ -3,6 +3,7 @@ import { modelAliases } from './models.js';
 import type { ScrapedMetrics, WorkerView } from '../routing/types.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './circuit-breaker.js';
 import { EngineMetricsReader } from './engine-metrics.js';
+import { SlotSet, type Slotted } from '../util/slot-set.js';
 import type { WorkerSpec } from './worker-spec.js';
 import { DEFAULTS } from '../defaults.js';
 import { H1Pool, type UpstreamHandler, type UpstreamRequest } from './upstream/h1-pool.js';
@@ -35,8 +36,8 @@ export interface WorkerEvents {
   note(line: string): void;
 }
 
-/** An attempt in flight on this worker, as far as stall detection needs it. */
-export interface ActiveAttempt {
+/** An attempt in flight on this worker, as far as stall detection needs it (`slot`: its place in `active`). */
+export interface ActiveAttempt extends Slotted {
   abortStalled(): void;
 }
 
@@ -85,7 +86,7 @@ export class ServeWorker {
   private readonly reader = new EngineMetricsReader();
   lastScrapeError?: string;
   /** Attempts in flight here, for stall detection. */
-  readonly active = new Set<ActiveAttempt>();
+  readonly active = new SlotSet<ActiveAttempt>();
   /** Last time an upstream byte, head or completion came from this worker (clock seconds). */
   lastProgressS = 0;
   /** When `active` last went from empty to non-empty. */
@@ -300,7 +301,7 @@ export class ServeWorker {
   ejectStalled(): void {
     this.breaker.trip('stalled');
     this.refresh();
-    for (const a of [...this.active]) a.abortStalled();
+    for (const a of this.active.toArray()) a.abortStalled();
   }
 
   /** Takes the worker out of rotation for good; in-flight requests finish, then the pool closes. */

@@ -282,9 +282,7 @@ export class Simulation {
       } else if (topTime === Infinity || nextArrival <= topTime) {
         this.arrive(buf[bi++]);
       } else if (stepFirst) {
-        const w = steps.topWorker;
-        steps.delete(w);
-        this.step(w, topTime);
+        this.step(steps.topWorker, topTime);
       } else {
         const ev = this.heap.pop() as StepEvent;
         this.handle(ev);
@@ -384,13 +382,24 @@ export class Simulation {
     else this.steps.set(w, t, this.seqNo++);
   }
 
-  /** Worker `w`'s step in flight ends at `t` (it is off the step queue). */
+  /**
+   * Worker `w`'s step in flight ends at `t`. Its step-queue entry stays at the top while the step
+   * is handled (stale: `scheduledAt` says none) and is re-keyed to the next step end afterwards,
+   * one sift instead of a pop and a push; a sync of `w` meanwhile re-keys it as usual.
+   */
   private step(w: number, t: number): void {
     this.clock.set(t);
     this.scheduledAt[w] = NaN;
     this.engines[w].advance(t);
     this.drainFinished(t);
-    this.sync(w);
+    const next = this.engines[w].nextEventTime;
+    if (Number.isNaN(next)) {
+      this.scheduledAt[w] = NaN;
+      this.steps.delete(w);
+    } else if (next !== this.scheduledAt[w]) {
+      this.scheduledAt[w] = next;
+      this.steps.set(w, next, this.seqNo++);
+    }
   }
 
   private handle(ev: StepEvent): void {
