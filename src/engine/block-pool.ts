@@ -5,12 +5,15 @@
  */
 /** Fields of a block's record in `BlockPool.meta` (one 16-byte record per block, four to a cache line). */
 const REF = 0;
+/** The allocation stamp of the block's content: changes whenever the block is allocated anew. */
 const GEN = 1;
 /** Where the block's live entry in the free ring is (an index into `ring`), or -1 when it is not free. */
 const QPOS = 2;
 /** 1 while `hash` holds the block's content hash. */
 const HASHED = 3;
 const STRIDE = 4;
+/** A ring entry is `block * 2 + hashed bit`; a block taken off the free queue by a prefix hit leaves STALE behind. */
+const STALE = -1;
 
 export class BlockPool {
   readonly total: number;
@@ -30,17 +33,21 @@ export class BlockPool {
    */
   private fresh = 0;
   /**
-   * The released part of the free queue, after the fresh blocks: a ring of block ids in release
-   * order, `ringCount` entries from slot `ringHead` on (wrapping around). A cached block taken off
-   * the queue by a prefix hit leaves a stale entry behind (its QPOS no longer points at it) that
-   * allocation skips. A ring
-   * instead of a linked list: taking and returning a block touch the ring's ends in order and the
-   * block's own record, never a neighbour's record elsewhere in the pool.
+   * The released part of the free queue, after the fresh blocks: a ring of entries in release
+   * order, `ringCount` entries from slot `ringHead` on (wrapping around). An entry is the block id
+   * and whether it caches a hash (`block * 2 + 1` if so); a cached block taken off the queue by a
+   * prefix hit leaves a STALE entry behind that allocation skips. A ring instead of a linked list:
+   * taking and returning a block touch the ring's ends in order and the block's own record, never a
+   * neighbour's record elsewhere in the pool. Allocation only writes the record of the block it
+   * takes (the entry says whether it must evict a hash), so taking the least recently released
+   * block, whose record is long out of the CPU caches, does not wait for that record to load.
    */
   private readonly ring: Int32Array;
   private ringHead = 0;
   private ringCount = 0;
   private freeCount: number;
+  /** The last allocation stamp handed out (GEN); stamps are unique per pool, so a saved one matches only until the block is allocated again. */
+  private stamp = 0;
   private readonly byHash = new Map<number, number>();
   /** Blocks with ref > 0. */
   used = 0;
@@ -95,7 +102,9 @@ export class BlockPool {
     const r = b * STRIDE + REF;
     if (this.meta[r] === 0) {
       // Off the free queue: its ring entry goes stale.
-      this.meta[b * STRIDE + QPOS] = -1;
+      const q = b * STRIDE + QPOS;
+      this.ring[this.meta[q]] = STALE;
+      this.meta[q] = -1;
       this.freeCount--;
       this.used++;
     }
@@ -105,24 +114,26 @@ export class BlockPool {
   /** Takes a fresh block from the LRU end, evicting whatever it cached. Caller checks `free` first. */
   allocate(): number {
     let b: number;
+    const m = this.meta;
     if (this.fresh < this.total) {
       b = this.fresh++;
       this.freeCount--;
     } else {
-      b = this.takeReleased();
-    }
-    const m = this.meta;
-    const o = b * STRIDE;
-    if (m[o + HASHED] === 1) {
-      const h = this.hash[b];
-      if (this.byHash.get(h) === b) {
-        this.byHash.delete(h);
-        if (this.onEvict !== null) this.onEvict(h);
+      const e = this.takeReleased();
+      b = e >> 1;
+      if ((e & 1) === 1) {
+        const h = this.hash[b];
+        if (this.byHash.get(h) === b) {
+          this.byHash.delete(h);
+          if (this.onEvict !== null) this.onEvict(h);
+        }
+        m[b * STRIDE + HASHED] = 0;
       }
-      m[o + HASHED] = 0;
     }
+    // Stores only: see `ring`.
+    const o = b * STRIDE;
     m[o + REF] = 1;
-    m[o + GEN]++;
+    m[o + GEN] = this.stamp = this.stamp === 0x7fffffff ? 1 : this.stamp + 1;
     m[o + QPOS] = -1;
     this.used++;
     return b;
@@ -155,18 +166,17 @@ export class BlockPool {
     }
   }
 
-  /** The least recently released free block, off the ring (stale entries skipped). */
+  /** The ring entry of the least recently released free block, taken off the ring (stale entries skipped). */
   private takeReleased(): number {
     const ring = this.ring;
-    const m = this.meta;
     while (this.ringCount > 0) {
       const slot = this.ringHead;
       this.ringHead = slot + 1 === ring.length ? 0 : slot + 1;
       this.ringCount--;
-      const b = ring[slot];
-      if (m[b * STRIDE + QPOS] === slot) {
+      const e = ring[slot];
+      if (e !== STALE) {
         this.freeCount--;
-        return b;
+        return e;
       }
     }
     throw new Error('BlockPool.allocate: no free block');
@@ -176,8 +186,9 @@ export class BlockPool {
     if (this.ringCount === this.ring.length) this.compact();
     let slot = this.ringHead + this.ringCount;
     if (slot >= this.ring.length) slot -= this.ring.length;
-    this.ring[slot] = b;
-    this.meta[b * STRIDE + QPOS] = slot;
+    const o = b * STRIDE;
+    this.ring[slot] = b * 2 + this.meta[o + HASHED];
+    this.meta[o + QPOS] = slot;
     this.ringCount++;
     this.freeCount++;
   }
@@ -188,12 +199,12 @@ export class BlockPool {
     const m = this.meta;
     const live: number[] = [];
     for (let i = 0, slot = this.ringHead; i < this.ringCount; i++, slot = slot + 1 === ring.length ? 0 : slot + 1) {
-      const b = ring[slot];
-      if (m[b * STRIDE + QPOS] === slot) live.push(b);
+      const e = ring[slot];
+      if (e !== STALE) live.push(e);
     }
-    live.forEach((b, i) => {
-      ring[i] = b;
-      m[b * STRIDE + QPOS] = i;
+    live.forEach((e, i) => {
+      ring[i] = e;
+      m[(e >> 1) * STRIDE + QPOS] = i;
     });
     this.ringHead = 0;
     this.ringCount = live.length;

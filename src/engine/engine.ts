@@ -132,6 +132,29 @@ export class Engine {
   readonly lora: LoraSlots | null;
   /** Adapter load time the step being scheduled pays (lora.ts). */
   private loadS = 0;
+  /**
+   * The step in flight is a pure-decode step of the whole running set (in running order) whose
+   * sequences register no more blocks in the prefix cache: `applyFused` advances it, its stretch
+   * and the finishes after it in one pass over the running set instead of five.
+   */
+  private fusedInFlight = false;
+  /**
+   * What the last fused pass found for the next schedule, valid while `readyLen` equals the
+   * running set's length (anything that changes the set resets it to -1): every running sequence
+   * decodes one token next, `needNext` (in running order) are those that need one more block for
+   * it, `readyKv` is their Σ context, `readyMinLeft` the fewest tokens any still needs after it,
+   * and `readyTok`/`readyBlk` each one's tokens and blocks after it (for `blocksForDecode`).
+   */
+  private readyLen = -1;
+  private readyKv = 0;
+  private readyMinLeft = 0;
+  private readyTok = new Int32Array(0);
+  private readyBlk = new Int32Array(0);
+  private readonly needNext: Sequence[] = [];
+  /** The batch's first `batchReady` entries are the ready running set (-1: it was not ready). */
+  private batchReady = -1;
+  /** Sequences a fused pass finished, reported after it in running order. */
+  private readonly doneSeqs: Sequence[] = [];
 
   constructor(
     readonly config: EngineConfig,
@@ -139,6 +162,8 @@ export class Engine {
     private readonly listener: EngineListener,
     /** Stretches of pure decode are advanced in one computation; off only to test that it is exact. */
     private readonly fastDecode = true,
+    /** Pure-decode steps of a fully registered running set are applied in one pass (`applyFused`); off only to test that it is exact. */
+    private readonly fusedDecode = true,
   ) {
     this.pool = new BlockPool(config.numGpuBlocks, config.enablePrefixCaching);
     this.lora = config.lora ? new LoraSlots(config.lora) : null;
@@ -262,6 +287,9 @@ export class Engine {
     // Before the push: a stretch applies its remaining steps to the whole running set.
     if (this.inFlight.active) this.cut(now);
     this.running.push(seq);
+    // The batch in flight is no longer the running set.
+    this.fusedInFlight = false;
+    this.readyLen = -1;
     if (!this.inFlight.active && !this.scheduling) this.startStep(now);
   }
 
@@ -271,9 +299,21 @@ export class Engine {
     if (!f.active || f.end !== now) throw new Error(`Engine.advance(${now}) but the step in flight ends at ${f.active ? f.end : undefined}`);
     f.active = false;
     // A stretch's first step ended before `now`; its extra steps follow it back to back.
-    this.applyBatch(f.extraDecodeSteps > 0 ? this.stepEnds[this.stretchAt] : now);
-    if (f.extraDecodeSteps > 0) this.applyDecodeSteps(f.extraDecodeSteps);
-    this.finishCompleted(now);
+    const firstEnd = f.extraDecodeSteps > 0 ? this.stepEnds[this.stretchAt] : now;
+    if (this.fusedInFlight) {
+      const b = this.running.length;
+      this.applyFused(firstEnd, f.extraDecodeSteps, now, true);
+      const kept = this.readyLen;
+      this.reportDone(now);
+      // Drops the finished entries after the kept ones (a listener may have appended since).
+      if (this.running.length === b) this.running.length = kept;
+      else this.running.splice(kept, b - kept);
+    } else {
+      this.readyLen = -1;
+      this.applyBatch(firstEnd);
+      if (f.extraDecodeSteps > 0) this.applyDecodeSteps(f.extraDecodeSteps);
+      this.finishCompleted(now);
+    }
     this.startStep(now);
   }
 
@@ -288,13 +328,25 @@ export class Engine {
     let done = 0;
     while (done < f.extraDecodeSteps - 1 && ends[at + done + 1] <= now) done++;
     const t = ends[at + done];
-    this.applyBatch(ends[at]);
-    if (done > 0) this.applyDecodeSteps(done);
     // The step in flight at `now` becomes step 1 of the rest of the stretch (the same batch, one
     // token each); its blocks were due at t.
     const rest = f.extraDecodeSteps - done - 1;
-    this.allocateDecode(1);
-    this.decodeShape(f.shape);
+    if (this.fusedInFlight) {
+      this.applyFused(ends[at], done, t, false);
+      const need = this.needNext;
+      for (let k = 0; k < need.length; k++) need[k].blocks.push(this.pool.allocate());
+      if (need.length !== 0) need.length = 0;
+      this.readyLen = -1;
+      const s = f.shape;
+      s.tokens = s.seqs = this.running.length;
+      s.prefillAttnPairs = s.prefillKvTokens = s.prefillChunks = 0;
+      s.decodeKvTokens = this.readyKv;
+    } else {
+      this.applyBatch(ends[at]);
+      if (done > 0) this.applyDecodeSteps(done);
+      this.allocateDecode(1);
+      this.decodeShape(f.shape);
+    }
     f.start = t;
     f.extraDecodeSteps = rest;
     this.stretchAt = at + done + 1;
@@ -361,6 +413,7 @@ export class Engine {
     f.extraDecodeSteps = 0;
     f.active = true;
     const pureDecode = shape.prefillKvTokens === 0 && this.batchLen === this.running.length && !this.preemptedLastSchedule;
+    this.fusedInFlight = false;
     if (this.fastDecode && pureDecode) this.planStretch(f);
     this.counters.steps++;
   }
@@ -375,11 +428,19 @@ export class Engine {
   private planStretch(f: InFlight): void {
     const b = this.batchLen;
     const seqs = this.batchSeqs;
+    const ready = this.batchReady === b;
     let minLeft = Infinity;
-    for (let i = 0; i < b; i++) {
-      const seq = seqs[i];
-      minLeft = Math.min(minLeft, seq.outputTokens - seq.numOutput - 1);
+    let registered = true;
+    if (ready) minLeft = this.readyMinLeft;
+    else {
+      for (let i = 0; i < b; i++) {
+        const seq = seqs[i];
+        minLeft = Math.min(minLeft, seq.outputTokens - seq.numOutput - 1);
+        if (registered && !this.registeredAll(seq)) registered = false;
+      }
     }
+    // The batch is the running set in order (pure decode): a fused pass can apply it.
+    this.fusedInFlight = this.fusedDecode && registered;
     // After step 1 each sequence still needs `left` tokens.
     // Capped: an arrival usually cuts a long stretch early, and pricing steps that never run made
     // planning cost O(output length) per arrival on a lightly loaded worker. A stretch that runs
@@ -387,12 +448,12 @@ export class Engine {
     let m = Math.min(minLeft, MAX_STRETCH_STEPS);
     if (m <= 0) return;
     const free = this.pool.free;
-    if (this.blocksForDecode(m) > free) {
+    if (this.blocksForDecode(m, ready) > free) {
       let lo = 0;
       let hi = m;
       while (lo < hi) {
         const mid = (lo + hi + 1) >> 1;
-        if (this.blocksForDecode(mid) <= free) lo = mid;
+        if (this.blocksForDecode(mid, ready) <= free) lo = mid;
         else hi = mid - 1;
       }
       m = lo;
@@ -412,9 +473,19 @@ export class Engine {
     f.end = t;
   }
 
-  /** Blocks the batch must allocate for `m` decode steps after the step in flight. */
-  private blocksForDecode(m: number): number {
+  /** Blocks the batch must allocate for `m` decode steps after the step in flight (`ready`: read `readyTok`/`readyBlk`). */
+  private blocksForDecode(m: number, ready: boolean): number {
     const bs = this.config.blockSize;
+    if (ready) {
+      const tok = this.readyTok;
+      const blk = this.readyBlk;
+      let n = 0;
+      for (let i = 0; i < this.batchLen; i++) {
+        const extra = Math.ceil((tok[i] + m) / bs) - blk[i];
+        if (extra > 0) n += extra;
+      }
+      return n;
+    }
     const seqs = this.batchSeqs;
     let need = 0;
     for (let i = 0; i < this.batchLen; i++) {
@@ -436,6 +507,24 @@ export class Engine {
     let budget = cfg.maxNumBatchedTokens;
     let preempted = false;
     let i = 0;
+    this.batchReady = -1;
+    const ready = this.readyLen;
+    this.readyLen = -1;
+    const need = this.needNext;
+    if (ready === this.running.length && ready <= budget && need.length <= this.pool.free) {
+      // Every running sequence decodes one token and the blocks it needs are free: what the loop
+      // below would do, allocating in the same (running) order.
+      for (let k = 0; k < need.length; k++) need[k].blocks.push(this.pool.allocate());
+      const running = this.running;
+      for (; i < ready; i++) {
+        seqs[i] = running[i];
+        toks[i] = 1;
+      }
+      len = ready;
+      budget -= ready;
+      this.batchReady = ready;
+    }
+    if (need.length !== 0) need.length = 0;
     while (i < this.running.length && budget > 0) {
       const seq = this.running[i];
       const n = Math.min(this.numTokens(seq) - seq.numComputed, budget);
@@ -568,6 +657,7 @@ export class Engine {
     seq.numComputed = 0;
     seq.preemptions++;
     this.counters.preemptions++;
+    this.readyLen = -1;
     if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
     this.waiting.unshift(seq);
   }
@@ -582,7 +672,13 @@ export class Engine {
     const seqs = this.batchSeqs;
     const toks = this.batchTokens;
     const len = this.batchLen;
-    for (let i = 0; i < len; i++) {
+    let i = 0;
+    if (this.batchReady >= 0) {
+      // The ready running set decodes: one token each, Σ context known (integer sums, so exact in any order).
+      i = tokens = this.batchReady;
+      dcKv = this.readyKv;
+    }
+    for (; i < len; i++) {
       const seq = seqs[i];
       const n = toks[i];
       tokens += n;
@@ -675,6 +771,112 @@ export class Engine {
       this.registerFull(seq);
     }
     this.counters.generationTokens += m * b;
+  }
+
+  /**
+   * Applies the pure-decode step in flight (ending at `firstEnd`) and the `m` stretch steps after
+   * it (the last ending at `last`) to the running set in one pass: what `applyBatch`,
+   * `applyDecodeSteps` and (with `finish`) `finishCompleted` do one after the other, in the same
+   * order wherever the order shows. Blocks are allocated in running order, each sequence's `m`
+   * steps at once, as `allocateDecode` does; the sequences register nothing (`fusedInFlight`), so
+   * no prefix-cache entry can be taken between two allocations; token gaps are reported in the
+   * same calls; finished sequences are moved out of the running set's first `readyLen` entries here
+   * but are released and reported by `reportDone` afterwards, in running order, as
+   * `finishCompleted` does after all allocations.
+   * It also prepares the next schedule (`readyLen` and the rest) for the sequences that stay.
+   */
+  private applyFused(firstEnd: number, m: number, last: number, finish: boolean): void {
+    const bs = this.config.blockSize;
+    const pool = this.pool;
+    const running = this.running;
+    const b = running.length;
+    if (this.readyTok.length < b) {
+      this.readyTok = new Int32Array(Math.max(b, 2 * this.readyTok.length, 16));
+      this.readyBlk = new Int32Array(this.readyTok.length);
+    }
+    const tok = this.readyTok;
+    const blk = this.readyBlk;
+    const need = this.needNext;
+    const done = this.doneSeqs;
+    if (need.length !== 0) need.length = 0;
+    const gap = this.listener.tokenGap;
+    let runFrom = NaN;
+    let runCount = 0;
+    const adv = 1 + m;
+    let w = 0;
+    let kv = 0;
+    let minLeft = Infinity;
+    for (let r = 0; r < b; r++) {
+      const seq = running[r];
+      if (gap) {
+        if (seq.lastTokenAt === runFrom) runCount++;
+        else {
+          if (runCount > 0) gap(firstEnd - runFrom, runCount);
+          runFrom = seq.lastTokenAt;
+          runCount = 1;
+        }
+      }
+      const c = seq.numComputed + adv;
+      seq.numComputed = c;
+      const out = seq.numOutput + adv;
+      seq.numOutput = out;
+      seq.lastTokenAt = last;
+      const blocks = seq.blocks;
+      let have = blocks.length;
+      // The step in flight's block was allocated when it was scheduled; the stretch's are due now.
+      const extra = Math.ceil(c / bs) - have;
+      for (let k = 0; k < extra; k++) blocks.push(pool.allocate());
+      if (extra > 0) have += extra;
+      if (finish && (out >= seq.outputTokens || seq.aborted)) {
+        done.push(seq);
+        continue;
+      }
+      running[w] = seq;
+      const next = c + 1;
+      if (Math.ceil(next / bs) > have) {
+        need.push(seq);
+        have++;
+      }
+      tok[w] = next;
+      blk[w] = have;
+      kv += next;
+      const left = seq.outputTokens - out - 1;
+      if (left < minLeft) minLeft = left;
+      w++;
+    }
+    if (gap) {
+      if (runCount > 0) gap(firstEnd - runFrom, runCount);
+      const ends = this.stepEnds;
+      const at = this.stretchAt;
+      for (let j = at; j < at + m; j++) gap(ends[j + 1] - ends[j], b);
+    }
+    this.counters.generationTokens += adv * b;
+    // The running set keeps its length until `reportDone` has reported the finished (as `finishCompleted`).
+    this.readyLen = w;
+    this.readyKv = kv;
+    this.readyMinLeft = minLeft;
+  }
+
+  /** Releases and reports the sequences the last fused pass finished, in running order (as `finishCompleted`). */
+  private reportDone(now: number): void {
+    const done = this.doneSeqs;
+    for (let i = 0; i < done.length; i++) {
+      const seq = done[i];
+      seq.finishedAt = now;
+      this.pool.release(seq.blocks);
+      seq.blocks = [];
+      this.counters.finished++;
+      if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
+      this.listener.finished(seq, now);
+    }
+    if (done.length !== 0) done.length = 0;
+  }
+
+  /** Whether `seq` has no more blocks to put into the prefix cache (`registerFull` would do nothing, now and later). */
+  private registeredAll(seq: Sequence): boolean {
+    if (!this.config.enablePrefixCaching) return true;
+    const shared = seq.shared;
+    return shared === undefined || seq.registered >= shared.length;
   }
 
   /** Allocates the blocks `m` more decode steps of the running batch will fill. */

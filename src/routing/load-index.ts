@@ -14,6 +14,16 @@ export class InFlightIndex implements InFlightLookup {
   private readonly maxTree: Float64Array;
   /** Leaf position of each list member by slot (`WorkerView.index`), -1 for slots not in the list. */
   private readonly pos: Int32Array;
+  /**
+   * Σ inFlight and Σ inFlight² over the list: sums of integers, exact in doubles whatever the
+   * order, so equal to a scan's. A fractional count (a garbled shared-state value) makes them
+   * order-dependent: `fractional` counts such leaves, the sums are then not offered, and they are
+   * summed afresh (`stale`) once every count is whole again.
+   */
+  private sum = 0;
+  private squares = 0;
+  private fractional = 0;
+  private stale = false;
 
   constructor(readonly list: readonly WorkerView[]) {
     let size = 1;
@@ -30,7 +40,11 @@ export class InFlightIndex implements InFlightLookup {
       this.min[size + i] = w.inFlight;
       this.maxTree[size + i] = w.inFlight;
       this.count[size + i] = 1;
+      this.sum += w.inFlight;
+      this.squares += w.inFlight * w.inFlight;
+      if (!Number.isInteger(w.inFlight)) this.fractional++;
     });
+    this.stale = this.fractional > 0;
     for (let n = size - 1; n >= 1; n--) this.pull(n);
   }
 
@@ -65,10 +79,47 @@ export class InFlightIndex implements InFlightLookup {
     const p = w.index < this.pos.length ? this.pos[w.index] : -1;
     if (p < 0 || this.list[p] !== w) return;
     let n = this.size + p;
-    if (this.min[n] === w.inFlight) return;
-    this.min[n] = w.inFlight;
+    const old = this.min[n];
+    const now = w.inFlight;
+    if (old === now) return;
+    if (Number.isInteger(old) && Number.isInteger(now)) {
+      this.sum += now - old;
+      this.squares += now * now - old * old;
+    } else {
+      this.stale = true;
+      if (!Number.isInteger(old)) this.fractional--;
+      if (!Number.isInteger(now)) this.fractional++;
+    }
+    this.min[n] = now;
     this.maxTree[n] = w.inFlight;
     for (n >>= 1; n >= 1 && this.pull(n); n >>= 1);
+  }
+
+  /** Σ inFlight over the list; undefined when a count is fractional (then only a scan's order gives the scan's sum). */
+  total(): number | undefined {
+    if (this.fractional > 0) return undefined;
+    if (this.stale) this.resum();
+    return this.sum;
+  }
+
+  /** Σ inFlight² over the list, as `total`. */
+  sumSquares(): number | undefined {
+    if (this.fractional > 0) return undefined;
+    if (this.stale) this.resum();
+    return this.squares;
+  }
+
+  private resum(): void {
+    let sum = 0;
+    let squares = 0;
+    for (let i = 0; i < this.list.length; i++) {
+      const v = this.min[this.size + i];
+      sum += v;
+      squares += v * v;
+    }
+    this.sum = sum;
+    this.squares = squares;
+    this.stale = false;
   }
 
   /** Fewest and most in flight over the list (`loadRange(list, inFlight)`). */

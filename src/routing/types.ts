@@ -94,6 +94,10 @@ export interface InFlightLookup {
   range(): { min: number; max: number };
   /** `argminRandomTie(list, inFlight, rng)`: same pick, same draws. */
   argminRandomTie(rng: Rng): WorkerView;
+  /** Σ inFlight over the list (a scan's sum), or undefined when the index cannot promise the scan's value. */
+  total(): number | undefined;
+  /** Σ inFlight² over the list, as `total`. */
+  sumSquares(): number | undefined;
 }
 
 export interface PolicyContext {

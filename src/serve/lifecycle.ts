@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { UpstreamRequest } from './upstream/h1-pool.js';
 import type { Request } from '../workload/request.js';
 import type { Outcome } from '../routing/types.js';
 import { HttpError, sendError, sseErrorTail } from './openai-error.js';
@@ -211,13 +211,13 @@ export class RequestLifecycle implements AttemptOwner {
     // Tracing off (the usual case): no span arguments built per attempt and per request.
     const at = (this.attemptTrace = this.trace === NO_REQUEST ? NO_ATTEMPT : this.trace.attempt({ name: w.name, url: w.spec.url }, this.attempts));
     const base = at === NO_ATTEMPT ? this.upstreamHeaders : { ...this.upstreamHeaders, ...at.headers };
-    const opts: Dispatcher.DispatchOptions = {
+    const opts: UpstreamRequest = {
       method: this.method,
       path: w.basePath + this.path,
       headers: w.spec.apiKey ? { ...base, authorization: `Bearer ${w.spec.apiKey}` } : base,
       body: body ?? this.body,
     };
-    w.pool.dispatch(opts, attempt);
+    w.dispatch(opts, attempt);
   }
 
   /** The worker was found stalled: cut this attempt (retried elsewhere when nothing was sent yet). */

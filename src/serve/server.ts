@@ -60,6 +60,8 @@ export interface ServeOptions {
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Client of attempts to http: workers (default DEFAULTS.serve.upstreamClient). */
+  upstreamClient?: 'h1' | 'undici';
   /** Streams: longest wait for an attempt's first body byte before retrying elsewhere; 0 = off. */
   firstByteTimeoutMs?: number;
   /** Stall detection (see Fleet); 0 = off. */
@@ -295,6 +297,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       health: o.health,
       scrapeIntervalMs: o.scrapeIntervalMs,
       nowS: () => this.clock.now(),
+      upstreamClient: o.upstreamClient,
     };
   }
 
@@ -382,7 +385,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       off();
       this.byId.delete(id);
       if (!this.fleet.live.some((x) => x.name === w.name)) this.metrics.forgetWorker(w.name);
-      void w.pool.close().catch(() => undefined);
+      void w.close().catch(() => undefined);
     });
     this.router.removeWorker(id);
   }
@@ -812,7 +815,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    await Promise.all([...all.map((w) => w.pool.close().catch(() => undefined)), this.pd?.close()]);
+    await Promise.all([...all.map((w) => w.close().catch(() => undefined)), this.pd?.close()]);
     await this.o.state?.stop();
     this.recorder?.close();
     this.log.flush();

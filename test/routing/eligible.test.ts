@@ -9,6 +9,7 @@ import type { Policy, WorkerView } from '../../src/routing/types.js';
 import type { Request } from '../../src/workload/request.js';
 import { VirtualClock } from '../../src/util/clock.js';
 import { createRng } from '../../src/util/rng.js';
+import { ModelIndex } from '../../src/routing/plugins/filters/model.js';
 
 function init(name: string): WorkerInit {
   return { name, gpu: 'l20', model: 'm', profile: 'm@l20', costUsdPerHour: 1 };
@@ -117,5 +118,32 @@ test('least-request and cache-aware through the router pick exactly what a plain
     }
     assert.ok(fast.sent.length > 1000);
     assert.ok(fast.sent.some((s) => s.includes('rejected')), 'the churn also emptied the candidates at times');
+  }
+});
+
+test('ModelIndex.narrow: the cached narrowing of a candidate list is the scan\'s, for every list and model, across registry changes', () => {
+  const ops = createRng(23);
+  const reg = new WorkerRegistry();
+  const models = ['a', 'b', 'unknown'];
+  const index = new ModelIndex();
+  let n = 0;
+  for (let i = 0; i < 8; i++) reg.add({ ...init(`w${n++}`), model: models[i % 3], modelAliases: [`${models[i % 3]}-alias`] });
+  for (let step = 0; step < 2000; step++) {
+    const r = ops.next();
+    const all = reg.workers;
+    if (r < 0.1) reg.add({ ...init(`w${n++}`), model: models[ops.int(3)] });
+    else if (r < 0.2 && all.length > 1) reg.remove(all[ops.int(all.length)].id);
+    else if (r < 0.4 && all.length > 0) setHealthy(all[ops.int(all.length)], ops.next() < 0.5);
+    index.reset(reg.workers);
+    const candidates = reg.eligible;
+    for (const m of ['a', 'b', 'a-alias', 'b-alias', 'c']) {
+      const wildcard = candidates.filter((c) => c.model === 'unknown');
+      const expected = candidates.filter((c) => c.model === m || c.modelAliases?.includes(m) || c.model === 'unknown');
+      const got = index.narrow(m, candidates);
+      const known = reg.workers.some((w) => w.model === m || w.modelAliases?.includes(m));
+      if (!known && !reg.workers.some((w) => w.model === 'unknown')) assert.deepEqual(got, [], m);
+      else assert.deepEqual(got, known ? expected : wildcard, `step ${step}, model ${m}`);
+      if (expected.length === candidates.length && known) assert.equal(got, candidates, 'all serve it: the list itself');
+    }
   }
 });
