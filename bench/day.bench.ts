@@ -4,9 +4,12 @@
  * in memory) on 256 H100 workers, once with least-request and once with cache-aware, each in its
  * own process so each peak RSS is its own. The request log is kept as a streaming summary
  * (quantile sketches, `requestLog: 'summary'`), as a run that writes no requests.csv would.
- *   node dist/bench/day.bench.js [--hours H] [--workers N] [--rate R] [--policies a,b]
+ *   node dist/bench/day.bench.js [--hours H] [--workers N] [--rate R] [--policies a,b] [--parallel]
+ * `--parallel` runs the policies' processes at once (one per core fits a full day of both in one
+ * sitting); each still reports its own wall time, CPU time and peak RSS, but wall figures then
+ * include the other run's share of the machine.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseFleet } from '../src/profiles/fleet.js';
@@ -80,26 +83,34 @@ if (process.argv.includes('--child')) {
 } else {
   const policies = arg('--policies', 'least-request,cache-aware').split(',');
   process.stdout.write(`bench:day: ${hours} h at ${rate} req/s = ${count.toLocaleString('en-US')} requests on ${workers} x H100, streaming summary\n`);
-  const rows: Figures[] = [];
+  const parallel = process.argv.includes('--parallel');
   // Wall figures on a loaded machine measure the neighbours too: say how loaded it was.
   const loadAtStart = loadavg()[0];
-  for (const p of policies) {
-    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', p, '--hours', String(hours), '--workers', String(workers), '--rate', String(rate)], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-      maxBuffer: 1 << 20,
+  const runChild = (p: string): Promise<Figures | undefined> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', p, '--hours', String(hours), '--workers', String(workers), '--rate', String(rate)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => (out += d));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code !== 0) {
+          process.stdout.write(`${p}: failed (exit ${code})\n`);
+          resolve(undefined);
+        } else resolve(JSON.parse(out.trim().split('\n').pop() as string) as Figures);
+      });
     });
-    if (child.status !== 0) {
-      process.stdout.write(`${p}: failed (exit ${child.status})\n`);
-      continue;
-    }
-    rows.push(JSON.parse(child.stdout.trim().split('\n').pop() as string) as Figures);
-  }
+  const results: (Figures | undefined)[] = [];
+  if (parallel) results.push(...(await Promise.all(policies.map(runChild))));
+  else for (const p of policies) results.push(await runChild(p));
+  const rows = results.filter((r): r is Figures => r !== undefined);
   process.stdout.write('policy           requests     completed   sim time     wall      req/s wall      CPU   req/s CPU   peak RSS   ttft p99 ms   e2e p99 ms\n');
   for (const r of rows) {
     process.stdout.write(
       `${r.policy.padEnd(14)} ${String(r.requests).padStart(10)} ${String(r.completed).padStart(12)} ${(r.simS / 3600).toFixed(2).padStart(8)} h ${(r.wallS / 60).toFixed(1).padStart(6)} min ${(r.requests / r.wallS).toFixed(0).padStart(12)} ${(r.cpuS / 60).toFixed(1).padStart(5)} min ${(r.requests / r.cpuS).toFixed(0).padStart(9)} ${r.peakRssMiB.toFixed(0).padStart(7)} MiB ${r.ttftP99.toFixed(1).padStart(12)} ${r.e2eP99.toFixed(1).padStart(12)}\n`,
     );
   }
-  process.stdout.write(`machine load (1-min average): ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end, on ${availableParallelism()} cores\n`);
+  process.stdout.write(`machine load (1-min average): ${loadAtStart.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end, on ${availableParallelism()} cores${parallel ? `; the ${policies.length} policies ran in parallel` : ''}\n`);
 }

@@ -1,31 +1,102 @@
 /**
- * Loaded into `router serve` by `npm run bench:proxy -- --probe` (node --import): on each
- * SIGUSR2 it prints one `probe {...}` line on stderr with the event-loop delay percentiles and the
- * garbage-collection pauses since the last SIGUSR2, then starts over. The bench sends one signal
- * when a slice starts and one when it ends, so the line describes that slice only. Costs serve a
- * 1 ms timer while it is loaded: leave it off for CPU figures.
+ * Loaded into `router serve` and into the minimal proxy by `npm run bench:proxy -- --probe`
+ * (node --import): on each SIGUSR2 it prints one `probe {...}` line on stderr with the event-loop
+ * delay percentiles and the garbage collections since the last SIGUSR2, then starts over. The
+ * bench sends one signal when a slice starts and one when it ends, so the line describes that
+ * slice only. Costs the process a 1 ms timer and V8's GC profiler while it is loaded: leave it off
+ * for CPU figures.
+ *
+ * The GC figures come from v8.GCProfiler (heap space sizes before and after each collection):
+ * - allocated: bytes allocated in the young generation (new space filled between collections),
+ *   which sets how often scavenges run;
+ * - survived: young bytes still alive after each scavenge, summed (what the scavenge had to copy);
+ * - promoted: old-space growth across scavenges, i.e. young objects that lived through two of
+ *   them and moved to the old heap, where only a mark-compact frees them;
+ * - old-allocated: old-space growth between collections: objects V8 allocates in the old heap
+ *   directly (large objects, allocation sites it decided to pretenure).
  */
-import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, GCProfiler } from 'node:v8';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const delay = monitorEventLoopDelay({ resolution: 1 });
 delay.enable();
-const gc = { n: 0, totalMs: 0, maxMs: 0, major: 0 };
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    gc.n++;
-    gc.totalMs += e.duration;
-    gc.maxMs = Math.max(gc.maxMs, e.duration);
-    // perf_hooks.constants.NODE_PERFORMANCE_GC_MAJOR
-    if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === 4) gc.major++;
-  }
-}).observe({ entryTypes: ['gc'] });
+
+interface SpaceStats {
+  spaceName: string;
+  spaceUsedSize: number;
+}
+interface GcEntry {
+  gcType: string;
+  cost: number;
+  beforeGC: { heapSpaceStatistics: SpaceStats[] };
+  afterGC: { heapSpaceStatistics: SpaceStats[] };
+}
+
+const used = (spaces: readonly SpaceStats[], name: string): number => spaces.find((s) => s.spaceName === name)?.spaceUsedSize ?? 0;
+/** Young generation in use: the new space plus young large objects. */
+const young = (spaces: readonly SpaceStats[]): number => used(spaces, 'new_space') + used(spaces, 'new_large_object_space');
+const old = (spaces: readonly SpaceStats[]): number => used(spaces, 'old_space') + used(spaces, 'large_object_space');
+
+/** The heap spaces now, in the profiler's shape. */
+const spacesNow = (): SpaceStats[] => getHeapSpaceStatistics().map((x) => ({ spaceName: x.space_name, spaceUsedSize: x.space_used_size }));
+
+let profiler = new GCProfiler();
+profiler.start();
+let youngAtStart = young(spacesNow());
+let oldAtStart = old(spacesNow());
 
 process.on('SIGUSR2', () => {
+  const entries = profiler.stop().statistics as unknown as GcEntry[];
+  const nowSpaces = spacesNow();
+  let allocated = 0;
+  let survived = 0;
+  let promoted = 0;
+  let scavenges = 0;
+  let major = 0;
+  let totalUs = 0;
+  let maxUs = 0;
+  let youngAfterPrev = youngAtStart;
+  let oldAllocated = 0;
+  let oldAfterPrev = oldAtStart;
+  for (const e of entries) {
+    const before = e.beforeGC.heapSpaceStatistics;
+    const after = e.afterGC.heapSpaceStatistics;
+    allocated += Math.max(0, young(before) - youngAfterPrev);
+    youngAfterPrev = young(after);
+    oldAllocated += Math.max(0, old(before) - oldAfterPrev);
+    oldAfterPrev = old(after);
+    totalUs += e.cost;
+    maxUs = Math.max(maxUs, e.cost);
+    if (e.gcType === 'Scavenge') {
+      scavenges++;
+      survived += young(after);
+      promoted += Math.max(0, old(after) - old(before));
+    } else if (e.gcType === 'MarkSweepCompact') {
+      major++;
+    }
+  }
+  allocated += Math.max(0, young(nowSpaces) - youngAfterPrev);
+  oldAllocated += Math.max(0, old(nowSpaces) - oldAfterPrev);
   const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
-  process.stderr.write(`probe ${JSON.stringify({ delayP50: ms(delay.percentile(50)), delayP99: ms(delay.percentile(99)), delayMax: ms(delay.max), gcCount: gc.n, gcMajor: gc.major, gcTotalMs: Math.round(gc.totalMs), gcMaxMs: Math.round(gc.maxMs * 10) / 10 })}\n`);
+  process.stderr.write(
+    `probe ${JSON.stringify({
+      delayP50: ms(delay.percentile(50)),
+      delayP99: ms(delay.percentile(99)),
+      delayMax: ms(delay.max),
+      gcCount: entries.length,
+      gcMajor: major,
+      gcScavenges: scavenges,
+      gcTotalMs: Math.round(totalUs / 100) / 10,
+      gcMaxMs: Math.round(maxUs / 100) / 10,
+      allocatedBytes: allocated,
+      survivedBytes: survived,
+      promotedBytes: promoted,
+      oldAllocatedBytes: oldAllocated,
+    })}\n`,
+  );
   delay.reset();
-  gc.n = 0;
-  gc.totalMs = 0;
-  gc.maxMs = 0;
-  gc.major = 0;
+  profiler = new GCProfiler();
+  profiler.start();
+  youngAtStart = young(nowSpaces);
+  oldAtStart = old(nowSpaces);
 });

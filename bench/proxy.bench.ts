@@ -9,11 +9,19 @@
  * Each cell is measured in `--rounds` slices with the targets taking turns, so the machine's
  * load (shared) weighs on serve and on the minimal proxy alike.
  *
- * `--probe` loads bench/proxy-probe.ts into serve and prints, per cell, serve's event-loop delay
- * and garbage-collection pauses during its slices (where a tail comes from); it costs serve a 1 ms
- * timer, so take CPU figures without it.
+ * `--probe` loads bench/proxy-probe.ts into serve and into the minimal proxy and prints, per cell,
+ * their event-loop delay and garbage collections during their slices (where a tail comes from):
+ * pauses, scavenges and mark-compacts, and young bytes allocated, surviving and promoted per
+ * request. It costs each a 1 ms timer and V8's GC profiler, so take CPU figures without it.
+ *
+ * For A/B runs of a change: `--base DIR` adds a target "base", `router serve` from another
+ * checkout's build (DIR/dist/src/cli/main.js, e.g. main built in a spare worktree), started with the
+ * same flags and measured in the same interleaved rounds; `--serve-node-args "ARGS"` and
+ * `--base-node-args "ARGS"` pass node options to one of them (e.g. a V8 flag under test); `--conc 128` and `--mode json|stream` run a
+ * subset of the cells; `--targets serve,base,node-min` a subset of the targets.
  *
  *   node dist/bench/proxy.bench.js [--requests N] [--seconds S] [--backends K] [--rounds R] [--probe]
+ *     [--base DIR] [--serve-node-args ARGS] [--base-node-args ARGS] [--conc C] [--mode json|stream] [--targets A,B]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +46,17 @@ const BACKENDS = numberArg('--backends', 2);
 /** Slices per cell, the targets taking turns (see main). */
 const ROUNDS = numberArg('--rounds', 3);
 const WARMUP = 500;
+function stringArg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+const BASE = stringArg('--base');
+const nodeArgs = (flag: string): string[] => (stringArg(flag) ?? '').split(' ').filter((a) => a !== '');
+const SERVE_NODE_ARGS = nodeArgs('--serve-node-args');
+const BASE_NODE_ARGS = nodeArgs('--base-node-args');
+const CONCURRENCIES = stringArg('--conc') !== undefined ? [numberArg('--conc', 128)] : [32, 128];
+const MODES = stringArg('--mode') !== undefined ? [stringArg('--mode') === 'stream'] : [false, true];
+const ONLY = stringArg('--targets')?.split(',');
 const WARMUP_ROUND = 3000;
 
 const children: ChildProcess[] = [];
@@ -156,14 +175,35 @@ interface ProbeStats {
   delayMax: number;
   gcCount: number;
   gcMajor: number;
+  gcScavenges: number;
   gcTotalMs: number;
   gcMaxMs: number;
+  allocatedBytes: number;
+  survivedBytes: number;
+  promotedBytes: number;
+  oldAllocatedBytes: number;
 }
 
-/** serve's probe: a SIGUSR2 makes it print the stats since the previous one (one line per signal, in order). */
+/** A probed proxy: a SIGUSR2 makes it print the stats since the previous one (one line per signal, in order). */
 interface Probe {
   pid: number;
   waiting: ((p: ProbeStats) => void)[];
+}
+
+/** Reads the probe lines of the process `start` launched last. */
+function attachProbe(): Probe {
+  const p: Probe = { pid: lastPid, waiting: [] };
+  let buf = '';
+  children[children.length - 1].stderr?.on('data', (c: Buffer) => {
+    buf += c.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.startsWith('probe ')) p.waiting.shift()?.(JSON.parse(line.slice(6)) as ProbeStats);
+    }
+  });
+  return p;
 }
 
 function probeSignal(p: Probe): Promise<ProbeStats> {
@@ -253,33 +293,20 @@ async function main(): Promise<void> {
     backendPorts.push(port);
   }
   const targets: { name: string; ports: number[]; pid?: number; probe?: Probe }[] = [{ name: 'direct', ports: backendPorts }];
-  const servePort = await freePort();
-  await start(
-    process.execPath,
-    [...(PROBE ? ['--import', PROBE_JS] : []), CLI, 'serve', '--port', String(servePort), '--workers', backendPorts.map((p) => `http://127.0.0.1:${p}`).join(','), '--policy', 'least-request', '--log', 'off'],
-    /listening on/,
-  );
-  const servePid = lastPid;
-  await waitHttp(servePort);
-  let probe: Probe | undefined;
-  if (PROBE) {
-    const p: Probe = { pid: servePid, waiting: [] };
-    let buf = '';
-    children[children.length - 1].stderr?.on('data', (c: Buffer) => {
-      buf += c.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line.startsWith('probe ')) p.waiting.shift()?.(JSON.parse(line.slice(6)) as ProbeStats);
-      }
-    });
-    probe = p;
+  const workers = backendPorts.map((p) => `http://127.0.0.1:${p}`).join(',');
+  const serves: [string, string, string[]][] = [['serve', CLI, SERVE_NODE_ARGS]];
+  if (BASE !== undefined) serves.push(['base', join(BASE, 'dist/src/cli/main.js'), BASE_NODE_ARGS]);
+  for (const [name, cli, nodeArgv] of serves) {
+    const port = await freePort();
+    await start(process.execPath, [...nodeArgv, ...(PROBE ? ['--import', PROBE_JS] : []), cli, 'serve', '--port', String(port), '--workers', workers, '--policy', 'least-request', '--log', 'off'], /listening on/);
+    const pid = lastPid;
+    const probe = PROBE ? attachProbe() : undefined;
+    await waitHttp(port);
+    targets.push({ name, ports: [port], pid, probe });
   }
-  targets.push({ name: 'serve', ports: [servePort], pid: servePid, probe });
   const minPort = await freePort();
-  await start(process.execPath, [MIN_PROXY, String(minPort), ...backendPorts.map(String)], /listening on/);
-  targets.push({ name: 'node-min', ports: [minPort], pid: lastPid });
+  await start(process.execPath, [...(PROBE ? ['--import', PROBE_JS] : []), MIN_PROXY, String(minPort), ...backendPorts.map(String)], /listening on/);
+  targets.push({ name: 'node-min', ports: [minPort], pid: lastPid, probe: PROBE ? attachProbe() : undefined });
   let tmp: string | undefined;
   const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
   if (nginx.status === 0) {
@@ -294,21 +321,25 @@ async function main(): Promise<void> {
     process.stderr.write('nginx not installed: comparing direct and serve only (apt-get install -y nginx)\n');
   }
 
+  if (ONLY) targets.splice(0, targets.length, ...targets.filter((t) => ONLY.includes(t.name) || t.name === 'direct'));
   // Warm every process's JIT (backends, serve, the load generator) before any cell is measured.
-  for (const t of targets) for (const stream of [false, true]) await load(t.name, t.ports, stream, 64, WARMUP_ROUND);
+  for (const t of targets) for (const stream of MODES) await load(t.name, t.ports, stream, 64, WARMUP_ROUND);
 
   // Each cell runs in ROUNDS slices, the targets taking turns, so a change in the machine's load
   // (it is shared) falls on every target alike and the serve / node-min ratio stays fair.
   const results: Result[] = [];
-  const probeRows: { stream: boolean; concurrency: number; probes: ProbeStats[] }[] = [];
-  for (const stream of [false, true]) {
-    for (const concurrency of [32, 128]) {
+  const probeRows: { target: string; stream: boolean; concurrency: number; requests: number; probes: ProbeStats[] }[] = [];
+  for (const stream of MODES) {
+    for (const concurrency of CONCURRENCIES) {
       const slices = new Map<string, Slice[]>(targets.map((t) => [t.name, []]));
       for (let round = 0; round < ROUNDS; round++) {
         for (const t of targets) slices.get(t.name)?.push(await load(t.name, t.ports, stream, concurrency, Math.ceil(REQUESTS / ROUNDS), t.pid, SECONDS / ROUNDS, t.probe));
       }
-      const probes = (slices.get('serve') ?? []).flatMap((x) => (x.probe ? [x.probe] : []));
-      if (probes.length > 0) probeRows.push({ stream, concurrency, probes });
+      for (const t of targets) {
+        const own = slices.get(t.name) ?? [];
+        const probes = own.flatMap((x) => (x.probe ? [x.probe] : []));
+        if (probes.length > 0) probeRows.push({ target: t.name, stream, concurrency, requests: own.reduce((a, x) => a + x.lat.length, 0), probes });
+      }
       for (const t of targets) {
         const r = merge(t.name, stream, concurrency, slices.get(t.name) ?? []);
         results.push(r);
@@ -333,34 +364,36 @@ async function main(): Promise<void> {
   /** serve's CPU per request over node-min's, measured in the same run (the machine is shared: the ratio is the fair figure). */
   const vsMin = (stream: boolean, c: number): number => (at('serve', stream, c)?.cpuMs ?? NaN) / (at('node-min', stream, c)?.cpuMs ?? NaN);
   rows.push('');
-  rows.push(`| mode | conc | ${names.map((n) => `${n} CPU µs/req`).join(' | ')} | serve / node-min CPU | ${names.map((n) => `${n} p50/p99 ms`).join(' | ')} |`);
-  rows.push(`|---|---|${names.map(() => '---|').join('')}---|${names.map(() => '---|').join('')}`);
-  for (const stream of [false, true]) {
-    for (const concurrency of [32, 128]) {
+  rows.push(`| mode | conc | ${names.map((n) => `${n} CPU µs/req`).join(' | ')} | serve / node-min CPU | ${names.map((n) => `${n} p50/p99 ms`).join(' | ')} | ${names.map((n) => `${n} p99/p50`).join(' | ')} |`);
+  rows.push(`|---|---|${names.map(() => '---|').join('')}---|${names.map(() => '---|').join('')}${names.map(() => '---|').join('')}`);
+  for (const stream of MODES) {
+    for (const concurrency of CONCURRENCIES) {
       const cells = names.map((n) => at(n, stream, concurrency));
       rows.push(
-        `| ${stream ? 'stream (16 events)' : 'json'} | ${concurrency} | ${cells.map((c) => (c?.cpuMs !== undefined ? (c.cpuMs * 1000).toFixed(0) : '-')).join(' | ')} | ${vsMin(stream, concurrency).toFixed(2)}x | ${cells.map((c) => (c ? `${c.p50.toFixed(2)} / ${c.p99.toFixed(2)}` : '-')).join(' | ')} |`,
+        `| ${stream ? 'stream (16 events)' : 'json'} | ${concurrency} | ${cells.map((c) => (c?.cpuMs !== undefined ? (c.cpuMs * 1000).toFixed(0) : '-')).join(' | ')} | ${vsMin(stream, concurrency).toFixed(2)}x | ${cells.map((c) => (c ? `${c.p50.toFixed(2)} / ${c.p99.toFixed(2)}` : '-')).join(' | ')} | ${cells.map((c) => (c ? `${(c.p99 / c.p50).toFixed(1)}x` : '-')).join(' | ')} |`,
       );
     }
   }
   const sj = at('serve', false, 128);
   const ss = at('serve', true, 128);
-  const cpu = (stream: boolean): number => Math.max(...[32, 128].map((c) => (at('serve', stream, c)?.cpuMs ?? NaN) * 1000));
-  const ratio = (stream: boolean): number => Math.max(vsMin(stream, 32), vsMin(stream, 128));
+  const cpu = (stream: boolean): number => Math.max(...CONCURRENCIES.map((c) => (at('serve', stream, c)?.cpuMs ?? NaN) * 1000));
+  const ratio = (stream: boolean): number => Math.max(...CONCURRENCIES.map((c) => vsMin(stream, c)));
   rows.push('');
   rows.push(
     `targets (issue 11): serve CPU ≤ 100 µs/json request: ${cpu(false).toFixed(0)} µs (${ratio(false).toFixed(2)}x node-min, aim ≤ 1.2x); ≤ 200 µs/16-event stream: ${cpu(true).toFixed(0)} µs (${ratio(true).toFixed(2)}x node-min); p99 ≤ 3× p50 at 128 connections: json ${sj ? (sj.p99 / sj.p50).toFixed(1) : '-'}x, stream ${ss ? (ss.p99 / ss.p50).toFixed(1) : '-'}x`,
   );
   if (probeRows.length > 0) {
-    // Percentiles of the slices are not merged: the worst slice's is shown.
+    // Percentiles of the slices are not merged: the worst slice's is shown. Bytes are per request.
     rows.push('');
-    rows.push('| mode | conc | serve event-loop delay p50 / p99 / max ms (worst slice) | GC pauses: count (major) | GC total ms | longest GC ms |');
-    rows.push('|---|---|---|---|---|---|');
-    for (const { stream, concurrency, probes } of probeRows) {
+    rows.push('| mode | conc | proxy | event-loop delay p50 / p99 / max ms (worst slice) | GC pauses: count (mark-compacts) | GC ms per 1000 req | longest GC ms | scavenges per 1000 req | young KB allocated / req | KB surviving per scavenge | bytes promoted / req | bytes allocated old / req |');
+    rows.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const { target, stream, concurrency, requests, probes } of probeRows) {
       const worst = (f: (p: ProbeStats) => number): number => Math.max(...probes.map(f));
       const sum = (f: (p: ProbeStats) => number): number => probes.reduce((a, p) => a + f(p), 0);
+      const perK = (x: number): string => ((x * 1000) / requests).toFixed(1);
+      const scav = sum((p) => p.gcScavenges);
       rows.push(
-        `| ${stream ? 'stream' : 'json'} | ${concurrency} | ${worst((p) => p.delayP50).toFixed(2)} / ${worst((p) => p.delayP99).toFixed(2)} / ${worst((p) => p.delayMax).toFixed(1)} | ${sum((p) => p.gcCount)} (${sum((p) => p.gcMajor)}) | ${sum((p) => p.gcTotalMs)} | ${worst((p) => p.gcMaxMs).toFixed(1)} |`,
+        `| ${stream ? 'stream' : 'json'} | ${concurrency} | ${target} | ${worst((p) => p.delayP50).toFixed(2)} / ${worst((p) => p.delayP99).toFixed(2)} / ${worst((p) => p.delayMax).toFixed(1)} | ${sum((p) => p.gcCount)} (${sum((p) => p.gcMajor)}) | ${perK(sum((p) => p.gcTotalMs))} | ${worst((p) => p.gcMaxMs).toFixed(1)} | ${perK(scav)} | ${(sum((p) => p.allocatedBytes) / requests / 1024).toFixed(1)} | ${scav > 0 ? (sum((p) => p.survivedBytes) / scav / 1024).toFixed(0) : '-'} | ${(sum((p) => p.promotedBytes) / requests).toFixed(0)} | ${(sum((p) => p.oldAllocatedBytes) / requests).toFixed(0)} |`,
       );
     }
   }
@@ -370,8 +403,9 @@ async function main(): Promise<void> {
     rows.push('|---|---|---|---|');
     for (const stream of [false, true]) {
       for (const concurrency of [32, 128]) {
-        const get = (t: string): Result => results.find((x) => x.target === t && x.stream === stream && x.concurrency === concurrency)!;
+        const get = (t: string): Result | undefined => results.find((x) => x.target === t && x.stream === stream && x.concurrency === concurrency);
         const [d, s, n] = [get('direct'), get('serve'), get('nginx')];
+        if (!d || !s || !n) continue;
         const addedRatio = n.p50 - d.p50 > 0 ? `${((s.p50 - d.p50) / (n.p50 - d.p50)).toFixed(2)}x` : 'n/a (nginx added nothing)';
         rows.push(`| ${stream ? 'stream' : 'json'} | ${concurrency} | ${(s.rps / n.rps).toFixed(2)}x | ${addedRatio} |`);
       }

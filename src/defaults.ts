@@ -178,6 +178,11 @@ export const DEFAULTS = {
     drainTimeoutS: 30,
     /** Keep-alive connections per worker pool. */
     upstreamConnections: 256,
+    /**
+     * Client of the attempts to http: workers: 'h1', serve's lean HTTP/1.1 client
+     * (src/serve/upstream/h1-pool.ts), or 'undici'. https: workers always use undici.
+     */
+    upstreamClient: 'h1' as 'h1' | 'undici',
     /** `output_tokens` a request gets when it names no max_tokens (the router never sees it). */
     defaultMaxTokens: 256,
     /** Prompt tokenizer on the request path (src/serve/tokenize.ts): fast or llama3. */

@@ -60,6 +60,7 @@ export interface ServeFlags extends KubernetesFlags, Partial<ServeStateFlags>, P
   protectOps?: boolean;
   drainTimeout: string;
   connections: string;
+  upstreamClient: string;
   defaultMaxTokens: string;
   tokenizer: string;
   record?: string;
@@ -75,6 +76,11 @@ const S = DEFAULTS.serve;
 function tokenizerFlag(raw: string): TokenizerName {
   if (!(TOKENIZERS as readonly string[]).includes(raw)) throw new UserError(`--tokenizer ${raw}: expected one of ${TOKENIZERS.join(', ')}`);
   return raw as TokenizerName;
+}
+
+function upstreamClientFlag(raw: string): 'h1' | 'undici' {
+  if (raw !== 'h1' && raw !== 'undici') throw new UserError(`--upstream-client ${raw}: expected h1 or undici`);
+  return raw;
 }
 
 /** Turns flags (and an optional config file) into server options; every mistake names its flag. */
@@ -168,6 +174,7 @@ export function serveOptionsFromFlags(f: ServeFlags): ServeOptions {
     protectOps: f.protectOps === true,
     drainTimeoutMs: num('--drain-timeout', f.drainTimeout, { min: 0 }) * 1000,
     connections: num('--connections', f.connections, { integer: true, min: 1 }),
+    upstreamClient: upstreamClientFlag(f.upstreamClient),
     defaultMaxTokens: num('--default-max-tokens', f.defaultMaxTokens, { integer: true, min: 1 }),
     tokenizer: tokenizerFlag(f.tokenizer),
     record: f.record ? { path: f.record, withText: f.recordText === true, blockTokens: S.recordBlockTokens } : undefined,
@@ -230,6 +237,7 @@ export function registerServe(program: Command): void {
     .option('--protect-ops', 'require the --api-key on /metrics and /readiness too')
     .option('--drain-timeout <s>', 'on SIGTERM, seconds in-flight requests get to finish', String(S.drainTimeoutS))
     .option('--connections <n>', 'keep-alive connections per worker', String(S.upstreamConnections))
+    .option('--upstream-client <name>', 'client of requests to http: workers: h1 (serve\'s lean HTTP/1.1 client) or undici (https: workers always use undici)', S.upstreamClient)
     .option('--default-max-tokens <n>', 'output length recorded for requests without max_tokens', String(S.defaultMaxTokens))
     .option('--tokenizer <name>', `prompt token counting: fast (a few µs, ~1.1x Llama 3 counts) or llama3 (exact Llama 3 BPE + chat template, slower)`, S.tokenizer)
     .option('--record <file>', 'write live traffic as a native JSONL trace (replay with `router simulate --trace FILE`)')

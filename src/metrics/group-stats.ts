@@ -68,6 +68,8 @@ export class GroupedStats implements RequestSink {
 
   add(r: RequestRecord): void {
     this.inner.add(r);
+    // A run whose requests carry none of the dimensions (most) notes nothing: no lookup by id.
+    if (this.pending.size === 0 && this.seen.size === 0) return;
     const k = this.pending.get(r.requestId);
     if (k) this.pending.delete(r.requestId);
     if (this.seen.size === 0) return;

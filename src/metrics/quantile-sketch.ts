@@ -5,6 +5,26 @@
  * about 2,800 for 1 µs..10^7 ms at α = 0.5 % — whatever the number of values. Zero and negative
  * values (a 0 ms queue) are counted apart.
  */
+/**
+ * Bucket i's range (γ^(i−1), γ^i] shrunk by a relative 1e-9, for buckets −2^13..2^13 (about 1e-36
+ * to 1e36 at α = 0.5 %), filled as buckets are first seen and shared by the sketches of one γ.
+ * Any value strictly inside maps to bucket i by the logarithm too: its rounding moves
+ * log(v)/log(γ) by ~1e-12, against a margin of 1e-9 / log(γ) ≥ 1e-7.
+ */
+class BucketBounds {
+  static readonly first = -(2 ** 13);
+  readonly lo = new Float64Array(2 ** 14).fill(NaN);
+  readonly hi = new Float64Array(2 ** 14);
+  constructor(readonly logGamma: number) {}
+
+  static of(logGamma: number): BucketBounds {
+    let b = boundsByGamma.get(logGamma);
+    if (!b) boundsByGamma.set(logGamma, (b = new BucketBounds(logGamma)));
+    return b;
+  }
+}
+const boundsByGamma = new Map<number, BucketBounds>();
+
 export class QuantileSketch {
   private readonly gamma: number;
   private readonly logGamma: number;
@@ -15,12 +35,16 @@ export class QuantileSketch {
   count = 0;
   sum = 0;
   sumSquares = 0;
-  private lastValue = NaN;
-  private lastIndex = 0;
+  /** The bucket of the latest value, and an interval strictly inside it (BucketBounds). */
+  private lastIndex = NaN;
+  private lastLo = Infinity;
+  private lastHi = -Infinity;
+  private readonly bounds: BucketBounds;
 
   constructor(readonly relativeAccuracy = 0.005) {
     this.gamma = (1 + relativeAccuracy) / (1 - relativeAccuracy);
     this.logGamma = Math.log(this.gamma);
+    this.bounds = BucketBounds.of(this.logGamma);
   }
 
   /** Adds `n` copies of `v` (a decode step's length is one gap for each sequence in its batch). */
@@ -32,11 +56,32 @@ export class QuantileSketch {
       this.zeros += n;
       return;
     }
-    // Repeats are common (a simulated decode step of the same batch has the same length).
-    const i = v === this.lastValue ? this.lastIndex : Math.ceil(Math.log(v) / this.logGamma);
-    this.lastValue = v;
-    this.lastIndex = i;
+    // Runs in one bucket are common (decode steps of similar batches: tens of gaps per request);
+    // inside the cached interval the bucket is known without a logarithm.
+    let i = this.lastIndex;
+    if (!(v > this.lastLo && v < this.lastHi)) {
+      i = Math.ceil(Math.log(v) / this.logGamma);
+      this.lastIndex = i;
+      this.cacheBucket(i);
+    }
     this.bump(i, n);
+  }
+
+  private cacheBucket(i: number): void {
+    const b = this.bounds;
+    const k = i - BucketBounds.first;
+    if (k < 0 || k >= b.lo.length) {
+      // Far outside any latency in ms: no interval, every such value takes the logarithm.
+      this.lastLo = Infinity;
+      this.lastHi = -Infinity;
+      return;
+    }
+    if (Number.isNaN(b.lo[k])) {
+      b.lo[k] = Math.exp((i - 1) * this.logGamma) * (1 + 1e-9);
+      b.hi[k] = Math.exp(i * this.logGamma) * (1 - 1e-9);
+    }
+    this.lastLo = b.lo[k];
+    this.lastHi = b.hi[k];
   }
 
   private bump(i: number, n: number): void {

@@ -9,9 +9,13 @@ import type { WorkerView } from './types.js';
 export class CandidateSet {
   private mark = new Uint32Array(16);
   private gen = 0;
+  /** The list the marks are of: the router's candidate lists are immutable snapshots, so a repeat is free. */
+  private list: readonly WorkerView[] | null = null;
   readonly has = (w: number): boolean => w < this.mark.length && this.mark[w] === this.gen;
 
   reset(candidates: readonly WorkerView[]): void {
+    if (candidates === this.list) return;
+    this.list = candidates;
     if (++this.gen === 0xffffffff) {
       this.mark.fill(0);
       this.gen = 1;

@@ -12,7 +12,18 @@ export class InFlightIndex implements InFlightLookup {
   private readonly min: Float64Array;
   private readonly count: Int32Array;
   private readonly maxTree: Float64Array;
-  private readonly pos = new Map<WorkerView, number>();
+  /** Leaf position of each list member by slot (`WorkerView.index`), -1 for slots not in the list. */
+  private readonly pos: Int32Array;
+  /**
+   * Σ inFlight and Σ inFlight² over the list: sums of integers, exact in doubles whatever the
+   * order, so equal to a scan's. A fractional count (a garbled shared-state value) makes them
+   * order-dependent: `fractional` counts such leaves, the sums are then not offered, and they are
+   * summed afresh (`stale`) once every count is whole again.
+   */
+  private sum = 0;
+  private squares = 0;
+  private fractional = 0;
+  private stale = false;
 
   constructor(readonly list: readonly WorkerView[]) {
     let size = 1;
@@ -21,41 +32,94 @@ export class InFlightIndex implements InFlightLookup {
     this.min = new Float64Array(2 * size).fill(Infinity);
     this.count = new Int32Array(2 * size);
     this.maxTree = new Float64Array(2 * size).fill(-Infinity);
+    let slots = 0;
+    for (const w of list) slots = Math.max(slots, w.index + 1);
+    this.pos = new Int32Array(slots).fill(-1);
     list.forEach((w, i) => {
-      this.pos.set(w, i);
+      this.pos[w.index] = i;
       this.min[size + i] = w.inFlight;
       this.maxTree[size + i] = w.inFlight;
       this.count[size + i] = 1;
+      this.sum += w.inFlight;
+      this.squares += w.inFlight * w.inFlight;
+      if (!Number.isInteger(w.inFlight)) this.fractional++;
     });
+    this.stale = this.fractional > 0;
     for (let n = size - 1; n >= 1; n--) this.pull(n);
   }
 
-  private pull(n: number): void {
+  /** Recomputes node `n` from its children; whether it changed (if not, no ancestor does). */
+  private pull(n: number): boolean {
     const l = 2 * n;
     const r = l + 1;
-    this.maxTree[n] = Math.max(this.maxTree[l], this.maxTree[r]);
+    const hi = Math.max(this.maxTree[l], this.maxTree[r]);
     const a = this.min[l];
     const b = this.min[r];
+    let lo: number;
+    let count: number;
     if (a < b) {
-      this.min[n] = a;
-      this.count[n] = this.count[l];
+      lo = a;
+      count = this.count[l];
     } else if (b < a) {
-      this.min[n] = b;
-      this.count[n] = this.count[r];
+      lo = b;
+      count = this.count[r];
     } else {
-      this.min[n] = a;
-      this.count[n] = a === Infinity ? 0 : this.count[l] + this.count[r];
+      lo = a;
+      count = a === Infinity ? 0 : this.count[l] + this.count[r];
     }
+    if (lo === this.min[n] && count === this.count[n] && hi === this.maxTree[n]) return false;
+    this.min[n] = lo;
+    this.count[n] = count;
+    this.maxTree[n] = hi;
+    return true;
   }
 
   /** Re-reads one worker's count (after the router changed it); workers not in the list are ignored. */
   update(w: WorkerView): void {
-    const p = this.pos.get(w);
-    if (p === undefined) return;
+    const p = w.index < this.pos.length ? this.pos[w.index] : -1;
+    if (p < 0 || this.list[p] !== w) return;
     let n = this.size + p;
-    this.min[n] = w.inFlight;
+    const old = this.min[n];
+    const now = w.inFlight;
+    if (old === now) return;
+    if (Number.isInteger(old) && Number.isInteger(now)) {
+      this.sum += now - old;
+      this.squares += now * now - old * old;
+    } else {
+      this.stale = true;
+      if (!Number.isInteger(old)) this.fractional--;
+      if (!Number.isInteger(now)) this.fractional++;
+    }
+    this.min[n] = now;
     this.maxTree[n] = w.inFlight;
-    for (n >>= 1; n >= 1; n >>= 1) this.pull(n);
+    for (n >>= 1; n >= 1 && this.pull(n); n >>= 1);
+  }
+
+  /** Σ inFlight over the list; undefined when a count is fractional (then only a scan's order gives the scan's sum). */
+  total(): number | undefined {
+    if (this.fractional > 0) return undefined;
+    if (this.stale) this.resum();
+    return this.sum;
+  }
+
+  /** Σ inFlight² over the list, as `total`. */
+  sumSquares(): number | undefined {
+    if (this.fractional > 0) return undefined;
+    if (this.stale) this.resum();
+    return this.squares;
+  }
+
+  private resum(): void {
+    let sum = 0;
+    let squares = 0;
+    for (let i = 0; i < this.list.length; i++) {
+      const v = this.min[this.size + i];
+      sum += v;
+      squares += v * v;
+    }
+    this.sum = sum;
+    this.squares = squares;
+    this.stale = false;
   }
 
   /** Fewest and most in flight over the list (`loadRange(list, inFlight)`). */

@@ -157,16 +157,16 @@ export class Router {
     this.place(req, d);
   }
 
-  /** See PolicyContext.inFlightIndex: indexes the routable list, rebuilt when the registry replaces it. */
+  /** See PolicyContext.inFlightIndex: indexes the eligible list, rebuilt when the registry replaces it. */
   private inFlightIndex(candidates: readonly WorkerView[]): InFlightIndex | undefined {
-    if (candidates !== this.registry.routable || candidates.length === 0) return undefined;
+    if (candidates !== this.registry.eligible || candidates.length === 0) return undefined;
     if (this.loadIndex?.list !== candidates) this.loadIndex = new InFlightIndex(candidates);
     return this.loadIndex;
   }
 
+  /** Healthy routable workers in slot order: kept by the registry, so no fleet scan per decision. */
   private candidates(): readonly WorkerView[] {
-    const r = this.registry.routable;
-    return r.every((w) => w.healthy) ? r : r.filter((w) => w.healthy);
+    return this.registry.eligible;
   }
 
   /** Which registered workers serve which model: every request naming a model is routed among them. */
@@ -186,8 +186,8 @@ export class Router {
   }
 
   private place(req: Request, d: Decision): void {
-    const w = this.registry.atSlot(d.worker);
-    if (!w || !w.healthy || this.registry.state(w.id) !== 'active') throw new Error(`policy ${this.policy.name} picked worker ${d.worker}, which is not a candidate`);
+    const w = this.registry.activeAtSlot(d.worker);
+    if (!w || !w.healthy) throw new Error(`policy ${this.policy.name} picked worker ${d.worker}, which is not a candidate`);
     if (req.model !== undefined && this.models.mixed && !this.models.serves(w, req.model)) throw new Error(`policy ${this.policy.name} picked worker ${w.name} (${w.model}) for a request for model ${req.model}`);
     if (d.branch) this.branches.set(d.branch, (this.branches.get(d.branch) ?? 0) + 1);
     w.inFlight++;

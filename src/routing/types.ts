@@ -48,7 +48,8 @@ export interface WorkerView {
   /** KV capacity in tokens (blocks × block size), when known (serve learns it from a scrape). */
   kvCapacityTokens?: number;
   blockSize?: number;
-  healthy: boolean;
+  /** Set only through `setHealthy` (worker-registry.ts), which keeps the routers' candidate lists current. */
+  readonly healthy: boolean;
   /** Requests dispatched and not yet completed. */
   inFlight: number;
   /** Prompt tokens of in-flight requests. */
@@ -93,6 +94,10 @@ export interface InFlightLookup {
   range(): { min: number; max: number };
   /** `argminRandomTie(list, inFlight, rng)`: same pick, same draws. */
   argminRandomTie(rng: Rng): WorkerView;
+  /** Σ inFlight over the list (a scan's sum), or undefined when the index cannot promise the scan's value. */
+  total(): number | undefined;
+  /** Σ inFlight² over the list, as `total`. */
+  sumSquares(): number | undefined;
 }
 
 export interface PolicyContext {

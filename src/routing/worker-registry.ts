@@ -31,6 +31,22 @@ export type WorkerEvent =
 
 export type WorkerListener = (e: WorkerEvent) => void;
 
+/**
+ * Bumped by every health change of any worker: a registry re-filters its eligible list only when
+ * this moved (or its own lists changed), so a decision reads its candidates without a fleet scan.
+ */
+let healthEpoch = 0;
+
+/**
+ * Marks a worker healthy or not. The one way to change `WorkerView.healthy` (the field is
+ * readonly to everyone else), so every router's eligible list follows health flips.
+ */
+export function setHealthy(view: WorkerView, healthy: boolean): void {
+  if (view.healthy === healthy) return;
+  (view as { healthy: boolean }).healthy = healthy;
+  healthEpoch++;
+}
+
 /** A second worker with the same name or URL; `existing` is the one already registered. */
 export class WorkerExistsError extends UserError {
   constructor(
@@ -71,6 +87,10 @@ export class WorkerRegistry {
   private nextId = 0;
   private all: readonly WorkerView[] = [];
   private active: readonly WorkerView[] = [];
+  private eligibleList: readonly WorkerView[] = [];
+  /** The `active` list and health epoch `eligibleList` was filtered from. */
+  private eligibleOf: readonly WorkerView[] | null = null;
+  private eligibleEpoch = -1;
 
   /** Registered workers (any state), in slot order. */
   get workers(): readonly WorkerView[] {
@@ -80,6 +100,16 @@ export class WorkerRegistry {
   /** Workers that take new requests (state `active`, healthy or not), in slot order. */
   get routable(): readonly WorkerView[] {
     return this.active;
+  }
+
+  /**
+   * The routing candidates: routable workers that are healthy, in slot order. The `routable` list
+   * itself when all are healthy; like it, an immutable snapshot whose identity changes only when
+   * its members do (a health flip elsewhere keeps it), so per-list caches stay valid.
+   */
+  get eligible(): readonly WorkerView[] {
+    if (this.eligibleOf !== this.active || this.eligibleEpoch !== healthEpoch) this.refilter();
+    return this.eligibleList;
   }
 
   get size(): number {
@@ -96,7 +126,7 @@ export class WorkerRegistry {
     const view = init as WorkerView & { id: number; index: number };
     view.id = this.nextId++;
     view.index = slot;
-    view.healthy = init.healthy ?? true;
+    (view as { healthy: boolean }).healthy = init.healthy ?? true;
     view.inFlight = 0;
     view.inFlightPromptTokens = 0;
     view.inPrefill = 0;
@@ -173,6 +203,12 @@ export class WorkerRegistry {
   /** The worker in slot `index`, if any. */
   atSlot(index: number): WorkerView | undefined {
     return this.bySlot[index]?.view;
+  }
+
+  /** The worker in slot `index` when it is in state `active` (`state(id)` without the id lookup). */
+  activeAtSlot(index: number): WorkerView | undefined {
+    const e = this.bySlot[index];
+    return e?.state === 'active' ? e.view : undefined;
   }
 
   byWorkerName(name: string): WorkerView | undefined {
@@ -264,6 +300,26 @@ export class WorkerRegistry {
     this.all = all;
     this.active = active;
     this.byModelCache = null;
+  }
+
+  private refilter(): void {
+    const r = this.active;
+    this.eligibleOf = r;
+    this.eligibleEpoch = healthEpoch;
+    let healthy = 0;
+    for (const w of r) if (w.healthy) healthy++;
+    if (healthy === r.length) {
+      this.eligibleList = r;
+      return;
+    }
+    const prev = this.eligibleList;
+    if (prev.length === healthy && prev !== r) {
+      // Same members as before (another worker's flip moved the epoch): keep the list object.
+      let i = 0;
+      for (const w of r) if (w.healthy && prev[i] === w) i++;
+      if (i === healthy) return;
+    }
+    this.eligibleList = r.filter((w) => w.healthy);
   }
 
   private emit(e: WorkerEvent): void {

@@ -1,4 +1,5 @@
 import type { ServeWorker } from './worker.js';
+import { setHealthy } from '../routing/worker-registry.js';
 
 export interface FleetOptions {
   /** Seconds a worker with attempts in flight may send nothing while another worker answers; 0 = off. */
@@ -43,7 +44,7 @@ export class Fleet {
   remove(w: ServeWorker): void {
     const i = this.list.indexOf(w);
     if (i >= 0) this.list.splice(i, 1);
-    w.view.healthy = false;
+    setHealthy(w.view, false);
     this.recompute();
   }
 
@@ -66,7 +67,7 @@ export class Fleet {
     for (const w of this.list) {
       const h = w.admitted || (panic && w.healthOk && !w.drained);
       if (h && !w.view.healthy) became = true;
-      w.view.healthy = h;
+      setHealthy(w.view, h);
     }
     if (became) this.o.onAvailable();
   }

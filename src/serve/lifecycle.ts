@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { UpstreamRequest } from './upstream/h1-pool.js';
 import type { Request } from '../workload/request.js';
 import type { Outcome } from '../routing/types.js';
 import { HttpError, sendError, sseErrorTail } from './openai-error.js';
@@ -91,24 +91,23 @@ export class RequestLifecycle implements AttemptOwner {
   endS?: number;
   outputTokens?: number;
   readonly usage = new SseUsageCounter();
+  /** Its place in the worker's set of attempts in flight (ServeWorker.active), -1 when none. */
+  slot = -1;
   /** Tracing hooks (no-ops unless OTEL_EXPORTER_OTLP_ENDPOINT is set). */
   trace: RequestTrace = NO_REQUEST;
   private attemptTrace: AttemptTrace = NO_ATTEMPT;
   private attempt?: UpstreamAttempt;
   private pairAbort?: Error;
+  /** The retry backoff's timer (the deadlines below have none: the host sweeps them, see checkDeadlines). */
   private timer?: NodeJS.Timeout;
-  private firstByteTimer?: NodeJS.Timeout;
   private readonly onResClose = (): void => {
     if (!this.res.writableFinished && this.phase !== 'done') this.stopWith('client_abort');
   };
-  private readonly onTimeout = (): void => {
-    this.timer = undefined;
-    this.stopWith('timeout');
-  };
-  /** Timer callbacks of streams and retries only, made when first needed. */
-  private onFirstByteTimeout?: () => void;
+  /** Timer callback of retries only, made when first needed. */
   private retryNow?: () => void;
+  /** When the request times out, and when the attempt in flight must have sent its first byte (clock ms). */
   private readonly timeoutAtMs: number;
+  private firstByteAtMs = Infinity;
 
   constructor(
     readonly host: LifecycleHost,
@@ -125,7 +124,27 @@ export class RequestLifecycle implements AttemptOwner {
   ) {
     res.on('close', this.onResClose);
     this.timeoutAtMs = arrivalS * 1000 + timeoutMs;
-    this.timer = setTimeout(this.onTimeout, timeoutMs);
+  }
+
+  /**
+   * Ends what is overdue at `nowMs` (clock ms): the request past its deadline, or an attempt with
+   * no first byte in time (retried elsewhere while nothing was sent). The host calls this for
+   * every live request every few milliseconds to a second, instead of each request arming and
+   * clearing timers of its own: a timer per request is an object and a linked-list entry that
+   * scavenges have to copy while it lives, where a comparison per sweep costs nothing.
+   */
+  /** Whether checkDeadlines would end something at `nowMs` (a sweep's test: two comparisons). */
+  overdue(nowMs: number): boolean {
+    return nowMs >= this.timeoutAtMs || nowMs >= this.firstByteAtMs;
+  }
+
+  checkDeadlines(nowMs: number): void {
+    if (this.phase === 'done') return;
+    if (nowMs >= this.timeoutAtMs) this.stopWith('timeout');
+    else if (nowMs >= this.firstByteAtMs && this.phase === 'upstream' && this.attempt) {
+      this.firstByteAtMs = Infinity;
+      this.attempt.abortWith(FIRST_BYTE_TIMEOUT);
+    }
   }
 
   get id(): string {
@@ -188,23 +207,17 @@ export class RequestLifecycle implements AttemptOwner {
     const attempt = new UpstreamAttempt(this);
     this.attempt = attempt;
     w.attemptStarted(this);
-    if (this.stream && this.host.firstByteTimeoutMs > 0) {
-      this.onFirstByteTimeout ??= (): void => {
-        this.firstByteTimer = undefined;
-        if (this.phase === 'upstream' && this.attempt) this.attempt.abortWith(FIRST_BYTE_TIMEOUT);
-      };
-      this.firstByteTimer = setTimeout(this.onFirstByteTimeout, this.host.firstByteTimeoutMs);
-    }
+    if (this.stream && this.host.firstByteTimeoutMs > 0) this.firstByteAtMs = this.host.nowS() * 1000 + this.host.firstByteTimeoutMs;
     // Tracing off (the usual case): no span arguments built per attempt and per request.
     const at = (this.attemptTrace = this.trace === NO_REQUEST ? NO_ATTEMPT : this.trace.attempt({ name: w.name, url: w.spec.url }, this.attempts));
     const base = at === NO_ATTEMPT ? this.upstreamHeaders : { ...this.upstreamHeaders, ...at.headers };
-    const opts: Dispatcher.DispatchOptions = {
+    const opts: UpstreamRequest = {
       method: this.method,
       path: w.basePath + this.path,
       headers: w.spec.apiKey ? { ...base, authorization: `Bearer ${w.spec.apiKey}` } : base,
       body: body ?? this.body,
     };
-    w.pool.dispatch(opts, attempt);
+    w.dispatch(opts, attempt);
   }
 
   /** The worker was found stalled: cut this attempt (retried elsewhere when nothing was sent yet). */
@@ -246,7 +259,7 @@ export class RequestLifecycle implements AttemptOwner {
     this.res.writeHead(status, out);
     this.phase = 'streaming';
     this.attemptTrace.firstByte();
-    this.clearFirstByteTimer();
+    this.clearFirstByteDeadline();
     const now = this.host.nowS();
     this.firstByteS = now;
     this.worker?.progress(now);
@@ -256,7 +269,7 @@ export class RequestLifecycle implements AttemptOwner {
   attemptEnded(a: UpstreamAttempt, how: 'end' | 'discarded' | 'error', err?: Error): void {
     if (a !== this.attempt) return;
     this.attempt = undefined;
-    this.clearFirstByteTimer();
+    this.clearFirstByteDeadline();
     const w = this.worker;
     if (!w) return;
     w.attemptEnded(this);
@@ -277,9 +290,8 @@ export class RequestLifecycle implements AttemptOwner {
 
   // ---- endings -------------------------------------------------------------------------------
 
-  private clearFirstByteTimer(): void {
-    if (this.firstByteTimer) clearTimeout(this.firstByteTimer);
-    this.firstByteTimer = undefined;
+  private clearFirstByteDeadline(): void {
+    this.firstByteAtMs = Infinity;
   }
 
   private release(outcome: Outcome, firstTokenSeen: boolean): void {
@@ -341,17 +353,13 @@ export class RequestLifecycle implements AttemptOwner {
     if (this.canRetry()) {
       this.host.onRetry(this, w, why);
       this.phase = 'backoff';
-      // One timer at a time: the request deadline is re-armed when the backoff ends.
-      if (this.timer) clearTimeout(this.timer);
       this.retryNow ??= (): void => {
         this.timer = undefined;
         if (this.phase !== 'backoff') return;
-        const left = this.deadlineMs();
-        if (left <= 0) {
+        if (this.deadlineMs() <= 0) {
           this.stopWith('timeout');
           return;
         }
-        this.timer = setTimeout(this.onTimeout, left);
         this.phase = 'routing';
         this.host.route(this);
       };
@@ -384,7 +392,7 @@ export class RequestLifecycle implements AttemptOwner {
     this.endS ??= this.host.nowS();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.clearFirstByteTimer();
+    this.clearFirstByteDeadline();
     this.res.off('close', this.onResClose);
     if (this.trace !== NO_REQUEST) this.trace.end({ status: reason === 'client_abort' ? 499 : this.status, error: this.error, attempts: this.attempts, stream: this.stream, inputTokens: this.route === 'inference' ? this.request.inputTokens : undefined, outputTokens: this.outputTokens });
     this.host.onFinish(this);

@@ -21,6 +21,7 @@ import type { WorkerSpec } from './worker-spec.js';
 import type { BreakerOptions } from './circuit-breaker.js';
 import { backoffMs, type BackoffOptions } from './backoff.js';
 import { ExcludingPolicy } from './exclude-policy.js';
+import { SeqTable } from '../util/seq-table.js';
 import { RequestLifecycle, type LifecycleHost, type RouteKind } from './lifecycle.js';
 import { ServeMetrics } from './prom.js';
 import { StartQueue } from './start-queue.js';
@@ -59,6 +60,8 @@ export interface ServeOptions {
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Client of attempts to http: workers (default DEFAULTS.serve.upstreamClient). */
+  upstreamClient?: 'h1' | 'undici';
   /** Streams: longest wait for an attempt's first body byte before retrying elsewhere; 0 = off. */
   firstByteTimeoutMs?: number;
   /** Stall detection (see Fleet); 0 = off. */
@@ -140,7 +143,12 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   readonly maxAttempts: number;
   readonly workerHeader: boolean;
   readonly firstByteTimeoutMs: number;
-  private readonly live = new Map<string, RequestLifecycle>();
+  /** Requests not yet finished, by their sequence number (their id is its decimal string). */
+  private readonly live = new SeqTable<RequestLifecycle>();
+  /** The one timer that ends overdue requests (see sweepDeadlines), while listening. */
+  private sweepTimer?: NodeJS.Timeout;
+  /** How often it runs: a tenth of the shortest request deadline, between 10 ms and 1 s. */
+  readonly sweepMs: number;
   private seq = 0;
   /** Unix seconds at start (`created` of the models the router lists). */
   private readonly startedS = Date.now() / 1000;
@@ -180,6 +188,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.maxAttempts = Math.max(1, o.maxAttempts);
     this.workerHeader = o.workerHeader === true;
     this.firstByteTimeoutMs = o.firstByteTimeoutMs ?? 0;
+    this.sweepMs = Math.min(1000, Math.max(10, Math.min(o.requestTimeoutMs, this.firstByteTimeoutMs > 0 ? this.firstByteTimeoutMs : Infinity) / 10));
     this.hooks = o.hooks ?? {};
     this.note = o.note ?? ((line) => process.stderr.write(`router serve: ${line}\n`));
     this.tokenize = promptTokenizer(o.tokenizer);
@@ -288,6 +297,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       health: o.health,
       scrapeIntervalMs: o.scrapeIntervalMs,
       nowS: () => this.clock.now(),
+      upstreamClient: o.upstreamClient,
     };
   }
 
@@ -375,7 +385,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       off();
       this.byId.delete(id);
       if (!this.fleet.live.some((x) => x.name === w.name)) this.metrics.forgetWorker(w.name);
-      void w.pool.close().catch(() => undefined);
+      void w.close().catch(() => undefined);
     });
     this.router.removeWorker(id);
   }
@@ -392,9 +402,25 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       this.server.listen(this.o.port, this.o.host, () => resolve());
     });
     this.fleet.startWatchdog();
+    this.sweepTimer = setInterval(this.sweepDeadlines, this.sweepMs).unref();
     this.o.state?.start(this.router, this.metrics.registry);
     return this.server.address() as AddressInfo;
   }
+
+  /**
+   * Request timeouts and first-byte timeouts: one sweep over the live requests every `sweepMs`
+   * instead of a timer armed and cleared per request, so a deadline is met up to `sweepMs` late
+   * (a tenth of the shortest timeout, at most a second).
+   */
+  private readonly sweepDeadlines = (): void => {
+    const nowMs = this.clock.now() * 1000;
+    // Ending a request removes it from the table: act on the overdue ones after the scan.
+    let due: RequestLifecycle[] | undefined;
+    this.live.forEach((lc) => {
+      if (lc.overdue(nowMs)) (due ??= []).push(lc);
+    });
+    if (due) for (const lc of due) lc.checkDeadlines(nowMs);
+  };
 
   /** What serve keeps per worker and per request, for checks that nothing leaks (admin churn). */
   retainedState(): Record<string, number> {
@@ -444,7 +470,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   // ---- Router sink ------------------------------------------------------------------------
 
   dispatch(req: Request, view: WorkerView): void {
-    const lc = this.live.get(req.id);
+    const lc = this.live.get(Number(req.id));
     if (!lc || lc.phase !== 'routing') {
       // The client left (or timed out) while the request waited in the Router: release at once.
       queueMicrotask(() => this.router.onComplete(req, { ok: false, outputTokens: 0 }, false));
@@ -458,7 +484,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
   }
 
   reject(req: Request, reason: string, status?: 429 | 503): void {
-    const lc = this.live.get(req.id);
+    const lc = this.live.get(Number(req.id));
     if (!lc || lc.phase === 'done') return;
     const retryAfter = { 'retry-after': String(this.o.retryAfterS) };
     if (this.admission && status !== undefined) {
@@ -542,7 +568,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
 
   onFinish(lc: RequestLifecycle): void {
     if (this.admission && lc.route === 'inference') this.admission.settle(lc.request, lc.outputTokens, this.clock.now());
-    this.live.delete(lc.id);
+    this.live.delete(Number(lc.id));
     this.policy.excluded.delete(lc.id);
     if (lc.body) this.bodyBudget.give(lc.body.length);
     this.meter.finished(lc);
@@ -726,7 +752,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     }
     const lc = new RequestLifecycle(this, res, route, req.method ?? 'POST', path, headers, body, request, stream, request.arrivalS, this.o.requestTimeoutMs);
     if (this.tracing.enabled) lc.trace = this.tracing.request(request.id, lc.method, path, req.headers);
-    this.live.set(request.id, lc);
+    this.live.set(Number(request.id), lc);
     this.meter.arrived(lc);
     this.hooks.onRequestStart?.(lc);
     const refused = this.admission && route === 'inference' ? this.admission.admit(request, this.clock.now()) : null;
@@ -769,7 +795,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
       });
       if (!(await done)) {
         cut = this.live.size;
-        for (const lc of [...this.live.values()]) lc.stopWith('shutdown');
+        for (const lc of this.live.values()) lc.stopWith('shutdown');
         this.router.rejectWaiting('server is shutting down');
         // Aborted attempts end on undici's next turn: wait (bounded) until every request ended.
         await new Promise<void>((resolve) => {
@@ -788,7 +814,8 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     const all = [...this.byId.values()];
     for (const w of all) w.stop();
     if (this.queueTimer) clearTimeout(this.queueTimer);
-    await Promise.all([...all.map((w) => w.pool.close().catch(() => undefined)), this.pd?.close()]);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await Promise.all([...all.map((w) => w.close().catch(() => undefined)), this.pd?.close()]);
     await this.o.state?.stop();
     this.recorder?.close();
     this.log.flush();

@@ -1,8 +1,24 @@
 const DATA = Buffer.from('data:');
-const DONE = Buffer.from('data: [DONE]');
+/** `data: [DONE]` after its `data:` (checked byte by byte: cheaper than a native compare per event). */
+const DONE_REST = [0x20, 0x5b, 0x44, 0x4f, 0x4e, 0x45, 0x5d];
 const USAGE_KEY = Buffer.from('"completion_tokens"');
 /** Bytes kept from the end of a response: a usage object sits in the last event or the JSON tail. */
 const TAIL = 4096;
+
+/** Whether `data:` starts at `i`. */
+function startsData(b: Buffer, i: number): boolean {
+  return b[i] === 0x64 && b[i + 1] === 0x61 && b[i + 2] === 0x74 && b[i + 3] === 0x61 && b[i + 4] === 0x3a;
+}
+
+/**
+ * Whether the `data:` at `i` is `data: [DONE]`. An event cut by the chunk's end is not (it used
+ * to throw: Buffer.compare past the end of the chunk, which failed the stream mid-way).
+ */
+function isDone(b: Buffer, i: number): boolean {
+  if (i + DATA.length + DONE_REST.length > b.length) return false;
+  for (let k = 0; k < DONE_REST.length; k++) if (b[i + DATA.length + k] !== DONE_REST[k]) return false;
+  return true;
+}
 
 /** `\s` of a JavaScript regular expression, for one latin1 byte. */
 function isSpace(b: number): boolean {
@@ -52,10 +68,12 @@ export class SseUsageCounter {
 
   observe(chunk: Buffer, isSse: boolean): void {
     if (isSse) {
-      let i = chunk.indexOf(DATA);
+      // An engine's HTTP chunk is usually one event that starts the chunk: checked here in JS,
+      // so the native search runs once per chunk (it finds nothing more) instead of twice per event.
+      let i = startsData(chunk, 0) ? 0 : chunk.indexOf(DATA);
       while (i >= 0) {
         this.events++;
-        if (chunk.compare(DONE, 0, DONE.length, i, i + DONE.length) === 0) this.sawDone = true;
+        if (isDone(chunk, i)) this.sawDone = true;
         i = chunk.indexOf(DATA, i + DATA.length);
       }
     }

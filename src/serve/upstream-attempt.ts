@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { UpstreamController, UpstreamHandler } from './upstream/h1-pool.js';
 
 /** What an attempt reports to the request it serves (implemented by RequestLifecycle). */
 export interface AttemptOwner {
@@ -27,8 +27,8 @@ const COALESCE_LIMIT = 256 * 1024;
  * instead of one per event, and no event waits longer than the turn it arrived in.
  * A client that cannot keep up pauses the upstream (backpressure).
  */
-export class UpstreamAttempt implements Dispatcher.DispatchHandler {
-  private ctl?: Dispatcher.DispatchController;
+export class UpstreamAttempt implements UpstreamHandler {
+  private ctl?: UpstreamController;
   private abortWanted?: Error;
   status = 0;
   private headers: IncomingHttpHeaders = {};
@@ -55,12 +55,12 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     this.ctl?.abort(reason);
   }
 
-  onRequestStart(ctl: Dispatcher.DispatchController): void {
+  onRequestStart(ctl: UpstreamController): void {
     this.ctl = ctl;
     if (this.abortWanted) ctl.abort(this.abortWanted);
   }
 
-  onResponseStart(_ctl: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(_ctl: UpstreamController, status: number, headers: IncomingHttpHeaders): void {
     if (status < 200) return;
     this.status = status;
     if (!this.owner.accept(status)) {
@@ -74,7 +74,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (!this.isSse && Number.isFinite(len) && len <= COALESCE_LIMIT) this.held = [];
   }
 
-  onResponseData(_ctl: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_ctl: UpstreamController, chunk: Buffer): void {
     if (this.discard) return;
     const owner = this.owner;
     owner.observe(chunk, this.isSse);
@@ -137,7 +137,7 @@ export class UpstreamAttempt implements Dispatcher.DispatchHandler {
     owner.attemptEnded(this, 'end');
   }
 
-  onResponseError(_ctl: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(_ctl: UpstreamController, err: Error): void {
     // What reached serve before the failure goes out first (then the lifecycle ends the stream).
     this.flush();
     this.owner.attemptEnded(this, 'error', err);

@@ -3,7 +3,10 @@ import { modelAliases } from './models.js';
 import type { ScrapedMetrics, WorkerView } from '../routing/types.js';
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from './circuit-breaker.js';
 import { EngineMetricsReader } from './engine-metrics.js';
+import { SlotSet, type Slotted } from '../util/slot-set.js';
 import type { WorkerSpec } from './worker-spec.js';
+import { DEFAULTS } from '../defaults.js';
+import { H1Pool, type UpstreamHandler, type UpstreamRequest } from './upstream/h1-pool.js';
 
 /** The router-side view of a live worker; serve owns it, so its "readonly" facts may be learned late. */
 export interface LiveWorkerView extends WorkerView {
@@ -20,6 +23,8 @@ export interface WorkerRuntimeOptions {
   /** 0 disables scraping. */
   scrapeIntervalMs: number;
   nowS: () => number;
+  /** Client of the attempts to http: workers (https: ones always use undici). */
+  upstreamClient?: 'h1' | 'undici';
 }
 
 /** What a worker tells the fleet around it. */
@@ -31,8 +36,8 @@ export interface WorkerEvents {
   note(line: string): void;
 }
 
-/** An attempt in flight on this worker, as far as stall detection needs it. */
-export interface ActiveAttempt {
+/** An attempt in flight on this worker, as far as stall detection needs it (`slot`: its place in `active`). */
+export interface ActiveAttempt extends Slotted {
   abortStalled(): void;
 }
 
@@ -53,7 +58,10 @@ export interface ActiveAttempt {
  */
 export class ServeWorker {
   readonly view: LiveWorkerView;
+  /** undici's pool: health checks, scrapes, PD prefill calls, and attempts to https: workers. */
   readonly pool: Pool;
+  /** The lean HTTP/1.1 pool the attempts to an http: worker go through (src/serve/upstream). */
+  private readonly h1?: H1Pool;
   readonly breaker: CircuitBreaker;
   /** URL path prefix of the worker (usually empty). */
   readonly basePath: string;
@@ -78,7 +86,7 @@ export class ServeWorker {
   private readonly reader = new EngineMetricsReader();
   lastScrapeError?: string;
   /** Attempts in flight here, for stall detection. */
-  readonly active = new Set<ActiveAttempt>();
+  readonly active = new SlotSet<ActiveAttempt>();
   /** Last time an upstream byte, head or completion came from this worker (clock seconds). */
   lastProgressS = 0;
   /** When `active` last went from empty to non-empty. */
@@ -107,6 +115,15 @@ export class ServeWorker {
       bodyTimeout: o.idleTimeoutMs,
       connect: { timeout: o.connectTimeoutMs },
     });
+    if (u.protocol === 'http:' && (o.upstreamClient ?? DEFAULTS.serve.upstreamClient) === 'h1') {
+      this.h1 = new H1Pool(u.origin, {
+        connections: o.connections,
+        keepAliveTimeoutMs: 30_000,
+        headersTimeoutMs: o.idleTimeoutMs,
+        bodyTimeoutMs: o.idleTimeoutMs,
+        connectTimeoutMs: o.connectTimeoutMs,
+      });
+    }
     this.breaker = new CircuitBreaker(o.breaker, o.nowS);
     this.healthOk = o.health.intervalMs <= 0;
     const aliases: readonly string[] = modelAliases(spec.model);
@@ -129,6 +146,17 @@ export class ServeWorker {
 
   get name(): string {
     return this.view.name;
+  }
+
+  /** Sends one attempt upstream (the handler hears of its response in undici's handler shape). */
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
+    if (this.h1) this.h1.dispatch(req, handler);
+    else this.pool.dispatch(req, handler);
+  }
+
+  /** Closes the worker's connections once the requests on them end. */
+  async close(): Promise<void> {
+    await Promise.all([this.pool.close(), this.h1?.close()]);
   }
 
   /** Recomputes `admitted`; an open breaker schedules the moment it may probe again. */
@@ -273,7 +301,7 @@ export class ServeWorker {
   ejectStalled(): void {
     this.breaker.trip('stalled');
     this.refresh();
-    for (const a of [...this.active]) a.abortStalled();
+    for (const a of this.active.toArray()) a.abortStalled();
   }
 
   /** Takes the worker out of rotation for good; in-flight requests finish, then the pool closes. */

@@ -1,7 +1,7 @@
 import { DEFAULTS } from '../defaults.js';
 import { Router, type RouterSink } from '../routing/router.js';
 import type { Outcome, Policy, PolicyEnv, ScrapedMetrics, SessionPinStore, WorkerView } from '../routing/types.js';
-import type { WorkerInit } from '../routing/worker-registry.js';
+import { setHealthy, type WorkerInit } from '../routing/worker-registry.js';
 import { createPolicyEnv, type DriverPolicyEnv, type PrefixIndexFactory } from '../routing/env.js';
 import { localLoad } from '../routing/shared-state.js';
 import type { Clock } from '../util/clock.js';
@@ -344,7 +344,7 @@ function fleetView(views: WorkerView[]): WorkerView {
     kvCapacityTokens: first.kvCapacityTokens,
     blockSize: first.blockSize,
     get healthy() { return first.healthy; },
-    set healthy(h: boolean) { for (const w of views) w.healthy = h; },
+    set healthy(h: boolean) { for (const w of views) setHealthy(w, h); },
     get inFlight() { return sum((w) => localLoad(w).inFlight); },
     get inFlightPromptTokens() { return sum((w) => localLoad(w).promptTokens); },
     get inPrefill() { return sum((w) => localLoad(w).inPrefill); },

@@ -1,6 +1,6 @@
 import type { Request } from './request.js';
 import { interarrival, type ArrivalProcess } from './arrivals.js';
-import { sampleLength, type LengthDist } from './synthetic.js';
+import { lengthSampler, type LengthDist } from './synthetic.js';
 import { childRng, type Rng } from '../util/rng.js';
 import { UserError } from '../util/errors.js';
 
@@ -57,10 +57,12 @@ export function* synthRequests(s: SynthSpec): Generator<Request> {
   const arrivals = childRng(s.seed, 'synth/arrivals');
   const lengths = childRng(s.seed, 'synth/lengths');
   let t = 0;
+  const inputLength = lengthSampler(s.input);
+  const outputLength = lengthSampler(s.output);
   if (!s.sharedPrefix) {
     for (let i = 0; i < s.count; i++) {
       t += interarrival(arrivals, s);
-      yield { id: `synth-${i}`, arrivalS: t, inputTokens: sampleLength(lengths, s.input), outputTokens: sampleLength(lengths, s.output) };
+      yield { id: `synth-${i}`, arrivalS: t, inputTokens: inputLength(lengths), outputTokens: outputLength(lengths) };
     }
     return;
   }
@@ -84,7 +86,7 @@ export function* synthRequests(s: SynthSpec): Generator<Request> {
       id: `gsp-${group}-${k % g.promptsPerGroup}`,
       arrivalS: t,
       inputTokens: prompt.length,
-      outputTokens: sampleLength(lengths, s.output),
+      outputTokens: outputLength(lengths),
       prefix: { kind: 'tokens', ids: prompt },
     };
   }

@@ -33,21 +33,31 @@ export function gaussian(rng: Rng): number {
 }
 
 export function sampleLength(rng: Rng, d: LengthDist): number {
-  let v: number;
+  return lengthSampler(d)(rng);
+}
+
+/**
+ * `sampleLength` for one distribution with its constants worked out once: a stream of millions
+ * of requests pays the logarithm of the mean once. The same arithmetic, so the same lengths.
+ */
+export function lengthSampler(d: LengthDist): (rng: Rng) => number {
+  const max = d.max ?? Infinity;
+  const min = d.min ?? 1;
+  const clamp = (v: number): number => Math.round(Math.min(max, Math.max(min, v)));
   switch (d.kind) {
     case 'fixed':
-      v = d.mean;
-      break;
-    case 'exponential':
-      v = exponential(rng, 1 / d.mean);
-      break;
+      return () => clamp(d.mean);
+    case 'exponential': {
+      const rate = 1 / d.mean;
+      return (rng) => clamp(exponential(rng, rate));
+    }
     case 'lognormal': {
       const sigma = d.sigma ?? 1;
-      v = Math.exp(Math.log(d.mean) - (sigma * sigma) / 2 + sigma * gaussian(rng));
-      break;
+      // (log(mean) − σ²/2) + σ·z, evaluated in the order sampleLength always did.
+      const mu = Math.log(d.mean) - (sigma * sigma) / 2;
+      return (rng) => clamp(Math.exp(mu + sigma * gaussian(rng)));
     }
   }
-  return Math.round(Math.min(d.max ?? Infinity, Math.max(d.min ?? 1, v)));
 }
 
 /** A seeded Poisson workload; the same options always give the same requests. */
@@ -57,10 +67,12 @@ export function* syntheticRequests(o: SyntheticOptions): Generator<Request> {
   let t = 0;
   // Block ids: group prefixes use small ids; unique tails count up from 2^40 so they never collide.
   let nextUnique = 2 ** 40;
+  const outputLength = lengthSampler(o.output);
+  const inputLength = lengthSampler(o.input);
   for (let i = 0; i < o.count; i++) {
     t += exponential(rng, o.rate);
-    const out = sampleLength(rng, o.output);
-    let input = sampleLength(rng, o.input);
+    const out = outputLength(rng);
+    let input = inputLength(rng);
     let prefix: Request['prefix'];
     if (o.sharedPrefix) {
       const g = rng.int(o.sharedPrefix.groups);

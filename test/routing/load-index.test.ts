@@ -24,3 +24,22 @@ test('InFlightIndex gives loadRange\'s range and picks exactly what argminRandom
     assert.equal(a.next(), b.next());
   }
 });
+
+test('InFlightIndex sums equal a scan\'s sums through random load changes; a fractional count withholds them until every count is whole again', () => {
+  const views = Array.from({ length: 13 }, (_, i) => ({ index: i, inFlight: i % 3 }) as WorkerView);
+  const index = new InFlightIndex(views);
+  const moves = createRng(8);
+  const scan = (): [number, number] => [views.reduce((s, v) => s + v.inFlight, 0), views.reduce((s, v) => s + v.inFlight * v.inFlight, 0)];
+  for (let step = 0; step < 3000; step++) {
+    const w = views[moves.int(views.length)];
+    const r = moves.next();
+    // Mostly whole counts; now and then a garbled fractional one, later made whole again.
+    w.inFlight = r < 0.03 ? w.inFlight + 0.1 : Math.max(0, Math.round(w.inFlight) + (r < 0.55 ? 1 : -1));
+    index.update(w);
+    const fractional = views.some((v) => !Number.isInteger(v.inFlight));
+    if (fractional) {
+      assert.equal(index.total(), undefined, `step ${step}`);
+      assert.equal(index.sumSquares(), undefined);
+    } else assert.deepEqual([index.total(), index.sumSquares()], scan(), `step ${step}`);
+  }
+});

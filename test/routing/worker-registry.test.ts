@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Router } from '../../src/routing/router.js';
-import { WorkerExistsError, WorkerRegistry, type WorkerEvent, type WorkerInit } from '../../src/routing/worker-registry.js';
+import { setHealthy, WorkerExistsError, WorkerRegistry, type WorkerEvent, type WorkerInit } from '../../src/routing/worker-registry.js';
 import { createPolicy } from '../../src/routing/registry.js';
 import type { Policy } from '../../src/routing/types.js';
 import type { Request } from '../../src/workload/request.js';
@@ -125,20 +125,20 @@ test('10,000 add/remove cycles leave the registry, the router and prefix-aware p
     const keep = [...r.workers];
     // The permanent workers hold prefix state too (two prompts each).
     for (let i = 0; i < 4; i++) {
-      keep[1 - (i % 2)].healthy = false;
+      setHealthy(keep[1 - (i % 2)], false);
       const q = textReq(`system prompt ${'k'.repeat(256)} ${i}`, { sessionId: `k${i}` });
       r.submit(q);
       done(r, q);
-      keep[1 - (i % 2)].healthy = true;
+      setHealthy(keep[1 - (i % 2)], true);
     }
     let lastId = -1;
     for (let i = 0; i < 10_000; i++) {
       const w = r.addWorker(init(`tmp-${i}`));
       lastId = w.id;
-      for (const k of keep) k.healthy = false;
+      for (const k of keep) setHealthy(k, false);
       const req = textReq(`prompt ${i} ${'x'.repeat(200)}`, { sessionId: `s${i}` });
       r.submit(req);
-      for (const k of keep) k.healthy = true;
+      for (const k of keep) setHealthy(k, true);
       assert.equal(sent[sent.length - 1].worker, w.name);
       // Half the cycles remove with the request still in flight (pending removal), half after it ends.
       if (i % 2 === 0) {

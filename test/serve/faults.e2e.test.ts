@@ -97,6 +97,28 @@ test('a stalled worker hits the idle timeout and the request is retried elsewher
   }
 });
 
+test('--request-timeout: 504 timeout before the first byte, an SSE error event and [DONE] after it; the request ends either way', async () => {
+  // The sweep that ends overdue requests runs every tenth of the shortest timeout (here 50 ms).
+  const serve = await startServe(['--workers', `http://127.0.0.1:${a!.port};name=A`, '--policy', 'round-robin', '--health-interval', '0', '--request-timeout', '0.5', '--idle-timeout', '30', '--max-attempts', '1', '--log', 'off']);
+  try {
+    await control(a!, { mode: 'stall' });
+    const r = await call(serve.port, 'POST', '/v1/chat/completions', chatBody('never answered'));
+    assert.equal(r.status, 504, r.body.toString());
+    assert.equal((JSON.parse(r.body.toString()) as { error: { code: string } }).error.code, 'timeout');
+    await control(a!, { chunkDelayMs: 60_000 });
+    const s = await call(serve.port, 'POST', '/v1/chat/completions', chatBody('slow stream', { stream: true, max_tokens: 4 }));
+    assert.equal(s.status, 200);
+    const events = s.body.toString().split('\n\n').filter((e) => e !== '');
+    assert.ok(events[0].includes('chat.completion.chunk'), events[0]);
+    const err = JSON.parse(events[events.length - 2].slice('data: '.length)) as { error: { code: string } };
+    assert.equal(err.error.code, 'timeout');
+    assert.equal(events[events.length - 1], 'data: [DONE]');
+    assert.ok(await until(async () => (await metric(serve, /router_requests_total\{route="\/v1\/chat\/completions",status="504"\} (\d+)/)) === 1, 10_000), 'the 504 counted');
+  } finally {
+    await stop(serve);
+  }
+});
+
 test('the circuit breaker opens after consecutive failures and closes after a successful probe', async () => {
   const serve = await startServe([
     '--workers', workers(), '--policy', 'round-robin', '--health-interval', '0', '--max-attempts', '1',

@@ -51,3 +51,45 @@ test('SseUsageCounter: usage in the last event wins, else data events minus [DON
   c.observe(Buffer.from('kens": 8}}'), false);
   assert.equal(c.outputTokens(), 8);
 });
+
+/** Events the counter should see in one chunk: every `data:` (searched left to right), and whether one is `data: [DONE]` whole. */
+function countByString(chunk: Buffer): { events: number; done: boolean } {
+  const s = chunk.toString('latin1');
+  let events = 0;
+  let done = false;
+  for (let i = s.indexOf('data:'); i >= 0; i = s.indexOf('data:', i + 5)) {
+    events++;
+    if (s.startsWith('data: [DONE]', i)) done = true;
+  }
+  return { events, done };
+}
+
+test('SseUsageCounter counts data events of any chunking like a string search, and an event cut by the chunk end does not throw', () => {
+  const rng = createRng(5);
+  const pieces = ['data: ', 'data:', 'data: [DONE]', 'data: [DON', '[DONE]', '{"x":1}', '\n\n', 'dat', 'a:', 'd', ' '];
+  for (let n = 0; n < 3000; n++) {
+    const chunks: Buffer[] = [];
+    const k = 1 + Math.floor(rng.next() * 4);
+    for (let c = 0; c < k; c++) {
+      let s = '';
+      const len = Math.floor(rng.next() * 8);
+      for (let i = 0; i < len; i++) s += pieces[Math.floor(rng.next() * pieces.length)];
+      chunks.push(Buffer.from(s, 'latin1'));
+    }
+    const counter = new SseUsageCounter();
+    let events = 0;
+    let done = false;
+    for (const c of chunks) {
+      counter.observe(c, true);
+      const r = countByString(c);
+      events += r.events;
+      done ||= r.done;
+    }
+    const want = chunks.some((c) => c.length > 0) ? (events > 0 ? Math.max(0, events - (done ? 1 : 0)) : undefined) : undefined;
+    assert.equal(counter.outputTokens(), want, JSON.stringify(chunks.map((c) => c.toString('latin1'))));
+  }
+  // The last event cut after `data: [DO`: counted as an event, not as the end marker.
+  const c = new SseUsageCounter();
+  c.observe(Buffer.from('data: {"a":1}\n\ndata: [DO'), true);
+  assert.equal(c.outputTokens(), 2);
+});

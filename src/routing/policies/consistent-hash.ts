@@ -109,7 +109,8 @@ export const consistentHashPolicy: PolicyFactory = {
       usesPrefix: false,
       pick(req, candidates, ctx) {
         const k = affinityKey(req, key);
-        if (k === undefined) return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'no-key' };
+        // A keyless request goes to the least loaded: the router's index gives the scan's pick in O(log n).
+        if (k === undefined) return { worker: (ctx.inFlightIndex?.(candidates)?.argminRandomTie(ctx.rng) ?? argminRandomTie(candidates, inFlight, ctx.rng)).index, branch: 'no-key' };
         ring.ensure(candidates);
         cands.reset(candidates);
         let total = 0;

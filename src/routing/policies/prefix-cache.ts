@@ -59,22 +59,29 @@ export const prefixCachePolicy: PolicyFactory = {
       index,
       pick(req, candidates, ctx) {
         const hashes = index.blocks(req);
+        // The router's in-flight index, when it has one for this list: the scan's sums, range and pick in O(log n).
+        const loads = ctx.inFlightIndex?.(candidates);
         // mean and sample σ of in-flight over every healthy worker
-        let sum = 0;
-        let sq = 0;
-        for (const c of candidates) {
-          sum += c.inFlight;
-          sq += c.inFlight * c.inFlight;
+        let sum = loads?.total();
+        let sq = loads?.sumSquares();
+        if (sum === undefined || sq === undefined) {
+          sum = 0;
+          sq = 0;
+          for (const c of candidates) {
+            sum += c.inFlight;
+            sq += c.inFlight * c.inFlight;
+          }
         }
         const n = candidates.length;
         const mean = sum / n;
         const sigma = n > 1 ? Math.sqrt(Math.max(0, (sq - n * mean * mean) / (n - 1))) : 0;
-        const { min, max } = loadRange(candidates, inFlight);
+        const { min, max } = loads?.range() ?? loadRange(candidates, inFlight);
         let pool = candidates;
         if (max - min > imbalance) pool = candidates.filter((c) => c.inFlight === min);
-        if (hashes.length === 0) return { worker: argminRandomTie(pool, inFlight, ctx.rng).index, branch: 'no-prefix' };
+        const least = (): number => (pool === candidates && loads ? loads.argminRandomTie(ctx.rng) : argminRandomTie(pool, inFlight, ctx.rng)).index;
+        if (hashes.length === 0) return { worker: least(), branch: 'no-prefix' };
         const found = index.match(req, pool, matched);
-        if (found === 0) return { worker: argminRandomTie(pool, inFlight, ctx.rng).index, branch: 'prefix-miss' };
+        if (found === 0) return { worker: least(), branch: 'prefix-miss' };
         order.length = 0;
         for (let i = 0; i < pool.length; i++) {
           if (matched[i] === 0) continue;
@@ -87,7 +94,7 @@ export const prefixCachePolicy: PolicyFactory = {
         for (const i of order) {
           if (pool[i].inFlight <= cap) return { worker: pool[i].index, branch: 'prefix-hit' };
         }
-        return { worker: argminRandomTie(pool, inFlight, ctx.rng).index, branch: 'overloaded' };
+        return { worker: least(), branch: 'overloaded' };
       },
       onDispatch(req, w) {
         env.recordRouted(req, w);

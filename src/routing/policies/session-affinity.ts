@@ -14,7 +14,7 @@
 import type { PolicyFactory } from '../types.js';
 import { argminRandomTie } from '../pick.js';
 import { num, str } from '../options.js';
-import { inFlight } from '../candidates.js';
+import { inFlight, ViewLookup } from '../candidates.js';
 import { affinityKey } from './consistent-hash.js';
 import { workerKey } from '../shared-state.js';
 
@@ -39,6 +39,7 @@ export const sessionAffinityPolicy: PolicyFactory = {
     const factor = num(o, 'load_factor');
     // Insertion order = last-use order (entries are re-inserted on use), so expiry pops the front.
     const pins = new Map<string, Pin>();
+    const views = new ViewLookup();
     return {
       name: NAME,
       usesPrefix: false,
@@ -48,21 +49,31 @@ export const sessionAffinityPolicy: PolicyFactory = {
           if (now - p.lastS <= ttl) break;
           pins.delete(k);
         }
+        // The router's in-flight index, when it has one for this list: the scan's picks and sums in O(log n).
+        const index = ctx.inFlightIndex?.(candidates);
+        const least = (): number => (index?.argminRandomTie(ctx.rng) ?? argminRandomTie(candidates, inFlight, ctx.rng)).index;
         const k = affinityKey(req, key);
-        if (k === undefined) return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'no-key' };
+        if (k === undefined) return { worker: least(), branch: 'no-key' };
         // With replicas, the shared pin wins: another replica may have re-pinned the session.
         const shared = env?.sessionPins?.get(k, ttl);
         const pin = shared === undefined ? pins.get(k) : undefined;
         if (pin || shared !== undefined) {
-          const w = shared === undefined ? candidates.find((c) => c.index === pin?.worker) : candidates.find((c) => workerKey(c) === shared);
+          let w;
+          if (shared === undefined) {
+            views.reset(candidates);
+            w = pin ? views.get(pin.worker) : undefined;
+          } else w = candidates.find((c) => workerKey(c) === shared);
           if (w) {
-            let total = 0;
-            for (const c of candidates) total += c.inFlight;
+            let total = index?.total();
+            if (total === undefined) {
+              total = 0;
+              for (const c of candidates) total += c.inFlight;
+            }
             if (factor === 0 || w.inFlight + 1 <= Math.ceil((factor * (total + 1)) / candidates.length)) return { worker: w.index, branch: 'sticky' };
-            return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: 'overloaded' };
+            return { worker: least(), branch: 'overloaded' };
           }
         }
-        return { worker: argminRandomTie(candidates, inFlight, ctx.rng).index, branch: pin || shared !== undefined ? 'repin' : 'new' };
+        return { worker: least(), branch: pin || shared !== undefined ? 'repin' : 'new' };
       },
       onDispatch(req, w, ctx) {
         const k = affinityKey(req, key);
@@ -72,6 +83,7 @@ export const sessionAffinityPolicy: PolicyFactory = {
         env?.sessionPins?.set(k, workerKey(w));
       },
       onWorkerRemoved(w) {
+        views.clear();
         for (const [k, p] of pins) if (p.worker === w.index) pins.delete(k);
       },
     };

@@ -144,7 +144,7 @@ export class PdCoordinator implements RouterSink {
       if (e.type !== 'removed' || e.worker.id !== id) return;
       off();
       this.byId.delete(id);
-      void w.pool.close().catch(() => undefined);
+      void w.close().catch(() => undefined);
     });
     this.router.removeWorker(id);
   }
@@ -166,7 +166,7 @@ export class PdCoordinator implements RouterSink {
   async close(): Promise<void> {
     for (const st of this.states.values()) for (const c of st.calls) c.abort.abort();
     for (const w of this.byId.values()) w.stop();
-    await Promise.all([...this.byId.values()].map((w) => w.pool.close().catch(() => undefined)));
+    await Promise.all([...this.byId.values()].map((w) => w.close().catch(() => undefined)));
   }
 
   /** A decode worker left serve's Router: forget what the decider assumed it holds. */

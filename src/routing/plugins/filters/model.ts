@@ -29,11 +29,16 @@ export class ModelIndex {
   private wildcard = new Set<number>();
   private canonical = new Map<string, string>();
   private served: ServedModel[] = [];
+  /** `narrow` results for the candidate list `narrowOf`, by model name the fleet serves (bounded by its names). */
+  private narrowOf: readonly WorkerView[] | null = null;
+  private narrowed = new Map<string, readonly WorkerView[]>();
 
   /** Rebuilds the index when `workers` is not the list it was built from. */
   reset(workers: readonly WorkerView[]): void {
     if (workers === this.list) return;
     this.list = workers;
+    this.narrowOf = null;
+    this.narrowed = new Map();
     this.byName = new Map();
     this.wildcard = new Set();
     this.canonical = new Map();
@@ -88,6 +93,19 @@ export class ModelIndex {
   narrow(model: string, candidates: readonly WorkerView[]): readonly WorkerView[] {
     const s = this.byName.get(model);
     if (this.wildcard.size === 0 && s === undefined) return this.served.length === 0 ? candidates : [];
+    // Candidate lists are immutable snapshots: a list narrowed for a model once is narrowed alike
+    // until the router's list changes, so a decision costs no scan of the fleet.
+    if (s === undefined) return this.narrowScan(s, candidates);
+    if (candidates !== this.narrowOf) {
+      this.narrowOf = candidates;
+      this.narrowed.clear();
+    }
+    let out = this.narrowed.get(model);
+    if (out === undefined) this.narrowed.set(model, (out = this.narrowScan(s, candidates)));
+    return out;
+  }
+
+  private narrowScan(s: Set<number> | undefined, candidates: readonly WorkerView[]): readonly WorkerView[] {
     let all = true;
     for (const c of candidates) {
       if (!this.wildcard.has(c.index) && !(s?.has(c.index) ?? false)) {
