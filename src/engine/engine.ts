@@ -151,10 +151,13 @@ export class Engine {
   private readyTok = new Int32Array(0);
   private readyBlk = new Int32Array(0);
   private readonly needNext: Sequence[] = [];
+  /** Entries of `needNext` in use (the array is reused, not truncated: truncating frees its storage). */
+  private needLen = 0;
   /** The batch's first `batchReady` entries are the ready running set (-1: it was not ready). */
   private batchReady = -1;
   /** Sequences a fused pass finished, reported after it in running order. */
   private readonly doneSeqs: Sequence[] = [];
+  private doneLen = 0;
 
   constructor(
     readonly config: EngineConfig,
@@ -334,8 +337,8 @@ export class Engine {
     if (this.fusedInFlight) {
       this.applyFused(ends[at], done, t, false);
       const need = this.needNext;
-      for (let k = 0; k < need.length; k++) need[k].blocks.push(this.pool.allocate());
-      if (need.length !== 0) need.length = 0;
+      for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocate());
+      this.needLen = 0;
       this.readyLen = -1;
       const s = f.shape;
       s.tokens = s.seqs = this.running.length;
@@ -511,10 +514,10 @@ export class Engine {
     const ready = this.readyLen;
     this.readyLen = -1;
     const need = this.needNext;
-    if (ready === this.running.length && ready <= budget && need.length <= this.pool.free) {
+    if (ready === this.running.length && ready <= budget && this.needLen <= this.pool.free) {
       // Every running sequence decodes one token and the blocks it needs are free: what the loop
       // below would do, allocating in the same (running) order.
-      for (let k = 0; k < need.length; k++) need[k].blocks.push(this.pool.allocate());
+      for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocate());
       const running = this.running;
       for (; i < ready; i++) {
         seqs[i] = running[i];
@@ -524,7 +527,7 @@ export class Engine {
       budget -= ready;
       this.batchReady = ready;
     }
-    if (need.length !== 0) need.length = 0;
+    this.needLen = 0;
     while (i < this.running.length && budget > 0) {
       const seq = this.running[i];
       const n = Math.min(this.numTokens(seq) - seq.numComputed, budget);
@@ -798,7 +801,8 @@ export class Engine {
     const blk = this.readyBlk;
     const need = this.needNext;
     const done = this.doneSeqs;
-    if (need.length !== 0) need.length = 0;
+    let needLen = 0;
+    let doneLen = 0;
     const gap = this.listener.tokenGap;
     let runFrom = NaN;
     let runCount = 0;
@@ -828,13 +832,13 @@ export class Engine {
       for (let k = 0; k < extra; k++) blocks.push(pool.allocate());
       if (extra > 0) have += extra;
       if (finish && (out >= seq.outputTokens || seq.aborted)) {
-        done.push(seq);
+        done[doneLen++] = seq;
         continue;
       }
       running[w] = seq;
       const next = c + 1;
       if (Math.ceil(next / bs) > have) {
-        need.push(seq);
+        need[needLen++] = seq;
         have++;
       }
       tok[w] = next;
@@ -853,6 +857,8 @@ export class Engine {
     this.counters.generationTokens += adv * b;
     // The running set keeps its length until `reportDone` has reported the finished (as `finishCompleted`).
     this.readyLen = w;
+    this.needLen = needLen;
+    this.doneLen = doneLen;
     this.readyKv = kv;
     this.readyMinLeft = minLeft;
   }
@@ -860,7 +866,7 @@ export class Engine {
   /** Releases and reports the sequences the last fused pass finished, in running order (as `finishCompleted`). */
   private reportDone(now: number): void {
     const done = this.doneSeqs;
-    for (let i = 0; i < done.length; i++) {
+    for (let i = 0; i < this.doneLen; i++) {
       const seq = done[i];
       seq.finishedAt = now;
       this.pool.release(seq.blocks);
@@ -869,7 +875,7 @@ export class Engine {
       if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
       this.listener.finished(seq, now);
     }
-    if (done.length !== 0) done.length = 0;
+    this.doneLen = 0;
   }
 
   /** Whether `seq` has no more blocks to put into the prefix cache (`registerFull` would do nothing, now and later). */
