@@ -126,6 +126,11 @@ export class RequestLifecycle implements AttemptOwner {
     this.timeoutAtMs = arrivalS * 1000 + timeoutMs;
   }
 
+  /** Whether checkDeadlines would end something at `nowMs` (a sweep's test: two comparisons). */
+  overdue(nowMs: number): boolean {
+    return nowMs >= this.timeoutAtMs || nowMs >= this.firstByteAtMs;
+  }
+
   /**
    * Ends what is overdue at `nowMs` (clock ms): the request past its deadline, or an attempt with
    * no first byte in time (retried elsewhere while nothing was sent). The host calls this for
@@ -133,11 +138,6 @@ export class RequestLifecycle implements AttemptOwner {
    * clearing timers of its own: a timer per request is an object and a linked-list entry that
    * scavenges have to copy while it lives, where a comparison per sweep costs nothing.
    */
-  /** Whether checkDeadlines would end something at `nowMs` (a sweep's test: two comparisons). */
-  overdue(nowMs: number): boolean {
-    return nowMs >= this.timeoutAtMs || nowMs >= this.firstByteAtMs;
-  }
-
   checkDeadlines(nowMs: number): void {
     if (this.phase === 'done') return;
     if (nowMs >= this.timeoutAtMs) this.stopWith('timeout');
