@@ -76,14 +76,22 @@ class Exchange implements UpstreamController, ResponseSink {
     readonly handler: UpstreamHandler,
   ) {}
 
-  abort(reason: Error): void {
-    if (this.ended) return;
+  /** Marks the request ended (false if it already was) and closes its socket if it has one. */
+  private end(): boolean {
+    if (this.ended) return false;
     this.ended = true;
     const conn = this.conn;
     if (conn) {
       conn.parser.paused = true;
       conn.destroy();
-    } else this.pool.dequeue(this);
+    }
+    return true;
+  }
+
+  abort(reason: Error): void {
+    const queued = this.conn === undefined;
+    if (!this.end()) return;
+    if (queued) this.pool.dequeue(this);
     // Reported on the next tick, as undici does: the caller is often inside one of its own callbacks.
     process.nextTick(() => this.handler.onResponseError?.(this, reason));
   }
@@ -112,13 +120,7 @@ class Exchange implements UpstreamController, ResponseSink {
 
   /** Fails the request (socket trouble, a timeout, a protocol error); the socket is closed. */
   fail(err: Error): void {
-    if (this.ended) return;
-    this.ended = true;
-    const conn = this.conn;
-    if (conn) {
-      conn.parser.paused = true;
-      conn.destroy();
-    }
+    if (!this.end()) return;
     this.handler.onResponseError?.(this, err);
   }
 
