@@ -412,12 +412,36 @@ async function main(): Promise<void> {
     }
   }
   process.stdout.write(rows.join('\n') + '\n');
-  for (const c of children) c.kill('SIGKILL');
+  await stopAll();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 }
 
-main().catch((err: unknown) => {
-  for (const c of children) c.kill('SIGKILL');
+/**
+ * Stops every child and waits (at most 10 s each) until it has exited. nginx's master gets
+ * SIGTERM, its fast shutdown: a SIGKILL would leave its worker process running, orphaned.
+ */
+async function stopAll(): Promise<void> {
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          const t = setTimeout(() => {
+            c.kill('SIGKILL');
+            resolve();
+          }, 10_000);
+          c.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          c.kill(c.spawnfile === 'nginx' ? 'SIGTERM' : 'SIGKILL');
+        }),
+    ),
+  );
+}
+
+main().catch(async (err: unknown) => {
+  await stopAll();
   process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
   process.exitCode = 1;
 });
