@@ -425,7 +425,10 @@ async function stopAll(): Promise<void> {
     children.map(
       (c) =>
         new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          if (c.exitCode !== null || c.signalCode !== null) {
+            resolve();
+            return;
+          }
           const t = setTimeout(() => {
             c.kill('SIGKILL');
             resolve();
