@@ -178,6 +178,8 @@ export const DEFAULTS = {
     drainTimeoutS: 30,
     /** Keep-alive connections per worker pool. */
     upstreamConnections: 256,
+    /** Timeout sweeps (request deadlines, upstream sockets) run every tenth of their shortest timeout, within these bounds. */
+    timeoutSweepMs: { min: 10, max: 1000 },
     /**
      * Client of the attempts to http: workers: 'h1', serve's lean HTTP/1.1 client
      * (src/serve/upstream/h1-pool.ts), or 'undici'. https: workers always use undici.

@@ -868,14 +868,19 @@ export class Engine {
     const done = this.doneSeqs;
     for (let i = 0; i < this.doneLen; i++) {
       const seq = done[i];
-      seq.finishedAt = now;
-      this.pool.release(seq.blocks);
-      seq.blocks = [];
-      this.counters.finished++;
-      if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
-      this.listener.finished(seq, now);
+      this.finish(seq, now);
     }
     this.doneLen = 0;
+  }
+
+  /** Ends a finished sequence: frees its blocks and adapter slot, counts and reports it. */
+  private finish(seq: Sequence, now: number): void {
+    seq.finishedAt = now;
+    this.pool.release(seq.blocks);
+    seq.blocks = [];
+    this.counters.finished++;
+    if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
+    this.listener.finished(seq, now);
   }
 
   /** Whether `seq` has no more blocks to put into the prefix cache (`registerFull` would do nothing, now and later). */
@@ -929,12 +934,7 @@ export class Engine {
         this.listener.firstToken(seq, now);
       }
       if (seq.numOutput >= seq.outputTokens || seq.aborted) {
-        seq.finishedAt = now;
-        this.pool.release(seq.blocks);
-        seq.blocks = [];
-        this.counters.finished++;
-        if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
-        this.listener.finished(seq, now);
+        this.finish(seq, now);
       } else {
         running[w++] = seq;
       }

@@ -22,6 +22,7 @@ import type { BreakerOptions } from './circuit-breaker.js';
 import { backoffMs, type BackoffOptions } from './backoff.js';
 import { ExcludingPolicy } from './exclude-policy.js';
 import { SeqTable } from '../util/seq-table.js';
+import { sweepIntervalMs } from './sweep-interval.js';
 import { RequestLifecycle, type LifecycleHost, type RouteKind } from './lifecycle.js';
 import { ServeMetrics } from './prom.js';
 import { StartQueue } from './start-queue.js';
@@ -188,7 +189,7 @@ export class ServeApp implements RouterSink, LifecycleHost, AdminHost {
     this.maxAttempts = Math.max(1, o.maxAttempts);
     this.workerHeader = o.workerHeader === true;
     this.firstByteTimeoutMs = o.firstByteTimeoutMs ?? 0;
-    this.sweepMs = Math.min(1000, Math.max(10, Math.min(o.requestTimeoutMs, this.firstByteTimeoutMs > 0 ? this.firstByteTimeoutMs : Infinity) / 10));
+    this.sweepMs = sweepIntervalMs(Math.min(o.requestTimeoutMs, this.firstByteTimeoutMs > 0 ? this.firstByteTimeoutMs : Infinity));
     this.hooks = o.hooks ?? {};
     this.note = o.note ?? ((line) => process.stderr.write(`router serve: ${line}\n`));
     this.tokenize = promptTokenizer(o.tokenizer);

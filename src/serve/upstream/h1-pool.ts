@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { H1ResponseParser, type ResponseSink } from './h1-parser.js';
+import { sweepIntervalMs } from '../sweep-interval.js';
 
 /** What a handler may do to its request (the part of undici's DispatchController serve uses). */
 export interface UpstreamController {
@@ -52,8 +53,6 @@ export class UpstreamError extends Error {
 const KEEP_ALIVE_THRESHOLD_MS = 2000;
 const KEEP_ALIVE_MAX_MS = 600_000;
 /** The sweep that enforces the timeouts runs this often: a tenth of the shortest timeout, within bounds. */
-const SWEEP_MIN_MS = 10;
-const SWEEP_MAX_MS = 1000;
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HEADER_VALUE_BAD = /[^\t\x20-\x7e\x80-\xff]/;
@@ -341,7 +340,7 @@ export class H1Pool {
     this.host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     this.port = u.port === '' ? 80 : Number(u.port);
     this.hostHeader = u.host;
-    this.sweepMs = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.min(o.headersTimeoutMs, o.bodyTimeoutMs, o.keepAliveTimeoutMs) / 10));
+    this.sweepMs = sweepIntervalMs(Math.min(o.headersTimeoutMs, o.bodyTimeoutMs, o.keepAliveTimeoutMs));
   }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
