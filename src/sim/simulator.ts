@@ -12,7 +12,7 @@ import { EventHeap } from '../util/heap.js';
 import { StepQueue } from './step-queue.js';
 import { childRng } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
-import { RequestLog } from '../metrics/request-log.js';
+import { RequestLog, type RequestRecord } from '../metrics/request-log.js';
 import { effectiveSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
 import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.js';
@@ -138,6 +138,25 @@ export class Simulation {
   private finishedLen = 0;
   /** Handled events, reused by `push` so a long run allocates no event objects. */
   private readonly spareEvents: StepEvent[] = [];
+  /** The record `complete` fills for the sink (status ok; no reason or HTTP status). */
+  private readonly record: RequestRecord = {
+    requestId: '',
+    arrivalS: NaN,
+    worker: '',
+    queueMs: NaN,
+    ttftMs: NaN,
+    tpotMs: NaN,
+    e2eMs: NaN,
+    inputTokens: 0,
+    cachedTokens: 0,
+    outputTokens: 0,
+    preemptions: 0,
+    sloMet: NaN,
+    status: 'ok',
+    reason: undefined,
+    sloClass: undefined,
+    httpStatus: undefined,
+  };
   private readonly lastScrape: { hits: number; queries: number }[];
   private readonly lastSeries: { hits: number; queries: number; prompt: number; gen: number; finished: number }[];
   private readonly served: { requests: number; input: number; output: number }[];
@@ -432,32 +451,36 @@ export class Simulation {
     const req = seq.req;
     const arrival = req.arrivalS;
     const out = req.outputTokens;
-    const lat = requestLatency(arrival, seq.firstTokenAt, now, out);
+    const first = seq.firstTokenAt;
+    // requestLatency's arithmetic, in locals: the object is built only when an SLO judges it.
+    const ttftMs = (first - arrival) * 1e3;
+    const tpotMs = out > 1 ? ((now - first) * 1e3) / (out - 1) : NaN;
+    const e2eMs = (now - arrival) * 1e3;
     const slo = effectiveSlo(this.o.slo, req.slo);
-    const sloMet = slo ? (latencyMeetsSlo(slo, lat, req.inputTokens, out) ? 1 : 0) : NaN;
+    const sloMet = slo ? (latencyMeetsSlo(slo, requestLatency(arrival, first, now, out), req.inputTokens, out) ? 1 : 0) : NaN;
     const s = this.served[worker];
     s.requests++;
     s.input += req.inputTokens;
     s.output += out;
     this.lastEnd = Math.max(this.lastEnd, now);
-    this.sink.add({
-      requestId: req.id,
-      arrivalS: arrival,
-      worker: this.views[worker].name,
-      queueMs: (seq.firstScheduledAt - arrival) * 1e3,
-      ttftMs: lat.ttftMs,
-      tpotMs: lat.tpotMs,
-      e2eMs: lat.e2eMs,
-      inputTokens: req.inputTokens,
-      cachedTokens: seq.cachedTokens,
-      outputTokens: out,
-      preemptions: seq.preemptions,
-      sloMet,
-      status: 'ok',
-      sloClass: slo ? sloClassName(slo) : undefined,
-    });
+    // One record object for every completion: sinks read it during `add` and keep none of it.
+    const r = this.record;
+    r.requestId = req.id;
+    r.arrivalS = arrival;
+    r.worker = this.views[worker].name;
+    r.queueMs = (seq.firstScheduledAt - arrival) * 1e3;
+    r.ttftMs = ttftMs;
+    r.tpotMs = tpotMs;
+    r.e2eMs = e2eMs;
+    r.inputTokens = req.inputTokens;
+    r.cachedTokens = seq.cachedTokens;
+    r.outputTokens = out;
+    r.preemptions = seq.preemptions;
+    r.sloMet = sloMet;
+    r.sloClass = slo ? sloClassName(slo) : undefined;
+    this.sink.add(r);
     this.o.admission?.completed(req, now);
-    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: lat.ttftMs / 1e3, e2eS: lat.e2eMs / 1e3 }, true);
+    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttftMs / 1e3, e2eS: e2eMs / 1e3 }, true);
   }
 
   /** A stopped run: requests queued in the router or still on an engine are reported as unfinished, not dropped. */
