@@ -1,6 +1,8 @@
 import { Engine, type Sequence } from '../engine/engine.js';
 import { stepCostFor } from '../profiles/step-cost-factory.js';
 import type { FleetWorker } from '../profiles/fleet.js';
+import type { Deployment } from '../profiles/types.js';
+import type { StepCost } from '../engine/step-cost.js';
 import { Router } from '../routing/router.js';
 import { UserError } from '../util/errors.js';
 import type { WorkerInit } from '../routing/worker-registry.js';
@@ -201,8 +203,12 @@ export class Simulation {
     this.models.reset(this.views);
     checkPolicyForModels(o.policy, this.views);
     attachSloTables(this.views, [...importedSloTables(o.fleet), ...(o.sloProfiles ?? [])]);
+    // One pricer per deployment, shared by its workers: pricers are pure, and their per-shape
+    // caches then fill once for the fleet instead of once per worker.
+    const costs = new Map<Deployment, StepCost>();
     this.engines = o.fleet.map((w, i) => {
-      const cost = stepCostFor(w.deployment);
+      let cost = costs.get(w.deployment);
+      if (!cost) costs.set(w.deployment, (cost = stepCostFor(w.deployment)));
       return new Engine(w.deployment.engine, cost, {
         firstToken: (seq) => this.noteFinished(seq, i, 1),
         finished: (seq) => this.noteFinished(seq, i, 0),
