@@ -447,7 +447,7 @@ export class Simulation {
       const seq = seqs[i];
       const worker = this.finishedWorkers[i];
       if (this.pd !== null && this.pd.isPrefill(worker)) this.pd.prefillEvent(seq, worker, this.finishedFirst[i] === 1, now);
-      else if (this.finishedFirst[i] === 1) this.router.onFirstToken(seq.req);
+      else if (this.finishedFirst[i] === 1) this.router.onFirstToken(seq.req, this.pd === null ? this.views[worker] : undefined);
       else this.complete(seq, worker, now);
     }
     this.finishedLen = 0;
@@ -486,7 +486,7 @@ export class Simulation {
     r.sloClass = slo ? sloClassName(slo) : undefined;
     this.sink.add(r);
     this.o.admission?.completed(req, now);
-    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttftMs / 1e3, e2eS: e2eMs / 1e3 }, true);
+    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttftMs / 1e3, e2eS: e2eMs / 1e3 }, true, this.pd === null ? this.views[worker] : undefined);
   }
 
   /** A stopped run: requests queued in the router or still on an engine are reported as unfinished, not dropped. */
