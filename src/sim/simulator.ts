@@ -206,13 +206,15 @@ export class Simulation {
     // One pricer per deployment, shared by its workers: pricers are pure, and their per-shape
     // caches then fill once for the fleet instead of once per worker.
     const costs = new Map<Deployment, StepCost>();
+    // One closure for every engine: the engines' call of it stays monomorphic.
+    const tokenGap = (seconds: number, count: number): void => this.itl.add(seconds * 1e3, count);
     this.engines = o.fleet.map((w, i) => {
       let cost = costs.get(w.deployment);
       if (!cost) costs.set(w.deployment, (cost = stepCostFor(w.deployment)));
       return new Engine(w.deployment.engine, cost, {
         firstToken: (seq) => this.noteFinished(seq, i, 1),
         finished: (seq) => this.noteFinished(seq, i, 0),
-        tokenGap: (seconds, count) => this.itl.add(seconds * 1e3, count),
+        tokenGap,
       }, o.fastDecode ?? true);
     });
     attachOffloadTiers(o.fleet, this.engines);
