@@ -1,4 +1,4 @@
-import { Engine, type Sequence } from '../engine/engine.js';
+import { Engine, type EngineListener, type Sequence } from '../engine/engine.js';
 import { stepCostFor } from '../profiles/step-cost-factory.js';
 import type { FleetWorker } from '../profiles/fleet.js';
 import type { Deployment } from '../profiles/types.js';
@@ -133,11 +133,7 @@ export class Simulation {
   private seqNo = 0;
   private readonly scheduledAt: number[];
   /** First tokens and completions of the step being handled, in the order the engine reported them. */
-  private readonly finishedSeqs: Sequence[] = [];
-  private readonly finishedWorkers: number[] = [];
-  /** 1 = first token, 0 = finished. */
-  private readonly finishedFirst: number[] = [];
-  private finishedLen = 0;
+  private readonly finished = new FinishedQueue();
   /** Handled events, reused by `push` so a long run allocates no event objects. */
   private readonly spareEvents: StepEvent[] = [];
   /** The record `complete` fills for the sink (status ok; no reason or HTTP status). */
@@ -211,11 +207,7 @@ export class Simulation {
     this.engines = o.fleet.map((w, i) => {
       let cost = costs.get(w.deployment);
       if (!cost) costs.set(w.deployment, (cost = stepCostFor(w.deployment)));
-      return new Engine(w.deployment.engine, cost, {
-        firstToken: (seq) => this.noteFinished(seq, i, 1),
-        finished: (seq) => this.noteFinished(seq, i, 0),
-        tokenGap,
-      }, o.fastDecode ?? true);
+      return new Engine(w.deployment.engine, cost, new EngineEvents(this.finished, i, tokenGap), o.fastDecode ?? true);
     });
     attachOffloadTiers(o.fleet, this.engines);
     this.pd?.attachEngines();
@@ -349,13 +341,6 @@ export class Simulation {
     } else this.heap.push({ time, seq: this.seqNo++, kind, worker });
   }
 
-  private noteFinished(seq: Sequence, worker: number, first: number): void {
-    const n = this.finishedLen++;
-    this.finishedSeqs[n] = seq;
-    this.finishedWorkers[n] = worker;
-    this.finishedFirst[n] = first;
-  }
-
   private arrive(arriving: Request): void {
     let req = arriving;
     this.clock.set(Math.max(this.clock.now(), req.arrivalS));
@@ -443,16 +428,17 @@ export class Simulation {
   }
 
   private drainFinished(now: number): void {
-    const seqs = this.finishedSeqs;
+    const f = this.finished;
+    const seqs = f.seqs;
     // Completions can re-enter (pull mode dispatches on completion; an engine may then report more).
-    for (let i = 0; i < this.finishedLen; i++) {
+    for (let i = 0; i < f.length; i++) {
       const seq = seqs[i];
-      const worker = this.finishedWorkers[i];
-      if (this.pd !== null && this.pd.isPrefill(worker)) this.pd.prefillEvent(seq, worker, this.finishedFirst[i] === 1, now);
-      else if (this.finishedFirst[i] === 1) this.router.onFirstToken(seq.req, this.pd === null ? this.views[worker] : undefined);
+      const worker = f.workers[i];
+      if (this.pd !== null && this.pd.isPrefill(worker)) this.pd.prefillEvent(seq, worker, f.first[i] === 1, now);
+      else if (f.first[i] === 1) this.router.onFirstToken(seq.req, this.pd === null ? this.views[worker] : undefined);
       else this.complete(seq, worker, now);
     }
-    this.finishedLen = 0;
+    f.length = 0;
   }
 
   private complete(seq: Sequence, worker: number, now: number): void {
@@ -633,6 +619,43 @@ export class Simulation {
     if (offload) summary.kv_offload = offload;
     Object.assign(summary, this.groups.summaries(durationS, input.sloGiven));
     return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };
+  }
+}
+
+/** First tokens and completions the engines reported during one event, in order (reused: no allocation per event). */
+class FinishedQueue {
+  readonly seqs: Sequence[] = [];
+  readonly workers: number[] = [];
+  /** 1 = first token, 0 = finished. */
+  readonly first: number[] = [];
+  length = 0;
+
+  note(seq: Sequence, worker: number, first: number): void {
+    const n = this.length++;
+    this.seqs[n] = seq;
+    this.workers[n] = worker;
+    this.first[n] = first;
+  }
+}
+
+/**
+ * One engine's listener. A class rather than closures per engine: every engine's calls then reach
+ * the same two functions, a call site V8 can inline, where a closure per engine made it
+ * megamorphic. `tokenGap` is one function shared by all engines for the same reason.
+ */
+class EngineEvents implements EngineListener {
+  constructor(
+    private readonly queue: FinishedQueue,
+    private readonly worker: number,
+    readonly tokenGap: (seconds: number, count: number) => void,
+  ) {}
+
+  firstToken(seq: Sequence): void {
+    this.queue.note(seq, this.worker, 1);
+  }
+
+  finished(seq: Sequence): void {
+    this.queue.note(seq, this.worker, 0);
   }
 }
 
