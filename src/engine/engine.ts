@@ -390,7 +390,9 @@ export class Engine {
   /** Shortens a decode stretch to the step in flight at `now`, so a new arrival joins the next step. */
   private cut(now: number): void {
     const f = this.inFlight;
-    if (!f.active || f.extraDecodeSteps === 0) return;
+    // At the stretch's end there is nothing left to cut: shortening it then would move its end
+    // back to its first step's, in the past, and drop the steps that have already run.
+    if (!f.active || f.extraDecodeSteps === 0 || now >= f.end) return;
     this.materialize(now);
     if (f.extraDecodeSteps === 0) return;
     f.extraDecodeSteps = 0;
