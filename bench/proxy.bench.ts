@@ -3,11 +3,20 @@
  * (process CPU time / requests) of the same loopback backends called directly, through
  * `router serve`, through a minimal node:http + undici proxy (bench/min-proxy.ts) and through
  * nginx when it is installed (skipped with a message otherwise),
- * at concurrency 32 and 128, non-streaming and streaming. Prints a table; asserts nothing.
- * Every run is bounded by a request count and a time limit.
+ * at concurrency 32 and 128, non-streaming and streaming. Prints tables; asserts nothing.
+ * Every run is bounded by a time limit (and, with the Node load generator, a request count).
+ *
+ * Load generator: wrk (bench/wrk.ts; `apt-get install -y wrk`), closed loop, one thread per
+ * port, latencies as measured (wrk's coordinated-omission correction undone); when wrk is missing
+ * the bench says so and uses its Node generator (undici Pool), which `--loadgen node` selects.
+ * Processes are pinned with taskset (bench/cores.ts): the proxy under test alone on CPU 0, the
+ * load generator, the backends and this harness on the others (`--no-pin` turns it off), the
+ * same for serve, node-min and nginx (one worker process).
  *
  * Each cell is measured in `--rounds` slices with the targets taking turns, so the machine's
- * load (shared) weighs on serve and on the minimal proxy alike.
+ * load (shared) weighs on serve and on the minimal proxy alike. The tail is reported per slice:
+ * the median of the slices' p99/p50 next to their min and max, so one slice that caught a
+ * hiccup of the machine does not decide the figure.
  *
  * `--probe` loads bench/proxy-probe.ts into serve and into the minimal proxy and prints, per cell,
  * their event-loop delay and garbage collections during their slices (where a tail comes from):
@@ -20,8 +29,8 @@
  * `--base-node-args "ARGS"` pass node options to one of them (e.g. a V8 flag under test); `--conc 128` and `--mode json|stream` run a
  * subset of the cells; `--targets serve,base,node-min` a subset of the targets.
  *
- *   node dist/bench/proxy.bench.js [--requests N] [--seconds S] [--backends K] [--rounds R] [--probe]
- *     [--base DIR] [--serve-node-args ARGS] [--base-node-args ARGS] [--conc C] [--mode json|stream] [--targets A,B]
+ *   node dist/bench/proxy.bench.js [--seconds S] [--rounds R] [--backends K] [--probe] [--loadgen wrk|node] [--no-pin]
+ *     [--requests N (node loadgen)] [--base DIR] [--serve-node-args ARGS] [--base-node-args ARGS] [--conc C] [--mode json|stream] [--targets A,B]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,7 +40,9 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { quantile } from '../src/util/stats.js';
 import { numberArg } from './args.js';
+import { placement } from './cores.js';
 import { freePort } from './ports.js';
+import { runWrk, wrkScript, wrkVersion } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '../src/cli/main.js');
@@ -40,16 +51,24 @@ const MIN_PROXY = join(here, 'min-proxy.js');
 const PROBE_JS = join(here, 'proxy-probe.js');
 const PROBE = process.argv.includes('--probe');
 
-const REQUESTS = numberArg('--requests', 6000);
-const SECONDS = numberArg('--seconds', 8);
-const BACKENDS = numberArg('--backends', 2);
-/** Slices per cell, the targets taking turns (see main). */
-const ROUNDS = numberArg('--rounds', 3);
-const WARMUP = 500;
 function stringArg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
+const WRK_VERSION = stringArg('--loadgen') === 'node' ? undefined : wrkVersion();
+if (WRK_VERSION === undefined && stringArg('--loadgen') !== 'node') process.stderr.write('wrk not installed: using the Node load generator (apt-get install -y wrk)\n');
+const WRK = WRK_VERSION !== undefined;
+const PLACE = placement(!process.argv.includes('--no-pin'));
+const REQUESTS = numberArg('--requests', WRK ? Infinity : 6000);
+const SECONDS = numberArg('--seconds', 8);
+const BACKENDS = numberArg('--backends', 2);
+/** Slices per cell, the targets taking turns (see main). wrk takes whole seconds: 1 s slices. */
+const ROUNDS = numberArg('--rounds', WRK ? 8 : 3);
+/** Per slice, wrk runs whole seconds. */
+const SLICE_S = WRK ? Math.max(1, Math.round(SECONDS / ROUNDS)) : SECONDS / ROUNDS;
+/** wrk counts a response slower than this as a timeout error (and records no latency for it). */
+const WRK_TIMEOUT_S = 5;
+const WARMUP = 500;
 const BASE = stringArg('--base');
 const nodeArgs = (flag: string): string[] => (stringArg(flag) ?? '').split(' ').filter((a) => a !== '');
 const SERVE_NODE_ARGS = nodeArgs('--serve-node-args');
@@ -64,8 +83,17 @@ const children: ChildProcess[] = [];
 
 let lastPid = 0;
 
-/** Starts a process and resolves with the first match of `ready` in its output. */
-function start(cmd: string, args: string[], ready: RegExp): Promise<RegExpExecArray> {
+/** Processes stopped with SIGTERM (nginx's master: a SIGKILL would orphan its worker). */
+const termOnly = new Set<ChildProcess>();
+
+/** `cmd args` behind a placement prefix (`taskset -c N`, or nothing). */
+function placed(prefix: readonly string[], cmd: string, args: readonly string[]): [string, string[]] {
+  return prefix.length === 0 ? [cmd, [...args]] : [prefix[0], [...prefix.slice(1), cmd, ...args]];
+}
+
+/** Starts a process (behind `prefix`) and resolves with the first match of `ready` in its output. */
+function start(prefix: readonly string[], command: string, argv: string[], ready: RegExp): Promise<RegExpExecArray> {
+  const [cmd, args] = placed(prefix, command, argv);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   lastPid = child.pid ?? 0;
@@ -160,10 +188,21 @@ interface Result {
   stream: boolean;
   concurrency: number;
   requests: number;
-  errors: number;
+  /** Responses with an error status (wrk: 400 or more; Node generator: not 200). */
+  errStatus: number;
+  /** Connections or requests that failed (connect, read, write, timeout). */
+  errSocket: number;
   rps: number;
   p50: number;
   p99: number;
+  /** The slices' p99/p50: median, min, max. */
+  tailMedian: number;
+  tailMin: number;
+  tailMax: number;
+  /** Median of the slices' p99/p50 in wrk's coordinated-omission-corrected histogram (wrk only). */
+  correctedTail?: number;
+  /** Bytes read per response, headers included (wrk only). */
+  bytesPerResponse?: number;
   /** Proxy CPU milliseconds per request (undefined for direct). */
   cpuMs?: number;
 }
@@ -215,52 +254,141 @@ function probeSignal(p: Probe): Promise<ProbeStats> {
 
 /** One measured run of a target: its latencies, wall time, errors and the proxy's CPU seconds. */
 interface Slice {
-  lat: number[];
+  /** Latencies, ms, ascending. */
+  lat: Float64Array;
+  /** Responses completed (wrk: may exceed lat.length by its timeouts). */
+  requests: number;
   wallS: number;
-  errors: number;
+  errStatus: number;
+  errSocket: number;
+  bytes?: number;
+  correctedTail?: number;
   cpuS?: number;
   probe?: ProbeStats;
 }
 
+const median = (xs: readonly number[]): number => quantile(Float64Array.from(xs).sort(), 0.5);
+
 /** A cell's slices as one result. */
 function merge(target: string, stream: boolean, concurrency: number, slices: readonly Slice[]): Result {
-  const lat = slices.flatMap((x) => x.lat);
+  const n = slices.reduce((a, x) => a + x.lat.length, 0);
+  const all = new Float64Array(n);
+  let at = 0;
+  for (const x of slices) {
+    all.set(x.lat, at);
+    at += x.lat.length;
+  }
+  all.sort();
+  const requests = slices.reduce((a, x) => a + x.requests, 0);
   const wall = slices.reduce((a, x) => a + x.wallS, 0);
   const cpuS = slices.every((x) => x.cpuS !== undefined) ? slices.reduce((a, x) => a + (x.cpuS ?? 0), 0) : undefined;
-  const sorted = Float64Array.from(lat).sort();
+  const tails = slices.filter((x) => x.lat.length > 0).map((x) => quantile(x.lat, 0.99) / quantile(x.lat, 0.5));
+  const corrected = slices.flatMap((x) => (x.correctedTail !== undefined ? [x.correctedTail] : []));
+  const bytes = slices.every((x) => x.bytes !== undefined) ? slices.reduce((a, x) => a + (x.bytes ?? 0), 0) : undefined;
   return {
     target,
     stream,
     concurrency,
-    requests: lat.length,
-    errors: slices.reduce((a, x) => a + x.errors, 0),
-    rps: lat.length / wall,
-    p50: quantile(sorted, 0.5),
-    p99: quantile(sorted, 0.99),
-    cpuMs: cpuS !== undefined ? (cpuS * 1000) / lat.length : undefined,
+    requests,
+    errStatus: slices.reduce((a, x) => a + x.errStatus, 0),
+    errSocket: slices.reduce((a, x) => a + x.errSocket, 0),
+    rps: requests / wall,
+    p50: quantile(all, 0.5),
+    p99: quantile(all, 0.99),
+    tailMedian: median(tails),
+    tailMin: Math.min(...tails),
+    tailMax: Math.max(...tails),
+    correctedTail: corrected.length > 0 ? median(corrected) : undefined,
+    bytesPerResponse: bytes !== undefined && requests > 0 ? bytes / requests : undefined,
+    cpuMs: cpuS !== undefined ? (cpuS * 1000) / requests : undefined,
   };
 }
 
-/** Closed-loop load: `concurrency` clients, each sending its next request when the last ends. */
-async function load(target: string, ports: number[], stream: boolean, concurrency: number, requests = REQUESTS, proxyPid?: number, seconds = SECONDS, probe?: Probe): Promise<Slice> {
+/** The request bodies the load rotates over (both generators). */
+const bodies = (stream: boolean): string[] =>
+  Array.from({ length: 64 }, (_, i) => JSON.stringify({ model: 'fixture-model', messages: [{ role: 'user', content: `benchmark request ${i} about routing` }], max_tokens: 16, stream }));
+
+/** A target under load: its ports (one per backend for direct), its PID for CPU time, its probe. */
+interface Target {
+  name: string;
+  ports: number[];
+  pid?: number;
+  probe?: Probe;
+}
+
+let scriptDir: string | undefined;
+const scripts = new Map<string, string>();
+
+/** The wrk script for these ports and mode, written once into a temp dir. */
+function scriptFor(ports: readonly number[], stream: boolean): string {
+  const key = `${ports.join(',')}:${stream}`;
+  let path = scripts.get(key);
+  if (path === undefined) {
+    scriptDir ??= mkdtempSync(join(tmpdir(), 'bench-wrk-'));
+    path = join(scriptDir, `load-${scripts.size}.lua`);
+    writeFileSync(path, wrkScript(ports, '/v1/chat/completions', bodies(stream)));
+    scripts.set(key, path);
+  }
+  return path;
+}
+
+/** Closed-loop load by wrk for `seconds` (whole seconds), the proxy's CPU time read around it. */
+async function loadWrk(t: Target, stream: boolean, concurrency: number, seconds: number, measureCpu: boolean): Promise<Slice> {
+  // Starts the probe's window (the line it prints covers the time since the last slice: dropped).
+  if (t.probe && measureCpu) await probeSignal(t.probe);
+  const cpu0 = measureCpu && t.pid ? cpuSeconds(t.pid) : 0;
+  const r = await runWrk({
+    prefix: PLACE.load,
+    scriptPath: scriptFor(t.ports, stream),
+    threads: t.ports.length,
+    connections: Math.max(concurrency, t.ports.length),
+    seconds: Math.max(1, Math.round(seconds)),
+    timeoutS: WRK_TIMEOUT_S,
+    url: `http://127.0.0.1:${t.ports[0]}/v1/chat/completions`,
+  });
+  const cpuS = measureCpu && t.pid ? cpuSeconds(t.pid) - cpu0 : undefined;
+  const probe = t.probe && measureCpu ? await probeSignal(t.probe) : undefined;
+  return {
+    lat: r.latMs,
+    requests: r.requests,
+    wallS: r.durationS,
+    errStatus: r.errStatus,
+    errSocket: r.errSocket,
+    bytes: r.bytes,
+    correctedTail: r.correctedP99 / r.correctedP50,
+    cpuS,
+    probe,
+  };
+}
+
+/** One slice with the configured generator; without `measureCpu` a warm-up (no CPU, no probe). */
+function load(t: Target, stream: boolean, concurrency: number, requests: number, seconds: number, measureCpu: boolean): Promise<Slice> {
+  if (WRK) return loadWrk(t, stream, concurrency, seconds, measureCpu);
+  return loadNode(t.ports, stream, concurrency, requests, measureCpu ? t.pid : undefined, seconds, measureCpu ? t.probe : undefined);
+}
+
+/** Closed-loop load from this process (undici Pool): `concurrency` clients, each sending its next request when the last ends. */
+async function loadNode(ports: number[], stream: boolean, concurrency: number, requests: number, proxyPid: number | undefined, seconds: number, probe?: Probe): Promise<Slice> {
   const pools = ports.map((p) => new Pool(`http://127.0.0.1:${p}`, { connections: Math.ceil(concurrency / ports.length) + 1, pipelining: 1 }));
   const lat: number[] = [];
+  const payloads = bodies(stream);
   let sent = 0;
-  let errors = 0;
+  let errStatus = 0;
+  let errSocket = 0;
   let cpu0 = 0;
   let measuring = false;
   const total = WARMUP + requests;
   let t0 = 0;
   let deadline = Infinity;
   const one = async (i: number): Promise<void> => {
-    const body = JSON.stringify({ model: 'fixture-model', messages: [{ role: 'user', content: `benchmark request ${i % 64} about routing` }], max_tokens: 16, stream });
+    const body = payloads[i % 64];
     const started = performance.now();
     try {
       const r = await pools[i % pools.length].request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body });
       await r.body.arrayBuffer();
-      if (r.statusCode !== 200) errors++;
+      if (r.statusCode !== 200) errStatus++;
     } catch {
-      errors++;
+      errSocket++;
     }
     if (measuring) lat.push(performance.now() - started);
   };
@@ -283,29 +411,31 @@ async function load(target: string, ports: number[], stream: boolean, concurrenc
   const cpuS = proxyPid ? cpuSeconds(proxyPid) - cpu0 : undefined;
   const probed = probe ? await probeSignal(probe) : undefined;
   await Promise.all(pools.map((p) => p.close()));
-  return { lat, wallS, errors, cpuS, probe: probed };
+  return { lat: Float64Array.from(lat).sort(), requests: lat.length, wallS, errStatus, errSocket, cpuS, probe: probed };
 }
 
 async function main(): Promise<void> {
+  // The harness (and with --loadgen node, the load itself) runs on the load side's CPUs.
+  if (PLACE.loadCpus !== undefined) spawnSync('taskset', ['-a', '-p', '-c', PLACE.loadCpus, String(process.pid)], { stdio: 'ignore' });
   const backendPorts: number[] = [];
   for (let i = 0; i < BACKENDS; i++) {
-    const port = Number((await start(process.execPath, [UPSTREAM, '--listen', '0'], /port (\d+)/))[1]);
+    const port = Number((await start(PLACE.load, process.execPath, [UPSTREAM, '--listen', '0'], /port (\d+)/))[1]);
     backendPorts.push(port);
   }
-  const targets: { name: string; ports: number[]; pid?: number; probe?: Probe }[] = [{ name: 'direct', ports: backendPorts }];
+  const targets: Target[] = [{ name: 'direct', ports: backendPorts }];
   const workers = backendPorts.map((p) => `http://127.0.0.1:${p}`).join(',');
   const serves: [string, string, string[]][] = [['serve', CLI, SERVE_NODE_ARGS]];
   if (BASE !== undefined) serves.push(['base', join(BASE, 'dist/src/cli/main.js'), BASE_NODE_ARGS]);
   for (const [name, cli, nodeArgv] of serves) {
     const port = await freePort();
-    await start(process.execPath, [...nodeArgv, ...(PROBE ? ['--import', PROBE_JS] : []), cli, 'serve', '--port', String(port), '--workers', workers, '--policy', 'least-request', '--log', 'off'], /listening on/);
+    await start(PLACE.proxy, process.execPath, [...nodeArgv, ...(PROBE ? ['--import', PROBE_JS] : []), cli, 'serve', '--port', String(port), '--workers', workers, '--policy', 'least-request', '--log', 'off'], /listening on/);
     const pid = lastPid;
     const probe = PROBE ? attachProbe() : undefined;
     await waitHttp(port);
     targets.push({ name, ports: [port], pid, probe });
   }
   const minPort = await freePort();
-  await start(process.execPath, [...(PROBE ? ['--import', PROBE_JS] : []), MIN_PROXY, String(minPort), ...backendPorts.map(String)], /listening on/);
+  await start(PLACE.proxy, process.execPath, [...(PROBE ? ['--import', PROBE_JS] : []), MIN_PROXY, String(minPort), ...backendPorts.map(String)], /listening on/);
   targets.push({ name: 'node-min', ports: [minPort], pid: lastPid, probe: PROBE ? attachProbe() : undefined });
   let tmp: string | undefined;
   const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
@@ -313,8 +443,10 @@ async function main(): Promise<void> {
     tmp = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
     const port = await freePort();
     writeFileSync(join(tmp, 'nginx.conf'), nginxConfig(tmp, port, backendPorts));
-    const master = spawn('nginx', ['-c', join(tmp, 'nginx.conf'), '-p', tmp], { stdio: 'ignore' });
+    const [cmd, args] = placed(PLACE.proxy, 'nginx', ['-c', join(tmp, 'nginx.conf'), '-p', tmp]);
+    const master = spawn(cmd, args, { stdio: 'ignore' });
     children.push(master);
+    termOnly.add(master);
     await waitHttp(port, '/health');
     targets.push({ name: 'nginx', ports: [port], pid: master.pid });
   } else {
@@ -323,7 +455,7 @@ async function main(): Promise<void> {
 
   if (ONLY) targets.splice(0, targets.length, ...targets.filter((t) => ONLY.includes(t.name) || t.name === 'direct'));
   // Warm every process's JIT (backends, serve, the load generator) before any cell is measured.
-  for (const t of targets) for (const stream of MODES) await load(t.name, t.ports, stream, 64, WARMUP_ROUND);
+  for (const t of targets) for (const stream of MODES) await load(t, stream, 64, WARMUP_ROUND, 1, false);
 
   // Each cell runs in ROUNDS slices, the targets taking turns, so a change in the machine's load
   // (it is shared) falls on every target alike and the serve / node-min ratio stays fair.
@@ -333,54 +465,65 @@ async function main(): Promise<void> {
     for (const concurrency of CONCURRENCIES) {
       const slices = new Map<string, Slice[]>(targets.map((t) => [t.name, []]));
       for (let round = 0; round < ROUNDS; round++) {
-        for (const t of targets) slices.get(t.name)?.push(await load(t.name, t.ports, stream, concurrency, Math.ceil(REQUESTS / ROUNDS), t.pid, SECONDS / ROUNDS, t.probe));
+        for (const t of targets) slices.get(t.name)?.push(await load(t, stream, concurrency, Math.ceil(REQUESTS / ROUNDS), SLICE_S, true));
       }
       for (const t of targets) {
         const own = slices.get(t.name) ?? [];
         const probes = own.flatMap((x) => (x.probe ? [x.probe] : []));
-        if (probes.length > 0) probeRows.push({ target: t.name, stream, concurrency, requests: own.reduce((a, x) => a + x.lat.length, 0), probes });
+        if (probes.length > 0) probeRows.push({ target: t.name, stream, concurrency, requests: own.reduce((a, x) => a + x.requests, 0), probes });
       }
       for (const t of targets) {
         const r = merge(t.name, stream, concurrency, slices.get(t.name) ?? []);
         results.push(r);
-        process.stderr.write(`${t.name.padEnd(6)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms${r.cpuMs !== undefined ? ` cpu ${r.cpuMs.toFixed(3)} ms/req` : ''}\n`);
+        process.stderr.write(
+          `${t.name.padEnd(8)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, slices' p99/p50 median ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)})${r.cpuMs !== undefined ? ` cpu ${(r.cpuMs * 1000).toFixed(0)} µs/req` : ''}${r.errStatus + r.errSocket > 0 ? ` errors ${r.errStatus} status / ${r.errSocket} socket` : ''}\n`,
+        );
       }
     }
   }
 
   const rows: string[] = [];
-  rows.push(`backends: ${BACKENDS} fixture upstreams on loopback (16 output tokens; SSE chunks back to back); ${REQUESTS} requests or ${SECONDS} s per cell in ${ROUNDS} interleaved slices, each after ${WARMUP} warm-up (and ${WARMUP_ROUND} per target and mode before the first cell)`);
+  const gen = WRK ? `${WRK_VERSION ?? 'wrk'}, one thread per port, closed loop, latencies as measured (wrk's coordinated-omission correction undone), ${SLICE_S} s slices, 1 s warm-up per target and mode` : `Node (undici Pool in the harness), closed loop, ${REQUESTS} requests or ${SECONDS / ROUNDS} s per slice, each after ${WARMUP} warm-up (and ${WARMUP_ROUND} per target and mode before the first cell)`;
+  rows.push(`backends: ${BACKENDS} fixture upstreams on loopback (16 output tokens; SSE chunks back to back); ${ROUNDS} interleaved slices per target and cell`);
+  rows.push(`load generator: ${gen}`);
+  rows.push(`placement: ${PLACE.note}`);
   rows.push('');
-  rows.push('| mode | conc | target | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU ms/req | errors |');
-  rows.push('|---|---|---|---|---|---|---|---|---|');
+  rows.push(`| mode | conc | target | requests | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU µs/req | slices' p99/p50: median (min-max) |${WRK ? " wrk-corrected p99/p50 (median) | bytes/response |" : ''} errors: ${WRK ? 'HTTP ≥ 400' : 'non-200'} / socket |`);
+  rows.push(`|---|---|---|---|---|---|---|---|---|---|${WRK ? '---|---|' : ''}---|`);
   for (const r of results) {
     const direct = results.find((d) => d.target === 'direct' && d.stream === r.stream && d.concurrency === r.concurrency)!;
     const added = r.target === 'direct' ? '' : (r.p50 - direct.p50).toFixed(2);
-    rows.push(`| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? r.cpuMs.toFixed(3) : ''} | ${r.errors} |`);
+    const wrkCols = WRK ? ` ${r.correctedTail !== undefined ? `${r.correctedTail.toFixed(1)}x` : '-'} | ${r.bytesPerResponse !== undefined ? r.bytesPerResponse.toFixed(0) : '-'} |` : '';
+    rows.push(
+      `| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? (r.cpuMs * 1000).toFixed(0) : ''} | ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)}) |${wrkCols} ${r.errStatus} / ${r.errSocket} |`,
+    );
   }
-  // Side by side: proxy CPU per request (process CPU time / requests) and serve's tail at 128.
+  // Side by side: proxy CPU per request (process CPU time / requests) and the per-slice tail.
   const names = targets.filter((t) => t.name !== 'direct').map((t) => t.name);
   const at = (name: string, stream: boolean, c: number): Result | undefined => results.find((x) => x.target === name && x.stream === stream && x.concurrency === c);
   /** serve's CPU per request over node-min's, measured in the same run (the machine is shared: the ratio is the fair figure). */
   const vsMin = (stream: boolean, c: number): number => (at('serve', stream, c)?.cpuMs ?? NaN) / (at('node-min', stream, c)?.cpuMs ?? NaN);
+  const tail = (r: Result | undefined): string => (r ? `${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)})` : '-');
   rows.push('');
-  rows.push(`| mode | conc | ${names.map((n) => `${n} CPU µs/req`).join(' | ')} | serve / node-min CPU | ${names.map((n) => `${n} p50/p99 ms`).join(' | ')} | ${names.map((n) => `${n} p99/p50`).join(' | ')} |`);
-  rows.push(`|---|---|${names.map(() => '---|').join('')}---|${names.map(() => '---|').join('')}${names.map(() => '---|').join('')}`);
+  rows.push(`| mode | conc | ${names.map((n) => `${n} CPU µs/req`).join(' | ')} | serve / node-min CPU | ${names.map((n) => `${n} p99/p50 median (min-max)`).join(' | ')} |`);
+  rows.push(`|---|---|${names.map(() => '---|').join('')}---|${names.map(() => '---|').join('')}`);
   for (const stream of MODES) {
     for (const concurrency of CONCURRENCIES) {
       const cells = names.map((n) => at(n, stream, concurrency));
       rows.push(
-        `| ${stream ? 'stream (16 events)' : 'json'} | ${concurrency} | ${cells.map((c) => (c?.cpuMs !== undefined ? (c.cpuMs * 1000).toFixed(0) : '-')).join(' | ')} | ${vsMin(stream, concurrency).toFixed(2)}x | ${cells.map((c) => (c ? `${c.p50.toFixed(2)} / ${c.p99.toFixed(2)}` : '-')).join(' | ')} | ${cells.map((c) => (c ? `${(c.p99 / c.p50).toFixed(1)}x` : '-')).join(' | ')} |`,
+        `| ${stream ? 'stream (16 events)' : 'json'} | ${concurrency} | ${cells.map((c) => (c?.cpuMs !== undefined ? (c.cpuMs * 1000).toFixed(0) : '-')).join(' | ')} | ${vsMin(stream, concurrency).toFixed(2)}x | ${cells.map(tail).join(' | ')} |`,
       );
     }
   }
-  const sj = at('serve', false, 128);
-  const ss = at('serve', true, 128);
   const cpu = (stream: boolean): number => Math.max(...CONCURRENCIES.map((c) => (at('serve', stream, c)?.cpuMs ?? NaN) * 1000));
   const ratio = (stream: boolean): number => Math.max(...CONCURRENCIES.map((c) => vsMin(stream, c)));
+  const tail128 = (name: string, stream: boolean): string => {
+    const r = at(name, stream, 128);
+    return r ? `${r.tailMedian.toFixed(1)}x` : '-';
+  };
   rows.push('');
   rows.push(
-    `targets (issue 11): serve CPU ≤ 100 µs/json request: ${cpu(false).toFixed(0)} µs (${ratio(false).toFixed(2)}x node-min, aim ≤ 1.2x); ≤ 200 µs/16-event stream: ${cpu(true).toFixed(0)} µs (${ratio(true).toFixed(2)}x node-min); p99 ≤ 3× p50 at 128 connections: json ${sj ? (sj.p99 / sj.p50).toFixed(1) : '-'}x, stream ${ss ? (ss.p99 / ss.p50).toFixed(1) : '-'}x`,
+    `targets (issue 11): serve CPU ≤ 100 µs/json request: ${cpu(false).toFixed(0)} µs (${ratio(false).toFixed(2)}x node-min, aim ≤ 1.2x); ≤ 200 µs/16-event stream: ${cpu(true).toFixed(0)} µs (${ratio(true).toFixed(2)}x node-min); p99 ≤ 3× p50 at 128 connections (median of ${ROUNDS} slices): json ${tail128('serve', false)} (node-min ${tail128('node-min', false)}), stream ${tail128('serve', true)} (node-min ${tail128('node-min', true)})`,
   );
   if (probeRows.length > 0) {
     // Percentiles of the slices are not merged: the worst slice's is shown. Bytes are per request.
@@ -414,6 +557,7 @@ async function main(): Promise<void> {
   process.stdout.write(rows.join('\n') + '\n');
   await stopAll();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (scriptDir) rmSync(scriptDir, { recursive: true, force: true });
 }
 
 /**
@@ -437,7 +581,7 @@ async function stopAll(): Promise<void> {
             clearTimeout(t);
             resolve();
           });
-          c.kill(c.spawnfile === 'nginx' ? 'SIGTERM' : 'SIGKILL');
+          c.kill(termOnly.has(c) ? 'SIGTERM' : 'SIGKILL');
         }),
     ),
   );
@@ -445,6 +589,7 @@ async function stopAll(): Promise<void> {
 
 main().catch(async (err: unknown) => {
   await stopAll();
+  if (scriptDir) rmSync(scriptDir, { recursive: true, force: true });
   process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
   process.exitCode = 1;
 });

@@ -90,6 +90,11 @@ export class BlockPool {
     return this.cachingEnabled && this.meta[b * STRIDE + GEN] === g;
   }
 
+  /** Whether block `b` holds content registered under a hash (a prefix-cache entry, live or not). */
+  isCached(b: number): boolean {
+    return this.meta[b * STRIDE + HASHED] === 1;
+  }
+
   /** The cached block with this hash, or -1. */
   lookup(h: number): number {
     if (!this.cachingEnabled) return -1;
@@ -154,10 +159,35 @@ export class BlockPool {
   /**
    * Drops one reference from each block, last block first, so a request's tail blocks sit nearer
    * the eviction end than its prefix (vLLM frees in reverse order for the same reason).
+   * `blocks[privateFrom..]` are private to the caller: allocated for it and never registered, so
+   * each has exactly one reference and no hash. Their records are then written without being read:
+   * a finished request's blocks were allocated long ago and their records are out of the CPU
+   * caches, and a store does not wait for the line to load as the reference count's decrement did.
    */
-  release(blocks: number[]): void {
+  release(blocks: number[], privateFrom = blocks.length): void {
     const m = this.meta;
-    for (let i = blocks.length - 1; i >= 0; i--) {
+    const ring = this.ring;
+    let i = blocks.length - 1;
+    const from = privateFrom < 0 ? 0 : privateFrom;
+    if (i >= from) {
+      // Room for all of them at once (`pushBack` compacts one at a time).
+      if (this.ringCount + i + 1 - from > ring.length) this.compact();
+      let slot = this.ringHead + this.ringCount;
+      for (; i >= from; i--) {
+        if (slot >= ring.length) slot -= ring.length;
+        const b = blocks[i];
+        const o = b * STRIDE;
+        m[o + REF] = 0;
+        ring[slot] = b * 2;
+        m[o + QPOS] = slot;
+        slot++;
+      }
+      const n = blocks.length - from;
+      this.ringCount += n;
+      this.freeCount += n;
+      this.used -= n;
+    }
+    for (; i >= 0; i--) {
       const b = blocks[i];
       if (--m[b * STRIDE + REF] === 0) {
         this.used--;

@@ -151,6 +151,8 @@ export class Engine {
   private readyTok = new Int32Array(0);
   private readyBlk = new Int32Array(0);
   private readonly needNext: Sequence[] = [];
+  /** When the last fused pass's sequences sampled their last token (see `applyFused`'s `uniform`). */
+  private fusedLast = NaN;
   /** Entries of `needNext` in use (the array is reused, not truncated: truncating frees its storage). */
   private needLen = 0;
   /** The batch's first `batchReady` entries are the ready running set (-1: it was not ready). */
@@ -211,22 +213,23 @@ export class Engine {
    * decode stretch in flight is cut for it.
    */
   add(req: Request, now: number): Sequence {
+    // What every decode step reads and writes first and together: one or two cache lines, not three.
     const seq: Sequence = {
-      req,
-      inputTokens: req.inputTokens,
-      outputTokens: req.outputTokens,
-      enqueuedAt: now,
       numComputed: 0,
       numOutput: 0,
+      outputTokens: req.outputTokens,
+      aborted: false,
       blocks: [],
+      lastTokenAt: NaN,
+      inputTokens: req.inputTokens,
       registered: 0,
+      req,
+      enqueuedAt: now,
       firstScheduledAt: NaN,
       firstTokenAt: NaN,
-      lastTokenAt: NaN,
       finishedAt: NaN,
       cachedTokens: 0,
       preemptions: 0,
-      aborted: false,
       leftBlocks: undefined,
       leftGens: undefined,
       shared: this.config.enablePrefixCaching ? cachedContentHashes(req, this.config.blockSize) : undefined,
@@ -387,7 +390,9 @@ export class Engine {
   /** Shortens a decode stretch to the step in flight at `now`, so a new arrival joins the next step. */
   private cut(now: number): void {
     const f = this.inFlight;
-    if (!f.active || f.extraDecodeSteps === 0) return;
+    // At the stretch's end there is nothing left to cut: shortening it then would move its end
+    // back to its first step's, in the past, and drop the steps that have already run.
+    if (!f.active || f.extraDecodeSteps === 0 || now >= f.end) return;
     this.materialize(now);
     if (f.extraDecodeSteps === 0) return;
     f.extraDecodeSteps = 0;
@@ -794,9 +799,18 @@ export class Engine {
     const running = this.running;
     const b = running.length;
     if (this.readyTok.length < b) {
-      this.readyTok = new Int32Array(Math.max(b, 2 * this.readyTok.length, 16));
-      this.readyBlk = new Int32Array(this.readyTok.length);
+      const tokens = new Int32Array(Math.max(b, 2 * this.readyTok.length, 16));
+      const blocks = new Int32Array(tokens.length);
+      tokens.set(this.readyTok);
+      blocks.set(this.readyBlk);
+      this.readyTok = tokens;
+      this.readyBlk = blocks;
     }
+    // The ready running set, scheduled whole from the last fused pass: `readyTok`/`readyBlk` hold
+    // each one's tokens and blocks, and all sampled their last token at `fusedLast`. Reading those
+    // instead of the sequence's block list and its (boxed) token time saves two loads per sequence
+    // that are usually cache misses.
+    const uniform = this.batchReady === b;
     const tok = this.readyTok;
     const blk = this.readyBlk;
     const need = this.needNext;
@@ -810,27 +824,40 @@ export class Engine {
     let w = 0;
     let kv = 0;
     let minLeft = Infinity;
+    if (uniform && gap && b > 0) {
+      runFrom = this.fusedLast;
+      runCount = b;
+    }
     for (let r = 0; r < b; r++) {
       const seq = running[r];
-      if (gap) {
-        if (seq.lastTokenAt === runFrom) runCount++;
-        else {
-          if (runCount > 0) gap(firstEnd - runFrom, runCount);
-          runFrom = seq.lastTokenAt;
-          runCount = 1;
+      let c: number;
+      let have: number;
+      if (uniform) {
+        c = tok[r] - 1 + adv;
+        have = blk[r];
+      } else {
+        if (gap) {
+          if (seq.lastTokenAt === runFrom) runCount++;
+          else {
+            if (runCount > 0) gap(firstEnd - runFrom, runCount);
+            runFrom = seq.lastTokenAt;
+            runCount = 1;
+          }
         }
+        c = seq.numComputed + adv;
+        have = seq.blocks.length;
       }
-      const c = seq.numComputed + adv;
       seq.numComputed = c;
       const out = seq.numOutput + adv;
       seq.numOutput = out;
       seq.lastTokenAt = last;
-      const blocks = seq.blocks;
-      let have = blocks.length;
       // The step in flight's block was allocated when it was scheduled; the stretch's are due now.
       const extra = Math.ceil(c / bs) - have;
-      for (let k = 0; k < extra; k++) blocks.push(pool.allocate());
-      if (extra > 0) have += extra;
+      if (extra > 0) {
+        const blocks = seq.blocks;
+        for (let k = 0; k < extra; k++) blocks.push(pool.allocate());
+        have += extra;
+      }
       if (finish && (out >= seq.outputTokens || seq.aborted)) {
         done[doneLen++] = seq;
         continue;
@@ -861,6 +888,7 @@ export class Engine {
     this.doneLen = doneLen;
     this.readyKv = kv;
     this.readyMinLeft = minLeft;
+    this.fusedLast = last;
   }
 
   /** Releases and reports the sequences the last fused pass finished, in running order (as `finishCompleted`). */
@@ -876,7 +904,8 @@ export class Engine {
   /** Ends a finished sequence: frees its blocks and adapter slot, counts and reports it. */
   private finish(seq: Sequence, now: number): void {
     seq.finishedAt = now;
-    this.pool.release(seq.blocks);
+    // Blocks past the registered ones were allocated for the sequence and never cached (see `release`).
+    this.pool.release(seq.blocks, seq.registered);
     seq.blocks = [];
     this.counters.finished++;
     if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlockPool } from '../../src/engine/block-pool.js';
+import { createRng } from '../../src/util/rng.js';
 
 test('allocates in order and counts free blocks', () => {
   const p = new BlockPool(4, true);
@@ -84,5 +85,71 @@ test('the free queue keeps release order through many prefix hits (stale ring en
     }
     assert.equal(p.free, total - fresh + queue.length);
     assert.equal(p.used, held.length);
+  }
+});
+
+test('releasing private blocks unread frees them exactly as the counting release does (random use, ring wrap and compaction)', () => {
+  const rng = createRng('block-pool/private-release');
+  for (let run = 0; run < 40; run++) {
+    const total = 8 + rng.int(40);
+    const fast = new BlockPool(total, true);
+    const slow = new BlockPool(total, true);
+    // Each holder: shared (cached, possibly touched by others) leading blocks, then private ones.
+    const held: { blocks: number[]; shared: number }[] = [];
+    let nextHash = 1;
+    const trace = (p: BlockPool, out: number[]): void => {
+      out.push(p.free, p.used, p.cachedBlocks);
+    };
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let op = 0; op < 400; op++) {
+      if (held.length > 0 && (rng.next() < 0.45 || fast.free < 4)) {
+        const h = held.splice(rng.int(held.length), 1)[0];
+        fast.release(h.blocks, h.shared);
+        slow.release(h.blocks);
+      } else {
+        const hits: number[] = [];
+        // A prefix hit on some cached block (a shared block another holder may also hold).
+        const probe = 1 + rng.int(nextHash);
+        const hit = fast.lookup(probe);
+        assert.equal(hit, slow.lookup(probe));
+        if (hit >= 0 && fast.free > 3) {
+          fast.touch(hit);
+          slow.touch(hit);
+          hits.push(hit);
+        }
+        const n = 1 + rng.int(Math.min(3, fast.free - 1));
+        const blocks = [...hits];
+        for (let k = 0; k < n; k++) {
+          const x = fast.allocate();
+          assert.equal(x, slow.allocate());
+          blocks.push(x);
+        }
+        // Some of the fresh blocks get registered: they become shared (cached) content.
+        let shared = hits.length;
+        while (shared < blocks.length && rng.next() < 0.4) {
+          const h = nextHash++;
+          fast.register(blocks[shared], h);
+          slow.register(blocks[shared], h);
+          shared++;
+        }
+        held.push({ blocks, shared });
+      }
+      trace(fast, a);
+      trace(slow, b);
+    }
+    assert.deepEqual(a, b);
+    // The free queues hold the same blocks in the same order.
+    while (held.length > 0) {
+      const h = held.pop() as { blocks: number[]; shared: number };
+      fast.release(h.blocks, h.shared);
+      slow.release(h.blocks);
+    }
+    const order: number[][] = [[], []];
+    for (let k = 0; k < total; k++) {
+      order[0].push(fast.allocate());
+      order[1].push(slow.allocate());
+    }
+    assert.deepEqual(order[0], order[1], `run ${run}: allocation order after release`);
   }
 });

@@ -98,9 +98,14 @@ function drive(w: Workload, fastDecode: boolean, fusedDecode: boolean): Trace {
     fusedDecode,
   );
   const release = e.pool.release.bind(e.pool);
-  e.pool.release = (b: number[]) => {
+  e.pool.release = (b: number[], privateFrom?: number) => {
     blocks.push(`release ${b.join(',')}`);
-    release(b);
+    // What the pool trusts without reading: a private block has one reference and is not cached.
+    for (let i = privateFrom ?? b.length; i < b.length; i++) {
+      assert.equal(e.pool.refCount(b[i]), 1, `block ${b[i]} (index ${i}) is private`);
+      assert.equal(e.pool.isCached(b[i]), false, `block ${b[i]} (index ${i}) is not cached`);
+    }
+    release(b, privateFrom);
   };
   e.observeKvCache({
     stored: (s, from, to, hashes) => blocks.push(`stored ${s.req.id} ${from}-${to} ${hashes.slice(from, to).join(',')}`),

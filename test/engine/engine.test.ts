@@ -122,3 +122,24 @@ test('reserve_full_prompt admits a prompt only if all of it fits', () => {
     assert.equal(e.numRunning, reserve ? 1 : 2, `reserve=${reserve}`);
   }
 });
+
+test('an arrival exactly at a decode stretch\'s end cuts nothing: the stretch ends whole and the arrival joins the next step', () => {
+  // Every step costs 0.25 s (exact in binary), so an arrival can land exactly on a step end.
+  const quarter = { seconds: (): number => 0.25, decodeSeconds: (): number => 0.25 };
+  const r = recorder();
+  const e = new Engine(engineConfig(), quarter, r.listener);
+  e.add(req('a', 4, 20), 0);
+  // Prefill ends at 0.25 (token 1); one stretch of 19 decode steps follows, ending at 5.0 with token 20.
+  let t: number;
+  while (!Number.isNaN((t = e.nextEventTime)) && t < 5) e.advance(t);
+  assert.equal(e.nextEventTime, 5);
+  // The simulator takes an arrival before a step end at the same time.
+  e.add(req('b', 4, 2), 5);
+  assert.equal(e.nextEventTime, 5);
+  run(e);
+  assert.equal(r.done.get('a')?.finishedAt, 5);
+  assert.equal(r.done.get('a')?.numOutput, 20);
+  // b is prefilled in the step after a's stretch (5.0 → 5.25) and decodes its second token by 5.5.
+  assert.equal(r.first.get('b'), 5.25);
+  assert.equal(r.done.get('b')?.finishedAt, 5.5);
+});

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Pool } from 'undici';
 import { H1ResponseParser, UpstreamParseError } from '../../src/serve/upstream/h1-parser.js';
 import { H1Pool, type UpstreamController, type UpstreamHandler, type UpstreamRequest } from '../../src/serve/upstream/h1-pool.js';
@@ -340,6 +342,51 @@ test('H1Pool: a large body with the handler pausing on every chunk arrives whole
     });
     assert.equal(hash.digest('hex'), createHash('sha256').update(big).digest('hex'));
     assert.ok(chunks > 1);
+  } finally {
+    await h1.close();
+    await up.close();
+  }
+});
+
+/** V8's gc(), exposed at run time (the test runner starts node without --expose-gc). */
+function forceGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+test('H1Pool: an idle keep-alive socket does not keep its last request (handler, request body) reachable', async () => {
+  const up = await scripted((s) => {
+    s.write(SSE);
+  });
+  const h1 = new H1Pool(`http://127.0.0.1:${up.port}`, OPTS);
+  const gc = forceGc();
+  try {
+    const refs: WeakRef<object>[] = [];
+    // Runs in its own function so nothing on this test's stack holds the request or its handler.
+    const one = async (): Promise<void> => {
+      const req: UpstreamRequest = { ...REQ, body: Buffer.from('{"stream":true}') };
+      let handler: UpstreamHandler | undefined;
+      const out = await fetchVia((r, h) => {
+        handler = h;
+        h1.dispatch(r, h);
+      }, req);
+      assert.equal(out.body, 'data: {"a":1}\n\ndata: {"b":2}\n\ndata: [DONE]\n\n');
+      refs.push(new WeakRef(req), new WeakRef(handler as object));
+    };
+    await one();
+    // The socket is idle in the pool now; the request is over.
+    for (let i = 0; i < 20 && refs.some((r) => r.deref() !== undefined); i++) {
+      await new Promise((r) => setImmediate(r));
+      gc();
+    }
+    assert.deepEqual(
+      refs.map((r) => r.deref() === undefined),
+      [true, true],
+      'the finished request and its handler were collected while their socket sat idle',
+    );
+    // The idle socket still carries the next request.
+    assert.equal((await fetchVia((r, h) => h1.dispatch(r, h), REQ)).body, 'data: {"a":1}\n\ndata: {"b":2}\n\ndata: [DONE]\n\n');
+    assert.equal(up.accepted, 1);
   } finally {
     await h1.close();
     await up.close();

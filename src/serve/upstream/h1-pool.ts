@@ -141,11 +141,21 @@ class Exchange implements UpstreamController, ResponseSink {
   }
 }
 
+/**
+ * The parser an idle socket holds between requests. Its own parser's sink is the last
+ * exchange, which holds that request's handler (the whole request: lifecycle, client request
+ * and response, bodies): kept on an idle socket, a finished request stayed reachable until the
+ * socket's next request, long enough on a socket deep in the free list to be promoted to the old
+ * heap and to make scavenges copy it (see docs/serve.md, garbage collection). Nothing calls it:
+ * every use of a socket's parser happens while the socket carries a request.
+ */
+const IDLE_PARSER = new H1ResponseParser({ onHead: () => undefined, onBody: () => undefined, onEnd: () => undefined }, false);
+
 /** One keep-alive socket, carrying one request at a time. */
 class Conn {
   readonly socket: Socket;
   busy?: Exchange;
-  parser!: H1ResponseParser;
+  parser = IDLE_PARSER;
   idleSinceMs = 0;
   /** How long this socket may sit idle (the upstream may ask for less than the pool's default). */
   keepAliveMs: number;
@@ -276,6 +286,7 @@ class Conn {
     if (ex) ex.conn = undefined;
     if (this.dead) return;
     const parser = this.parser;
+    this.parser = IDLE_PARSER;
     // As undici: the upstream's `keep-alive: timeout=N` less a threshold, else the pool's default.
     const hint = parser.keepAliveHintMs;
     this.keepAliveMs = hint === undefined ? this.pool.o.keepAliveTimeoutMs : Math.min(hint - KEEP_ALIVE_THRESHOLD_MS, KEEP_ALIVE_MAX_MS);
