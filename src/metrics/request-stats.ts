@@ -4,6 +4,7 @@ import { countSloClass, type LatencyStats, type RequestAggregates, type SloClass
 
 /** Where the simulator puts finished requests: the full log (requests.csv) or a bounded tally. */
 export interface RequestSink {
+  /** `r` is the caller's until `add` returns (the simulator refills one record per completion): copy what you keep. */
   add(r: RequestRecord): void;
   readonly completed: number;
   readonly rejected: number;

@@ -96,10 +96,19 @@ export class RooflineStepCost implements StepCost {
    * `seconds` and `profile measure`'s fit both go through here, so they price steps alike.
    */
   terms(s: StepShape, x: readonly [number, number, number], out: [number, number, number]): number {
+    const known = this.tokenTerms(s.tokens, x, out);
+    this.shapeTerms(s, x, out);
+    return known;
+  }
+
+  /**
+   * The part of `terms` fixed by the step's token count m: `out` set to the layer (and expert)
+   * GEMMs' sums, the known term returned. `shapeTerms` then adds the rest in `terms`' order.
+   */
+  private tokenTerms(m: number, x: readonly [number, number, number], out: [number, number, number]): number {
     out[0] = 0;
     out[1] = 0;
     out[2] = 0;
-    const m = s.tokens;
     const sat = m / (m + this.c.gemm_half_tokens);
     for (const g of this.layerGemms) this.gemm(m, sat, g, 1, x, out);
     const moe = this.moe;
@@ -110,6 +119,12 @@ export class RooflineStepCost implements StepCost {
       const satE = mPer / (mPer + this.c.gemm_half_tokens);
       for (const g of moe.expertGemms) this.gemm(mPer, satE, g, touched, x, out);
     }
+    const ew = (this.ewBytesPerToken * m) / (this.bw * this.c.elementwise_efficiency) + this.ewFixedUs / 1e6;
+    return this.gemmLaunchS + ew + this.commSeconds(m);
+  }
+
+  /** `terms` past the token-count part: the LM head (by sequences), prefill and decode attention. */
+  private shapeTerms(s: StepShape, x: readonly [number, number, number], out: [number, number, number]): void {
     const seqs = s.seqs;
     this.gemm(seqs, seqs / (seqs + this.c.gemm_half_tokens), this.lmHead, 1, x, out);
     if (s.prefillKvTokens > 0) {
@@ -119,8 +134,6 @@ export class RooflineStepCost implements StepCost {
       else out[2] += kv;
     }
     out[2] += (this.kvBytesPerToken * s.decodeKvTokens) / this.bw;
-    const ew = (this.ewBytesPerToken * m) / (this.bw * this.c.elementwise_efficiency) + this.ewFixedUs / 1e6;
-    return this.gemmLaunchS + ew + this.commSeconds(m);
   }
 
   private gemm(m: number, sat: number, g: Gemm, copies: number, x: readonly [number, number, number], out: [number, number, number]): void {
@@ -145,8 +158,42 @@ export class RooflineStepCost implements StepCost {
     x[1] = 1 / this.c.attn_efficiency;
     x[2] = 1 / this.c.bandwidth_efficiency;
     const t = this.t;
-    const known = this.terms(s, x, t);
+    const m = s.tokens;
+    let known: number;
+    if (Number.isInteger(m) && m >= 0 && m <= 1 << 16) {
+      // A mixed step's GEMMs are priced once per token count (the same sums, so the same bits).
+      if (m >= this.tokenKnown.length) this.growTokenCache(m);
+      const i = 3 * m;
+      const p = this.tokenParts;
+      if (this.tokenKnown[m] === 0) {
+        known = this.tokenTerms(m, x, t);
+        p[i] = t[0];
+        p[i + 1] = t[2];
+        p[i + 2] = known;
+        this.tokenKnown[m] = 1;
+      } else {
+        t[0] = p[i];
+        t[1] = 0;
+        t[2] = p[i + 1];
+        known = p[i + 2];
+      }
+      this.shapeTerms(s, x, t);
+    } else known = this.terms(s, x, t);
     return t[0] * x[0] + t[1] * x[1] + t[2] * x[2] + known + this.overhead + this.perSeq * s.seqs;
+  }
+
+  /** Per token count m, `tokenTerms` at the efficiencies `generalSeconds` prices with: [out₀, out₂, known]. */
+  private tokenParts = new Float64Array(0);
+  private tokenKnown = new Uint8Array(0);
+
+  private growTokenCache(m: number): void {
+    const n = Math.max(m + 1, 2 * this.tokenKnown.length, 64);
+    const parts = new Float64Array(3 * n);
+    parts.set(this.tokenParts);
+    const known = new Uint8Array(n);
+    known.set(this.tokenKnown);
+    this.tokenParts = parts;
+    this.tokenKnown = known;
   }
 
   private readonly dshape: StepShape = { tokens: 0, seqs: 0, prefillAttnPairs: 0, prefillKvTokens: 0, decodeKvTokens: 0 };

@@ -11,7 +11,8 @@ export class InFlightIndex implements InFlightLookup {
   private readonly size: number;
   private readonly min: Float64Array;
   private readonly count: Int32Array;
-  private readonly maxTree: Float64Array;
+  /** Max per node, built at the first `range()` (least-request never asks) and kept from then on. */
+  private maxTree: Float64Array | null = null;
   /** Leaf position of each list member by slot (`WorkerView.index`), -1 for slots not in the list. */
   private readonly pos: Int32Array;
   /**
@@ -31,14 +32,12 @@ export class InFlightIndex implements InFlightLookup {
     this.size = size;
     this.min = new Float64Array(2 * size).fill(Infinity);
     this.count = new Int32Array(2 * size);
-    this.maxTree = new Float64Array(2 * size).fill(-Infinity);
     let slots = 0;
     for (const w of list) slots = Math.max(slots, w.index + 1);
     this.pos = new Int32Array(slots).fill(-1);
     list.forEach((w, i) => {
       this.pos[w.index] = i;
       this.min[size + i] = w.inFlight;
-      this.maxTree[size + i] = w.inFlight;
       this.count[size + i] = 1;
       this.sum += w.inFlight;
       this.squares += w.inFlight * w.inFlight;
@@ -48,11 +47,10 @@ export class InFlightIndex implements InFlightLookup {
     for (let n = size - 1; n >= 1; n--) this.pull(n);
   }
 
-  /** Recomputes node `n` from its children; whether it changed (if not, no ancestor does). */
+  /** Recomputes node `n`'s minimum and its count from its children; whether they changed (if not, no ancestor's do). */
   private pull(n: number): boolean {
     const l = 2 * n;
     const r = l + 1;
-    const hi = Math.max(this.maxTree[l], this.maxTree[r]);
     const a = this.min[l];
     const b = this.min[r];
     let lo: number;
@@ -67,11 +65,19 @@ export class InFlightIndex implements InFlightLookup {
       lo = a;
       count = a === Infinity ? 0 : this.count[l] + this.count[r];
     }
-    if (lo === this.min[n] && count === this.count[n] && hi === this.maxTree[n]) return false;
+    if (lo === this.min[n] && count === this.count[n]) return false;
     this.min[n] = lo;
     this.count[n] = count;
-    this.maxTree[n] = hi;
     return true;
+  }
+
+  /** The max tree from the leaves (their values are the minimum tree's leaves). */
+  private buildMax(): Float64Array {
+    const size = this.size;
+    const max = new Float64Array(2 * size).fill(-Infinity);
+    for (let i = 0; i < this.list.length; i++) max[size + i] = this.min[size + i];
+    for (let n = size - 1; n >= 1; n--) max[n] = Math.max(max[2 * n], max[2 * n + 1]);
+    return max;
   }
 
   /** Re-reads one worker's count (after the router changed it); workers not in the list are ignored. */
@@ -91,7 +97,15 @@ export class InFlightIndex implements InFlightLookup {
       if (!Number.isInteger(now)) this.fractional++;
     }
     this.min[n] = now;
-    this.maxTree[n] = w.inFlight;
+    const max = this.maxTree;
+    if (max !== null) {
+      max[n] = now;
+      for (let m = n >> 1; m >= 1; m >>= 1) {
+        const hi = Math.max(max[2 * m], max[2 * m + 1]);
+        if (hi === max[m]) break;
+        max[m] = hi;
+      }
+    }
     for (n >>= 1; n >= 1 && this.pull(n); n >>= 1);
   }
 
@@ -124,6 +138,7 @@ export class InFlightIndex implements InFlightLookup {
 
   /** Fewest and most in flight over the list (`loadRange(list, inFlight)`). */
   range(): { min: number; max: number } {
+    this.maxTree ??= this.buildMax();
     return { min: this.min[1], max: this.maxTree[1] };
   }
 

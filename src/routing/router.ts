@@ -319,18 +319,31 @@ export class Router {
     return this.queue.size;
   }
 
-  onFirstToken(req: Request): void {
-    const w = this.placed.get(req.id);
+  /**
+   * The request's first token. `at`: the worker the caller dispatched it to and knows it is still
+   * in flight on (the simulator's engines do), which spares the lookup by id.
+   */
+  onFirstToken(req: Request, at?: WorkerView): void {
+    const w = at ?? this.placed.get(req.id);
     if (!w) return;
     w.inPrefill--;
     this.policy.onFirstToken?.(req, w, this.ctx);
   }
 
-  /** The request left its worker (finished, failed or was refused there); its load is released. */
-  onComplete(req: Request, outcome: Outcome, firstTokenSeen: boolean): void {
-    const w = this.placed.get(req.id);
-    if (!w) return;
-    this.placed.delete(req.id);
+  /**
+   * The request left its worker (finished, failed or was refused there); its load is released.
+   * `at`: the worker the caller dispatched it to (one map operation instead of two).
+   */
+  onComplete(req: Request, outcome: Outcome, firstTokenSeen: boolean, at?: WorkerView): void {
+    let w: WorkerView | undefined;
+    if (at) {
+      if (!this.placed.delete(req.id)) return;
+      w = at;
+    } else {
+      w = this.placed.get(req.id);
+      if (!w) return;
+      this.placed.delete(req.id);
+    }
     this.classes?.released(req);
     w.inFlight--;
     this.loadIndex?.update(w);

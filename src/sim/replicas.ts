@@ -17,8 +17,9 @@ export interface SimRouter {
   readonly queuedTotal: number;
   addWorker(init: WorkerInit): WorkerView;
   submit(req: Request): void;
-  onFirstToken(req: Request): void;
-  onComplete(req: Request, outcome: Outcome, firstTokenSeen: boolean): void;
+  /** `at`: the view the request was dispatched to, when the caller knows it (a hint; replicas ignore it). */
+  onFirstToken(req: Request, at?: WorkerView): void;
+  onComplete(req: Request, outcome: Outcome, firstTokenSeen: boolean, at?: WorkerView): void;
   onScrape(worker: number, m: ScrapedMetrics): void;
   nextDeadline(): number;
   onTimer(now: number): void;

@@ -1,6 +1,8 @@
-import { Engine, type Sequence } from '../engine/engine.js';
+import { Engine, type EngineListener, type Sequence } from '../engine/engine.js';
 import { stepCostFor } from '../profiles/step-cost-factory.js';
 import type { FleetWorker } from '../profiles/fleet.js';
+import type { Deployment } from '../profiles/types.js';
+import type { StepCost } from '../engine/step-cost.js';
 import { Router } from '../routing/router.js';
 import { UserError } from '../util/errors.js';
 import type { WorkerInit } from '../routing/worker-registry.js';
@@ -12,7 +14,7 @@ import { EventHeap } from '../util/heap.js';
 import { StepQueue } from './step-queue.js';
 import { childRng } from '../util/rng.js';
 import type { Request } from '../workload/request.js';
-import { RequestLog } from '../metrics/request-log.js';
+import { RequestLog, type RequestRecord } from '../metrics/request-log.js';
 import { effectiveSlo, sloClassName, type SloSpec } from '../metrics/slo.js';
 import { latencyMeetsSlo, requestLatency } from '../metrics/latency.js';
 import { summarize, summaryFrom, type WorkerSummary } from '../metrics/summary.js';
@@ -131,13 +133,28 @@ export class Simulation {
   private seqNo = 0;
   private readonly scheduledAt: number[];
   /** First tokens and completions of the step being handled, in the order the engine reported them. */
-  private readonly finishedSeqs: Sequence[] = [];
-  private readonly finishedWorkers: number[] = [];
-  /** 1 = first token, 0 = finished. */
-  private readonly finishedFirst: number[] = [];
-  private finishedLen = 0;
+  private readonly finished = new FinishedQueue();
   /** Handled events, reused by `push` so a long run allocates no event objects. */
   private readonly spareEvents: StepEvent[] = [];
+  /** The record `complete` fills for the sink (status ok; no reason or HTTP status). */
+  private readonly record: RequestRecord = {
+    requestId: '',
+    arrivalS: NaN,
+    worker: '',
+    queueMs: NaN,
+    ttftMs: NaN,
+    tpotMs: NaN,
+    e2eMs: NaN,
+    inputTokens: 0,
+    cachedTokens: 0,
+    outputTokens: 0,
+    preemptions: 0,
+    sloMet: NaN,
+    status: 'ok',
+    reason: undefined,
+    sloClass: undefined,
+    httpStatus: undefined,
+  };
   private readonly lastScrape: { hits: number; queries: number }[];
   private readonly lastSeries: { hits: number; queries: number; prompt: number; gen: number; finished: number }[];
   private readonly served: { requests: number; input: number; output: number }[];
@@ -182,13 +199,15 @@ export class Simulation {
     this.models.reset(this.views);
     checkPolicyForModels(o.policy, this.views);
     attachSloTables(this.views, [...importedSloTables(o.fleet), ...(o.sloProfiles ?? [])]);
+    // One pricer per deployment, shared by its workers: pricers are pure, and their per-shape
+    // caches then fill once for the fleet instead of once per worker.
+    const costs = new Map<Deployment, StepCost>();
+    // One closure for every engine: the engines' call of it stays monomorphic.
+    const tokenGap = (seconds: number, count: number): void => this.itl.add(seconds * 1e3, count);
     this.engines = o.fleet.map((w, i) => {
-      const cost = stepCostFor(w.deployment);
-      return new Engine(w.deployment.engine, cost, {
-        firstToken: (seq) => this.noteFinished(seq, i, 1),
-        finished: (seq) => this.noteFinished(seq, i, 0),
-        tokenGap: (seconds, count) => this.itl.add(seconds * 1e3, count),
-      }, o.fastDecode ?? true);
+      let cost = costs.get(w.deployment);
+      if (!cost) costs.set(w.deployment, (cost = stepCostFor(w.deployment)));
+      return new Engine(w.deployment.engine, cost, new EngineEvents(this.finished, i, tokenGap), o.fastDecode ?? true);
     });
     attachOffloadTiers(o.fleet, this.engines);
     this.pd?.attachEngines();
@@ -322,13 +341,6 @@ export class Simulation {
     } else this.heap.push({ time, seq: this.seqNo++, kind, worker });
   }
 
-  private noteFinished(seq: Sequence, worker: number, first: number): void {
-    const n = this.finishedLen++;
-    this.finishedSeqs[n] = seq;
-    this.finishedWorkers[n] = worker;
-    this.finishedFirst[n] = first;
-  }
-
   private arrive(arriving: Request): void {
     let req = arriving;
     this.clock.set(Math.max(this.clock.now(), req.arrivalS));
@@ -416,48 +428,53 @@ export class Simulation {
   }
 
   private drainFinished(now: number): void {
-    const seqs = this.finishedSeqs;
+    const f = this.finished;
+    const seqs = f.seqs;
     // Completions can re-enter (pull mode dispatches on completion; an engine may then report more).
-    for (let i = 0; i < this.finishedLen; i++) {
+    for (let i = 0; i < f.length; i++) {
       const seq = seqs[i];
-      const worker = this.finishedWorkers[i];
-      if (this.pd !== null && this.pd.isPrefill(worker)) this.pd.prefillEvent(seq, worker, this.finishedFirst[i] === 1, now);
-      else if (this.finishedFirst[i] === 1) this.router.onFirstToken(seq.req);
+      const worker = f.workers[i];
+      if (this.pd !== null && this.pd.isPrefill(worker)) this.pd.prefillEvent(seq, worker, f.first[i] === 1, now);
+      else if (f.first[i] === 1) this.router.onFirstToken(seq.req, this.pd === null ? this.views[worker] : undefined);
       else this.complete(seq, worker, now);
     }
-    this.finishedLen = 0;
+    f.length = 0;
   }
 
   private complete(seq: Sequence, worker: number, now: number): void {
     const req = seq.req;
     const arrival = req.arrivalS;
     const out = req.outputTokens;
-    const lat = requestLatency(arrival, seq.firstTokenAt, now, out);
+    const first = seq.firstTokenAt;
+    // requestLatency's arithmetic, in locals: the object is built only when an SLO judges it.
+    const ttftMs = (first - arrival) * 1e3;
+    const tpotMs = out > 1 ? ((now - first) * 1e3) / (out - 1) : NaN;
+    const e2eMs = (now - arrival) * 1e3;
     const slo = effectiveSlo(this.o.slo, req.slo);
-    const sloMet = slo ? (latencyMeetsSlo(slo, lat, req.inputTokens, out) ? 1 : 0) : NaN;
+    const sloMet = slo ? (latencyMeetsSlo(slo, requestLatency(arrival, first, now, out), req.inputTokens, out) ? 1 : 0) : NaN;
     const s = this.served[worker];
     s.requests++;
     s.input += req.inputTokens;
     s.output += out;
     this.lastEnd = Math.max(this.lastEnd, now);
-    this.sink.add({
-      requestId: req.id,
-      arrivalS: arrival,
-      worker: this.views[worker].name,
-      queueMs: (seq.firstScheduledAt - arrival) * 1e3,
-      ttftMs: lat.ttftMs,
-      tpotMs: lat.tpotMs,
-      e2eMs: lat.e2eMs,
-      inputTokens: req.inputTokens,
-      cachedTokens: seq.cachedTokens,
-      outputTokens: out,
-      preemptions: seq.preemptions,
-      sloMet,
-      status: 'ok',
-      sloClass: slo ? sloClassName(slo) : undefined,
-    });
+    // One record object for every completion: sinks read it during `add` and keep none of it.
+    const r = this.record;
+    r.requestId = req.id;
+    r.arrivalS = arrival;
+    r.worker = this.views[worker].name;
+    r.queueMs = (seq.firstScheduledAt - arrival) * 1e3;
+    r.ttftMs = ttftMs;
+    r.tpotMs = tpotMs;
+    r.e2eMs = e2eMs;
+    r.inputTokens = req.inputTokens;
+    r.cachedTokens = seq.cachedTokens;
+    r.outputTokens = out;
+    r.preemptions = seq.preemptions;
+    r.sloMet = sloMet;
+    r.sloClass = slo ? sloClassName(slo) : undefined;
+    this.sink.add(r);
     this.o.admission?.completed(req, now);
-    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: lat.ttftMs / 1e3, e2eS: lat.e2eMs / 1e3 }, true);
+    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttftMs / 1e3, e2eS: e2eMs / 1e3 }, true, this.pd === null ? this.views[worker] : undefined);
   }
 
   /** A stopped run: requests queued in the router or still on an engine are reported as unfinished, not dropped. */
@@ -602,6 +619,43 @@ export class Simulation {
     if (offload) summary.kv_offload = offload;
     Object.assign(summary, this.groups.summaries(durationS, input.sloGiven));
     return { summary, log: this.log, timeseries: this.timeseries, stopped: this.stopRequested };
+  }
+}
+
+/** First tokens and completions the engines reported during one event, in order (reused: no allocation per event). */
+class FinishedQueue {
+  readonly seqs: Sequence[] = [];
+  readonly workers: number[] = [];
+  /** 1 = first token, 0 = finished. */
+  readonly first: number[] = [];
+  length = 0;
+
+  note(seq: Sequence, worker: number, first: number): void {
+    const n = this.length++;
+    this.seqs[n] = seq;
+    this.workers[n] = worker;
+    this.first[n] = first;
+  }
+}
+
+/**
+ * One engine's listener. A class rather than closures per engine: every engine's calls then reach
+ * the same two functions, a call site V8 can inline, where a closure per engine made it
+ * megamorphic. `tokenGap` is one function shared by all engines for the same reason.
+ */
+class EngineEvents implements EngineListener {
+  constructor(
+    private readonly queue: FinishedQueue,
+    private readonly worker: number,
+    readonly tokenGap: (seconds: number, count: number) => void,
+  ) {}
+
+  firstToken(seq: Sequence): void {
+    this.queue.note(seq, this.worker, 1);
+  }
+
+  finished(seq: Sequence): void {
+    this.queue.note(seq, this.worker, 0);
   }
 }
 

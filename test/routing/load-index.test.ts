@@ -43,3 +43,22 @@ test('InFlightIndex sums equal a scan\'s sums through random load changes; a fra
     } else assert.deepEqual([index.total(), index.sumSquares()], scan(), `step ${step}`);
   }
 });
+
+test('InFlightIndex builds its max tree at the first range() after any number of updates, and keeps it from then on', () => {
+  for (const n of [1, 5, 16, 37]) {
+    const views = Array.from({ length: n }, (_, i) => ({ index: i, inFlight: i % 4 }) as WorkerView);
+    const index = new InFlightIndex(views);
+    const a = createRng(3);
+    const b = createRng(3);
+    const moves = createRng(9);
+    for (let step = 0; step < 1500; step++) {
+      const w = views[moves.int(n)];
+      w.inFlight = Math.max(0, w.inFlight + (moves.next() < 0.5 ? 1 : -1));
+      index.update(w);
+      assert.equal(index.argminRandomTie(a), argminRandomTie(views, (v) => v.inFlight, b));
+      // No range() for the first 700 steps (least-request's use), then every few steps.
+      if (step >= 700 && step % 3 === 0) assert.deepEqual(index.range(), loadRange(views, (v) => v.inFlight), `n=${n} step=${step}`);
+    }
+  }
+  assert.deepEqual(new InFlightIndex([]).range(), loadRange([], (v) => v.inFlight));
+});

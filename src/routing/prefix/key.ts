@@ -23,6 +23,9 @@ const TWO16 = 65536;
 const TWO32 = 4294967296;
 
 export function prefixKey(req: RouteRequest): PrefixKey {
+  // Nothing to key on: no cache entry either (a WeakMap entry per request of a day-long trace
+  // is hundreds of MB of ephemeron table between major GCs).
+  if ((req.text === undefined || req.text.length === 0) && req.prefix === undefined) return EMPTY;
   const hit = cache.get(req);
   if (hit) return hit;
   let k: PrefixKey;
