@@ -335,15 +335,8 @@ export class Router {
    * `at`: the worker the caller dispatched it to (one map operation instead of two).
    */
   onComplete(req: Request, outcome: Outcome, firstTokenSeen: boolean, at?: WorkerView): void {
-    let w: WorkerView | undefined;
-    if (at) {
-      if (!this.placed.delete(req.id)) return;
-      w = at;
-    } else {
-      w = this.placed.get(req.id);
-      if (!w) return;
-      this.placed.delete(req.id);
-    }
+    const w = at ?? this.placed.get(req.id);
+    if (w === undefined || !this.placed.delete(req.id)) return;
     this.classes?.released(req);
     w.inFlight--;
     this.loadIndex?.update(w);
