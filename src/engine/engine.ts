@@ -157,6 +157,8 @@ export class Engine {
   private needLen = 0;
   /** The batch's first `batchReady` entries are the ready running set (-1: it was not ready). */
   private batchReady = -1;
+  /** Sequences of the batch that `applyBatch` last applied that sampled a token (all of them: every one decodes next). */
+  private batchSampled = 0;
   /** Sequences a fused pass finished, reported after it in running order. */
   private readonly doneSeqs: Sequence[] = [];
   private doneLen = 0;
@@ -732,6 +734,7 @@ export class Engine {
     const gap = this.listener.tokenGap;
     let runFrom = NaN;
     let runCount = 0;
+    let sampled = 0;
     for (let i = 0; i < this.batchLen; i++) {
       const seq = seqs[i];
       const tokens = toks[i];
@@ -753,9 +756,11 @@ export class Engine {
         seq.lastTokenAt = end;
         seq.numOutput++;
         this.counters.generationTokens++;
+        sampled++;
       }
     }
     if (gap && runCount > 0) gap(end - runFrom, runCount);
+    this.batchSampled = sampled;
   }
 
   /**
@@ -798,14 +803,7 @@ export class Engine {
     const pool = this.pool;
     const running = this.running;
     const b = running.length;
-    if (this.readyTok.length < b) {
-      const tokens = new Int32Array(Math.max(b, 2 * this.readyTok.length, 16));
-      const blocks = new Int32Array(tokens.length);
-      tokens.set(this.readyTok);
-      blocks.set(this.readyBlk);
-      this.readyTok = tokens;
-      this.readyBlk = blocks;
-    }
+    if (this.readyTok.length < b) this.growReady(b);
     // The ready running set, scheduled whole from the last fused pass: `readyTok`/`readyBlk` hold
     // each one's tokens and blocks, and all sampled their last token at `fusedLast`. Reading those
     // instead of the sequence's block list and its (boxed) token time saves two loads per sequence
@@ -891,6 +889,16 @@ export class Engine {
     this.fusedLast = last;
   }
 
+  /** Room in `readyTok`/`readyBlk` for a running set of `b`. */
+  private growReady(b: number): void {
+    const tokens = new Int32Array(Math.max(b, 2 * this.readyTok.length, 16));
+    const blocks = new Int32Array(tokens.length);
+    tokens.set(this.readyTok);
+    blocks.set(this.readyBlk);
+    this.readyTok = tokens;
+    this.readyBlk = blocks;
+  }
+
   /** Releases and reports the sequences the last fused pass finished, in running order (as `finishCompleted`). */
   private reportDone(now: number): void {
     const done = this.doneSeqs;
@@ -953,21 +961,67 @@ export class Engine {
     if (full > seq.registered) seq.registered = full;
   }
 
+  /**
+   * Reports first tokens and finishes after a step that was not a fused pass, in running order.
+   * When the whole running set took part in the step and every sequence that stays sampled in it
+   * (so decodes next, its last token at `now`) and registers nothing more, it also prepares the
+   * next schedule as `applyFused` does (`readyLen` and the rest): the step after a prefill is then
+   * scheduled, priced and planned from that state, and its stretch runs as uniform fused passes.
+   */
   private finishCompleted(now: number): void {
     let w = 0;
     const running = this.running;
+    const b = running.length;
+    // The batch is always a prefix of the running set (schedule takes running sequences in order, then appends admissions).
+    let ready = this.fusedDecode && this.batchLen === b && this.batchSampled === b;
+    if (ready && this.readyTok.length < b) this.growReady(b);
+    const bs = this.config.blockSize;
+    const tok = this.readyTok;
+    const blk = this.readyBlk;
+    const need = this.needNext;
+    let needLen = 0;
+    let kv = 0;
+    let minLeft = Infinity;
+    // `running.length`, not `b`: a listener that adds a request may start a step and admit it meanwhile.
     for (let r = 0; r < running.length; r++) {
       const seq = running[r];
-      if (seq.numOutput === 1 && Number.isNaN(seq.firstTokenAt)) {
+      const out = seq.numOutput;
+      if (out === 1 && Number.isNaN(seq.firstTokenAt)) {
         seq.firstTokenAt = now;
         this.listener.firstToken(seq, now);
       }
-      if (seq.numOutput >= seq.outputTokens || seq.aborted) {
+      if (out >= seq.outputTokens || seq.aborted) {
         this.finish(seq, now);
-      } else {
-        running[w++] = seq;
+        continue;
       }
+      running[w] = seq;
+      if (ready) {
+        // It sampled in the step (`batchSampled`), so it decodes next.
+        const next = seq.numComputed + 1;
+        if (!this.registeredAll(seq)) ready = false;
+        else {
+          let have = seq.blocks.length;
+          if (Math.ceil(next / bs) > have) {
+            need[needLen++] = seq;
+            have++;
+          }
+          tok[w] = next;
+          blk[w] = have;
+          kv += next;
+          const left = seq.outputTokens - out - 1;
+          if (left < minLeft) minLeft = left;
+        }
+      }
+      w++;
     }
+    if (running.length !== b || this.inFlight.active) ready = false;
     if (w !== running.length) running.length = w;
+    if (ready) {
+      this.readyLen = w;
+      this.needLen = needLen;
+      this.readyKv = kv;
+      this.readyMinLeft = minLeft;
+      this.fusedLast = now;
+    }
   }
 }
