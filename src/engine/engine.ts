@@ -473,10 +473,14 @@ export class Engine {
     let kv = f.shape.decodeKvTokens + b;
     const ends = this.stepEnds;
     ends[0] = t;
-    for (let i = 1; i <= m; i++) {
-      t += this.cost.decodeSeconds(b, kv);
-      ends[i] = t;
-      kv += b;
+    const cost = this.cost;
+    if (cost.decodeEnds !== undefined) t = cost.decodeEnds(b, kv, m, ends);
+    else {
+      for (let i = 1; i <= m; i++) {
+        t += cost.decodeSeconds(b, kv);
+        ends[i] = t;
+        kv += b;
+      }
     }
     this.stretchAt = 0;
     f.extraDecodeSteps = m;
