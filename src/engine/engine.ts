@@ -77,7 +77,7 @@ const MAX_STRETCH_STEPS = 64;
 
 /**
  * The step in flight (one object per engine, reused: steps allocate nothing). Its batch is the
- * engine's `batchSeqs`/`batchTokens`. `extraDecodeSteps` further pure-decode steps with the same
+ * engine's first `batchLen` running sequences and their `batchTokens`. `extraDecodeSteps` further pure-decode steps with the same
  * batch follow the first one back to back; they are priced and applied in one go (see
  * `planStretch`), which is exact because nothing can change a pure-decode batch until a sequence
  * finishes, blocks run out or a request arrives (an arrival cuts the stretch, see `cut`).
@@ -99,8 +99,11 @@ export class Engine {
   readonly pool: BlockPool;
   private readonly waiting: Sequence[] = [];
   private running: Sequence[] = [];
-  /** The scheduled batch of the step in flight: sequences and their new tokens, `batchLen` long. */
-  private readonly batchSeqs: Sequence[] = [];
+  /**
+   * The scheduled batch of the step in flight is the running set's first `batchLen` sequences
+   * (`schedule` takes running sequences in order, preempts from the end and admits only after
+   * taking all of them); these are their new tokens.
+   */
   private readonly batchTokens: number[] = [];
   private batchLen = 0;
   /**
@@ -437,7 +440,7 @@ export class Engine {
    */
   private planStretch(f: InFlight): void {
     const b = this.batchLen;
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     const ready = this.batchReady === b;
     let minLeft = Infinity;
     let registered = true;
@@ -500,7 +503,7 @@ export class Engine {
       }
       return n;
     }
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     let need = 0;
     for (let i = 0; i < this.batchLen; i++) {
       const seq = seqs[i];
@@ -512,10 +515,9 @@ export class Engine {
     return need;
   }
 
-  /** Fills `batchSeqs`/`batchTokens`/`batchLen` with the next step's batch. */
+  /** Fills `batchTokens`/`batchLen` with the next step's batch (the running set's first `batchLen`). */
   private schedule(now: number): void {
     const cfg = this.config;
-    const seqs = this.batchSeqs;
     const toks = this.batchTokens;
     let len = 0;
     let budget = cfg.maxNumBatchedTokens;
@@ -529,11 +531,7 @@ export class Engine {
       // Every running sequence decodes one token and the blocks it needs are free: what the loop
       // below would do, allocating in the same (running) order.
       for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocate());
-      const running = this.running;
-      for (; i < ready; i++) {
-        seqs[i] = running[i];
-        toks[i] = 1;
-      }
+      for (; i < ready; i++) toks[i] = 1;
       len = ready;
       budget -= ready;
       this.batchReady = ready;
@@ -558,7 +556,6 @@ export class Engine {
         }
       }
       if (!scheduledSelf) break;
-      seqs[len] = seq;
       toks[len] = n;
       len++;
       budget -= n;
@@ -609,7 +606,6 @@ export class Engine {
       if (j === 0) this.waiting.shift();
       else this.waiting.splice(j, 1);
       this.running.push(seq);
-      seqs[len] = seq;
       toks[len] = n;
       len++;
       budget -= n;
@@ -683,7 +679,7 @@ export class Engine {
     let pfKv = 0;
     let dcKv = 0;
     let chunks = 0;
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     const toks = this.batchTokens;
     const len = this.batchLen;
     let i = 0;
@@ -715,7 +711,7 @@ export class Engine {
 
   /** Writes the shape of one decode step of the scheduled batch (one token each) into `out`. */
   private decodeShape(out: StepShape): void {
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     const len = this.batchLen;
     const toks = this.batchTokens;
     let kv = 0;
@@ -733,7 +729,7 @@ export class Engine {
 
   /** Applies one scheduled step ending at `end`: computed tokens, newly full blocks into the cache, sampled tokens. */
   private applyBatch(end: number): void {
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     const toks = this.batchTokens;
     const gap = this.listener.tokenGap;
     let runFrom = NaN;
