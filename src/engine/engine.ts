@@ -860,7 +860,9 @@ export class Engine {
         done[doneLen++] = seq;
         continue;
       }
-      running[w] = seq;
+      // Only when something before it finished: a sequence still in young space would cost a
+      // write barrier's slow path for storing itself where it already is.
+      if (w !== r) running[w] = seq;
       const next = c + 1;
       if (Math.ceil(next / bs) > have) {
         need[needLen++] = seq;
@@ -994,7 +996,7 @@ export class Engine {
         this.finish(seq, now);
         continue;
       }
-      running[w] = seq;
+      if (w !== r) running[w] = seq;
       if (ready) {
         // It sampled in the step (`batchSampled`), so it decodes next.
         const next = seq.numComputed + 1;
