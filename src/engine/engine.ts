@@ -316,9 +316,12 @@ export class Engine {
       this.applyFused(firstEnd, f.extraDecodeSteps, now, true);
       const kept = this.readyLen;
       this.reportDone(now);
-      // Drops the finished entries after the kept ones (a listener may have appended since).
-      if (this.running.length === b) this.running.length = kept;
-      else this.running.splice(kept, b - kept);
+      // Drops the finished entries after the kept ones (a listener may have appended since); when
+      // none finished, not even a same-length store (the length setter is a call).
+      if (kept !== b) {
+        if (this.running.length === b) this.running.length = kept;
+        else this.running.splice(kept, b - kept);
+      }
     } else {
       this.readyLen = -1;
       this.applyBatch(firstEnd);
