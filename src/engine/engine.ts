@@ -853,8 +853,10 @@ export class Engine {
       seq.numOutput = out;
       seq.lastTokenAt = last;
       // The step in flight's block was allocated when it was scheduled; the stretch's are due now.
-      const extra = Math.ceil(c / bs) - have;
-      if (extra > 0) {
+      // Integer compares instead of Math.ceil(c / bs) > have (the same for positive integers), so
+      // a sequence whose blocks suffice pays no division.
+      if (c > have * bs) {
+        const extra = Math.ceil(c / bs) - have;
         const blocks = seq.blocks;
         for (let k = 0; k < extra; k++) blocks.push(pool.allocate());
         have += extra;
@@ -867,7 +869,7 @@ export class Engine {
       // write barrier's slow path for storing itself where it already is.
       if (w !== r) running[w] = seq;
       const next = c + 1;
-      if (Math.ceil(next / bs) > have) {
+      if (next > have * bs) {
         need[needLen++] = seq;
         have++;
       }
@@ -1006,7 +1008,7 @@ export class Engine {
         if (!this.registeredAll(seq)) ready = false;
         else {
           let have = seq.blocks.length;
-          if (Math.ceil(next / bs) > have) {
+          if (next > have * bs) {
             need[needLen++] = seq;
             have++;
           }
