@@ -31,6 +31,10 @@
  * It differs from the fixture only where the bench does not look (no control endpoints or fault
  * modes; see its header). The backends' CPU per request is printed next to the proxy's.
  *
+ * The machine is shared: next to each proxy's figures the bench prints its run-queue wait (ms per
+ * second of slice that it was runnable but another process had its CPU, from schedstat; median
+ * slice) and the load average at the start and end, so a tail taken under load says so.
+ *
  * For A/B runs of a change: `--base DIR` adds a target "base", `router serve` from another
  * checkout's build (DIR/dist/src/cli/main.js, e.g. main built in a spare worktree), started with the
  * same flags and measured in the same interleaved rounds; `--serve-node-args "ARGS"` and
@@ -208,6 +212,32 @@ function cpuSeconds(pid: number): number {
   return total;
 }
 
+/**
+ * Seconds a process (its threads, and its direct children's) spent runnable but waiting for a
+ * CPU (/proc/PID/task/TID/schedstat, second field): how much the machine's other load delayed it.
+ */
+function runqueueWaitS(pid: number): number {
+  const pids = [pid];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]) === pid) pids.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  let ns = 0;
+  for (const p of pids) {
+    try {
+      for (const t of readdirSync(`/proc/${p}/task`)) ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      // gone, or no schedstat
+    }
+  }
+  return ns / 1e9;
+}
+
 interface Result {
   target: string;
   stream: boolean;
@@ -232,6 +262,8 @@ interface Result {
   cpuMs?: number;
   /** The backends' CPU milliseconds per request, summed over them. */
   backendCpuMs: number;
+  /** Median over the slices of the proxy's run-queue wait per second of slice (ms/s), undefined for direct. */
+  waitMsPerS?: number;
 }
 
 /** What bench/proxy-probe.ts reports for one slice. */
@@ -293,6 +325,8 @@ interface Slice {
   cpuS?: number;
   /** The backends' CPU seconds during the slice. */
   backendCpuS: number;
+  /** The proxy's run-queue wait during the slice, seconds (wrk only). */
+  waitS?: number;
   probe?: ProbeStats;
 }
 
@@ -331,6 +365,7 @@ function merge(target: string, stream: boolean, concurrency: number, slices: rea
     bytesPerResponse: bytes !== undefined && requests > 0 ? bytes / requests : undefined,
     cpuMs: cpuS !== undefined ? (cpuS * 1000) / requests : undefined,
     backendCpuMs: (slices.reduce((a, x) => a + x.backendCpuS, 0) * 1000) / requests,
+    waitMsPerS: slices.every((x) => x.waitS !== undefined) ? median(slices.map((x) => ((x.waitS ?? 0) * 1000) / x.wallS)) : undefined,
   };
 }
 
@@ -366,6 +401,7 @@ async function loadWrk(t: Target, stream: boolean, concurrency: number, seconds:
   if (t.probe && measureCpu) await probeSignal(t.probe);
   const cpu0 = measureCpu && t.pid ? cpuSeconds(t.pid) : 0;
   const back0 = backendCpu();
+  const wait0 = measureCpu && t.pid ? runqueueWaitS(t.pid) : 0;
   const r = await runWrk({
     prefix: PLACE.load,
     scriptPath: scriptFor(t.ports, stream),
@@ -377,6 +413,7 @@ async function loadWrk(t: Target, stream: boolean, concurrency: number, seconds:
   });
   const cpuS = measureCpu && t.pid ? cpuSeconds(t.pid) - cpu0 : undefined;
   const backendCpuS = backendCpu() - back0;
+  const waitS = measureCpu && t.pid ? runqueueWaitS(t.pid) - wait0 : undefined;
   const probe = t.probe && measureCpu ? await probeSignal(t.probe) : undefined;
   return {
     lat: r.latMs,
@@ -388,6 +425,7 @@ async function loadWrk(t: Target, stream: boolean, concurrency: number, seconds:
     correctedTail: r.correctedP99 / r.correctedP50,
     cpuS,
     backendCpuS,
+    waitS,
     probe,
   };
 }
@@ -511,7 +549,7 @@ async function main(): Promise<void> {
         const r = merge(t.name, stream, concurrency, slices.get(t.name) ?? []);
         results.push(r);
         process.stderr.write(
-          `${t.name.padEnd(8)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, slices' p99/p50 median ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)})${r.cpuMs !== undefined ? ` cpu ${(r.cpuMs * 1000).toFixed(0)} µs/req` : ''} backends ${(r.backendCpuMs * 1000).toFixed(0)} µs/req${r.errStatus + r.errSocket > 0 ? ` errors ${r.errStatus} status / ${r.errSocket} socket` : ''}\n`,
+          `${t.name.padEnd(8)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, slices' p99/p50 median ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)})${r.cpuMs !== undefined ? ` cpu ${(r.cpuMs * 1000).toFixed(0)} µs/req` : ''} backends ${(r.backendCpuMs * 1000).toFixed(0)} µs/req${r.waitMsPerS !== undefined ? ` run-queue wait ${r.waitMsPerS.toFixed(0)} ms/s` : ''}${r.errStatus + r.errSocket > 0 ? ` errors ${r.errStatus} status / ${r.errSocket} socket` : ''}\n`,
         );
       }
     }
@@ -524,14 +562,14 @@ async function main(): Promise<void> {
   rows.push(`load generator: ${gen}`);
   rows.push(`placement: ${PLACE.note}`);
   rows.push('');
-  rows.push(`| mode | conc | target | requests | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU µs/req | backends' CPU µs/req | slices' p99/p50: median (min-max) |${WRK ? " wrk-corrected p99/p50 (median) | bytes/response |" : ''} errors: ${WRK ? 'HTTP ≥ 400' : 'non-200'} / socket |`);
-  rows.push(`|---|---|---|---|---|---|---|---|---|---|---|${WRK ? '---|---|' : ''}---|`);
+  rows.push(`| mode | conc | target | requests | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU µs/req | backends' CPU µs/req | proxy run-queue wait ms/s (median slice) | slices' p99/p50: median (min-max) |${WRK ? " wrk-corrected p99/p50 (median) | bytes/response |" : ''} errors: ${WRK ? 'HTTP ≥ 400' : 'non-200'} / socket |`);
+  rows.push(`|---|---|---|---|---|---|---|---|---|---|---|---|${WRK ? '---|---|' : ''}---|`);
   for (const r of results) {
     const direct = results.find((d) => d.target === 'direct' && d.stream === r.stream && d.concurrency === r.concurrency)!;
     const added = r.target === 'direct' ? '' : (r.p50 - direct.p50).toFixed(2);
     const wrkCols = WRK ? ` ${r.correctedTail !== undefined ? `${r.correctedTail.toFixed(1)}x` : '-'} | ${r.bytesPerResponse !== undefined ? r.bytesPerResponse.toFixed(0) : '-'} |` : '';
     rows.push(
-      `| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? (r.cpuMs * 1000).toFixed(0) : ''} | ${(r.backendCpuMs * 1000).toFixed(0)} | ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)}) |${wrkCols} ${r.errStatus} / ${r.errSocket} |`,
+      `| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? (r.cpuMs * 1000).toFixed(0) : ''} | ${(r.backendCpuMs * 1000).toFixed(0)} | ${r.waitMsPerS !== undefined ? r.waitMsPerS.toFixed(0) : ''} | ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)}) |${wrkCols} ${r.errStatus} / ${r.errSocket} |`,
     );
   }
   // Side by side: proxy CPU per request (process CPU time / requests) and the per-slice tail.
