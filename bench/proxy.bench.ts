@@ -33,7 +33,8 @@
  *
  * The machine is shared: next to each proxy's figures the bench prints its run-queue wait (ms per
  * second of slice that it was runnable but another process had its CPU, from schedstat; median
- * slice) and the load average at the start and end, so a tail taken under load says so.
+ * slice) and the load average at the start and end, so a tail taken under load says so, and
+ * the median p99/p50 of the calmer half of the slices (run-queue wait at most the median's).
  *
  * For A/B runs of a change: `--base DIR` adds a target "base", `router serve` from another
  * checkout's build (DIR/dist/src/cli/main.js, e.g. main built in a spare worktree), started with the
@@ -264,6 +265,8 @@ interface Result {
   backendCpuMs: number;
   /** Median over the slices of the proxy's run-queue wait per second of slice (ms/s), undefined for direct. */
   waitMsPerS?: number;
+  /** Median p99/p50 of the calmer half of the slices: those whose run-queue wait is at most the median's. */
+  calmTail?: number;
 }
 
 /** What bench/proxy-probe.ts reports for one slice. */
@@ -345,6 +348,7 @@ function merge(target: string, stream: boolean, concurrency: number, slices: rea
   const requests = slices.reduce((a, x) => a + x.requests, 0);
   const wall = slices.reduce((a, x) => a + x.wallS, 0);
   const cpuS = slices.every((x) => x.cpuS !== undefined) ? slices.reduce((a, x) => a + (x.cpuS ?? 0), 0) : undefined;
+  const waits = slices.every((x) => x.waitS !== undefined) ? slices.map((x) => ((x.waitS ?? 0) * 1000) / x.wallS) : undefined;
   const tails = slices.filter((x) => x.lat.length > 0).map((x) => quantile(x.lat, 0.99) / quantile(x.lat, 0.5));
   const corrected = slices.flatMap((x) => (x.correctedTail !== undefined ? [x.correctedTail] : []));
   const bytes = slices.every((x) => x.bytes !== undefined) ? slices.reduce((a, x) => a + (x.bytes ?? 0), 0) : undefined;
@@ -365,7 +369,8 @@ function merge(target: string, stream: boolean, concurrency: number, slices: rea
     bytesPerResponse: bytes !== undefined && requests > 0 ? bytes / requests : undefined,
     cpuMs: cpuS !== undefined ? (cpuS * 1000) / requests : undefined,
     backendCpuMs: (slices.reduce((a, x) => a + x.backendCpuS, 0) * 1000) / requests,
-    waitMsPerS: slices.every((x) => x.waitS !== undefined) ? median(slices.map((x) => ((x.waitS ?? 0) * 1000) / x.wallS)) : undefined,
+    waitMsPerS: waits !== undefined ? median(waits) : undefined,
+    calmTail: waits !== undefined ? median(slices.flatMap((x, i) => (x.lat.length > 0 && waits[i] <= median(waits) ? [quantile(x.lat, 0.99) / quantile(x.lat, 0.5)] : []))) : undefined,
   };
 }
 
@@ -549,7 +554,7 @@ async function main(): Promise<void> {
         const r = merge(t.name, stream, concurrency, slices.get(t.name) ?? []);
         results.push(r);
         process.stderr.write(
-          `${t.name.padEnd(8)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, slices' p99/p50 median ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)})${r.cpuMs !== undefined ? ` cpu ${(r.cpuMs * 1000).toFixed(0)} µs/req` : ''} backends ${(r.backendCpuMs * 1000).toFixed(0)} µs/req${r.waitMsPerS !== undefined ? ` run-queue wait ${r.waitMsPerS.toFixed(0)} ms/s` : ''}${r.errStatus + r.errSocket > 0 ? ` errors ${r.errStatus} status / ${r.errSocket} socket` : ''}\n`,
+          `${t.name.padEnd(8)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, slices' p99/p50 median ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)})${r.cpuMs !== undefined ? ` cpu ${(r.cpuMs * 1000).toFixed(0)} µs/req` : ''} backends ${(r.backendCpuMs * 1000).toFixed(0)} µs/req${r.waitMsPerS !== undefined ? ` run-queue wait ${r.waitMsPerS.toFixed(0)} ms/s, calmer half's p99/p50 ${(r.calmTail ?? NaN).toFixed(1)}x` : ''}${r.errStatus + r.errSocket > 0 ? ` errors ${r.errStatus} status / ${r.errSocket} socket` : ''}\n`,
         );
       }
     }
@@ -562,14 +567,14 @@ async function main(): Promise<void> {
   rows.push(`load generator: ${gen}`);
   rows.push(`placement: ${PLACE.note}`);
   rows.push('');
-  rows.push(`| mode | conc | target | requests | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU µs/req | backends' CPU µs/req | proxy run-queue wait ms/s (median slice) | slices' p99/p50: median (min-max) |${WRK ? " wrk-corrected p99/p50 (median) | bytes/response |" : ''} errors: ${WRK ? 'HTTP ≥ 400' : 'non-200'} / socket |`);
-  rows.push(`|---|---|---|---|---|---|---|---|---|---|---|---|${WRK ? '---|---|' : ''}---|`);
+  rows.push(`| mode | conc | target | requests | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU µs/req | backends' CPU µs/req | proxy run-queue wait ms/s (median slice) | slices' p99/p50: median (min-max) | p99/p50 median of the calmer half (less run-queue wait) |${WRK ? " wrk-corrected p99/p50 (median) | bytes/response |" : ''} errors: ${WRK ? 'HTTP ≥ 400' : 'non-200'} / socket |`);
+  rows.push(`|---|---|---|---|---|---|---|---|---|---|---|---|---|${WRK ? '---|---|' : ''}---|`);
   for (const r of results) {
     const direct = results.find((d) => d.target === 'direct' && d.stream === r.stream && d.concurrency === r.concurrency)!;
     const added = r.target === 'direct' ? '' : (r.p50 - direct.p50).toFixed(2);
     const wrkCols = WRK ? ` ${r.correctedTail !== undefined ? `${r.correctedTail.toFixed(1)}x` : '-'} | ${r.bytesPerResponse !== undefined ? r.bytesPerResponse.toFixed(0) : '-'} |` : '';
     rows.push(
-      `| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? (r.cpuMs * 1000).toFixed(0) : ''} | ${(r.backendCpuMs * 1000).toFixed(0)} | ${r.waitMsPerS !== undefined ? r.waitMsPerS.toFixed(0) : ''} | ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)}) |${wrkCols} ${r.errStatus} / ${r.errSocket} |`,
+      `| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? (r.cpuMs * 1000).toFixed(0) : ''} | ${(r.backendCpuMs * 1000).toFixed(0)} | ${r.waitMsPerS !== undefined ? r.waitMsPerS.toFixed(0) : ''} | ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)}) | ${r.calmTail !== undefined ? `${r.calmTail.toFixed(1)}x` : ''} |${wrkCols} ${r.errStatus} / ${r.errSocket} |`,
     );
   }
   // Side by side: proxy CPU per request (process CPU time / requests) and the per-slice tail.
