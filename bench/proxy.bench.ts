@@ -214,8 +214,8 @@ function cpuSeconds(pid: number): number {
 }
 
 /**
- * Seconds a process (its threads, and its direct children's) spent runnable but waiting for a
- * CPU (/proc/PID/task/TID/schedstat, second field): how much the machine's other load delayed it.
+ * Seconds a process's main thread (and its direct children's: nginx's worker) spent runnable but
+ * waiting for a CPU (/proc/PID/schedstat, second field): how much the machine's other load delayed it.
  */
 function runqueueWaitS(pid: number): number {
   const pids = [pid];
@@ -228,10 +228,11 @@ function runqueueWaitS(pid: number): number {
       // gone
     }
   }
+  // The main threads only: Node's GC and libuv helper threads wait in parallel with them.
   let ns = 0;
   for (const p of pids) {
     try {
-      for (const t of readdirSync(`/proc/${p}/task`)) ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[1]);
+      ns += Number(readFileSync(`/proc/${p}/schedstat`, 'utf8').split(' ')[1]);
     } catch {
       // gone, or no schedstat
     }
