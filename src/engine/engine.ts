@@ -77,7 +77,7 @@ const MAX_STRETCH_STEPS = 64;
 
 /**
  * The step in flight (one object per engine, reused: steps allocate nothing). Its batch is the
- * engine's `batchSeqs`/`batchTokens`. `extraDecodeSteps` further pure-decode steps with the same
+ * engine's first `batchLen` running sequences and their `batchTokens`. `extraDecodeSteps` further pure-decode steps with the same
  * batch follow the first one back to back; they are priced and applied in one go (see
  * `planStretch`), which is exact because nothing can change a pure-decode batch until a sequence
  * finishes, blocks run out or a request arrives (an arrival cuts the stretch, see `cut`).
@@ -99,8 +99,11 @@ export class Engine {
   readonly pool: BlockPool;
   private readonly waiting: Sequence[] = [];
   private running: Sequence[] = [];
-  /** The scheduled batch of the step in flight: sequences and their new tokens, `batchLen` long. */
-  private readonly batchSeqs: Sequence[] = [];
+  /**
+   * The scheduled batch of the step in flight is the running set's first `batchLen` sequences
+   * (`schedule` takes running sequences in order, preempts from the end and admits only after
+   * taking all of them); these are their new tokens.
+   */
   private readonly batchTokens: number[] = [];
   private batchLen = 0;
   /**
@@ -157,6 +160,8 @@ export class Engine {
   private needLen = 0;
   /** The batch's first `batchReady` entries are the ready running set (-1: it was not ready). */
   private batchReady = -1;
+  /** Sequences of the batch that `applyBatch` last applied that sampled a token (all of them: every one decodes next). */
+  private batchSampled = 0;
   /** Sequences a fused pass finished, reported after it in running order. */
   private readonly doneSeqs: Sequence[] = [];
   private doneLen = 0;
@@ -311,9 +316,12 @@ export class Engine {
       this.applyFused(firstEnd, f.extraDecodeSteps, now, true);
       const kept = this.readyLen;
       this.reportDone(now);
-      // Drops the finished entries after the kept ones (a listener may have appended since).
-      if (this.running.length === b) this.running.length = kept;
-      else this.running.splice(kept, b - kept);
+      // Drops the finished entries after the kept ones (a listener may have appended since); when
+      // none finished, not even a same-length store (the length setter is a call).
+      if (kept !== b) {
+        if (this.running.length === b) this.running.length = kept;
+        else this.running.splice(kept, b - kept);
+      }
     } else {
       this.readyLen = -1;
       this.applyBatch(firstEnd);
@@ -435,7 +443,7 @@ export class Engine {
    */
   private planStretch(f: InFlight): void {
     const b = this.batchLen;
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     const ready = this.batchReady === b;
     let minLeft = Infinity;
     let registered = true;
@@ -471,10 +479,14 @@ export class Engine {
     let kv = f.shape.decodeKvTokens + b;
     const ends = this.stepEnds;
     ends[0] = t;
-    for (let i = 1; i <= m; i++) {
-      t += this.cost.decodeSeconds(b, kv);
-      ends[i] = t;
-      kv += b;
+    const cost = this.cost;
+    if (cost.decodeEnds !== undefined) t = cost.decodeEnds(b, kv, m, ends);
+    else {
+      for (let i = 1; i <= m; i++) {
+        t += cost.decodeSeconds(b, kv);
+        ends[i] = t;
+        kv += b;
+      }
     }
     this.stretchAt = 0;
     f.extraDecodeSteps = m;
@@ -494,7 +506,7 @@ export class Engine {
       }
       return n;
     }
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     let need = 0;
     for (let i = 0; i < this.batchLen; i++) {
       const seq = seqs[i];
@@ -506,10 +518,9 @@ export class Engine {
     return need;
   }
 
-  /** Fills `batchSeqs`/`batchTokens`/`batchLen` with the next step's batch. */
+  /** Fills `batchTokens`/`batchLen` with the next step's batch (the running set's first `batchLen`). */
   private schedule(now: number): void {
     const cfg = this.config;
-    const seqs = this.batchSeqs;
     const toks = this.batchTokens;
     let len = 0;
     let budget = cfg.maxNumBatchedTokens;
@@ -523,11 +534,7 @@ export class Engine {
       // Every running sequence decodes one token and the blocks it needs are free: what the loop
       // below would do, allocating in the same (running) order.
       for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocate());
-      const running = this.running;
-      for (; i < ready; i++) {
-        seqs[i] = running[i];
-        toks[i] = 1;
-      }
+      for (; i < ready; i++) toks[i] = 1;
       len = ready;
       budget -= ready;
       this.batchReady = ready;
@@ -552,7 +559,6 @@ export class Engine {
         }
       }
       if (!scheduledSelf) break;
-      seqs[len] = seq;
       toks[len] = n;
       len++;
       budget -= n;
@@ -603,7 +609,6 @@ export class Engine {
       if (j === 0) this.waiting.shift();
       else this.waiting.splice(j, 1);
       this.running.push(seq);
-      seqs[len] = seq;
       toks[len] = n;
       len++;
       budget -= n;
@@ -677,7 +682,7 @@ export class Engine {
     let pfKv = 0;
     let dcKv = 0;
     let chunks = 0;
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     const toks = this.batchTokens;
     const len = this.batchLen;
     let i = 0;
@@ -709,7 +714,7 @@ export class Engine {
 
   /** Writes the shape of one decode step of the scheduled batch (one token each) into `out`. */
   private decodeShape(out: StepShape): void {
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     const len = this.batchLen;
     const toks = this.batchTokens;
     let kv = 0;
@@ -727,11 +732,12 @@ export class Engine {
 
   /** Applies one scheduled step ending at `end`: computed tokens, newly full blocks into the cache, sampled tokens. */
   private applyBatch(end: number): void {
-    const seqs = this.batchSeqs;
+    const seqs = this.running;
     const toks = this.batchTokens;
     const gap = this.listener.tokenGap;
     let runFrom = NaN;
     let runCount = 0;
+    let sampled = 0;
     for (let i = 0; i < this.batchLen; i++) {
       const seq = seqs[i];
       const tokens = toks[i];
@@ -753,9 +759,11 @@ export class Engine {
         seq.lastTokenAt = end;
         seq.numOutput++;
         this.counters.generationTokens++;
+        sampled++;
       }
     }
     if (gap && runCount > 0) gap(end - runFrom, runCount);
+    this.batchSampled = sampled;
   }
 
   /**
@@ -798,14 +806,7 @@ export class Engine {
     const pool = this.pool;
     const running = this.running;
     const b = running.length;
-    if (this.readyTok.length < b) {
-      const tokens = new Int32Array(Math.max(b, 2 * this.readyTok.length, 16));
-      const blocks = new Int32Array(tokens.length);
-      tokens.set(this.readyTok);
-      blocks.set(this.readyBlk);
-      this.readyTok = tokens;
-      this.readyBlk = blocks;
-    }
+    if (this.readyTok.length < b) this.growReady(b);
     // The ready running set, scheduled whole from the last fused pass: `readyTok`/`readyBlk` hold
     // each one's tokens and blocks, and all sampled their last token at `fusedLast`. Reading those
     // instead of the sequence's block list and its (boxed) token time saves two loads per sequence
@@ -852,8 +853,10 @@ export class Engine {
       seq.numOutput = out;
       seq.lastTokenAt = last;
       // The step in flight's block was allocated when it was scheduled; the stretch's are due now.
-      const extra = Math.ceil(c / bs) - have;
-      if (extra > 0) {
+      // Integer compares instead of Math.ceil(c / bs) > have (the same for positive integers), so
+      // a sequence whose blocks suffice pays no division.
+      if (c > have * bs) {
+        const extra = Math.ceil(c / bs) - have;
         const blocks = seq.blocks;
         for (let k = 0; k < extra; k++) blocks.push(pool.allocate());
         have += extra;
@@ -862,9 +865,11 @@ export class Engine {
         done[doneLen++] = seq;
         continue;
       }
-      running[w] = seq;
+      // Only when something before it finished: a sequence still in young space would cost a
+      // write barrier's slow path for storing itself where it already is.
+      if (w !== r) running[w] = seq;
       const next = c + 1;
-      if (Math.ceil(next / bs) > have) {
+      if (next > have * bs) {
         need[needLen++] = seq;
         have++;
       }
@@ -889,6 +894,16 @@ export class Engine {
     this.readyKv = kv;
     this.readyMinLeft = minLeft;
     this.fusedLast = last;
+  }
+
+  /** Room in `readyTok`/`readyBlk` for a running set of `b`. */
+  private growReady(b: number): void {
+    const tokens = new Int32Array(Math.max(b, 2 * this.readyTok.length, 16));
+    const blocks = new Int32Array(tokens.length);
+    tokens.set(this.readyTok);
+    blocks.set(this.readyBlk);
+    this.readyTok = tokens;
+    this.readyBlk = blocks;
   }
 
   /** Releases and reports the sequences the last fused pass finished, in running order (as `finishCompleted`). */
@@ -953,21 +968,67 @@ export class Engine {
     if (full > seq.registered) seq.registered = full;
   }
 
+  /**
+   * Reports first tokens and finishes after a step that was not a fused pass, in running order.
+   * When the whole running set took part in the step and every sequence that stays sampled in it
+   * (so decodes next, its last token at `now`) and registers nothing more, it also prepares the
+   * next schedule as `applyFused` does (`readyLen` and the rest): the step after a prefill is then
+   * scheduled, priced and planned from that state, and its stretch runs as uniform fused passes.
+   */
   private finishCompleted(now: number): void {
     let w = 0;
     const running = this.running;
+    const b = running.length;
+    // The batch is always a prefix of the running set (schedule takes running sequences in order, then appends admissions).
+    let ready = this.fusedDecode && this.batchLen === b && this.batchSampled === b;
+    if (ready && this.readyTok.length < b) this.growReady(b);
+    const bs = this.config.blockSize;
+    const tok = this.readyTok;
+    const blk = this.readyBlk;
+    const need = this.needNext;
+    let needLen = 0;
+    let kv = 0;
+    let minLeft = Infinity;
+    // `running.length`, not `b`: a listener that adds a request may start a step and admit it meanwhile.
     for (let r = 0; r < running.length; r++) {
       const seq = running[r];
-      if (seq.numOutput === 1 && Number.isNaN(seq.firstTokenAt)) {
+      const out = seq.numOutput;
+      if (out === 1 && Number.isNaN(seq.firstTokenAt)) {
         seq.firstTokenAt = now;
         this.listener.firstToken(seq, now);
       }
-      if (seq.numOutput >= seq.outputTokens || seq.aborted) {
+      if (out >= seq.outputTokens || seq.aborted) {
         this.finish(seq, now);
-      } else {
-        running[w++] = seq;
+        continue;
       }
+      if (w !== r) running[w] = seq;
+      if (ready) {
+        // It sampled in the step (`batchSampled`), so it decodes next.
+        const next = seq.numComputed + 1;
+        if (!this.registeredAll(seq)) ready = false;
+        else {
+          let have = seq.blocks.length;
+          if (next > have * bs) {
+            need[needLen++] = seq;
+            have++;
+          }
+          tok[w] = next;
+          blk[w] = have;
+          kv += next;
+          const left = seq.outputTokens - out - 1;
+          if (left < minLeft) minLeft = left;
+        }
+      }
+      w++;
     }
+    if (running.length !== b || this.inFlight.active) ready = false;
     if (w !== running.length) running.length = w;
+    if (ready) {
+      this.readyLen = w;
+      this.needLen = needLen;
+      this.readyKv = kv;
+      this.readyMinLeft = minLeft;
+      this.fusedLast = now;
+    }
   }
 }

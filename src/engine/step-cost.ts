@@ -18,4 +18,11 @@ export interface StepShape {
 export interface StepCost {
   seconds(shape: StepShape): number;
   decodeSeconds(seqs: number, decodeKvTokens: number): number;
+  /**
+   * Optional: the end times of `m` pure-decode steps of `seqs` sequences back to back after
+   * `ends[0]`, the first with `decodeKvTokens` of context and each next one with `seqs` more:
+   * `ends[i] = ends[i − 1] + decodeSeconds(seqs, decodeKvTokens + (i − 1)·seqs)` for i = 1..m,
+   * the same sums in the same order (so the same bits). Returns `ends[m]`.
+   */
+  decodeEnds?(seqs: number, decodeKvTokens: number, m: number, ends: Float64Array): number;
 }

@@ -208,6 +208,48 @@ export class RooflineStepCost implements StepCost {
 
   decodeSeconds(seqs: number, decodeKvTokens: number): number {
     if (!Number.isInteger(seqs) || seqs < 0 || seqs > 1 << 16) return this.uncachedDecode(seqs, decodeKvTokens);
+    const i = this.decodePartsAt(seqs);
+    const p = this.decodeParts;
+    const bwTerm = p[i + 1] + (this.kvBytesPerToken * decodeKvTokens) / this.bw;
+    return p[i] + bwTerm * (1 / this.c.bandwidth_efficiency) + p[i + 2] + this.overhead + this.perSeq * seqs;
+  }
+
+  /**
+   * A decode stretch's step ends (`StepCost.decodeEnds`): `decodeSeconds`' arithmetic with the
+   * batch's parts loaded once, most of what pricing a stretch costs.
+   */
+  decodeEnds(seqs: number, decodeKvTokens: number, m: number, ends: Float64Array): number {
+    let t = ends[0];
+    let kv = decodeKvTokens;
+    if (!Number.isInteger(seqs) || seqs < 0 || seqs > 1 << 16) {
+      for (let j = 1; j <= m; j++) {
+        t += this.uncachedDecode(seqs, kv);
+        ends[j] = t;
+        kv += seqs;
+      }
+      return t;
+    }
+    const i = this.decodePartsAt(seqs);
+    const p = this.decodeParts;
+    const fixed = p[i];
+    const bwFixed = p[i + 1];
+    const known = p[i + 2];
+    const kvBytes = this.kvBytesPerToken;
+    const bw = this.bw;
+    const inv = 1 / this.c.bandwidth_efficiency;
+    const overhead = this.overhead;
+    const perSeq = this.perSeq * seqs;
+    for (let j = 1; j <= m; j++) {
+      const bwTerm = bwFixed + (kvBytes * kv) / bw;
+      t += fixed + bwTerm * inv + known + overhead + perSeq;
+      ends[j] = t;
+      kv += seqs;
+    }
+    return t;
+  }
+
+  /** Where batch size `seqs`'s parts are in `decodeParts` (worked out on first use). */
+  private decodePartsAt(seqs: number): number {
     if (seqs >= this.decodeKnown.length) this.growDecodeCache(seqs);
     const i = 3 * seqs;
     const p = this.decodeParts;
@@ -227,8 +269,7 @@ export class RooflineStepCost implements StepCost {
       p[i + 2] = known;
       this.decodeKnown[seqs] = 1;
     }
-    const bwTerm = p[i + 1] + (this.kvBytesPerToken * decodeKvTokens) / this.bw;
-    return p[i] + bwTerm * (1 / this.c.bandwidth_efficiency) + p[i + 2] + this.overhead + this.perSeq * seqs;
+    return i;
   }
 
   private uncachedDecode(seqs: number, decodeKvTokens: number): number {
