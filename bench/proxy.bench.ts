@@ -23,30 +23,45 @@
  * pauses, scavenges and mark-compacts, and young bytes allocated, surviving and promoted per
  * request. It costs each a 1 ms timer and V8's GC profiler, so take CPU figures without it.
  *
+ * Backends (`--backend net|fixture`): by default bench/upstream-net.ts, the fixture upstream's
+ * answers byte for byte (headers, chunked SSE framing, 16 events, the usage chunk when asked
+ * for, [DONE]; test/bench/upstream-net.test.ts) on raw node:net with responses prebuilt per
+ * body, so the backends, which share a CPU with wrk, cost a fraction of what the node:http
+ * fixture (`--backend fixture`) costs and the direct run's tail is the network's, not theirs.
+ * It differs from the fixture only where the bench does not look (no control endpoints or fault
+ * modes; see its header). The backends' CPU per request is printed next to the proxy's.
+ *
+ * The machine is shared: next to each proxy's figures the bench prints its run-queue wait (ms per
+ * second of slice that it was runnable but another process had its CPU, from schedstat; median
+ * slice) and the load average at the start and end, so a tail taken under load says so, and
+ * the median p99/p50 of the calmer half of the slices (run-queue wait at most the median's).
+ *
  * For A/B runs of a change: `--base DIR` adds a target "base", `router serve` from another
  * checkout's build (DIR/dist/src/cli/main.js, e.g. main built in a spare worktree), started with the
  * same flags and measured in the same interleaved rounds; `--serve-node-args "ARGS"` and
  * `--base-node-args "ARGS"` pass node options to one of them (e.g. a V8 flag under test); `--conc 128` and `--mode json|stream` run a
  * subset of the cells; `--targets serve,base,node-min` a subset of the targets.
  *
- *   node dist/bench/proxy.bench.js [--seconds S] [--rounds R] [--backends K] [--probe] [--loadgen wrk|node] [--no-pin]
+ *   node dist/bench/proxy.bench.js [--seconds S] [--rounds R] [--backends K] [--backend net|fixture] [--probe] [--loadgen wrk|node] [--no-pin]
  *     [--requests N (node loadgen)] [--base DIR] [--serve-node-args ARGS] [--base-node-args ARGS] [--conc C] [--mode json|stream] [--targets A,B]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { quantile } from '../src/util/stats.js';
 import { numberArg } from './args.js';
 import { placement } from './cores.js';
+import { proxyBodies } from './proxy-bodies.js';
 import { freePort } from './ports.js';
 import { runWrk, wrkScript, wrkVersion } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, '../src/cli/main.js');
-const UPSTREAM = join(here, '../test/serve/fixtures/upstream-main.js');
+const FIXTURE_UPSTREAM = join(here, '../test/serve/fixtures/upstream-main.js');
+const NET_UPSTREAM = join(here, 'upstream-net.js');
 const MIN_PROXY = join(here, 'min-proxy.js');
 const PROBE_JS = join(here, 'proxy-probe.js');
 const PROBE = process.argv.includes('--probe');
@@ -62,6 +77,17 @@ const PLACE = placement(!process.argv.includes('--no-pin'));
 const REQUESTS = numberArg('--requests', WRK ? Infinity : 6000);
 const SECONDS = numberArg('--seconds', 8);
 const BACKENDS = numberArg('--backends', 2);
+/** net: bench/upstream-net.ts (the default); fixture: the node:http fixture upstream. */
+const BACKEND_KIND = stringArg('--backend') ?? 'net';
+if (BACKEND_KIND !== 'net' && BACKEND_KIND !== 'fixture') {
+  process.stderr.write(`--backend: expected net or fixture, got ${BACKEND_KIND}\n`);
+  process.exit(2);
+}
+const UPSTREAM = BACKEND_KIND === 'net' ? NET_UPSTREAM : FIXTURE_UPSTREAM;
+const BACKEND_NOTE =
+  BACKEND_KIND === 'net'
+    ? "raw node:net upstreams (bench/upstream-net.ts: the fixture upstream's bytes, responses prebuilt per body, each stream's events in one write as the fixture's node:http corks them; --backend fixture for the fixture itself)"
+    : 'fixture upstreams (test/serve/fixtures/upstream.ts on node:http; the default is --backend net)';
 /** Slices per cell, the targets taking turns (see main). wrk takes whole seconds: 1 s slices. */
 const ROUNDS = numberArg('--rounds', WRK ? 8 : 3);
 /** Per slice, wrk runs whole seconds. */
@@ -77,8 +103,12 @@ const CONCURRENCIES = stringArg('--conc') !== undefined ? [numberArg('--conc', 1
 const MODES = stringArg('--mode') !== undefined ? [stringArg('--mode') === 'stream'] : [false, true];
 const ONLY = stringArg('--targets')?.split(',');
 const WARMUP_ROUND = 3000;
+const LOAD_START = loadavg().map((x) => x.toFixed(2)).join(' ');
 
 const children: ChildProcess[] = [];
+/** The backends' PIDs, for their CPU time. */
+const backendPids: number[] = [];
+const backendCpu = (): number => backendPids.reduce((a, p) => a + cpuSeconds(p), 0);
 /** A process the harness started: the whole child list, for cleanup. */
 
 let lastPid = 0;
@@ -183,6 +213,33 @@ function cpuSeconds(pid: number): number {
   return total;
 }
 
+/**
+ * Seconds a process's main thread (and its direct children's: nginx's worker) spent runnable but
+ * waiting for a CPU (/proc/PID/schedstat, second field): how much the machine's other load delayed it.
+ */
+function runqueueWaitS(pid: number): number {
+  const pids = [pid];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]) === pid) pids.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  // The main threads only: Node's GC and libuv helper threads wait in parallel with them.
+  let ns = 0;
+  for (const p of pids) {
+    try {
+      ns += Number(readFileSync(`/proc/${p}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      // gone, or no schedstat
+    }
+  }
+  return ns / 1e9;
+}
+
 interface Result {
   target: string;
   stream: boolean;
@@ -205,6 +262,12 @@ interface Result {
   bytesPerResponse?: number;
   /** Proxy CPU milliseconds per request (undefined for direct). */
   cpuMs?: number;
+  /** The backends' CPU milliseconds per request, summed over them. */
+  backendCpuMs: number;
+  /** Median over the slices of the proxy's run-queue wait per second of slice (ms/s), undefined for direct. */
+  waitMsPerS?: number;
+  /** Median p99/p50 of the calmer half of the slices: those whose run-queue wait is at most the median's. */
+  calmTail?: number;
 }
 
 /** What bench/proxy-probe.ts reports for one slice. */
@@ -264,6 +327,10 @@ interface Slice {
   bytes?: number;
   correctedTail?: number;
   cpuS?: number;
+  /** The backends' CPU seconds during the slice. */
+  backendCpuS: number;
+  /** The proxy's run-queue wait during the slice, seconds (wrk only). */
+  waitS?: number;
   probe?: ProbeStats;
 }
 
@@ -282,6 +349,7 @@ function merge(target: string, stream: boolean, concurrency: number, slices: rea
   const requests = slices.reduce((a, x) => a + x.requests, 0);
   const wall = slices.reduce((a, x) => a + x.wallS, 0);
   const cpuS = slices.every((x) => x.cpuS !== undefined) ? slices.reduce((a, x) => a + (x.cpuS ?? 0), 0) : undefined;
+  const waits = slices.every((x) => x.waitS !== undefined) ? slices.map((x) => ((x.waitS ?? 0) * 1000) / x.wallS) : undefined;
   const tails = slices.filter((x) => x.lat.length > 0).map((x) => quantile(x.lat, 0.99) / quantile(x.lat, 0.5));
   const corrected = slices.flatMap((x) => (x.correctedTail !== undefined ? [x.correctedTail] : []));
   const bytes = slices.every((x) => x.bytes !== undefined) ? slices.reduce((a, x) => a + (x.bytes ?? 0), 0) : undefined;
@@ -301,12 +369,13 @@ function merge(target: string, stream: boolean, concurrency: number, slices: rea
     correctedTail: corrected.length > 0 ? median(corrected) : undefined,
     bytesPerResponse: bytes !== undefined && requests > 0 ? bytes / requests : undefined,
     cpuMs: cpuS !== undefined ? (cpuS * 1000) / requests : undefined,
+    backendCpuMs: (slices.reduce((a, x) => a + x.backendCpuS, 0) * 1000) / requests,
+    waitMsPerS: waits !== undefined ? median(waits) : undefined,
+    calmTail: waits !== undefined ? median(slices.flatMap((x, i) => (x.lat.length > 0 && waits[i] <= median(waits) ? [quantile(x.lat, 0.99) / quantile(x.lat, 0.5)] : []))) : undefined,
   };
 }
 
-/** The request bodies the load rotates over (both generators). */
-const bodies = (stream: boolean): string[] =>
-  Array.from({ length: 64 }, (_, i) => JSON.stringify({ model: 'fixture-model', messages: [{ role: 'user', content: `benchmark request ${i} about routing` }], max_tokens: 16, stream }));
+const bodies = proxyBodies;
 
 /** A target under load: its ports (one per backend for direct), its PID for CPU time, its probe. */
 interface Target {
@@ -337,6 +406,8 @@ async function loadWrk(t: Target, stream: boolean, concurrency: number, seconds:
   // Starts the probe's window (the line it prints covers the time since the last slice: dropped).
   if (t.probe && measureCpu) await probeSignal(t.probe);
   const cpu0 = measureCpu && t.pid ? cpuSeconds(t.pid) : 0;
+  const back0 = backendCpu();
+  const wait0 = measureCpu && t.pid ? runqueueWaitS(t.pid) : 0;
   const r = await runWrk({
     prefix: PLACE.load,
     scriptPath: scriptFor(t.ports, stream),
@@ -347,6 +418,8 @@ async function loadWrk(t: Target, stream: boolean, concurrency: number, seconds:
     url: `http://127.0.0.1:${t.ports[0]}/v1/chat/completions`,
   });
   const cpuS = measureCpu && t.pid ? cpuSeconds(t.pid) - cpu0 : undefined;
+  const backendCpuS = backendCpu() - back0;
+  const waitS = measureCpu && t.pid ? runqueueWaitS(t.pid) - wait0 : undefined;
   const probe = t.probe && measureCpu ? await probeSignal(t.probe) : undefined;
   return {
     lat: r.latMs,
@@ -357,6 +430,8 @@ async function loadWrk(t: Target, stream: boolean, concurrency: number, seconds:
     bytes: r.bytes,
     correctedTail: r.correctedP99 / r.correctedP50,
     cpuS,
+    backendCpuS,
+    waitS,
     probe,
   };
 }
@@ -376,6 +451,7 @@ async function loadNode(ports: number[], stream: boolean, concurrency: number, r
   let errStatus = 0;
   let errSocket = 0;
   let cpu0 = 0;
+  let back0 = 0;
   let measuring = false;
   const total = WARMUP + requests;
   let t0 = 0;
@@ -399,6 +475,7 @@ async function loadNode(ports: number[], stream: boolean, concurrency: number, r
         measuring = true;
         t0 = performance.now();
         if (proxyPid) cpu0 = cpuSeconds(proxyPid);
+        back0 = backendCpu();
         // Starts the probe's window (the line it prints covers the warm-up: dropped).
         if (probe) void probeSignal(probe);
         deadline = t0 + seconds * 1000;
@@ -409,9 +486,10 @@ async function loadNode(ports: number[], stream: boolean, concurrency: number, r
   await Promise.all(Array.from({ length: concurrency }, client));
   const wallS = (performance.now() - t0) / 1000;
   const cpuS = proxyPid ? cpuSeconds(proxyPid) - cpu0 : undefined;
+  const backendCpuS = backendCpu() - back0;
   const probed = probe ? await probeSignal(probe) : undefined;
   await Promise.all(pools.map((p) => p.close()));
-  return { lat: Float64Array.from(lat).sort(), requests: lat.length, wallS, errStatus, errSocket, cpuS, probe: probed };
+  return { lat: Float64Array.from(lat).sort(), requests: lat.length, wallS, errStatus, errSocket, cpuS, backendCpuS, probe: probed };
 }
 
 async function main(): Promise<void> {
@@ -421,6 +499,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < BACKENDS; i++) {
     const port = Number((await start(PLACE.load, process.execPath, [UPSTREAM, '--listen', '0'], /port (\d+)/))[1]);
     backendPorts.push(port);
+    backendPids.push(lastPid);
   }
   const targets: Target[] = [{ name: 'direct', ports: backendPorts }];
   const workers = backendPorts.map((p) => `http://127.0.0.1:${p}`).join(',');
@@ -476,7 +555,7 @@ async function main(): Promise<void> {
         const r = merge(t.name, stream, concurrency, slices.get(t.name) ?? []);
         results.push(r);
         process.stderr.write(
-          `${t.name.padEnd(8)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, slices' p99/p50 median ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)})${r.cpuMs !== undefined ? ` cpu ${(r.cpuMs * 1000).toFixed(0)} µs/req` : ''}${r.errStatus + r.errSocket > 0 ? ` errors ${r.errStatus} status / ${r.errSocket} socket` : ''}\n`,
+          `${t.name.padEnd(8)} ${stream ? 'stream' : 'json  '} c=${concurrency}: ${r.rps.toFixed(0)} req/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, slices' p99/p50 median ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)})${r.cpuMs !== undefined ? ` cpu ${(r.cpuMs * 1000).toFixed(0)} µs/req` : ''} backends ${(r.backendCpuMs * 1000).toFixed(0)} µs/req${r.waitMsPerS !== undefined ? ` run-queue wait ${r.waitMsPerS.toFixed(0)} ms/s, calmer half's p99/p50 ${(r.calmTail ?? NaN).toFixed(1)}x` : ''}${r.errStatus + r.errSocket > 0 ? ` errors ${r.errStatus} status / ${r.errSocket} socket` : ''}\n`,
         );
       }
     }
@@ -484,18 +563,19 @@ async function main(): Promise<void> {
 
   const rows: string[] = [];
   const gen = WRK ? `${WRK_VERSION ?? 'wrk'}, one thread per port, closed loop, latencies as measured (wrk's coordinated-omission correction undone), ${SLICE_S} s slices, 1 s warm-up per target and mode` : `Node (undici Pool in the harness), closed loop, ${REQUESTS} requests or ${SECONDS / ROUNDS} s per slice, each after ${WARMUP} warm-up (and ${WARMUP_ROUND} per target and mode before the first cell)`;
-  rows.push(`backends: ${BACKENDS} fixture upstreams on loopback (16 output tokens; SSE chunks back to back); ${ROUNDS} interleaved slices per target and cell`);
+  rows.push(`backends: ${BACKENDS} ${BACKEND_NOTE} on loopback (16 output tokens; SSE chunks back to back); ${ROUNDS} interleaved slices per target and cell`);
+  rows.push(`load average at the start / end: ${LOAD_START} / ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   rows.push(`load generator: ${gen}`);
   rows.push(`placement: ${PLACE.note}`);
   rows.push('');
-  rows.push(`| mode | conc | target | requests | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU µs/req | slices' p99/p50: median (min-max) |${WRK ? " wrk-corrected p99/p50 (median) | bytes/response |" : ''} errors: ${WRK ? 'HTTP ≥ 400' : 'non-200'} / socket |`);
-  rows.push(`|---|---|---|---|---|---|---|---|---|---|${WRK ? '---|---|' : ''}---|`);
+  rows.push(`| mode | conc | target | requests | req/s | p50 ms | p99 ms | added p50 ms | proxy CPU µs/req | backends' CPU µs/req | proxy run-queue wait ms/s (median slice) | slices' p99/p50: median (min-max) | p99/p50 median of the calmer half (less run-queue wait) |${WRK ? " wrk-corrected p99/p50 (median) | bytes/response |" : ''} errors: ${WRK ? 'HTTP ≥ 400' : 'non-200'} / socket |`);
+  rows.push(`|---|---|---|---|---|---|---|---|---|---|---|---|---|${WRK ? '---|---|' : ''}---|`);
   for (const r of results) {
     const direct = results.find((d) => d.target === 'direct' && d.stream === r.stream && d.concurrency === r.concurrency)!;
     const added = r.target === 'direct' ? '' : (r.p50 - direct.p50).toFixed(2);
     const wrkCols = WRK ? ` ${r.correctedTail !== undefined ? `${r.correctedTail.toFixed(1)}x` : '-'} | ${r.bytesPerResponse !== undefined ? r.bytesPerResponse.toFixed(0) : '-'} |` : '';
     rows.push(
-      `| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? (r.cpuMs * 1000).toFixed(0) : ''} | ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)}) |${wrkCols} ${r.errStatus} / ${r.errSocket} |`,
+      `| ${r.stream ? 'stream' : 'json'} | ${r.concurrency} | ${r.target} | ${r.requests} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${added} | ${r.cpuMs !== undefined ? (r.cpuMs * 1000).toFixed(0) : ''} | ${(r.backendCpuMs * 1000).toFixed(0)} | ${r.waitMsPerS !== undefined ? r.waitMsPerS.toFixed(0) : ''} | ${r.tailMedian.toFixed(1)}x (${r.tailMin.toFixed(1)}-${r.tailMax.toFixed(1)}) | ${r.calmTail !== undefined ? `${r.calmTail.toFixed(1)}x` : ''} |${wrkCols} ${r.errStatus} / ${r.errSocket} |`,
     );
   }
   // Side by side: proxy CPU per request (process CPU time / requests) and the per-slice tail.
