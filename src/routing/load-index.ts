@@ -106,7 +106,21 @@ export class InFlightIndex implements InFlightLookup {
         max[m] = hi;
       }
     }
-    for (n >>= 1; n >= 1 && this.pull(n); n >>= 1);
+    // Each ancestor's (minimum, count) from its own and the leaf's old and new value: one node read
+    // per level instead of both children, and the children only when the leaf held a minimum alone.
+    for (n >>= 1; n >= 1; n >>= 1) {
+      const lo = this.min[n];
+      if (now < lo) {
+        this.min[n] = now;
+        this.count[n] = 1;
+      } else if (old === lo) {
+        // `now` is above the minimum the leaf was one of (old < lo cannot be: lo is the subtree's minimum).
+        const c = this.count[n];
+        if (c > 1) this.count[n] = c - 1;
+        else this.pull(n);
+      } else if (now === lo) this.count[n]++;
+      else return; // both above this minimum: no ancestor changes either
+    }
   }
 
   /** Σ inFlight over the list; undefined when a count is fractional (then only a scan's order gives the scan's sum). */

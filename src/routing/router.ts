@@ -31,6 +31,14 @@ export interface RouterOptions {
   queue?: Partial<QueueLimits>;
   /** Priority classes over the pull-mode queue (src/routing/admission); absent = one FIFO, as always. */
   classes?: ClassQueue;
+  /**
+   * The driver names the worker (`at`) in every `onFirstToken`/`onComplete` and ends each
+   * dispatched request exactly once (the simulator's engines do). Push-mode placements are then
+   * counted rather than kept by request id: two map operations per request fewer, and a request id
+   * that repeats while the first is still in flight is two placements, not one. Pull mode keeps
+   * its map (it refuses a repeated id while the first is queued or in flight).
+   */
+  driverTracksPlacements?: boolean;
 }
 
 interface Waiting extends QueuedRequest {
@@ -66,6 +74,8 @@ export class Router {
   private readonly ctx: PolicyContext;
   private readonly sink: RouterSink;
   private readonly placed = new Map<string, WorkerView>();
+  /** Placements not in `placed` (`driverTracksPlacements`, push mode); null when every placement is there. */
+  private untracked: number | null;
   readonly branches = new Map<string, number>();
   private readonly queue = new Map<string, Waiting>();
   private readonly limits: QueueLimits;
@@ -86,6 +96,7 @@ export class Router {
     this.policy = o.policy;
     this.classes = o.classes;
     this.pullMode = o.policy.mode === 'pull' || o.classes?.holdsQueue === true;
+    this.untracked = o.driverTracksPlacements === true && !this.pullMode ? 0 : null;
     this.ctx = { clock: o.clock, rng: o.rng, inFlightIndex: (c) => this.inFlightIndex(c) };
     this.sink = o.sink;
     this.limits = {
@@ -194,7 +205,8 @@ export class Router {
     this.loadIndex?.update(w);
     w.inFlightPromptTokens += req.inputTokens;
     w.inPrefill++;
-    this.placed.set(req.id, w);
+    if (this.untracked === null) this.placed.set(req.id, w);
+    else this.untracked++;
     this.classes?.placed(req);
     this.policy.onDispatch?.(req, w, this.ctx);
     this.sink.dispatch(req, w);
@@ -324,6 +336,7 @@ export class Router {
    * in flight on (the simulator's engines do), which spares the lookup by id.
    */
   onFirstToken(req: Request, at?: WorkerView): void {
+    if (at === undefined && this.untracked !== null) throw new Error(`router: first token of request ${req.id} without its worker (driverTracksPlacements)`);
     const w = at ?? this.placed.get(req.id);
     if (!w) return;
     w.inPrefill--;
@@ -335,8 +348,15 @@ export class Router {
    * `at`: the worker the caller dispatched it to (one map operation instead of two).
    */
   onComplete(req: Request, outcome: Outcome, firstTokenSeen: boolean, at?: WorkerView): void {
-    const w = at ?? this.placed.get(req.id);
-    if (w === undefined || !this.placed.delete(req.id)) return;
+    let w: WorkerView | undefined;
+    if (this.untracked === null) {
+      w = at ?? this.placed.get(req.id);
+      if (w === undefined || !this.placed.delete(req.id)) return;
+    } else {
+      if (at === undefined) throw new Error(`router: completion of request ${req.id} without its worker (driverTracksPlacements)`);
+      w = at;
+      this.untracked--;
+    }
     this.classes?.released(req);
     w.inFlight--;
     this.loadIndex?.update(w);
@@ -377,6 +397,6 @@ export class Router {
   }
 
   get inFlightTotal(): number {
-    return this.placed.size;
+    return this.untracked === null ? this.placed.size : this.untracked;
   }
 }

@@ -190,7 +190,8 @@ export class WorkerRegistry {
   /** The router calls this when a request on `view` ended; it completes a pending drain or removal. */
   released(view: WorkerView): void {
     if (localInFlight(view) !== 0) return;
-    const e = this.byId.get(view.id);
+    // By slot, not by id: an array read where a map lookup was, for every request that leaves its worker idle.
+    const e = this.bySlot[view.index];
     if (!e || e.view !== view) return;
     if (e.state === 'removing') this.free(e);
     else if (e.state === 'draining') this.emit({ type: 'drained', worker: view });

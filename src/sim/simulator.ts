@@ -180,8 +180,12 @@ export class Simulation {
       reject: (req: Request, reason: string, status?: 429 | 503) => this.recordRejected(req, '', reason, status),
     };
     if (o.admission && o.replicas) throw new UserError('--tenants: not with --router-replicas yet (priority classes live in one router\'s queue)');
-    this.router = o.replicas ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink) : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink, classes: o.admission?.admission.classes });
-    this.pd = o.fleet.some((w) => w.role !== undefined && w.role !== 'both') ? this.createPd() : null;
+    const disaggregated = o.fleet.some((w) => w.role !== undefined && w.role !== 'both');
+    // Colocated: every first token and completion names its worker and each dispatch ends once (see drainFinished, dispatch).
+    this.router = o.replicas
+      ? new ReplicatedRouter(o.replicas, this.clock, o.seed, sink)
+      : new Router({ policy: o.policy, clock: this.clock, rng: childRng(o.seed, 'router'), sink, classes: o.admission?.admission.classes, driverTracksPlacements: !disaggregated });
+    this.pd = disaggregated ? this.createPd() : null;
     const pd = this.pd;
     // Slots 0..n−1 in fleet order: engine i serves the worker in slot i (a disaggregated fleet: slots per pool).
     this.views = o.fleet.map((w, i) =>
@@ -372,12 +376,12 @@ export class Simulation {
     // vLLM answers 400 when prompt + max_tokens exceed max_model_len (the model's context), as mock-worker does.
     const maxContext = this.o.fleet[wi].deployment.model.max_position_embeddings;
     if (req.inputTokens + req.outputTokens > maxContext) {
-      this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
+      this.router.onComplete(req, { ok: false, outputTokens: 0 }, false, this.pd === null ? view : undefined);
       this.recordRejected(req, view.name, `prompt + output (${req.inputTokens} + ${req.outputTokens} tokens) exceed the model's maximum context length (${maxContext} tokens)`);
       return;
     }
     if (!engine.fits(req)) {
-      this.router.onComplete(req, { ok: false, outputTokens: 0 }, false);
+      this.router.onComplete(req, { ok: false, outputTokens: 0 }, false, this.pd === null ? view : undefined);
       this.recordRejected(req, view.name, `prompt + output (${req.inputTokens + req.outputTokens} tokens) exceed the worker's KV cache`);
       return;
     }

@@ -98,13 +98,14 @@ async function simulateAndRecord(policyName: string, requests: Request[], seed: 
     const w = r.workers.findIndex((x, i) => x.inFlight > before[i]);
     decisions.push(w >= 0 ? `${req.id}->${w}` : `${req.id}->rejected`);
   };
-  r.onFirstToken = (req) => {
+  // The simulator names the worker (`at`); its Router counts placements instead of keeping them by id.
+  r.onFirstToken = (req, at) => {
     events.push({ t: now(), kind: 'first', req });
-    first(req);
+    first(req, at);
   };
-  r.onComplete = (req, outcome, seen) => {
+  r.onComplete = (req, outcome, seen, at) => {
     events.push({ t: now(), kind: 'complete', req, outcome: { ...outcome }, firstTokenSeen: seen });
-    complete(req, outcome, seen);
+    complete(req, outcome, seen, at);
   };
   r.onScrape = (worker, metrics) => {
     events.push({ t: now(), kind: 'scrape', worker, metrics: { ...metrics } });

@@ -62,3 +62,23 @@ test('InFlightIndex builds its max tree at the first range() after any number of
   }
   assert.deepEqual(new InFlightIndex([]).range(), loadRange([], (v) => v.inFlight));
 });
+
+test('InFlightIndex updated through arbitrary jumps (large, fractional, to and from the minimum) picks what one built afresh picks', () => {
+  for (const n of [2, 5, 16, 37]) {
+    const views = Array.from({ length: n }, (_, i) => ({ index: i, inFlight: i % 4 }) as WorkerView);
+    const index = new InFlightIndex(views);
+    const moves = createRng(n);
+    for (let step = 0; step < 3000; step++) {
+      const w = views[moves.int(n)];
+      const r = moves.next();
+      w.inFlight = r < 0.4 ? Math.max(0, w.inFlight + (moves.next() < 0.5 ? 1 : -1)) : r < 0.7 ? moves.int(6) : r < 0.85 ? moves.int(40) : moves.int(8) + 0.5;
+      index.update(w);
+      const fresh = new InFlightIndex(views);
+      assert.deepEqual(index.range(), fresh.range(), `n=${n} step=${step}`);
+      const a = createRng(step);
+      const b = createRng(step);
+      assert.equal(index.argminRandomTie(a), fresh.argminRandomTie(b), `n=${n} step=${step}`);
+      assert.equal(a.next(), b.next(), 'same draws');
+    }
+  }
+});

@@ -142,3 +142,17 @@ test('a stopped run reports the requests still in flight as unfinished: every ar
   assert.equal(new Set(r.log.ids).size, arrived);
   assert.match(requestsCsv(r.log), /,unfinished\n/);
 });
+
+test('a request id that repeats while the first is in flight is two placements: both release their worker', async () => {
+  // The simulator's Router counts placements (driverTracksPlacements) instead of keeping them by id.
+  const reqs = workload({ count: 200 }).map((r, i) => ({ ...r, id: `dup-${i % 3}` }));
+  const { sim, result } = await simulate({ requests: reqs, policy: 'least-request' });
+  assert.equal(result.summary.completed, reqs.length);
+  assert.equal(sim.router.inFlightTotal, 0);
+  for (const w of sim.views) assert.equal(w.inFlight, 0, `${w.name} in flight`);
+  // A request refused by its worker (too large for the KV cache) is released there too.
+  const big = [{ id: 'big', arrivalS: 0, inputTokens: 2_000_000, outputTokens: 10 }, ...workload({ count: 20 })];
+  const r2 = await simulate({ requests: big, policy: 'least-request' });
+  assert.equal(r2.result.summary.rejected, 1);
+  for (const w of r2.sim.views) assert.equal(w.inFlight, 0, `${w.name} in flight`);
+});
