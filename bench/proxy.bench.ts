@@ -350,6 +350,7 @@ function merge(target: string, stream: boolean, concurrency: number, slices: rea
   const wall = slices.reduce((a, x) => a + x.wallS, 0);
   const cpuS = slices.every((x) => x.cpuS !== undefined) ? slices.reduce((a, x) => a + (x.cpuS ?? 0), 0) : undefined;
   const waits = slices.every((x) => x.waitS !== undefined) ? slices.map((x) => ((x.waitS ?? 0) * 1000) / x.wallS) : undefined;
+  const waitMedian = waits !== undefined ? median(waits) : undefined;
   const tails = slices.filter((x) => x.lat.length > 0).map((x) => quantile(x.lat, 0.99) / quantile(x.lat, 0.5));
   const corrected = slices.flatMap((x) => (x.correctedTail !== undefined ? [x.correctedTail] : []));
   const bytes = slices.every((x) => x.bytes !== undefined) ? slices.reduce((a, x) => a + (x.bytes ?? 0), 0) : undefined;
@@ -370,8 +371,8 @@ function merge(target: string, stream: boolean, concurrency: number, slices: rea
     bytesPerResponse: bytes !== undefined && requests > 0 ? bytes / requests : undefined,
     cpuMs: cpuS !== undefined ? (cpuS * 1000) / requests : undefined,
     backendCpuMs: (slices.reduce((a, x) => a + x.backendCpuS, 0) * 1000) / requests,
-    waitMsPerS: waits !== undefined ? median(waits) : undefined,
-    calmTail: waits !== undefined ? median(slices.flatMap((x, i) => (x.lat.length > 0 && waits[i] <= median(waits) ? [quantile(x.lat, 0.99) / quantile(x.lat, 0.5)] : []))) : undefined,
+    waitMsPerS: waitMedian,
+    calmTail: waits !== undefined && waitMedian !== undefined ? median(slices.flatMap((x, i) => (x.lat.length > 0 && waits[i] <= waitMedian ? [quantile(x.lat, 0.99) / quantile(x.lat, 0.5)] : []))) : undefined,
   };
 }
 
