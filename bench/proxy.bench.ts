@@ -41,7 +41,7 @@
  * same flags and measured in the same interleaved rounds; `--serve-node-args "ARGS"` and
  * `--base-node-args "ARGS"` pass node options to one of them (e.g. a V8 flag under test), `--min-node-args "ARGS"`
  * to the minimal proxy (serve sets V8's heap growing factor itself, src/serve/gc-tuning.ts: node-min can be
- * given the same `--heap-growing-percent=100` to compare like with like); `--conc 128` and `--mode json|stream` run a
+ * given the same `--heap-growing-percent=200` to compare like with like); `--conc 128` and `--mode json|stream` run a
  * subset of the cells; `--targets serve,base,node-min` a subset of the targets.
  *
  *   node dist/bench/proxy.bench.js [--seconds S] [--rounds R] [--backends K] [--backend net|fixture] [--probe] [--loadgen wrk|node] [--no-pin]

@@ -198,11 +198,11 @@ export const DEFAULTS = {
     /** Window of the rolling TTFT/TPOT/E2E percentiles in the live snapshot. */
     rollingWindowS: 60,
     /**
-     * V8 old-generation growing factor serve sets at startup, percent over 1 (100 = the heap may
-     * grow to twice its live size before a mark-compact); 0 leaves V8's dynamic factor. Why:
-     * src/serve/gc-tuning.ts.
+     * V8 old-generation growing factor serve sets at startup, percent over 1 (200 = the old
+     * generation's limit is three times its live size, plus the young generation); 0 leaves V8's
+     * dynamic factor. Why: src/serve/gc-tuning.ts.
      */
-    heapGrowingPercent: 100,
+    heapGrowingPercent: 200,
   },
   /** `serve --k8s-selector`: Kubernetes pod discovery (docs/kubernetes.md). */
   kubernetes: {

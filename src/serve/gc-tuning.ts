@@ -17,11 +17,13 @@ import { setFlagsFromString } from 'node:v8';
  * top) did one. Each marking runs ~50 ms next to the event loop, its concurrent markers taking
  * CPU from the main thread, and the event loop's 30–50 ms stalls sat on those markings.
  *
- * A fixed factor of 2 (`--heap-growing-percent=100`) leaves ~20 MB more room than the trigger
- * needs after each mark-compact: a mark-compact then runs when ~6 MB of old garbage has built up
- * (every 5–10 s at 5000 req/s), not at every scavenge. The memory cost is bounded: the limit is
- * twice the live old generation plus the young one (V8 still caps it halfway to the heap's
- * maximum), which V8's own dynamic factor reaches too when the old generation fills fast.
+ * A fixed factor of 3 (`--heap-growing-percent=200`) leaves ~2 × live − 16 MB (~23 MB for serve)
+ * of room above the trigger after each mark-compact, so one runs when that much old garbage has
+ * built up: in 20 s runs of the bench's stream load (5000–8000 req/s, loaded machine) once per run
+ * (main before this: 0–10 per run, 3.25 on average over 8 runs, in bursts; a factor of 2 left only
+ * ~3 MB of room and ran one every ~6 s). The memory cost is bounded: the old-generation limit
+ * becomes three times its live size plus the young generation (V8 still caps it halfway to the
+ * heap's maximum), which V8's own dynamic factor (up to 4) reaches when the old generation fills fast.
  *
  * The factor is read by V8 each time it recomputes the limit, so setting it after startup
  * (v8.setFlagsFromString) takes effect from the next garbage collection. A user's own
