@@ -100,3 +100,37 @@ process.on('SIGUSR2', () => {
   youngAtStart = young(nowSpaces);
   oldAtStart = old(nowSpaces);
 });
+
+/**
+ * With PROBE_STALL_LOG=PATH, each event-loop stall longer than PROBE_STALL_MS (default 20) is
+ * written to PATH.PID with its end time on CLOCK_MONOTONIC (the clock of `perf sched record -k
+ * CLOCK_MONOTONIC`, so a stall can be matched with what ran on the CPU), next to every GC's start
+ * and duration on the same clock. For finding where a stall comes from; off by default.
+ */
+const STALL_LOG = process.env.PROBE_STALL_LOG;
+if (STALL_LOG !== undefined && STALL_LOG !== '') {
+  const { appendFileSync } = await import('node:fs');
+  const { PerformanceObserver, performance } = await import('node:perf_hooks');
+  const threshold = Number(process.env.PROBE_STALL_MS ?? 20);
+  const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+  // performance.now() and hrtime differ by a constant: the offset maps GC entries to CLOCK_MONOTONIC.
+  const offset = monoMs() - performance.now();
+  const lines: string[] = [];
+  let last = monoMs();
+  setInterval(() => {
+    const now = monoMs();
+    if (now - last > threshold) lines.push(`stall end ${now.toFixed(3)} ms ${(now - last).toFixed(1)}`);
+    last = now;
+  }, 1);
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? -1;
+      lines.push(`gc start ${(e.startTime + offset).toFixed(3)} ms ${e.duration.toFixed(2)} kind ${kind}`);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  const flush = (): void => {
+    if (lines.length > 0) appendFileSync(`${STALL_LOG}.${process.pid}`, lines.splice(0).join('\n') + '\n');
+  };
+  // Written between slices (the bench signals at each slice's start and end), not during one.
+  process.on('SIGUSR2', flush);
+}

@@ -39,11 +39,13 @@
  * For A/B runs of a change: `--base DIR` adds a target "base", `router serve` from another
  * checkout's build (DIR/dist/src/cli/main.js, e.g. main built in a spare worktree), started with the
  * same flags and measured in the same interleaved rounds; `--serve-node-args "ARGS"` and
- * `--base-node-args "ARGS"` pass node options to one of them (e.g. a V8 flag under test); `--conc 128` and `--mode json|stream` run a
+ * `--base-node-args "ARGS"` pass node options to one of them (e.g. a V8 flag under test), `--min-node-args "ARGS"`
+ * to the minimal proxy (serve sets V8's heap growing factor itself, src/serve/gc-tuning.ts: node-min can be
+ * given the same `--heap-growing-percent=200` to compare like with like); `--conc 128` and `--mode json|stream` run a
  * subset of the cells; `--targets serve,base,node-min` a subset of the targets.
  *
  *   node dist/bench/proxy.bench.js [--seconds S] [--rounds R] [--backends K] [--backend net|fixture] [--probe] [--loadgen wrk|node] [--no-pin]
- *     [--requests N (node loadgen)] [--base DIR] [--serve-node-args ARGS] [--base-node-args ARGS] [--conc C] [--mode json|stream] [--targets A,B]
+ *     [--requests N (node loadgen)] [--base DIR] [--serve-node-args ARGS] [--base-node-args ARGS] [--min-node-args ARGS] [--conc C] [--mode json|stream] [--targets A,B]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -99,6 +101,7 @@ const BASE = stringArg('--base');
 const nodeArgs = (flag: string): string[] => (stringArg(flag) ?? '').split(' ').filter((a) => a !== '');
 const SERVE_NODE_ARGS = nodeArgs('--serve-node-args');
 const BASE_NODE_ARGS = nodeArgs('--base-node-args');
+const MIN_NODE_ARGS = nodeArgs('--min-node-args');
 const CONCURRENCIES = stringArg('--conc') !== undefined ? [numberArg('--conc', 128)] : [32, 128];
 const MODES = stringArg('--mode') !== undefined ? [stringArg('--mode') === 'stream'] : [false, true];
 const ONLY = stringArg('--targets')?.split(',');
@@ -515,7 +518,7 @@ async function main(): Promise<void> {
     targets.push({ name, ports: [port], pid, probe });
   }
   const minPort = await freePort();
-  await start(PLACE.proxy, process.execPath, [...(PROBE ? ['--import', PROBE_JS] : []), MIN_PROXY, String(minPort), ...backendPorts.map(String)], /listening on/);
+  await start(PLACE.proxy, process.execPath, [...MIN_NODE_ARGS, ...(PROBE ? ['--import', PROBE_JS] : []), MIN_PROXY, String(minPort), ...backendPorts.map(String)], /listening on/);
   targets.push({ name: 'node-min', ports: [minPort], pid: lastPid, probe: PROBE ? attachProbe() : undefined });
   let tmp: string | undefined;
   const nginx = spawnSync('nginx', ['-v'], { encoding: 'utf8' });

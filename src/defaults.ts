@@ -197,6 +197,12 @@ export const DEFAULTS = {
     retryAfterS: 1,
     /** Window of the rolling TTFT/TPOT/E2E percentiles in the live snapshot. */
     rollingWindowS: 60,
+    /**
+     * V8 old-generation growing factor serve sets at startup, percent over 1 (200 = the old
+     * generation's limit is three times its live size, plus the young generation); 0 leaves V8's
+     * dynamic factor. Why: src/serve/gc-tuning.ts.
+     */
+    heapGrowingPercent: 200,
   },
   /** `serve --k8s-selector`: Kubernetes pod discovery (docs/kubernetes.md). */
   kubernetes: {

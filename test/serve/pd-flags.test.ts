@@ -24,6 +24,9 @@ test('bad PD flags exit 2 with one line naming the flag, before anything listens
       [['--prefill', P, '--decode', D, '--pd-protocol', 'nixl'], /^router: --pd-protocol: expected vllm or sglang, got "nixl"/],
       [['--prefill', P, '--decode', D, '--prefill-policy', 'nope'], /nope/],
       [['--config', cfg], /role expects prefill, decode, both, got "primary"/],
+      // An empty port is port 80: both entries are the same worker.
+      [['--workers', 'http://127.0.0.1:,http://127.0.0.1:'], /^router: worker http:\/\/127\.0\.0\.1: listed twice; give each worker once/],
+      [['--workers', `${P};name=a,${D};name=a`], /^router: worker name "a": listed twice/],
     ];
     for (const [args, want] of cli) {
       const r = runCli(['serve', '--port', '0', '--health-interval', '0', ...args]);

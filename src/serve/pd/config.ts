@@ -62,6 +62,19 @@ export function splitPools(
 ): PoolSplit & { decodePolicy?: Policy } {
   const prefill = [...workers.filter((w) => w.role === 'prefill'), ...(f.prefill ? parsePoolFlag('--prefill', f.prefill) : [])];
   const decode = [...workers.filter((w) => w.role !== 'prefill'), ...(f.decode ? parsePoolFlag('--decode', f.decode) : [])];
+  // Caught here, at startup, so a repeated worker is a flag mistake (one line, exit 2), not the admin API's 409.
+  const names = new Set<string>();
+  const colocatedUrls = new Set<string>();
+  for (const w of [...prefill, ...decode]) {
+    if (w.name !== undefined) {
+      if (names.has(w.name)) throw new UserError(`worker name "${w.name}": listed twice; each worker needs its own name`);
+      names.add(w.name);
+    }
+    if (prefill.length === 0) {
+      if (colocatedUrls.has(w.url)) throw new UserError(`worker ${w.url}: listed twice; give each worker once`);
+      colocatedUrls.add(w.url);
+    }
+  }
   if (prefill.length === 0) {
     const stray = f.decode ? '--decode' : workers.some((w) => w.role === 'decode') ? 'role=decode' : f.pdProtocol !== undefined ? '--pd-protocol' : f.prefillPolicy !== undefined ? '--prefill-policy' : f.decodePolicy !== undefined ? '--decode-policy' : f.pdThreshold !== undefined ? '--pd-threshold' : undefined;
     if (stray) throw new UserError(`${stray}: disaggregated serving needs prefill workers too (--prefill URL or role=prefill in --workers/--config)`);
