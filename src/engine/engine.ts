@@ -348,7 +348,7 @@ export class Engine {
     if (this.fusedInFlight) {
       this.applyFused(ends[at], done, t, false);
       const need = this.needNext;
-      for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocate());
+      for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocatePrivate());
       this.needLen = 0;
       this.readyLen = -1;
       const s = f.shape;
@@ -533,7 +533,7 @@ export class Engine {
     if (ready === this.running.length && ready <= budget && this.needLen <= this.pool.free) {
       // Every running sequence decodes one token and the blocks it needs are free: what the loop
       // below would do, allocating in the same (running) order.
-      for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocate());
+      for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocatePrivate());
       for (; i < ready; i++) toks[i] = 1;
       len = ready;
       budget -= ready;
@@ -547,7 +547,7 @@ export class Engine {
       for (;;) {
         const need = Math.ceil((seq.numComputed + n) / cfg.blockSize) - seq.blocks.length;
         if (need <= this.pool.free) {
-          for (let k = 0; k < need; k++) seq.blocks.push(this.pool.allocate());
+          for (let k = 0; k < need; k++) seq.blocks.push(this.pool.allocatePrivate());
           break;
         }
         const victim = this.running.pop() as Sequence;
@@ -595,7 +595,7 @@ export class Engine {
       if (lower > 0) this.pendingLoadS += (this.offload as KvOffloadTiers).load(seq.shared as number[], hits.length, lower, cfg.blockSize);
       seq.registered = hits.length;
       seq.blocks = hits;
-      for (let k = 0; k < newBlocks; k++) seq.blocks.push(this.pool.allocate());
+      for (let k = 0; k < newBlocks; k++) seq.blocks.push(this.pool.allocatePrivate());
       if (lower > 0) this.registerLoaded(seq, lower);
       seq.numComputed = hitTokens;
       this.counters.prefixQueries += total;
@@ -664,7 +664,8 @@ export class Engine {
       seq.leftBlocks = seq.blocks;
       seq.leftGens = seq.blocks.map((b) => this.pool.generation(b));
     }
-    this.pool.release(seq.blocks);
+    // Its private blocks' records were not kept (`allocatePrivate`): they are released as a preemption's.
+    this.pool.release(seq.blocks, seq.registered, true);
     seq.blocks = [];
     seq.registered = 0;
     seq.numComputed = 0;
@@ -858,7 +859,7 @@ export class Engine {
       if (c > have * bs) {
         const extra = Math.ceil(c / bs) - have;
         const blocks = seq.blocks;
-        for (let k = 0; k < extra; k++) blocks.push(pool.allocate());
+        for (let k = 0; k < extra; k++) blocks.push(pool.allocatePrivate());
         have += extra;
       }
       if (finish && (out >= seq.outputTokens || seq.aborted)) {
@@ -939,7 +940,7 @@ export class Engine {
     const bs = this.config.blockSize;
     for (const seq of this.running) {
       const need = Math.ceil((seq.numComputed + m) / bs) - seq.blocks.length;
-      for (let k = 0; k < need; k++) seq.blocks.push(this.pool.allocate());
+      for (let k = 0; k < need; k++) seq.blocks.push(this.pool.allocatePrivate());
     }
   }
 
