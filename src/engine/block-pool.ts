@@ -205,7 +205,7 @@ export class BlockPool {
   }
 
   /**
-   * Drops one reference from each block, last block first, so a request's tail blocks sit nearer
+   * Drops one reference from each of `blocks[0..end)`, last block first, so a request's tail blocks sit nearer
    * the eviction end than its prefix (vLLM frees in reverse order for the same reason).
    * `blocks[privateFrom..]` are private to the caller: allocated for it and never registered, so
    * each has exactly one reference and no hash. Nothing can find such a block while it is free, so
@@ -214,10 +214,10 @@ export class BlockPool {
    * marked E_WATCHED (taking one for new content changes its generation), and their records say
    * where the entry is for a hit (`touch`).
    */
-  release(blocks: number[], privateFrom = blocks.length, preempted = false): void {
+  release(blocks: number[], privateFrom = blocks.length, preempted = false, end = blocks.length): void {
     const m = this.meta;
     const ring = this.ring;
-    let i = blocks.length - 1;
+    let i = end - 1;
     const from = privateFrom < 0 ? 0 : privateFrom;
     if (i >= from) {
       // Room for all of them at once (`pushBack` compacts one at a time).
@@ -240,7 +240,7 @@ export class BlockPool {
           slot++;
         }
       }
-      const n = blocks.length - from;
+      const n = end - from;
       this.ringCount += n;
       this.freeCount += n;
       this.used -= n;
