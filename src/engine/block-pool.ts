@@ -12,7 +12,16 @@ const QPOS = 2;
 /** 1 while `hash` holds the block's content hash. */
 const HASHED = 3;
 const STRIDE = 4;
-/** A ring entry is `block * 2 + hashed bit`; a block taken off the free queue by a prefix hit leaves STALE behind. */
+/**
+ * A ring entry is `block * 4 + flags`; a block taken off the free queue by a prefix hit leaves
+ * STALE behind. The flags say whether anything can still find the block while it is free, and so
+ * whether its record must be kept: E_HASHED (the prefix cache's map names it) or E_WATCHED (it was
+ * released by a preemption, whose sequence may take it back through `holds`). A block with neither
+ * can only ever be allocated again, so its record is neither written when it is released nor when
+ * it is allocated privately (`allocatePrivate`).
+ */
+const E_HASHED = 1;
+const E_WATCHED = 2;
 const STALE = -1;
 
 export class BlockPool {
@@ -35,7 +44,7 @@ export class BlockPool {
   /**
    * The released part of the free queue, after the fresh blocks: a ring of entries in release
    * order, `ringCount` entries from slot `ringHead` on (wrapping around). An entry is the block id
-   * and whether it caches a hash (`block * 2 + 1` if so); a cached block taken off the queue by a
+   * and flags (`block * 4 + flags`: E_HASHED, E_WATCHED); a cached block taken off the queue by a
    * prefix hit leaves a STALE entry behind that allocation skips. A ring instead of a linked list:
    * taking and returning a block touch the ring's ends in order and the block's own record, never a
    * neighbour's record elsewhere in the pool. Allocation only writes the record of the block it
@@ -84,7 +93,8 @@ export class BlockPool {
   /**
    * Whether block `b` still holds what it held at generation `g` (nobody allocated it since).
    * Private content (generated tokens, prompts without identity) is found this way after a
-   * preemption, without a hash-map entry per block.
+   * preemption, without a hash-map entry per block. Only blocks that were last released with
+   * `preempted` set may be found this way (their free entries are the only ones kept findable).
    */
   holds(b: number, g: number): boolean {
     return this.cachingEnabled && this.meta[b * STRIDE + GEN] === g;
@@ -119,36 +129,74 @@ export class BlockPool {
   /** Takes a fresh block from the LRU end, evicting whatever it cached. Caller checks `free` first. */
   allocate(): number {
     let b: number;
-    const m = this.meta;
     if (this.fresh < this.total) {
       b = this.fresh++;
       this.freeCount--;
     } else {
       const e = this.takeReleased();
-      b = e >> 1;
-      if ((e & 1) === 1) {
-        const h = this.hash[b];
-        if (this.byHash.get(h) === b) {
-          this.byHash.delete(h);
-          if (this.onEvict !== null) this.onEvict(h);
-        }
-        m[b * STRIDE + HASHED] = 0;
-      }
+      b = e >> 2;
+      if ((e & E_HASHED) !== 0) this.evict(b);
     }
-    // Stores only: see `ring`.
-    const o = b * STRIDE;
-    m[o + REF] = 1;
-    m[o + GEN] = this.stamp = this.stamp === 0x7fffffff ? 1 : this.stamp + 1;
-    m[o + QPOS] = -1;
+    this.stampRecord(b);
     this.used++;
     return b;
   }
 
   /**
+   * `allocate` for a block that stays private to its one holder until it is released by
+   * `release(…, privateFrom)` past `privateFrom`, by a preemption's `release(…, …, true)`, or is
+   * `register`ed (which starts keeping its count). Such a block can never be found while it is
+   * held (no hash names it, and no preempted sequence saved its generation since this allocation
+   * came from an entry without E_WATCHED), so its record is not written at all: allocating and
+   * releasing the block then touch only the free ring's ends, never its record, which is a cache
+   * miss almost every time (a fleet's pools are far larger than the CPU caches). Its stale record
+   * is never read: `refCount`/`generation` of such a block are meaningless until then.
+   */
+  allocatePrivate(): number {
+    let b: number;
+    if (this.fresh < this.total) {
+      b = this.fresh++;
+      this.freeCount--;
+    } else {
+      const e = this.takeReleased();
+      b = e >> 2;
+      if ((e & 3) !== 0) {
+        if ((e & E_HASHED) !== 0) this.evict(b);
+        // Its generation changes, so a preempted sequence's saved one no longer `holds`.
+        this.stampRecord(b);
+      }
+    }
+    this.used++;
+    return b;
+  }
+
+  /** Drops the cache entry of a hashed block taken for new content. */
+  private evict(b: number): void {
+    const h = this.hash[b];
+    if (this.byHash.get(h) === b) {
+      this.byHash.delete(h);
+      if (this.onEvict !== null) this.onEvict(h);
+    }
+    this.meta[b * STRIDE + HASHED] = 0;
+  }
+
+  /** A newly allocated block's record: one reference, a new generation. Stores only: see `ring`. */
+  private stampRecord(b: number): void {
+    const m = this.meta;
+    const o = b * STRIDE;
+    m[o + REF] = 1;
+    m[o + GEN] = this.stamp = this.stamp === 0x7fffffff ? 1 : this.stamp + 1;
+    m[o + QPOS] = -1;
+  }
+
+  /**
    * Records that block `b` now holds the full block with hash `h` (vLLM caches full blocks only).
    * False when nothing new was cached (caching off, or another block already holds `h`).
+   * `b` is private to its one holder (a block of `allocatePrivate` may have a stale count): from
+   * here on its holder releases it by counting (it is before `privateFrom`), cached or not.
    */
   register(b: number, h: number): boolean {
+    this.meta[b * STRIDE + REF] = 1;
     if (!this.cachingEnabled || this.byHash.has(h)) return false;
     this.hash[b] = h;
     this.meta[b * STRIDE + HASHED] = 1;
@@ -157,32 +205,42 @@ export class BlockPool {
   }
 
   /**
-   * Drops one reference from each block, last block first, so a request's tail blocks sit nearer
+   * Drops one reference from each of `blocks[0..end)`, last block first, so a request's tail blocks sit nearer
    * the eviction end than its prefix (vLLM frees in reverse order for the same reason).
    * `blocks[privateFrom..]` are private to the caller: allocated for it and never registered, so
-   * each has exactly one reference and no hash. Their records are then written without being read:
-   * a finished request's blocks were allocated long ago and their records are out of the CPU
-   * caches, and a store does not wait for the line to load as the reference count's decrement did.
+   * each has exactly one reference and no hash. Nothing can find such a block while it is free, so
+   * its record is not even written (see `allocatePrivate`), unless `preempted`: a preempted
+   * sequence saves its blocks' generations to take them back (`holds`), so their free entries are
+   * marked E_WATCHED (taking one for new content changes its generation), and their records say
+   * where the entry is for a hit (`touch`).
    */
-  release(blocks: number[], privateFrom = blocks.length): void {
+  release(blocks: number[], privateFrom = blocks.length, preempted = false, end = blocks.length): void {
     const m = this.meta;
     const ring = this.ring;
-    let i = blocks.length - 1;
+    let i = end - 1;
     const from = privateFrom < 0 ? 0 : privateFrom;
     if (i >= from) {
       // Room for all of them at once (`pushBack` compacts one at a time).
       if (this.ringCount + i + 1 - from > ring.length) this.compact();
       let slot = this.ringHead + this.ringCount;
-      for (; i >= from; i--) {
-        if (slot >= ring.length) slot -= ring.length;
-        const b = blocks[i];
-        const o = b * STRIDE;
-        m[o + REF] = 0;
-        ring[slot] = b * 2;
-        m[o + QPOS] = slot;
-        slot++;
+      if (preempted) {
+        for (; i >= from; i--) {
+          if (slot >= ring.length) slot -= ring.length;
+          const b = blocks[i];
+          const o = b * STRIDE;
+          m[o + REF] = 0;
+          ring[slot] = b * 4 + E_WATCHED;
+          m[o + QPOS] = slot;
+          slot++;
+        }
+      } else {
+        for (; i >= from; i--) {
+          if (slot >= ring.length) slot -= ring.length;
+          ring[slot] = blocks[i] * 4;
+          slot++;
+        }
       }
-      const n = blocks.length - from;
+      const n = end - from;
       this.ringCount += n;
       this.freeCount += n;
       this.used -= n;
@@ -191,7 +249,7 @@ export class BlockPool {
       const b = blocks[i];
       if (--m[b * STRIDE + REF] === 0) {
         this.used--;
-        this.pushBack(b);
+        this.pushBack(b, preempted);
       }
     }
   }
@@ -212,12 +270,12 @@ export class BlockPool {
     throw new Error('BlockPool.allocate: no free block');
   }
 
-  private pushBack(b: number): void {
+  private pushBack(b: number, watched: boolean): void {
     if (this.ringCount === this.ring.length) this.compact();
     let slot = this.ringHead + this.ringCount;
     if (slot >= this.ring.length) slot -= this.ring.length;
     const o = b * STRIDE;
-    this.ring[slot] = b * 2 + this.meta[o + HASHED];
+    this.ring[slot] = b * 4 + (this.meta[o + HASHED] === 1 ? E_HASHED : 0) + (watched ? E_WATCHED : 0);
     this.meta[o + QPOS] = slot;
     this.ringCount++;
     this.freeCount++;
@@ -234,7 +292,8 @@ export class BlockPool {
     }
     live.forEach((e, i) => {
       ring[i] = e;
-      m[(e >> 1) * STRIDE + QPOS] = i;
+      // Only a block something can find is ever looked up by its entry's position (`touch`).
+      if ((e & 3) !== 0) m[(e >> 2) * STRIDE + QPOS] = i;
     });
     this.ringHead = 0;
     this.ringCount = live.length;

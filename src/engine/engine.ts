@@ -15,7 +15,13 @@ export interface Sequence {
   readonly enqueuedAt: number;
   numComputed: number;
   numOutput: number;
+  /**
+   * The sequence's KV blocks are `blocks[0..numBlocks)`. The array is sized once at admission for
+   * the whole request (its prompt and output), so the blocks decode adds are stores into it: no
+   * array growing and copying as the request goes, no empty array per preemption or finish.
+   */
   blocks: number[];
+  numBlocks: number;
   /** Leading blocks already registered in the prefix cache. */
   registered: number;
   /** Blocks and their generations when last preempted: private content that may still be cached. */
@@ -71,6 +77,9 @@ export interface KvCacheObserver {
   /** The cached block with this content hash was evicted. */
   removed(hash: number): void;
 }
+
+/** The blocks of a sequence that holds none (waiting or finished): never written (`numBlocks` is 0). */
+const NO_BLOCKS: number[] = [];
 
 /** Most decode steps priced ahead in one stretch. */
 const MAX_STRETCH_STEPS = 64;
@@ -165,6 +174,8 @@ export class Engine {
   /** Sequences a fused pass finished, reported after it in running order. */
   private readonly doneSeqs: Sequence[] = [];
   private doneLen = 0;
+  /** The prefix hits of the sequence being admitted (`prefixHits`; reused, not one array per admission). */
+  private readonly hits: number[] = [];
 
   constructor(
     readonly config: EngineConfig,
@@ -224,7 +235,8 @@ export class Engine {
       numOutput: 0,
       outputTokens: req.outputTokens,
       aborted: false,
-      blocks: [],
+      blocks: NO_BLOCKS,
+      numBlocks: 0,
       lastTokenAt: NaN,
       inputTokens: req.inputTokens,
       registered: 0,
@@ -348,7 +360,10 @@ export class Engine {
     if (this.fusedInFlight) {
       this.applyFused(ends[at], done, t, false);
       const need = this.needNext;
-      for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocate());
+      for (let k = 0; k < this.needLen; k++) {
+        const s = need[k];
+        s.blocks[s.numBlocks++] = this.pool.allocatePrivate();
+      }
       this.needLen = 0;
       this.readyLen = -1;
       const s = f.shape;
@@ -512,7 +527,7 @@ export class Engine {
       const seq = seqs[i];
       // After step 1 the sequence holds numComputed+1 computed tokens; step i computes token numComputed+1+i.
       const tokens = seq.numComputed + 1 + m;
-      const extra = Math.ceil(tokens / bs) - seq.blocks.length;
+      const extra = Math.ceil(tokens / bs) - seq.numBlocks;
       if (extra > 0) need += extra;
     }
     return need;
@@ -533,7 +548,10 @@ export class Engine {
     if (ready === this.running.length && ready <= budget && this.needLen <= this.pool.free) {
       // Every running sequence decodes one token and the blocks it needs are free: what the loop
       // below would do, allocating in the same (running) order.
-      for (let k = 0; k < this.needLen; k++) need[k].blocks.push(this.pool.allocate());
+      for (let k = 0; k < this.needLen; k++) {
+        const s = need[k];
+        s.blocks[s.numBlocks++] = this.pool.allocatePrivate();
+      }
       for (; i < ready; i++) toks[i] = 1;
       len = ready;
       budget -= ready;
@@ -545,9 +563,9 @@ export class Engine {
       const n = Math.min(this.numTokens(seq) - seq.numComputed, budget);
       let scheduledSelf = true;
       for (;;) {
-        const need = Math.ceil((seq.numComputed + n) / cfg.blockSize) - seq.blocks.length;
+        const need = Math.ceil((seq.numComputed + n) / cfg.blockSize) - seq.numBlocks;
         if (need <= this.pool.free) {
-          for (let k = 0; k < need; k++) seq.blocks.push(this.pool.allocate());
+          for (let k = 0; k < need; k++) seq.blocks[seq.numBlocks++] = this.pool.allocatePrivate();
           break;
         }
         const victim = this.running.pop() as Sequence;
@@ -580,22 +598,27 @@ export class Engine {
         continue;
       }
       const total = this.numTokens(seq);
-      const hits = this.prefixHits(seq, total);
-      const lower = this.offload === null ? 0 : this.lowerTierHits(seq, hits.length, total);
-      const hitTokens = (hits.length + lower) * cfg.blockSize;
+      const hits = this.hits;
+      const nHits = this.prefixHits(seq, total);
+      const lower = this.offload === null ? 0 : this.lowerTierHits(seq, nHits, total);
+      const hitTokens = (nHits + lower) * cfg.blockSize;
       const n = Math.min(total - hitTokens, budget);
       const reserveTo = cfg.reserveFullPrompt ? total : hitTokens + n;
-      const newBlocks = Math.ceil(reserveTo / cfg.blockSize) - hits.length;
+      const newBlocks = Math.ceil(reserveTo / cfg.blockSize) - nHits;
       let idleHits = 0;
       // A hit on a block nobody references takes it off the free queue, so it counts against `free`.
-      for (const b of hits) if (this.pool.refCount(b) === 0) idleHits++;
+      for (let k = 0; k < nHits; k++) if (this.pool.refCount(hits[k]) === 0) idleHits++;
       if (newBlocks + idleHits > this.pool.free) break;
-      for (const b of hits) this.pool.touch(b);
+      for (let k = 0; k < nHits; k++) this.pool.touch(hits[k]);
       // Loaded blocks are refreshed in their tier before the allocations below evict into it.
-      if (lower > 0) this.pendingLoadS += (this.offload as KvOffloadTiers).load(seq.shared as number[], hits.length, lower, cfg.blockSize);
-      seq.registered = hits.length;
-      seq.blocks = hits;
-      for (let k = 0; k < newBlocks; k++) seq.blocks.push(this.pool.allocate());
+      if (lower > 0) this.pendingLoadS += (this.offload as KvOffloadTiers).load(seq.shared as number[], nHits, lower, cfg.blockSize);
+      seq.registered = nHits;
+      // Room for every block the request can hold (see `Sequence.blocks`).
+      const blocks = new Array<number>(Math.max(Math.ceil((seq.inputTokens + seq.outputTokens) / cfg.blockSize), nHits + newBlocks));
+      for (let k = 0; k < nHits; k++) blocks[k] = hits[k];
+      for (let k = 0; k < newBlocks; k++) blocks[nHits + k] = this.pool.allocatePrivate();
+      seq.blocks = blocks;
+      seq.numBlocks = nHits + newBlocks;
       if (lower > 0) this.registerLoaded(seq, lower);
       seq.numComputed = hitTokens;
       this.counters.prefixQueries += total;
@@ -616,27 +639,31 @@ export class Engine {
     this.batchLen = len;
   }
 
-  /** Longest run of cached leading blocks, leaving at least one token to compute (as vLLM does). */
-  private prefixHits(seq: Sequence, total: number): number[] {
-    const hits: number[] = [];
-    if (!this.config.enablePrefixCaching) return hits;
+  /**
+   * Longest run of cached leading blocks, leaving at least one token to compute (as vLLM does):
+   * written to `hits`, their count returned.
+   */
+  private prefixHits(seq: Sequence, total: number): number {
+    const hits = this.hits;
+    let n = 0;
+    if (!this.config.enablePrefixCaching) return n;
     const maxBlocks = Math.floor((total - 1) / this.config.blockSize);
     const shared = seq.shared;
     const nShared = shared ? Math.min(shared.length, maxBlocks) : 0;
     for (let i = 0; i < nShared; i++) {
       const b = this.pool.lookup((shared as number[])[i]);
-      if (b < 0) return hits;
-      hits.push(b);
+      if (b < 0) return n;
+      hits[n++] = b;
     }
     const left = seq.leftBlocks;
     const gens = seq.leftGens as number[];
     if (left) {
       for (let i = nShared; i < Math.min(maxBlocks, left.length); i++) {
         if (!this.pool.holds(left[i], gens[i])) break;
-        hits.push(left[i]);
+        hits[n++] = left[i];
       }
     }
-    return hits;
+    return n;
   }
 
 
@@ -661,11 +688,13 @@ export class Engine {
 
   private preempt(seq: Sequence): void {
     if (this.config.enablePrefixCaching) {
-      seq.leftBlocks = seq.blocks;
-      seq.leftGens = seq.blocks.map((b) => this.pool.generation(b));
+      seq.leftBlocks = seq.blocks.slice(0, seq.numBlocks);
+      seq.leftGens = seq.leftBlocks.map((b) => this.pool.generation(b));
     }
-    this.pool.release(seq.blocks);
-    seq.blocks = [];
+    // Its private blocks' records were not kept (`allocatePrivate`): they are released as a preemption's.
+    this.pool.release(seq.blocks, seq.registered, true, seq.numBlocks);
+    seq.blocks = NO_BLOCKS;
+    seq.numBlocks = 0;
     seq.registered = 0;
     seq.numComputed = 0;
     seq.preemptions++;
@@ -846,7 +875,7 @@ export class Engine {
           }
         }
         c = seq.numComputed + adv;
-        have = seq.blocks.length;
+        have = seq.numBlocks;
       }
       seq.numComputed = c;
       const out = seq.numOutput + adv;
@@ -858,8 +887,9 @@ export class Engine {
       if (c > have * bs) {
         const extra = Math.ceil(c / bs) - have;
         const blocks = seq.blocks;
-        for (let k = 0; k < extra; k++) blocks.push(pool.allocate());
+        for (let k = 0; k < extra; k++) blocks[have + k] = pool.allocatePrivate();
         have += extra;
+        seq.numBlocks = have;
       }
       if (finish && (out >= seq.outputTokens || seq.aborted)) {
         done[doneLen++] = seq;
@@ -920,8 +950,9 @@ export class Engine {
   private finish(seq: Sequence, now: number): void {
     seq.finishedAt = now;
     // Blocks past the registered ones were allocated for the sequence and never cached (see `release`).
-    this.pool.release(seq.blocks, seq.registered);
-    seq.blocks = [];
+    this.pool.release(seq.blocks, seq.registered, false, seq.numBlocks);
+    seq.blocks = NO_BLOCKS;
+    seq.numBlocks = 0;
     this.counters.finished++;
     if (this.lora && seq.req.adapter !== undefined) this.lora.release(seq.req.adapter);
     this.listener.finished(seq, now);
@@ -938,8 +969,8 @@ export class Engine {
   private allocateDecode(m: number): void {
     const bs = this.config.blockSize;
     for (const seq of this.running) {
-      const need = Math.ceil((seq.numComputed + m) / bs) - seq.blocks.length;
-      for (let k = 0; k < need; k++) seq.blocks.push(this.pool.allocate());
+      const need = Math.ceil((seq.numComputed + m) / bs) - seq.numBlocks;
+      for (let k = 0; k < need; k++) seq.blocks[seq.numBlocks++] = this.pool.allocatePrivate();
     }
   }
 
@@ -1007,7 +1038,7 @@ export class Engine {
         const next = seq.numComputed + 1;
         if (!this.registeredAll(seq)) ready = false;
         else {
-          let have = seq.blocks.length;
+          let have = seq.numBlocks;
           if (next > have * bs) {
             need[needLen++] = seq;
             have++;

@@ -237,6 +237,7 @@ export class PdCoordinator {
       numComputed: job.req.inputTokens - 1,
       numOutput: 0,
       blocks: job.blocks,
+      numBlocks: job.blocks.length,
       registered: job.localBlocks,
       firstScheduledAt: p.firstScheduledAt,
       firstTokenAt: NaN,

@@ -153,3 +153,90 @@ test('releasing private blocks unread frees them exactly as the counting release
     assert.deepEqual(order[0], order[1], `run ${run}: allocation order after release`);
   }
 });
+
+test('private blocks whose records are not kept are found again after a preemption exactly when a counting pool finds them', () => {
+  // `fast` is used as the engine uses it (allocatePrivate, private releases unread); `slow` keeps
+  // every record (allocate, counting releases). Both mark a preemption's release, whose blocks
+  // `holds` may find again. They must agree on every hit
+  // through a saved generation (`holds`), on every prefix-cache hit and on the allocation order.
+  const rng = createRng('block-pool/private-holds');
+  for (let run = 0; run < 60; run++) {
+    const total = 8 + rng.int(40);
+    const fast = new BlockPool(total, true);
+    const slow = new BlockPool(total, true);
+    // A holder's first `counted` blocks are hits or registered (released by counting), the rest private.
+    const held: { blocks: number[]; counted: number }[] = [];
+    // Preempted holders: their blocks and the generations each pool gave for them.
+    const left: { blocks: number[]; fastGens: number[]; slowGens: number[] }[] = [];
+    let nextHash = 1;
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let op = 0; op < 400; op++) {
+      const r = rng.next();
+      if (held.length > 0 && (r < 0.3 || fast.free < 4)) {
+        const h = held.splice(rng.int(held.length), 1)[0];
+        fast.release(h.blocks, h.counted);
+        slow.release(h.blocks);
+      } else if (held.length > 0 && r < 0.45) {
+        const h = held.splice(rng.int(held.length), 1)[0];
+        left.push({ blocks: h.blocks, fastGens: h.blocks.map((x) => fast.generation(x)), slowGens: h.blocks.map((x) => slow.generation(x)) });
+        fast.release(h.blocks, h.counted, true);
+        slow.release(h.blocks, h.blocks.length, true);
+      } else {
+        const blocks: number[] = [];
+        if (left.length > 0 && rng.next() < 0.5) {
+          // A preempted holder comes back: its leading blocks that still hold their content are hits.
+          const l = left.splice(rng.int(left.length), 1)[0];
+          for (let i = 0; i < l.blocks.length; i++) {
+            const x = l.blocks[i];
+            const f = fast.holds(x, l.fastGens[i]);
+            assert.equal(f, slow.holds(x, l.slowGens[i]), `run ${run} op ${op}: holds(${x})`);
+            if (!f) break;
+            assert.equal(fast.refCount(x), slow.refCount(x));
+            fast.touch(x);
+            slow.touch(x);
+            blocks.push(x);
+          }
+        } else {
+          const probe = 1 + rng.int(nextHash);
+          const hit = fast.lookup(probe);
+          assert.equal(hit, slow.lookup(probe));
+          if (hit >= 0 && fast.free > 3) {
+            fast.touch(hit);
+            slow.touch(hit);
+            blocks.push(hit);
+          }
+        }
+        const counted0 = blocks.length;
+        const n = Math.min(1 + rng.int(3), fast.free - 1);
+        for (let k = 0; k < n; k++) {
+          const x = fast.allocatePrivate();
+          assert.equal(x, slow.allocate());
+          blocks.push(x);
+        }
+        let counted = counted0;
+        while (counted < blocks.length && rng.next() < 0.3) {
+          const h = nextHash++;
+          fast.register(blocks[counted], h);
+          slow.register(blocks[counted], h);
+          counted++;
+        }
+        held.push({ blocks, counted });
+      }
+      a.push(fast.free, fast.used, fast.cachedBlocks);
+      b.push(slow.free, slow.used, slow.cachedBlocks);
+    }
+    assert.deepEqual(a, b);
+    while (held.length > 0) {
+      const h = held.pop() as { blocks: number[]; counted: number };
+      fast.release(h.blocks, h.counted);
+      slow.release(h.blocks);
+    }
+    const order: number[][] = [[], []];
+    for (let k = 0; k < total; k++) {
+      order[0].push(fast.allocatePrivate());
+      order[1].push(slow.allocate());
+    }
+    assert.deepEqual(order[0], order[1], `run ${run}: allocation order after release`);
+  }
+});

@@ -98,14 +98,16 @@ function drive(w: Workload, fastDecode: boolean, fusedDecode: boolean): Trace {
     fusedDecode,
   );
   const release = e.pool.release.bind(e.pool);
-  e.pool.release = (b: number[], privateFrom?: number) => {
-    blocks.push(`release ${b.join(',')}`);
-    // What the pool trusts without reading: a private block has one reference and is not cached.
-    for (let i = privateFrom ?? b.length; i < b.length; i++) {
-      assert.equal(e.pool.refCount(b[i]), 1, `block ${b[i]} (index ${i}) is private`);
+  e.pool.release = (b: number[], privateFrom?: number, preempted?: boolean, end?: number) => {
+    const n = end ?? b.length;
+    blocks.push(`release ${b.slice(0, n).join(',')}`);
+    // What the pool trusts without reading: a private block is held by no other sequence and is not cached.
+    const others = e.unfinished().filter((s) => s.blocks !== b);
+    for (let i = privateFrom ?? n; i < n; i++) {
+      for (const s of others) assert.equal(s.blocks.slice(0, s.numBlocks).includes(b[i]), false, `block ${b[i]} (index ${i}) is private`);
       assert.equal(e.pool.isCached(b[i]), false, `block ${b[i]} (index ${i}) is not cached`);
     }
-    release(b, privateFrom);
+    release(b, privateFrom, preempted, end);
   };
   e.observeKvCache({
     stored: (s, from, to, hashes) => blocks.push(`stored ${s.req.id} ${from}-${to} ${hashes.slice(from, to).join(',')}`),
