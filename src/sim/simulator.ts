@@ -270,10 +270,14 @@ export class Simulation {
     const it = syncIt ?? toAsyncIterator(src);
     let buf: Request[] = [];
     let bi = 0;
+    // A synchronous source is read a little ahead only: requests a generator made thousands of
+    // arrivals earlier have left the cache by the time they arrive (a miss per request); an
+    // asynchronous one reads further ahead, where each read may cost an await.
+    const ahead = syncIt ? 64 : 4096;
     const refill = async (): Promise<void> => {
       buf = [];
       bi = 0;
-      while (buf.length < 4096) {
+      while (buf.length < ahead) {
         const r = syncIt ? syncIt.next() : await it.next();
         if (r.done === true) {
           this.sourceDone = true;
