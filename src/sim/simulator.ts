@@ -6,7 +6,7 @@ import type { StepCost } from '../engine/step-cost.js';
 import { Router } from '../routing/router.js';
 import { UserError } from '../util/errors.js';
 import type { WorkerInit } from '../routing/worker-registry.js';
-import type { Policy, ScrapedMetrics, WorkerView } from '../routing/types.js';
+import type { Outcome, Policy, ScrapedMetrics, WorkerView } from '../routing/types.js';
 import { ProfileTable } from '../routing/slo/profile.js';
 import { attachSloTables } from '../routing/slo/attach.js';
 import { VirtualClock } from '../util/clock.js';
@@ -155,6 +155,8 @@ export class Simulation {
     sloClass: undefined,
     httpStatus: undefined,
   };
+  /** The outcome `complete` fills for the router: policies read it during `onComplete` and keep none of it. */
+  private readonly outcome: Outcome = { ok: true, outputTokens: 0, ttftS: NaN, e2eS: NaN };
   private readonly lastScrape: { hits: number; queries: number }[];
   private readonly lastSeries: { hits: number; queries: number; prompt: number; gen: number; finished: number }[];
   private readonly served: { requests: number; input: number; output: number }[];
@@ -482,7 +484,11 @@ export class Simulation {
     r.sloClass = slo ? sloClassName(slo) : undefined;
     this.sink.add(r);
     this.o.admission?.completed(req, now);
-    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttftMs / 1e3, e2eS: e2eMs / 1e3 }, true, this.pd === null ? this.views[worker] : undefined);
+    const o = this.outcome;
+    o.outputTokens = out;
+    o.ttftS = ttftMs / 1e3;
+    o.e2eS = e2eMs / 1e3;
+    this.router.onComplete(req, o, true, this.pd === null ? this.views[worker] : undefined);
   }
 
   /** A stopped run: requests queued in the router or still on an engine are reported as unfinished, not dropped. */
