@@ -132,6 +132,8 @@ export class Simulation {
   private readonly steps: StepQueue;
   private seqNo = 0;
   private readonly scheduledAt: number[];
+  /** Each worker's model context (max_position_embeddings), read once per dispatch without the fleet's object chain. */
+  private readonly maxContext: Float64Array;
   /** First tokens and completions of the step being handled, in the order the engine reported them. */
   private readonly finished = new FinishedQueue();
   /** Handled events, reused by `push` so a long run allocates no event objects. */
@@ -220,6 +222,7 @@ export class Simulation {
     o.kvEvents?.attach(this.engines, this.views, this.clock);
     this.steps = new StepQueue(o.fleet.length);
     this.scheduledAt = o.fleet.map(() => NaN);
+    this.maxContext = Float64Array.from(o.fleet, (w) => w.deployment.model.max_position_embeddings);
     this.lastScrape = o.fleet.map(() => ({ hits: 0, queries: 0 }));
     this.lastSeries = o.fleet.map(() => ({ hits: 0, queries: 0, prompt: 0, gen: 0, finished: 0 }));
     this.served = o.fleet.map(() => ({ requests: 0, input: 0, output: 0 }));
@@ -380,7 +383,7 @@ export class Simulation {
     const engine = this.engines[wi];
     const now = this.clock.now();
     // vLLM answers 400 when prompt + max_tokens exceed max_model_len (the model's context), as mock-worker does.
-    const maxContext = this.o.fleet[wi].deployment.model.max_position_embeddings;
+    const maxContext = this.maxContext[wi];
     if (req.inputTokens + req.outputTokens > maxContext) {
       this.router.onComplete(req, { ok: false, outputTokens: 0 }, false, this.pd === null ? view : undefined);
       this.recordRejected(req, view.name, `prompt + output (${req.inputTokens} + ${req.outputTokens} tokens) exceed the model's maximum context length (${maxContext} tokens)`);
