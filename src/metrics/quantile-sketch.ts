@@ -35,8 +35,9 @@ export class QuantileSketch {
   count = 0;
   sum = 0;
   sumSquares = 0;
-  /** The bucket of the latest value, and an interval strictly inside it (BucketBounds). */
+  /** The bucket of the latest value, its slot in `counts`, and an interval strictly inside it (BucketBounds). */
   private lastIndex = NaN;
+  private lastSlot = NaN;
   private lastLo = Infinity;
   private lastHi = -Infinity;
   private readonly bounds: BucketBounds;
@@ -52,19 +53,23 @@ export class QuantileSketch {
     this.count += n;
     this.sum += v * n;
     this.sumSquares += v * v * n;
+    // Runs in one bucket are common (decode steps of similar batches: tens of gaps per request);
+    // inside the cached interval the bucket and its slot are known without a logarithm or a
+    // bounds check. The interval is positive whenever it is set, so this also excludes zeros.
+    if (v > this.lastLo && v < this.lastHi) this.counts[this.lastSlot] += n;
+    else this.addUncached(v, n);
+  }
+
+  private addUncached(v: number, n: number): void {
     if (!(v > 0)) {
       this.zeros += n;
       return;
     }
-    // Runs in one bucket are common (decode steps of similar batches: tens of gaps per request);
-    // inside the cached interval the bucket is known without a logarithm.
-    let i = this.lastIndex;
-    if (!(v > this.lastLo && v < this.lastHi)) {
-      i = Math.ceil(Math.log(v) / this.logGamma);
-      this.lastIndex = i;
-      this.cacheBucket(i);
-    }
+    const i = Math.ceil(Math.log(v) / this.logGamma);
+    this.lastIndex = i;
+    this.cacheBucket(i);
     this.bump(i, n);
+    this.lastSlot = i - this.offset;
   }
 
   private cacheBucket(i: number): void {
@@ -107,6 +112,8 @@ export class QuantileSketch {
     grown.set(old, this.offset - lo);
     this.counts = grown;
     this.offset = lo;
+    // The cached bucket moved with the array (a merge may grow it between two adds).
+    this.lastSlot = this.lastIndex - lo;
   }
 
   /** Adds another sketch's values (same accuracy): sketches of shards merge into the sketch of all. */

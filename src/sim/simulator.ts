@@ -6,7 +6,7 @@ import type { StepCost } from '../engine/step-cost.js';
 import { Router } from '../routing/router.js';
 import { UserError } from '../util/errors.js';
 import type { WorkerInit } from '../routing/worker-registry.js';
-import type { Policy, ScrapedMetrics, WorkerView } from '../routing/types.js';
+import type { Outcome, Policy, ScrapedMetrics, WorkerView } from '../routing/types.js';
 import { ProfileTable } from '../routing/slo/profile.js';
 import { attachSloTables } from '../routing/slo/attach.js';
 import { VirtualClock } from '../util/clock.js';
@@ -132,6 +132,8 @@ export class Simulation {
   private readonly steps: StepQueue;
   private seqNo = 0;
   private readonly scheduledAt: number[];
+  /** Each worker's model context (max_position_embeddings), read once per dispatch without the fleet's object chain. */
+  private readonly maxContext: Float64Array;
   /** First tokens and completions of the step being handled, in the order the engine reported them. */
   private readonly finished = new FinishedQueue();
   /** Handled events, reused by `push` so a long run allocates no event objects. */
@@ -155,6 +157,8 @@ export class Simulation {
     sloClass: undefined,
     httpStatus: undefined,
   };
+  /** The outcome `complete` fills for the router: policies read it during `onComplete` and keep none of it. */
+  private readonly outcome: Outcome = { ok: true, outputTokens: 0, ttftS: NaN, e2eS: NaN };
   private readonly lastScrape: { hits: number; queries: number }[];
   private readonly lastSeries: { hits: number; queries: number; prompt: number; gen: number; finished: number }[];
   private readonly served: { requests: number; input: number; output: number }[];
@@ -218,6 +222,7 @@ export class Simulation {
     o.kvEvents?.attach(this.engines, this.views, this.clock);
     this.steps = new StepQueue(o.fleet.length);
     this.scheduledAt = o.fleet.map(() => NaN);
+    this.maxContext = Float64Array.from(o.fleet, (w) => w.deployment.model.max_position_embeddings);
     this.lastScrape = o.fleet.map(() => ({ hits: 0, queries: 0 }));
     this.lastSeries = o.fleet.map(() => ({ hits: 0, queries: 0, prompt: 0, gen: 0, finished: 0 }));
     this.served = o.fleet.map(() => ({ requests: 0, input: 0, output: 0 }));
@@ -270,10 +275,14 @@ export class Simulation {
     const it = syncIt ?? toAsyncIterator(src);
     let buf: Request[] = [];
     let bi = 0;
+    // A synchronous source is read a little ahead only: requests a generator made thousands of
+    // arrivals earlier have left the cache by the time they arrive (a miss per request); an
+    // asynchronous one reads further ahead, where each read may cost an await.
+    const ahead = syncIt ? 64 : 4096;
     const refill = async (): Promise<void> => {
       buf = [];
       bi = 0;
-      while (buf.length < 4096) {
+      while (buf.length < ahead) {
         const r = syncIt ? syncIt.next() : await it.next();
         if (r.done === true) {
           this.sourceDone = true;
@@ -374,7 +383,7 @@ export class Simulation {
     const engine = this.engines[wi];
     const now = this.clock.now();
     // vLLM answers 400 when prompt + max_tokens exceed max_model_len (the model's context), as mock-worker does.
-    const maxContext = this.o.fleet[wi].deployment.model.max_position_embeddings;
+    const maxContext = this.maxContext[wi];
     if (req.inputTokens + req.outputTokens > maxContext) {
       this.router.onComplete(req, { ok: false, outputTokens: 0 }, false, this.pd === null ? view : undefined);
       this.recordRejected(req, view.name, `prompt + output (${req.inputTokens} + ${req.outputTokens} tokens) exceed the model's maximum context length (${maxContext} tokens)`);
@@ -478,7 +487,11 @@ export class Simulation {
     r.sloClass = slo ? sloClassName(slo) : undefined;
     this.sink.add(r);
     this.o.admission?.completed(req, now);
-    this.router.onComplete(req, { ok: true, outputTokens: out, ttftS: ttftMs / 1e3, e2eS: e2eMs / 1e3 }, true, this.pd === null ? this.views[worker] : undefined);
+    const o = this.outcome;
+    o.outputTokens = out;
+    o.ttftS = ttftMs / 1e3;
+    o.e2eS = e2eMs / 1e3;
+    this.router.onComplete(req, o, true, this.pd === null ? this.views[worker] : undefined);
   }
 
   /** A stopped run: requests queued in the router or still on an engine are reported as unfinished, not dropped. */

@@ -1,24 +1,33 @@
 /**
- * The workers' next step ends, one entry per worker, in a binary min-heap keyed by (time,
- * sequence) like the simulator's EventHeap and sharing its sequence numbers, so the two heaps
- * together order events exactly as one heap would. A worker whose step end moves (an arrival cuts
- * its decode stretch) has its entry re-keyed in place: the heap never holds a superseded step,
- * which a heap of immutable events would pop and discard, one per cut.
+ * The workers' next step ends, one entry per worker, keyed by (time, sequence) like the
+ * simulator's EventHeap and sharing its sequence numbers, so the two together order events exactly
+ * as one heap would. A worker whose step end moves (an arrival cuts its decode stretch) has its
+ * entry re-keyed in place: the queue never holds a superseded step.
+ *
+ * A tournament (winner) tree rather than a binary heap: every worker owns a fixed leaf and each
+ * inner node holds the earlier of its two children's winners. The common operation — the top
+ * worker's step ends and it is re-keyed to a later time — replays one match per level against the
+ * sibling's winner (log2(workers) comparisons), where a heap's sift-down compares two children and
+ * moves an entry at every level. Keys (time, sequence) are unique among scheduled workers, so the
+ * top is the same worker a heap would give.
  */
 export class StepQueue {
+  /** Step end per worker; Infinity (with sequence Infinity) when it has none. Index `workers` is a never-scheduled pad. */
   private readonly time: Float64Array;
   private readonly seq: Float64Array;
-  /** Workers in heap order, `size` long. */
-  private readonly heap: Int32Array;
-  /** A worker's position in `heap`, or -1 when it has no step scheduled. */
-  private readonly pos: Int32Array;
+  /** tree[1] is the overall winner; tree[leaves + w] = w; pad leaves name the pad worker. */
+  private readonly tree: Int32Array;
+  private readonly leaves: number;
   private size = 0;
 
   constructor(workers: number) {
-    this.time = new Float64Array(workers);
-    this.seq = new Float64Array(workers);
-    this.heap = new Int32Array(workers);
-    this.pos = new Int32Array(workers).fill(-1);
+    let leaves = 1;
+    while (leaves < workers) leaves <<= 1;
+    this.leaves = leaves;
+    this.time = new Float64Array(workers + 1).fill(Infinity);
+    this.seq = new Float64Array(workers + 1).fill(Infinity);
+    this.tree = new Int32Array(2 * leaves).fill(workers);
+    for (let w = 0; w < workers; w++) this.tree[leaves + w] = w;
   }
 
   get empty(): boolean {
@@ -27,80 +36,58 @@ export class StepQueue {
 
   /** The worker whose step ends first (check `empty` first). */
   get topWorker(): number {
-    return this.heap[0];
+    return this.tree[1];
   }
 
   get topTime(): number {
-    return this.time[this.heap[0]];
+    return this.time[this.tree[1]];
   }
 
   get topSeq(): number {
-    return this.seq[this.heap[0]];
+    return this.seq[this.tree[1]];
   }
 
   /** Schedules worker `w`'s step end at (`time`, `seq`), replacing the one it had. */
   set(w: number, time: number, seq: number): void {
+    if (this.seq[w] === Infinity) this.size++;
     this.time[w] = time;
     this.seq[w] = seq;
-    let i = this.pos[w];
-    if (i < 0) {
-      i = this.size++;
-      this.heap[i] = w;
-      this.pos[w] = i;
-      this.up(i);
-    } else if (!this.up(i)) this.down(i);
+    this.replay(w);
   }
 
   /** Drops worker `w`'s step end, if it has one. */
   delete(w: number): void {
-    const i = this.pos[w];
-    if (i < 0) return;
-    this.pos[w] = -1;
-    const last = this.heap[--this.size];
-    if (i === this.size) return;
-    this.heap[i] = last;
-    this.pos[last] = i;
-    if (!this.up(i)) this.down(i);
+    if (this.seq[w] === Infinity) return;
+    this.size--;
+    this.time[w] = Infinity;
+    this.seq[w] = Infinity;
+    this.replay(w);
   }
 
-  private before(a: number, b: number): boolean {
-    const ta = this.time[a];
-    const tb = this.time[b];
-    return ta < tb || (ta === tb && this.seq[a] < this.seq[b]);
-  }
-
-  /** Sifts the entry at `i` up; whether it moved. */
-  private up(i: number): boolean {
-    const h = this.heap;
-    const w = h[i];
-    const start = i;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.before(w, h[p])) break;
-      h[i] = h[p];
-      this.pos[h[i]] = i;
-      i = p;
+  /**
+   * Re-plays `w`'s matches from its leaf up. Each node's winner is the earlier of the path's
+   * candidate and the sibling subtree's winner; once a node keeps a winner other than `w`, whose
+   * key did not change, no node above it changes either.
+   */
+  private replay(w: number): void {
+    const tree = this.tree;
+    const time = this.time;
+    const seq = this.seq;
+    let c = w;
+    let ct = time[w];
+    let cs = seq[w];
+    let i = this.leaves + w;
+    while (i > 1) {
+      const s = tree[i ^ 1];
+      const st = time[s];
+      if (st < ct || (st === ct && seq[s] < cs)) {
+        c = s;
+        ct = st;
+        cs = seq[s];
+      }
+      i >>= 1;
+      if (c !== w && tree[i] === c) return;
+      tree[i] = c;
     }
-    h[i] = w;
-    this.pos[w] = i;
-    return i !== start;
-  }
-
-  private down(i: number): void {
-    const h = this.heap;
-    const n = this.size;
-    const w = h[i];
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const m = r < n && this.before(h[r], h[l]) ? r : l;
-      if (!this.before(h[m], w)) break;
-      h[i] = h[m];
-      this.pos[h[i]] = i;
-      i = m;
-    }
-    h[i] = w;
-    this.pos[w] = i;
   }
 }
