@@ -128,15 +128,9 @@ export class BlockPool {
 
   /** Takes a fresh block from the LRU end, evicting whatever it cached. Caller checks `free` first. */
   allocate(): number {
-    let b: number;
-    if (this.fresh < this.total) {
-      b = this.fresh++;
-      this.freeCount--;
-    } else {
-      const e = this.takeReleased();
-      b = e >> 2;
-      if ((e & E_HASHED) !== 0) this.evict(b);
-    }
+    const e = this.takeFree();
+    const b = e >> 2;
+    if ((e & E_HASHED) !== 0) this.evict(b);
     this.stampRecord(b);
     this.used++;
     return b;
@@ -153,21 +147,24 @@ export class BlockPool {
    * is never read: `refCount`/`generation` of such a block are meaningless until then.
    */
   allocatePrivate(): number {
-    let b: number;
-    if (this.fresh < this.total) {
-      b = this.fresh++;
-      this.freeCount--;
-    } else {
-      const e = this.takeReleased();
-      b = e >> 2;
-      if ((e & 3) !== 0) {
-        if ((e & E_HASHED) !== 0) this.evict(b);
-        // Its generation changes, so a preempted sequence's saved one no longer `holds`.
-        this.stampRecord(b);
-      }
+    const e = this.takeFree();
+    const b = e >> 2;
+    if ((e & 3) !== 0) {
+      if ((e & E_HASHED) !== 0) this.evict(b);
+      // Its generation changes, so a preempted sequence's saved one no longer `holds`.
+      this.stampRecord(b);
     }
     this.used++;
     return b;
+  }
+
+  /** The next free block as a ring entry (block * 4 + flags): a never-used block (no flags) first, else the LRU end. */
+  private takeFree(): number {
+    if (this.fresh < this.total) {
+      this.freeCount--;
+      return this.fresh++ << 2;
+    }
+    return this.takeReleased();
   }
 
   /** Drops the cache entry of a hashed block taken for new content. */
