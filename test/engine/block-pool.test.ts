@@ -88,6 +88,30 @@ test('the free queue keeps release order through many prefix hits (stale ring en
   }
 });
 
+/** A prefix-cache probe both pools must answer alike; a hit (with room to spare) is touched in both and returned. */
+function probeBoth(fast: BlockPool, slow: BlockPool, probe: number): number | undefined {
+  const hit = fast.lookup(probe);
+  assert.equal(hit, slow.lookup(probe));
+  if (hit < 0 || fast.free <= 3) return undefined;
+  fast.touch(hit);
+  slow.touch(hit);
+  return hit;
+}
+
+/** Releases every holder (counting only each one's first `counted` blocks in `fast`), then both pools must hand out blocks in the same order. */
+function drainInSameOrder(fast: BlockPool, slow: BlockPool, held: { blocks: number[]; counted: number }[], takeFast: () => number, what: string): void {
+  for (const h of held.splice(0).reverse()) {
+    fast.release(h.blocks, h.counted);
+    slow.release(h.blocks);
+  }
+  const order: number[][] = [[], []];
+  for (let k = 0; k < fast.total; k++) {
+    order[0].push(takeFast());
+    order[1].push(slow.allocate());
+  }
+  assert.deepEqual(order[0], order[1], `${what}: allocation order after release`);
+}
+
 test('releasing private blocks unread frees them exactly as the counting release does (random use, ring wrap and compaction)', () => {
   const rng = createRng('block-pool/private-release');
   for (let run = 0; run < 40; run++) {
@@ -95,7 +119,7 @@ test('releasing private blocks unread frees them exactly as the counting release
     const fast = new BlockPool(total, true);
     const slow = new BlockPool(total, true);
     // Each holder: shared (cached, possibly touched by others) leading blocks, then private ones.
-    const held: { blocks: number[]; shared: number }[] = [];
+    const held: { blocks: number[]; counted: number }[] = [];
     let nextHash = 1;
     const trace = (p: BlockPool, out: number[]): void => {
       out.push(p.free, p.used, p.cachedBlocks);
@@ -105,19 +129,13 @@ test('releasing private blocks unread frees them exactly as the counting release
     for (let op = 0; op < 400; op++) {
       if (held.length > 0 && (rng.next() < 0.45 || fast.free < 4)) {
         const h = held.splice(rng.int(held.length), 1)[0];
-        fast.release(h.blocks, h.shared);
+        fast.release(h.blocks, h.counted);
         slow.release(h.blocks);
       } else {
         const hits: number[] = [];
         // A prefix hit on some cached block (a shared block another holder may also hold).
-        const probe = 1 + rng.int(nextHash);
-        const hit = fast.lookup(probe);
-        assert.equal(hit, slow.lookup(probe));
-        if (hit >= 0 && fast.free > 3) {
-          fast.touch(hit);
-          slow.touch(hit);
-          hits.push(hit);
-        }
+        const hit = probeBoth(fast, slow, 1 + rng.int(nextHash));
+        if (hit !== undefined) hits.push(hit);
         const n = 1 + rng.int(Math.min(3, fast.free - 1));
         const blocks = [...hits];
         for (let k = 0; k < n; k++) {
@@ -133,24 +151,14 @@ test('releasing private blocks unread frees them exactly as the counting release
           slow.register(blocks[shared], h);
           shared++;
         }
-        held.push({ blocks, shared });
+        held.push({ blocks, counted: shared });
       }
       trace(fast, a);
       trace(slow, b);
     }
     assert.deepEqual(a, b);
     // The free queues hold the same blocks in the same order.
-    while (held.length > 0) {
-      const h = held.pop() as { blocks: number[]; shared: number };
-      fast.release(h.blocks, h.shared);
-      slow.release(h.blocks);
-    }
-    const order: number[][] = [[], []];
-    for (let k = 0; k < total; k++) {
-      order[0].push(fast.allocate());
-      order[1].push(slow.allocate());
-    }
-    assert.deepEqual(order[0], order[1], `run ${run}: allocation order after release`);
+    drainInSameOrder(fast, slow, held, () => fast.allocate(), `run ${run}`);
   }
 });
 
@@ -198,14 +206,8 @@ test('private blocks whose records are not kept are found again after a preempti
             blocks.push(x);
           }
         } else {
-          const probe = 1 + rng.int(nextHash);
-          const hit = fast.lookup(probe);
-          assert.equal(hit, slow.lookup(probe));
-          if (hit >= 0 && fast.free > 3) {
-            fast.touch(hit);
-            slow.touch(hit);
-            blocks.push(hit);
-          }
+          const hit = probeBoth(fast, slow, 1 + rng.int(nextHash));
+          if (hit !== undefined) blocks.push(hit);
         }
         const counted0 = blocks.length;
         const n = Math.min(1 + rng.int(3), fast.free - 1);
@@ -227,16 +229,6 @@ test('private blocks whose records are not kept are found again after a preempti
       b.push(slow.free, slow.used, slow.cachedBlocks);
     }
     assert.deepEqual(a, b);
-    while (held.length > 0) {
-      const h = held.pop() as { blocks: number[]; counted: number };
-      fast.release(h.blocks, h.counted);
-      slow.release(h.blocks);
-    }
-    const order: number[][] = [[], []];
-    for (let k = 0; k < total; k++) {
-      order[0].push(fast.allocatePrivate());
-      order[1].push(slow.allocate());
-    }
-    assert.deepEqual(order[0], order[1], `run ${run}: allocation order after release`);
+    drainInSameOrder(fast, slow, held, () => fast.allocatePrivate(), `run ${run}`);
   }
 });
