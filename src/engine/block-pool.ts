@@ -22,6 +22,8 @@ const STRIDE = 4;
  */
 const E_HASHED = 1;
 const E_WATCHED = 2;
+/** Either flag: something can find the block while it is free, so its record is kept. */
+const FINDABLE = E_HASHED | E_WATCHED;
 const STALE = -1;
 
 export class BlockPool {
@@ -149,7 +151,7 @@ export class BlockPool {
   allocatePrivate(): number {
     const e = this.takeFree();
     const b = e >> 2;
-    if ((e & 3) !== 0) {
+    if ((e & FINDABLE) !== 0) {
       if ((e & E_HASHED) !== 0) this.evict(b);
       // Its generation changes, so a preempted sequence's saved one no longer `holds`.
       this.stampRecord(b);
@@ -290,7 +292,7 @@ export class BlockPool {
     live.forEach((e, i) => {
       ring[i] = e;
       // Only a block something can find is ever looked up by its entry's position (`touch`).
-      if ((e & 3) !== 0) m[(e >> 2) * STRIDE + QPOS] = i;
+      if ((e & FINDABLE) !== 0) m[(e >> 2) * STRIDE + QPOS] = i;
     });
     this.ringHead = 0;
     this.ringCount = live.length;
